@@ -1,0 +1,285 @@
+// Package config builds the service's configuration from environment
+// variables, once, at start. Every variable is declared in one table (vars)
+// with its default and its documentation, so that the reference in
+// docs/configuration.md can be checked against the code by a test.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration of a process. It is built once by Load
+// and passed down; nothing reads the environment after that.
+type Config struct {
+	Port      int
+	PublicURL string
+	DataDir   string
+	LogLevel  slog.Level
+
+	DatabaseURL string // empty: SQLite in DataDir
+
+	APIKey string // the single customer key of the first release; secret
+
+	EmbeddedWorkers bool
+	Workers         int
+	JobTimeout      time.Duration
+	JobRescueAfter  time.Duration
+	JobMaxAttempts  int
+	ShutdownGrace   time.Duration
+	ResultTTL       time.Duration
+	DownloadURLTTL  time.Duration
+
+	Storage          string // "local" or "s3"
+	SigningSecret    string // secret; empty: generated once into DataDir
+	S3Bucket         string
+	S3Endpoint       string
+	S3Region         string
+	S3AccessKeyID    string
+	S3SecretKey      string // secret
+	S3Prefix         string
+	S3ForcePathStyle bool
+
+	Generator string // "still" until the built-in animator lands
+	FFmpeg    string
+	FFprobe   string
+
+	MaxImageBytes     int64
+	MaxAudioBytes     int64
+	MaxImageDimension int
+	MaxAudioDuration  time.Duration
+	MaxPromptChars    int
+	DefaultWidth      int
+	DefaultHeight     int
+	DefaultFPS        int
+}
+
+// SQLitePath is the database file used when no DATABASE_URL is given.
+func (c *Config) SQLitePath() string { return filepath.Join(c.DataDir, "avatar.db") }
+
+// Var describes one environment variable: its name, default and meaning.
+type Var struct {
+	Name    string
+	Default string
+	Secret  bool // also read from NAME_FILE; never printed
+	// Computed defaults depend on other variables; Default describes them.
+	Computed bool
+	Doc      string
+	set      func(c *Config, v string) error
+}
+
+// Vars returns the table of every variable the service reads, in the order
+// of the documentation.
+func Vars() []Var { return vars }
+
+var vars = []Var{
+	{Name: "PORT", Default: "8080", Doc: "TCP port the HTTP API listens on.", set: intVar(func(c *Config) *int { return &c.Port }, 1, 65535)},
+	{Name: "PUBLIC_URL", Default: "http://localhost:$PORT", Computed: true, Doc: "Base URL clients reach the API at; used in the links the API hands out (status, result, downloads).", set: func(c *Config, v string) error {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return errors.New("must be an absolute http(s) URL")
+		}
+		c.PublicURL = strings.TrimRight(v, "/")
+		return nil
+	}},
+	{Name: "DATA_DIR", Default: "./data", Doc: "Directory for the embedded SQLite database, local video storage, uploads in progress and the generated signing secret.", set: func(c *Config, v string) error {
+		if v == "" {
+			return errors.New("must not be empty")
+		}
+		c.DataDir = v
+		return nil
+	}},
+	{Name: "LOG_LEVEL", Default: "info", Doc: "Minimum level of the JSON logs on standard error: debug, info, warn or error.", set: func(c *Config, v string) error {
+		return c.LogLevel.UnmarshalText([]byte(v))
+	}},
+	{Name: "DATABASE_URL", Default: "", Doc: "PostgreSQL connection URL (postgres://user:pass@host:5432/db). Empty: an SQLite file in DATA_DIR.", Secret: true, set: func(c *Config, v string) error {
+		if v != "" && !strings.HasPrefix(v, "postgres://") && !strings.HasPrefix(v, "postgresql://") {
+			return errors.New("must be a postgres:// URL")
+		}
+		c.DatabaseURL = v
+		return nil
+	}},
+	{Name: "API_KEY", Default: "", Secret: true, Doc: "The bearer key clients send (`Authorization: Bearer <key>`). Empty: one is generated at first start and written to DATA_DIR/api-key.", set: func(c *Config, v string) error {
+		if v != "" && len(v) < 16 {
+			return errors.New("must be at least 16 characters")
+		}
+		c.APIKey = v
+		return nil
+	}},
+	{Name: "EMBEDDED_WORKERS", Default: "true", Doc: "Whether `serve` also runs job workers in-process. Set false when separate `avatar-api worker` processes do the work.", set: boolVar(func(c *Config) *bool { return &c.EmbeddedWorkers })},
+	{Name: "WORKERS", Default: "1", Doc: "Jobs one process generates at the same time. Each generation already uses every core.", set: intVar(func(c *Config) *int { return &c.Workers }, 1, 64)},
+	{Name: "JOB_TIMEOUT", Default: "10m", Doc: "Longest a single generation attempt may run before it is stopped and the job fails with `timeout`.", set: durationVar(func(c *Config) *time.Duration { return &c.JobTimeout }, time.Second)},
+	{Name: "JOB_RESCUE_AFTER", Default: "JOB_TIMEOUT + 1m", Computed: true, Doc: "How long a job may stay running without finishing before it is considered lost (its worker crashed) and retried. Must exceed JOB_TIMEOUT.", set: durationVar(func(c *Config) *time.Duration { return &c.JobRescueAfter }, time.Second)},
+	{Name: "JOB_MAX_ATTEMPTS", Default: "3", Doc: "Attempts per job before it fails for good (crashes and transient errors are retried; bad inputs are not).", set: intVar(func(c *Config) *int { return &c.JobMaxAttempts }, 1, 25)},
+	{Name: "SHUTDOWN_GRACE", Default: "30s", Doc: "On SIGTERM, how long running jobs may finish before they are stopped and put back in the queue.", set: durationVar(func(c *Config) *time.Duration { return &c.ShutdownGrace }, 0)},
+	{Name: "RESULT_TTL", Default: "6h", Doc: "How long finished videos are kept; then they are deleted and the job becomes `expired`.", set: durationVar(func(c *Config) *time.Duration { return &c.ResultTTL }, time.Minute)},
+	{Name: "DOWNLOAD_URL_TTL", Default: "1h", Doc: "Validity of each signed download URL handed out by `GET /result` (never beyond the video's expiry).", set: durationVar(func(c *Config) *time.Duration { return &c.DownloadURLTTL }, time.Second)},
+	{Name: "STORAGE", Default: "local", Doc: "Where inputs and videos are kept: `local` (DATA_DIR, served by the API through signed URLs) or `s3` (any S3-compatible service, presigned URLs).", set: func(c *Config, v string) error {
+		if v != "local" && v != "s3" {
+			return errors.New("must be local or s3")
+		}
+		c.Storage = v
+		return nil
+	}},
+	{Name: "SIGNING_SECRET", Default: "", Secret: true, Doc: "Secret (32+ bytes) that signs local download URLs. Empty: generated once into DATA_DIR/signing.key. Give every replica the same one.", set: func(c *Config, v string) error {
+		if v != "" && len(v) < 32 {
+			return errors.New("must be at least 32 characters")
+		}
+		c.SigningSecret = v
+		return nil
+	}},
+	{Name: "S3_BUCKET", Default: "", Doc: "Bucket name (STORAGE=s3).", set: strVar(func(c *Config) *string { return &c.S3Bucket })},
+	{Name: "S3_ENDPOINT", Default: "", Doc: "S3 API endpoint; empty for AWS. Cloudflare R2: https://<account>.r2.cloudflarestorage.com.", set: strVar(func(c *Config) *string { return &c.S3Endpoint })},
+	{Name: "S3_REGION", Default: "auto", Doc: "Region; `auto` for Cloudflare R2.", set: strVar(func(c *Config) *string { return &c.S3Region })},
+	{Name: "S3_ACCESS_KEY_ID", Default: "", Doc: "Access key id; empty: the AWS default credential chain.", set: strVar(func(c *Config) *string { return &c.S3AccessKeyID })},
+	{Name: "S3_SECRET_ACCESS_KEY", Default: "", Secret: true, Doc: "Secret access key.", set: strVar(func(c *Config) *string { return &c.S3SecretKey })},
+	{Name: "S3_PREFIX", Default: "", Doc: "Key prefix inside the bucket, e.g. `avatar/`.", set: strVar(func(c *Config) *string { return &c.S3Prefix })},
+	{Name: "S3_FORCE_PATH_STYLE", Default: "false", Doc: "Path-style bucket addressing (MinIO, versitygw).", set: boolVar(func(c *Config) *bool { return &c.S3ForcePathStyle })},
+	{Name: "GENERATOR", Default: "still", Doc: "Video generator: `still` (the portrait as a still image with the audio).", set: func(c *Config, v string) error {
+		if v != "still" {
+			return errors.New("must be still")
+		}
+		c.Generator = v
+		return nil
+	}},
+	{Name: "FFMPEG", Default: "ffmpeg", Doc: "ffmpeg executable (name on PATH or path).", set: strVar(func(c *Config) *string { return &c.FFmpeg })},
+	{Name: "FFPROBE", Default: "ffprobe", Doc: "ffprobe executable (name on PATH or path).", set: strVar(func(c *Config) *string { return &c.FFprobe })},
+	{Name: "MAX_IMAGE_BYTES", Default: "20971520", Doc: "Largest accepted image upload, in bytes (20 MiB).", set: int64Var(func(c *Config) *int64 { return &c.MaxImageBytes }, 1024)},
+	{Name: "MAX_AUDIO_BYTES", Default: "52428800", Doc: "Largest accepted audio upload, in bytes (50 MiB).", set: int64Var(func(c *Config) *int64 { return &c.MaxAudioBytes }, 1024)},
+	{Name: "MAX_IMAGE_DIMENSION", Default: "4096", Doc: "Largest accepted image width or height, in pixels, read from the header before decoding.", set: intVar(func(c *Config) *int { return &c.MaxImageDimension }, 64, 16384)},
+	{Name: "MAX_AUDIO_DURATION", Default: "120s", Doc: "Longest accepted audio.", set: durationVar(func(c *Config) *time.Duration { return &c.MaxAudioDuration }, time.Second)},
+	{Name: "MAX_PROMPT_CHARS", Default: "1000", Doc: "Longest accepted prompt, in characters.", set: intVar(func(c *Config) *int { return &c.MaxPromptChars }, 1, 100000)},
+	{Name: "VIDEO_WIDTH", Default: "512", Doc: "Default output width (even, 128–1920); a request may choose its own.", set: evenVar(func(c *Config) *int { return &c.DefaultWidth })},
+	{Name: "VIDEO_HEIGHT", Default: "512", Doc: "Default output height (even, 128–1920).", set: evenVar(func(c *Config) *int { return &c.DefaultHeight })},
+	{Name: "VIDEO_FPS", Default: "25", Doc: "Default frames per second (10–60).", set: intVar(func(c *Config) *int { return &c.DefaultFPS }, 10, 60)},
+}
+
+// Load builds the configuration from getenv (os.Getenv in production). It
+// reports every invalid variable at once, naming each, never its value.
+func Load(getenv func(string) string) (*Config, error) {
+	c := &Config{}
+	var errs []error
+	for _, v := range vars {
+		val, err := lookup(getenv, v)
+		if err == nil {
+			err = v.set(c, val)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", v.Name, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return c, c.finish(getenv)
+}
+
+// lookup returns the variable's value: NAME, else the contents of the file
+// named by NAME_FILE for secrets, else the default.
+func lookup(getenv func(string) string, v Var) (string, error) {
+	if val := getenv(v.Name); val != "" {
+		return val, nil
+	}
+	if v.Secret {
+		if path := getenv(v.Name + "_FILE"); path != "" {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return "", fmt.Errorf("reading %s_FILE: %w", v.Name, err)
+			}
+			return strings.TrimRight(string(b), "\r\n"), nil
+		}
+	}
+	if v.Computed {
+		return "", nil // filled in by finish
+	}
+	return v.Default, nil
+}
+
+// finish fills computed defaults and checks rules that span variables.
+func (c *Config) finish(getenv func(string) string) error {
+	if c.PublicURL == "" {
+		c.PublicURL = fmt.Sprintf("http://localhost:%d", c.Port)
+	}
+	if c.JobRescueAfter == 0 {
+		c.JobRescueAfter = c.JobTimeout + time.Minute
+	}
+	var errs []error
+	if c.JobRescueAfter <= c.JobTimeout {
+		errs = append(errs, errors.New("JOB_RESCUE_AFTER: must be longer than JOB_TIMEOUT"))
+	}
+	if c.Storage == "s3" && c.S3Bucket == "" {
+		errs = append(errs, errors.New("S3_BUCKET: required when STORAGE=s3"))
+	}
+	return errors.Join(errs...)
+}
+
+func strVar(field func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error { *field(c) = v; return nil }
+}
+
+func boolVar(field func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("must be true or false")
+		}
+		*field(c) = b
+		return nil
+	}
+}
+
+func intVar(field func(*Config) *int, lo, hi int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < lo || n > hi {
+			return fmt.Errorf("must be a whole number from %d to %d", lo, hi)
+		}
+		*field(c) = n
+		return nil
+	}
+}
+
+func evenVar(field func(*Config) *int) func(*Config, string) error {
+	check := intVar(field, 128, 1920)
+	return func(c *Config, v string) error {
+		if err := check(c, v); err != nil {
+			return err
+		}
+		if *field(c)%2 != 0 {
+			return errors.New("must be even")
+		}
+		return nil
+	}
+}
+
+func int64Var(field func(*Config) *int64, lo int64) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < lo {
+			return fmt.Errorf("must be a whole number of at least %d", lo)
+		}
+		*field(c) = n
+		return nil
+	}
+}
+
+func durationVar(field func(*Config) *time.Duration, lo time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		if v == "" {
+			return nil // computed default
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d < lo {
+			return fmt.Errorf("must be a duration such as 30s or 10m, at least %s", lo)
+		}
+		*field(c) = d
+		return nil
+	}
+}

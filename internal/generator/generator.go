@@ -1,0 +1,59 @@
+// Package generator turns a portrait and a speech recording into a video.
+// Generator is the seam between the job worker and whatever produces the
+// frames: the built-in CPU animator, a still-image stand-in, or a GPU backend.
+package generator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Request describes one video to make. Paths are local files; the output is
+// written to OutputPath only when generation succeeds (no partial files).
+type Request struct {
+	ImagePath  string
+	AudioPath  string
+	Prompt     string
+	Width      int   // output width in pixels, even
+	Height     int   // output height in pixels, even
+	FPS        int   // frames per second
+	Seed       int64 // makes random choices (blinks, sway) repeatable
+	OutputPath string
+}
+
+// Result describes the video that was written.
+type Result struct {
+	Duration time.Duration
+	Width    int
+	Height   int
+	FPS      int
+	Frames   int
+	Size     int64 // bytes
+}
+
+// ProgressFunc is called as frames are finished; it must be cheap.
+type ProgressFunc func(done, total int)
+
+// Generator makes a video. Implementations stop promptly and remove partial
+// output when ctx is cancelled.
+type Generator interface {
+	Generate(ctx context.Context, req Request, progress ProgressFunc) (Result, error)
+}
+
+// InputError is a failure caused by the inputs themselves (no face found, an
+// undecodable file): retrying cannot help, and the caller is told Code.
+type InputError struct {
+	Code    string // stable machine-readable code, e.g. "no_face_detected"
+	Message string // safe to show to the customer
+}
+
+func (e *InputError) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }
+
+// IsInputError reports whether err is, or wraps, an *InputError.
+func IsInputError(err error) (*InputError, bool) {
+	var ie *InputError
+	ok := errors.As(err, &ie)
+	return ie, ok
+}

@@ -1,0 +1,41 @@
+package postgres_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/avatar-api/avatar-api/internal/store/postgres"
+	"github.com/avatar-api/avatar-api/internal/store/postgres/pgtest"
+	"github.com/avatar-api/avatar-api/internal/store/storetest"
+)
+
+func TestStore(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDatabase(t)
+	s, err := postgres.Open(context.Background(), url, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	storetest.Run(t, s)
+}
+
+func TestMigrateTwiceConcurrently(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDatabase(t)
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			s, err := postgres.Open(context.Background(), url, 3)
+			if err == nil {
+				s.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

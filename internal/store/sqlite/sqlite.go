@@ -1,0 +1,77 @@
+// Package sqlite is the embedded database: one SQLite file (pure Go,
+// modernc.org/sqlite) in WAL mode, holding our tables and River's queue.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/avatar-api/avatar-api/internal/store/sqlstore"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Open opens (creating it if needed) the database file at path, brings its
+// schema up to date, and returns the store. maxAttempts is the retry budget
+// of each job.
+func Open(ctx context.Context, path string, maxAttempts int) (*sqlstore.Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("creating database directory: %w", err)
+	}
+	q := url.Values{}
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	// SQLite has one writer; River's maintenance runs in parallel with our
+	// queries, so one connection serialises everything instead of failing
+	// with SQLITE_BUSY. Queries here are short; generation runs outside.
+	db.SetMaxOpenConns(1)
+	db.SetConnMaxIdleTime(0)
+	db.SetConnMaxLifetime(0)
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	driver := riversqlite.New(db)
+	sub, _ := fs.Sub(migrations, "migrations")
+	if err := sqlstore.Migrate(ctx, db, goose.DialectSQLite3, sub, driver); err != nil {
+		db.Close()
+		return nil, err
+	}
+	s, err := sqlstore.New(db, sqlstore.Dialect{
+		Time:              func(t time.Time) any { return t.UnixMicro() },
+		IsUniqueViolation: isUniqueViolation,
+	}, driver, maxAttempts)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func isUniqueViolation(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && (se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
+}

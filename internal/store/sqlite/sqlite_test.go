@@ -1,0 +1,32 @@
+package sqlite_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/avatar-api/avatar-api/internal/store/sqlite"
+	"github.com/avatar-api/avatar-api/internal/store/storetest"
+)
+
+func TestStore(t *testing.T) {
+	t.Parallel()
+	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "avatar.db"), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	storetest.Run(t, s)
+}
+
+func TestReopen(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "avatar.db")
+	for range 2 {
+		s, err := sqlite.Open(context.Background(), path, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+	}
+}

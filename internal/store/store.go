@@ -1,0 +1,141 @@
+// Package store persists jobs. Store is implemented once per database
+// (sqlite, postgres), each with its own SQL and embedded migrations, and one
+// shared suite (storetest) holds every implementation to the same contract.
+//
+// Creating a job also enqueues it in the River queue in the same
+// transaction, so a job is either accepted and queued, or not there at all.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors every implementation maps its own errors to.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("conflict")
+)
+
+// State is where a job is in its life.
+type State string
+
+// The states of a job. Completed, failed, cancelled and expired are final,
+// except that completed becomes expired when its video is deleted.
+const (
+	StateQueued     State = "queued"
+	StateProcessing State = "processing"
+	StateCompleted  State = "completed"
+	StateFailed     State = "failed"
+	StateCancelled  State = "cancelled"
+	StateExpired    State = "expired"
+)
+
+// Final reports whether no worker will touch a job in this state again.
+func (s State) Final() bool {
+	switch s {
+	case StateCompleted, StateFailed, StateCancelled, StateExpired:
+		return true
+	}
+	return false
+}
+
+// Job is one request to make a video, and everything known about it.
+type Job struct {
+	ID             string // UUIDv7: sorts by creation time
+	Owner          string // who created it; only the owner sees it
+	IdempotencyKey string // optional, unique per owner
+	Fingerprint    string // SHA-256 over the inputs, to detect reuse of an idempotency key
+	RequestID      string
+
+	State    State
+	Progress float64 // 0..1
+	Attempt  int
+
+	Prompt   string
+	ImageKey string // storage keys of the inputs, deleted when the job ends
+	AudioKey string
+	Width    int
+	Height   int
+	FPS      int
+	Seed     int64
+
+	AudioDuration time.Duration
+
+	ErrorCode    string // set when failed
+	ErrorMessage string
+
+	ResultKey      string // storage key of the video, set when completed
+	ResultBytes    int64
+	ResultDuration time.Duration
+
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	StartedAt  *time.Time
+	FinishedAt *time.Time
+	ExpiresAt  *time.Time // when the video will be deleted
+}
+
+// Result is what a worker records when a job completes.
+type Result struct {
+	Key       string
+	Bytes     int64
+	Duration  time.Duration
+	ExpiresAt time.Time
+}
+
+// ListParams selects a page of one owner's jobs, newest first.
+type ListParams struct {
+	Owner  string
+	Before string // a job id: list jobs created before it (the cursor)
+	Limit  int
+}
+
+// Store is the persistence the job service and the workers need.
+type Store interface {
+	// CreateJob inserts j (ID, Owner, inputs and options set by the caller)
+	// in state queued and enqueues it, atomically. If j.IdempotencyKey is
+	// already used by the owner, it returns the existing job and ErrConflict.
+	CreateJob(ctx context.Context, j *Job) (*Job, error)
+	// GetJob returns a job by id, or ErrNotFound.
+	GetJob(ctx context.Context, id string) (*Job, error)
+	// ListJobs returns a page of an owner's jobs, newest first.
+	ListJobs(ctx context.Context, p ListParams) ([]*Job, error)
+	// QueuePosition counts the queued jobs created before this one (0: next).
+	QueuePosition(ctx context.Context, id string) (int, error)
+
+	// CancelJob moves a queued or processing job of owner to cancelled and
+	// removes it from the queue. ErrNotFound if absent or not the owner's,
+	// ErrConflict (with the job) if it is already final.
+	CancelJob(ctx context.Context, id, owner string) (*Job, error)
+
+	// StartJob marks a queued or processing job as processing by a new
+	// attempt. ErrConflict (with the job) if it is already final.
+	StartJob(ctx context.Context, id string, attempt int) (*Job, error)
+	// SetProgress records progress of a processing job and returns its
+	// state, so that a worker learns of a cancellation.
+	SetProgress(ctx context.Context, id string, progress float64) (State, error)
+	// RequeueJob puts a processing job back to queued (shutdown, retry).
+	RequeueJob(ctx context.Context, id string) error
+	// CompleteJob records the video of a processing job.
+	CompleteJob(ctx context.Context, id string, r Result) error
+	// FailJob moves a non-final job to failed with a reason.
+	FailJob(ctx context.Context, id, code, message string) error
+
+	// DueForExpiry lists completed jobs whose video expires before t.
+	DueForExpiry(ctx context.Context, t time.Time, limit int) ([]*Job, error)
+	// ExpireJob moves a completed job to expired (its video is deleted).
+	ExpireJob(ctx context.Context, id string) error
+	// Unfinished lists non-final jobs not updated since t, for the sweeper
+	// to reconcile with the queue.
+	Unfinished(ctx context.Context, t time.Time, limit int) ([]*Job, error)
+	// QueueJobState returns the state of a job's entry in the River queue
+	// ("available", "running", "completed", "discarded", …), or ErrNotFound.
+	QueueJobState(ctx context.Context, id string) (string, error)
+
+	// Ping checks the database answers.
+	Ping(ctx context.Context) error
+	// Close releases the connections.
+	Close() error
+}

@@ -1,0 +1,278 @@
+// Package storetest is the contract every store.Store implementation must
+// meet, run by each implementation's tests against a real database.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/avatar-api/avatar-api/internal/store"
+)
+
+// Run exercises s. Each subtest uses its own owner, so s may be shared.
+func Run(t *testing.T, s store.Store) {
+	t.Helper()
+	ctx := context.Background()
+
+	t.Run("CreateGetList", func(t *testing.T) {
+		owner := newOwner()
+		var ids []string
+		for i := range 5 {
+			j := newJob(owner)
+			j.Prompt = fmt.Sprintf("prompt %d", i)
+			got, err := s.CreateJob(ctx, j)
+			must(t, err)
+			if got.State != store.StateQueued {
+				t.Fatalf("state = %s, want queued", got.State)
+			}
+			ids = append(ids, j.ID)
+		}
+		j, err := s.GetJob(ctx, ids[2])
+		must(t, err)
+		if j.Prompt != "prompt 2" || j.Owner != owner || j.Width != 512 || j.AudioDuration != 4700*time.Millisecond {
+			t.Fatalf("job read back wrong: %+v", j)
+		}
+		if j.CreatedAt.IsZero() || j.StartedAt != nil || j.FinishedAt != nil {
+			t.Fatalf("timestamps wrong: %+v", j)
+		}
+		page, err := s.ListJobs(ctx, store.ListParams{Owner: owner, Limit: 2})
+		must(t, err)
+		if len(page) != 2 || page[0].ID != ids[4] || page[1].ID != ids[3] {
+			t.Fatalf("first page = %v, want newest two", jobIDs(page))
+		}
+		page, err = s.ListJobs(ctx, store.ListParams{Owner: owner, Before: page[1].ID, Limit: 10})
+		must(t, err)
+		if len(page) != 3 || page[0].ID != ids[2] {
+			t.Fatalf("second page = %v", jobIDs(page))
+		}
+		other, err := s.ListJobs(ctx, store.ListParams{Owner: newOwner(), Limit: 10})
+		must(t, err)
+		if len(other) != 0 {
+			t.Fatalf("another owner sees %d jobs", len(other))
+		}
+		if _, err := s.GetJob(ctx, uuid.Must(uuid.NewV7()).String()); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("missing job: err = %v, want ErrNotFound", err)
+		}
+		st, err := s.QueueJobState(ctx, ids[0])
+		must(t, err)
+		if st != "available" {
+			t.Fatalf("queue entry state = %q, want available", st)
+		}
+	})
+
+	t.Run("IdempotencyKey", func(t *testing.T) {
+		owner := newOwner()
+		first := newJob(owner)
+		first.IdempotencyKey = "order-42"
+		_, err := s.CreateJob(ctx, first)
+		must(t, err)
+		again := newJob(owner)
+		again.IdempotencyKey = "order-42"
+		got, err := s.CreateJob(ctx, again)
+		if !errors.Is(err, store.ErrConflict) || got == nil || got.ID != first.ID {
+			t.Fatalf("reused key: job %v err %v, want the first job and ErrConflict", got, err)
+		}
+		if _, err := s.GetJob(ctx, again.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("the refused job was stored: %v", err)
+		}
+		otherOwner := newJob(newOwner())
+		otherOwner.IdempotencyKey = "order-42"
+		_, err = s.CreateJob(ctx, otherOwner)
+		must(t, err)
+	})
+
+	t.Run("ConcurrentIdempotencyKey", func(t *testing.T) {
+		owner := newOwner()
+		var wg sync.WaitGroup
+		ids := make([]string, 8)
+		for i := range ids {
+			wg.Go(func() {
+				j := newJob(owner)
+				j.IdempotencyKey = "same"
+				got, err := s.CreateJob(ctx, j)
+				if err != nil && !errors.Is(err, store.ErrConflict) {
+					t.Errorf("create: %v", err)
+					return
+				}
+				ids[i] = got.ID
+			})
+		}
+		wg.Wait()
+		for _, id := range ids[1:] {
+			if id != ids[0] {
+				t.Fatalf("concurrent creates with one key gave different jobs: %v", ids)
+			}
+		}
+	})
+
+	t.Run("Lifecycle", func(t *testing.T) {
+		owner := newOwner()
+		j := newJob(owner)
+		_, err := s.CreateJob(ctx, j)
+		must(t, err)
+		started, err := s.StartJob(ctx, j.ID, 1)
+		must(t, err)
+		if started.State != store.StateProcessing || started.Attempt != 1 || started.StartedAt == nil {
+			t.Fatalf("started: %+v", started)
+		}
+		st, err := s.SetProgress(ctx, j.ID, 0.5)
+		must(t, err)
+		if st != store.StateProcessing {
+			t.Fatalf("state = %s", st)
+		}
+		must(t, s.RequeueJob(ctx, j.ID))
+		requeued, err := s.GetJob(ctx, j.ID)
+		must(t, err)
+		if requeued.State != store.StateQueued || requeued.Progress != 0 {
+			t.Fatalf("requeued: %+v", requeued)
+		}
+		_, err = s.StartJob(ctx, j.ID, 2)
+		must(t, err)
+		exp := time.Now().Add(time.Hour).UTC().Truncate(time.Millisecond)
+		must(t, s.CompleteJob(ctx, j.ID, store.Result{Key: "results/x.mp4", Bytes: 1234, Duration: 4700 * time.Millisecond, ExpiresAt: exp}))
+		done, err := s.GetJob(ctx, j.ID)
+		must(t, err)
+		if done.State != store.StateCompleted || done.Progress != 1 || done.ResultKey != "results/x.mp4" ||
+			done.ResultBytes != 1234 || done.FinishedAt == nil || done.ExpiresAt == nil || !done.ExpiresAt.Equal(exp) {
+			t.Fatalf("completed: %+v", done)
+		}
+		if _, err := s.StartJob(ctx, j.ID, 3); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("start of completed job: %v, want ErrConflict", err)
+		}
+		if err := s.FailJob(ctx, j.ID, "x", "y"); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("fail of completed job: %v, want ErrConflict", err)
+		}
+		due, err := s.DueForExpiry(ctx, exp.Add(time.Second), 1000)
+		must(t, err)
+		if !containsJob(due, j.ID) {
+			t.Fatalf("completed job not due for expiry")
+		}
+		must(t, s.ExpireJob(ctx, j.ID))
+		expired, err := s.GetJob(ctx, j.ID)
+		must(t, err)
+		if expired.State != store.StateExpired {
+			t.Fatalf("state = %s, want expired", expired.State)
+		}
+	})
+
+	t.Run("Fail", func(t *testing.T) {
+		j := newJob(newOwner())
+		_, err := s.CreateJob(ctx, j)
+		must(t, err)
+		must(t, s.FailJob(ctx, j.ID, "generation_failed", "ffmpeg exited"))
+		got, err := s.GetJob(ctx, j.ID)
+		must(t, err)
+		if got.State != store.StateFailed || got.ErrorCode != "generation_failed" || got.ErrorMessage != "ffmpeg exited" || got.FinishedAt == nil {
+			t.Fatalf("failed: %+v", got)
+		}
+		if err := s.FailJob(ctx, uuid.Must(uuid.NewV7()).String(), "a", "b"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("fail of missing job: %v", err)
+		}
+	})
+
+	t.Run("Cancel", func(t *testing.T) {
+		owner := newOwner()
+		j := newJob(owner)
+		_, err := s.CreateJob(ctx, j)
+		must(t, err)
+		if _, err := s.CancelJob(ctx, j.ID, newOwner()); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("cancel by another owner: %v, want ErrNotFound", err)
+		}
+		got, err := s.CancelJob(ctx, j.ID, owner)
+		must(t, err)
+		if got.State != store.StateCancelled || got.FinishedAt == nil {
+			t.Fatalf("cancelled: %+v", got)
+		}
+		st, err := s.QueueJobState(ctx, j.ID)
+		must(t, err)
+		if st != "cancelled" {
+			t.Fatalf("queue entry = %s, want cancelled", st)
+		}
+		if _, err := s.CancelJob(ctx, j.ID, owner); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("second cancel: %v, want ErrConflict", err)
+		}
+		// A worker that had the job learns of the cancellation.
+		k := newJob(owner)
+		_, err = s.CreateJob(ctx, k)
+		must(t, err)
+		_, err = s.StartJob(ctx, k.ID, 1)
+		must(t, err)
+		_, err = s.CancelJob(ctx, k.ID, owner)
+		must(t, err)
+		state, err := s.SetProgress(ctx, k.ID, 0.7)
+		must(t, err)
+		if state != store.StateCancelled {
+			t.Fatalf("worker sees %s, want cancelled", state)
+		}
+		if err := s.CompleteJob(ctx, k.ID, store.Result{Key: "k"}); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("complete after cancel: %v, want ErrConflict", err)
+		}
+	})
+
+	t.Run("QueuePositionAndUnfinished", func(t *testing.T) {
+		owner := newOwner()
+		a, b := newJob(owner), newJob(owner)
+		_, err := s.CreateJob(ctx, a)
+		must(t, err)
+		_, err = s.CreateJob(ctx, b)
+		must(t, err)
+		pa, err := s.QueuePosition(ctx, a.ID)
+		must(t, err)
+		pb, err := s.QueuePosition(ctx, b.ID)
+		must(t, err)
+		if pb != pa+1 {
+			t.Fatalf("positions a=%d b=%d, want b = a+1", pa, pb)
+		}
+		stale, err := s.Unfinished(ctx, time.Now().Add(time.Minute), 100000)
+		must(t, err)
+		if !containsJob(stale, a.ID) || !containsJob(stale, b.ID) {
+			t.Fatalf("unfinished jobs missing")
+		}
+		fresh, err := s.Unfinished(ctx, time.Now().Add(-time.Hour), 100000)
+		must(t, err)
+		if containsJob(fresh, a.ID) {
+			t.Fatalf("a job updated just now is listed as stale")
+		}
+	})
+}
+
+func newOwner() string { return "owner-" + uuid.NewString()[:8] }
+
+func newJob(owner string) *store.Job {
+	id := uuid.Must(uuid.NewV7()).String()
+	return &store.Job{
+		ID: id, Owner: owner, Fingerprint: "fp", RequestID: "req",
+		ImageKey: "inputs/" + id + "/image.png", AudioKey: "inputs/" + id + "/audio.wav",
+		Width: 512, Height: 512, FPS: 25, Seed: 7, AudioDuration: 4700 * time.Millisecond,
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func jobIDs(js []*store.Job) []string {
+	var ids []string
+	for _, j := range js {
+		ids = append(ids, j.ID)
+	}
+	return ids
+}
+
+func containsJob(js []*store.Job, id string) bool {
+	for _, j := range js {
+		if j.ID == id {
+			return true
+		}
+	}
+	return false
+}
