@@ -82,6 +82,9 @@ func Vars() []Var { return vars }
 var vars = []Var{
 	{Name: "PORT", Default: "8080", Doc: "TCP port the HTTP API listens on.", set: intVar(func(c *Config) *int { return &c.Port }, 1, 65535)},
 	{Name: "PUBLIC_URL", Default: "http://localhost:$PORT", Computed: true, Doc: "Base URL clients reach the API at; used in the links the API hands out (status, result, downloads).", set: func(c *Config, v string) error {
+		if v == "" {
+			return nil // computed from PORT
+		}
 		u, err := url.Parse(v)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return errors.New("must be an absolute http(s) URL")
@@ -178,7 +181,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return c, c.finish(getenv)
+	return c, c.finish()
 }
 
 // lookup returns the variable's value: NAME, else the contents of the file
@@ -203,7 +206,7 @@ func lookup(getenv func(string) string, v Var) (string, error) {
 }
 
 // finish fills computed defaults and checks rules that span variables.
-func (c *Config) finish(getenv func(string) string) error {
+func (c *Config) finish() error {
 	if c.PublicURL == "" {
 		c.PublicURL = fmt.Sprintf("http://localhost:%d", c.Port)
 	}

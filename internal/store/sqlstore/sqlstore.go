@@ -298,6 +298,14 @@ func (s *Store) QueueJobState(ctx context.Context, id string) (string, error) {
 // Ping implements store.Store.
 func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
+// PingQueue checks that River's tables answer.
+func (s *Store) PingQueue(ctx context.Context) error {
+	if _, err := s.river.JobList(ctx, river.NewJobListParams().First(1)); err != nil {
+		return fmt.Errorf("reading queue: %w", err)
+	}
+	return nil
+}
+
 // Close implements store.Store.
 func (s *Store) Close() error {
 	err := s.db.Close()

@@ -1,0 +1,27 @@
+# The two commands of the README are `make serve` and `make test`.
+GO ?= go
+export PATH := $(PATH):$(shell $(GO) env GOPATH)/bin
+
+.PHONY: serve test build deps test-deps vet fmt
+
+## serve: install what is missing (ffmpeg) and start the API with embedded defaults
+serve: deps
+	$(GO) run ./cmd/avatar-api serve
+
+## test: install what is missing (ffmpeg, versitygw) and run the whole suite with the race detector
+test: test-deps vet
+	$(GO) test -race -count=1 -timeout 12m ./...
+
+## build: the avatar-api binary in bin/
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/avatar-api ./cmd/avatar-api
+
+deps:
+	@scripts/install-deps.sh
+
+test-deps:
+	@scripts/install-deps.sh --test
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	$(GO) vet ./...

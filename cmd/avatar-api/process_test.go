@@ -1,0 +1,274 @@
+package main_test
+
+// These tests run the real binary as a customer's server would run: they
+// kill it in the middle of a generation and stop it with SIGTERM, and check
+// that no accepted job is lost.
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "avatar-api-bin-")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "avatar-api")
+	if out, err := exec.Command("go", "build", "-race", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building avatar-api: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const apiKey = "process-test-key-0123456789abcdef"
+
+type proc struct {
+	cmd  *exec.Cmd
+	url  string
+	logs *bytes.Buffer
+	done chan error
+}
+
+// start runs `avatar-api serve` on dataDir with extra environment.
+func start(t *testing.T, dataDir string, port int, env ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(binary, "serve")
+	cmd.Env = append(os.Environ(), "DATA_DIR="+dataDir, fmt.Sprintf("PORT=%d", port), "API_KEY="+apiKey, "LOG_LEVEL=debug")
+	cmd.Env = append(cmd.Env, env...)
+	logs := &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, url: fmt.Sprintf("http://127.0.0.1:%d", port), logs: logs, done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("server log:\n%s", lastLines(logs.String(), 60))
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(p.url + "/health")
+		if err == nil {
+			resp.Body.Close()
+			return p
+		}
+		select {
+		case err := <-p.done:
+			t.Fatalf("server exited at start: %v\n%s", err, logs)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server did not start:\n%s", logs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+type jobView struct {
+	ID      string `json:"job_id"`
+	State   string `json:"state"`
+	Attempt int    `json:"attempt"`
+	Error   *struct {
+		Code string `json:"code"`
+	} `json:"error"`
+}
+
+// submitSlow creates a job that takes several seconds to generate: the
+// 13.7 s recording as a 1920x1080, 60 fps video.
+func (p *proc) submitSlow(t *testing.T) string {
+	t.Helper()
+	var b bytes.Buffer
+	w := multipart.NewWriter(&b)
+	for field, file := range map[string]string{"image": "astronaut.png", "audio": "speech_en_12s.wav"} {
+		data, err := os.ReadFile(filepath.Join("..", "..", "testdata", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fw, _ := w.CreateFormFile(field, file)
+		_, _ = fw.Write(data)
+	}
+	for k, v := range map[string]string{"width": "1920", "height": "1080", "fps": "60", "prompt": "calm"} {
+		_ = w.WriteField(k, v)
+	}
+	_ = w.Close()
+	req, _ := http.NewRequest(http.MethodPost, p.url+"/generate", &b)
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	req.Header.Set("Content-Type", w.FormDataContentType())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var j jobView
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusAccepted || json.Unmarshal(body, &j) != nil {
+		t.Fatalf("POST /generate = %d %s", resp.StatusCode, body)
+	}
+	return j.ID
+}
+
+func (p *proc) status(t *testing.T, id string) jobView {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, p.url+"/status/"+id, nil)
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var j jobView
+	if err := json.NewDecoder(resp.Body).Decode(&j); err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+func (p *proc) waitFor(t *testing.T, id string, limit time.Duration, states ...string) jobView {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		j := p.status(t, id)
+		for _, s := range states {
+			if j.State == s {
+				return j
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job still %s after %s, want %v", j.State, limit, states)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (p *proc) exit(t *testing.T, limit time.Duration) error {
+	t.Helper()
+	select {
+	case err := <-p.done:
+		p.done <- err // for the cleanup
+		return err
+	case <-time.After(limit):
+		t.Fatalf("server did not exit within %s", limit)
+		return nil
+	}
+}
+
+// TestKillMidJobThenRestart: SIGKILL during a generation, then a restart,
+// and the job completes on a later attempt, leaving no scratch files.
+func TestKillMidJobThenRestart(t *testing.T) {
+	t.Parallel()
+	dir, port := t.TempDir(), freePort(t)
+	env := []string{"JOB_TIMEOUT=20s", "JOB_RESCUE_AFTER=21s"}
+	p := start(t, dir, port, env...)
+	id := p.submitSlow(t)
+	p.waitFor(t, id, 30*time.Second, "processing")
+	time.Sleep(500 * time.Millisecond) // ffmpeg is writing its output
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.exit(t, 10*time.Second)
+
+	restarted := time.Now()
+	p2 := start(t, dir, port, env...)
+	j := p2.waitFor(t, id, 150*time.Second, "completed", "failed")
+	if j.State != "completed" || j.Attempt < 2 {
+		t.Fatalf("after the crash the job is %s (attempt %d, error %+v)", j.State, j.Attempt, j.Error)
+	}
+	t.Logf("job completed %.1fs after the restart, on attempt %d", time.Since(restarted).Seconds(), j.Attempt)
+	if left, _ := filepath.Glob(filepath.Join(dir, "work", "*", "*")); len(left) != 0 {
+		t.Errorf("scratch files left: %v", left)
+	}
+}
+
+// TestTermDrains: SIGTERM lets a running generation finish before exit, and
+// no new connections are accepted meanwhile.
+func TestTermDrains(t *testing.T) {
+	t.Parallel()
+	dir, port := t.TempDir(), freePort(t)
+	p := start(t, dir, port, "SHUTDOWN_GRACE=120s")
+	id := p.submitSlow(t)
+	p.waitFor(t, id, 30*time.Second, "processing")
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if resp, err := http.Get(p.url + "/health"); err == nil {
+		resp.Body.Close()
+		t.Error("a draining server still accepts new connections")
+	}
+	if err := p.exit(t, 120*time.Second); err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+	if !strings.Contains(p.logs.String(), `"msg":"job completed"`) {
+		t.Fatal("the running job did not complete before exit")
+	}
+	p2 := start(t, dir, port, "EMBEDDED_WORKERS=false")
+	if j := p2.status(t, id); j.State != "completed" {
+		t.Fatalf("after drain the job is %s", j.State)
+	}
+}
+
+// TestTermGraceOverRequeues: when the grace period ends first, the running
+// job goes back to the queue and a later process completes it.
+func TestTermGraceOverRequeues(t *testing.T) {
+	t.Parallel()
+	dir, port := t.TempDir(), freePort(t)
+	p := start(t, dir, port, "SHUTDOWN_GRACE=0s")
+	id := p.submitSlow(t)
+	p.waitFor(t, id, 30*time.Second, "processing")
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.exit(t, 30*time.Second); err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+	api := start(t, dir, port, "EMBEDDED_WORKERS=false")
+	if j := api.status(t, id); j.State != "queued" {
+		t.Fatalf("after an interrupted drain the job is %s, want queued", j.State)
+	}
+	_ = api.cmd.Process.Signal(syscall.SIGTERM)
+	_ = api.exit(t, 30*time.Second)
+	p3 := start(t, dir, port)
+	if j := p3.waitFor(t, id, 90*time.Second, "completed", "failed"); j.State != "completed" {
+		t.Fatalf("re-queued job ended %s (%+v)", j.State, j.Error)
+	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,78 @@
+// Package api is the HTTP API: one route table, one file of handlers per
+// resource. Handlers decode, call a service and encode; errors go back to
+// huma, and errors.go alone turns them into problem+json responses.
+package api
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+
+	"github.com/avatar-api/avatar-api/internal/job"
+)
+
+// Version is the API's version, shown in the OpenAPI document.
+const Version = "0.1.0"
+
+// Deps are what the handlers need.
+type Deps struct {
+	Jobs      *job.Service
+	Auth      Authenticator
+	Ready     func(r *http.Request) map[string]string // named checks: "ok" or what failed
+	Files     http.Handler                            // signed downloads of local storage; nil with S3
+	UploadDir string
+	Limits    uploadLimits
+	PublicURL string
+	Log       *slog.Logger
+}
+
+// Limits sets the upload size limits.
+func Limits(imageBytes, audioBytes int64) uploadLimits {
+	return uploadLimits{imageBytes: imageBytes, audioBytes: audioBytes}
+}
+
+type api struct {
+	Deps
+}
+
+// New returns the API's handler, every route of the service on one mux.
+func New(d Deps) http.Handler {
+	installErrors(d.Log)
+	a := &api{d}
+	mux := http.NewServeMux()
+	config := huma.DefaultConfig("Avatar API", Version)
+	config.Info.Description = "Turns a portrait image, a speech recording and a short prompt into a talking-avatar MP4, as an asynchronous job."
+	config.DocsPath = "" // the docs page comes with the documentation issue; no CDN scripts
+	config.SchemasPath = ""
+	config.CreateHooks = nil  // no $schema links in bodies: the schemas are in the OpenAPI document
+	config.Transformers = []huma.Transformer{withRequestID}
+	config.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		"bearer": {Type: "http", Scheme: "bearer", Description: "Your API key: `Authorization: Bearer <key>`."},
+	}
+	config.Servers = []*huma.Server{{URL: d.PublicURL}}
+	h := humago.New(mux, config)
+	h.UseMiddleware(a.authenticate(h))
+
+	// Customer routes: every one needs a key.
+	huma.Register(h, a.opGenerate(), a.generate)
+	h.OpenAPI().Paths["/generate"].Post.RequestBody = generateBody()
+	huma.Register(h, a.opStatus(), a.status)
+	huma.Register(h, a.opResult(), a.result)
+	huma.Register(h, a.opCancel(), a.cancel)
+	huma.Register(h, a.opList(), a.list)
+
+	// Open routes: liveness, readiness.
+	huma.Register(h, opHealth(), a.health)
+	huma.Register(h, opReady(), a.ready)
+
+	// Signed download links of local storage; the signature is the key.
+	if d.Files != nil {
+		mux.Handle("GET /files/", d.Files)
+		mux.Handle("HEAD /files/", d.Files)
+	}
+	return notFound(mux)
+}
+
+var bearer = []map[string][]string{{"bearer": {}}}

@@ -1,0 +1,295 @@
+package api_test
+
+import (
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/avatar-api/avatar-api/internal/api"
+	"github.com/avatar-api/avatar-api/internal/media"
+	"github.com/avatar-api/avatar-api/internal/worker"
+)
+
+var portrait = part{name: "image", file: fixture("astronaut.png")}
+var speech = part{name: "audio", file: fixture("speech_en_4s.wav")}
+var prompt = part{name: "prompt", value: "A woman singing"}
+
+func TestGenerateToDownload(t *testing.T) {
+	t.Parallel()
+	tb := setup(t, options{})
+	j, resp := tb.submit(t, keyA, portrait, speech, prompt)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST /generate = %d", resp.StatusCode)
+	}
+	if j.ID == "" || (j.State != "queued" && j.State != "processing") || resp.Header.Get("Location") != j.Links.Status {
+		t.Fatalf("accepted job: %+v, Location %q", j, resp.Header.Get("Location"))
+	}
+	if resp.Header.Get("X-Request-ID") == "" {
+		t.Error("no X-Request-ID echoed")
+	}
+	done := tb.waitFor(t, keyA, j.ID, "completed", "failed")
+	if done.State != "completed" || done.Progress != 1 || done.FinishedAt == nil || done.ExpiresAt == nil {
+		t.Fatalf("finished job: %+v", done)
+	}
+	var res api.Result
+	if resp := tb.call(t, http.MethodGet, "/result/"+j.ID, keyA, nil, "", &res); resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /result = %d", resp.StatusCode)
+	}
+	dl, err := http.Get(res.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dl.Body.Close()
+	if dl.StatusCode != http.StatusOK || dl.Header.Get("Content-Type") != "video/mp4" {
+		t.Fatalf("download: %d %s", dl.StatusCode, dl.Header.Get("Content-Type"))
+	}
+	path := filepath.Join(t.TempDir(), "out.mp4")
+	data, _ := io.ReadAll(dl.Body)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if int64(len(data)) != res.SizeBytes {
+		t.Errorf("downloaded %d bytes, result says %d", len(data), res.SizeBytes)
+	}
+	v, a, w, h, fps, dur := probe(t, path)
+	want := audioSeconds(t, speech.file)
+	if v != "h264" || a != "aac" || w != 256 || h != 256 || fps != "25/1" || math.Abs(dur-want) > 0.04 {
+		t.Fatalf("video: %s %s %dx%d %s %.3fs; want h264 aac 256x256 25/1 %.3fs", v, a, w, h, fps, dur, want)
+	}
+	// The job's inputs are gone; only the video remains.
+	for _, f := range filesUnder(t, filepath.Join(tb.dataDir, "objects")) {
+		if strings.Contains(f, "inputs") {
+			t.Errorf("input left behind: %s", f)
+		}
+	}
+	// Another customer cannot see the job.
+	for _, p := range []string{"/status/", "/result/"} {
+		var pb problemBody
+		if resp := tb.call(t, http.MethodGet, p+j.ID, keyB, nil, "", &pb); resp.StatusCode != 404 || pb.Code != "not_found" {
+			t.Errorf("GET %s of another customer's job = %d %s", p, resp.StatusCode, pb.Code)
+		}
+	}
+	// The API key never reaches the logs.
+	if strings.Contains(tb.logs.String(), keyA) {
+		t.Error("the API key appears in the logs")
+	}
+	if !strings.Contains(tb.logs.String(), `"job_id":"`+j.ID) || !strings.Contains(tb.logs.String(), `"request_id"`) {
+		t.Error("logs lack job_id or request_id")
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	t.Parallel()
+	tb := setup(t, options{imageBytes: 600 << 10, audioBytes: 400 << 10})
+	long := strings.Repeat("x", 201)
+	small := part{name: "image", file: fixture("chelsea.png")} // under the limit; its face is not checked yet
+	cases := []struct {
+		name   string
+		parts  []part
+		status int
+		code   string
+	}{
+		{"truncated image", []part{{name: "image", file: fixture("truncated.jpg")}, speech}, 422, "invalid_image"},
+		{"truncated audio", []part{small, {name: "audio", file: fixture("truncated.wav")}}, 422, "invalid_audio"},
+		{"image as audio", []part{small, {name: "audio", file: fixture("chelsea.png")}}, 415, "unsupported_audio_type"},
+		{"audio as image", []part{{name: "image", file: fixture("silence_3s.wav")}, speech}, 415, "unsupported_image_type"},
+		{"no audio", []part{small, prompt}, 422, "missing_field"},
+		{"no image", []part{speech}, 422, "missing_field"},
+		{"image too large", []part{{name: "image", file: fixture("astronaut.png")}, speech}, 413, "image_too_large"},
+		{"audio too large", []part{{name: "image", file: fixture("chelsea.png")}, {name: "audio", file: fixture("speech_en_12s.wav")}}, 413, "audio_too_large"},
+		{"prompt too long", []part{{name: "image", file: fixture("chelsea.png")}, speech, {name: "prompt", value: long}}, 422, "prompt_too_long"},
+		{"odd width", []part{{name: "image", file: fixture("chelsea.png")}, speech, {name: "width", value: "301"}}, 422, "invalid_request"},
+		{"unknown part", []part{{name: "video", value: "x"}}, 400, "bad_request"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			body, ct := multipartBody(t, c.parts...)
+			var pb problemBody
+			resp := tb.call(t, http.MethodPost, "/generate", keyA, body, ct, &pb)
+			if resp.StatusCode != c.status || pb.Code != c.code || pb.Status != c.status {
+				t.Fatalf("= %d %q (%s), want %d %q", resp.StatusCode, pb.Code, pb.Detail, c.status, c.code)
+			}
+			if got := resp.Header.Get("Content-Type"); got != "application/problem+json" {
+				t.Errorf("Content-Type = %q", got)
+			}
+			if pb.RequestID == "" || pb.RequestID != resp.Header.Get("X-Request-ID") {
+				t.Errorf("request_id %q, header %q", pb.RequestID, resp.Header.Get("X-Request-ID"))
+			}
+			if strings.Contains(pb.Detail, tb.dataDir) {
+				t.Errorf("detail leaks a server path: %s", pb.Detail)
+			}
+		})
+	}
+	t.Run("not multipart", func(t *testing.T) {
+		var pb problemBody
+		resp := tb.call(t, http.MethodPost, "/generate", keyA, strings.NewReader(`{"prompt":"x"}`), "application/json", &pb)
+		if resp.StatusCode != 415 || pb.Code != "unsupported_media_type" {
+			t.Fatalf("= %d %s", resp.StatusCode, pb.Code)
+		}
+	})
+	t.Run("declared too large", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodPost, tb.url+"/generate", strings.NewReader("x"))
+		req.Header.Set("Authorization", "Bearer "+keyA)
+		req.Header.Set("Content-Type", "multipart/form-data; boundary=x")
+		req.ContentLength = 10 << 30
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err == nil {
+			defer resp.Body.Close()
+			if resp.StatusCode != 413 {
+				t.Fatalf("= %d, want 413", resp.StatusCode)
+			}
+		}
+	})
+	if files := append(filesUnder(t, filepath.Join(tb.dataDir, "uploads")), filesUnder(t, filepath.Join(tb.dataDir, "objects"))...); len(files) != 0 {
+		t.Errorf("refused requests left files: %v", files)
+	}
+}
+
+func TestAuthAndRouting(t *testing.T) {
+	t.Parallel()
+	tb := setup(t, options{})
+	var pb problemBody
+	resp := tb.call(t, http.MethodGet, "/jobs", "", nil, "", &pb)
+	if resp.StatusCode != 401 || pb.Code != "unauthorized" || resp.Header.Get("WWW-Authenticate") == "" {
+		t.Fatalf("no key: %d %s", resp.StatusCode, pb.Code)
+	}
+	resp = tb.call(t, http.MethodGet, "/jobs", "wrong-key-wrong-key-wrong", nil, "", &pb)
+	if resp.StatusCode != 401 {
+		t.Fatalf("wrong key: %d", resp.StatusCode)
+	}
+	resp = tb.call(t, http.MethodGet, "/status/not-a-uuid", keyA, nil, "", &pb)
+	if resp.StatusCode != 404 || pb.Code != "not_found" {
+		t.Fatalf("bad id: %d %s", resp.StatusCode, pb.Code)
+	}
+	resp = tb.call(t, http.MethodGet, "/nowhere", "", nil, "", &pb)
+	if resp.StatusCode != 404 || pb.Code != "not_found" || resp.Header.Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("unknown route: %d %s", resp.StatusCode, pb.Code)
+	}
+	resp = tb.call(t, http.MethodDelete, "/generate", keyA, nil, "", &pb)
+	if resp.StatusCode != 405 || pb.Code != "method_not_allowed" {
+		t.Fatalf("wrong method: %d %s", resp.StatusCode, pb.Code)
+	}
+	if resp := tb.call(t, http.MethodGet, "/health", "", nil, "", nil); resp.StatusCode != 200 {
+		t.Fatalf("health: %d", resp.StatusCode)
+	}
+	if resp := tb.call(t, http.MethodGet, "/ready", "", nil, "", nil); resp.StatusCode != 200 {
+		t.Fatalf("ready: %d", resp.StatusCode)
+	}
+	var spec map[string]any
+	if resp := tb.call(t, http.MethodGet, "/openapi.json", "", nil, "", &spec); resp.StatusCode != 200 || spec["openapi"] != "3.1.0" {
+		t.Fatalf("openapi: %d %v", resp.StatusCode, spec["openapi"])
+	}
+}
+
+func TestIdempotencyCancelList(t *testing.T) {
+	t.Parallel()
+	tb := setup(t, options{})
+	long := part{name: "audio", file: fixture("speech_en_12s.wav")}
+	body, ct := multipartBody(t, portrait, long, prompt)
+	data, _ := io.ReadAll(body)
+	var first, again api.Job
+	r1 := tb.call(t, http.MethodPost, "/generate", keyA, strings.NewReader(string(data)), ct, &first, "Idempotency-Key", "k1")
+	r2 := tb.call(t, http.MethodPost, "/generate", keyA, strings.NewReader(string(data)), ct, &again, "Idempotency-Key", "k1")
+	if r1.StatusCode != 202 || r2.StatusCode != 202 || first.ID != again.ID || r2.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("replay: %d %d %s %s %q", r1.StatusCode, r2.StatusCode, first.ID, again.ID, r2.Header.Get("Idempotent-Replayed"))
+	}
+	var pb problemBody
+	_, r3 := tb.submit(t, keyA, portrait, long, part{name: "prompt", value: "different"})
+	_ = r3
+	body, ct = multipartBody(t, portrait, long, part{name: "prompt", value: "different"})
+	if r := tb.call(t, http.MethodPost, "/generate", keyA, body, ct, &pb, "Idempotency-Key", "k1"); r.StatusCode != 422 || pb.Code != "idempotency_key_reused" {
+		t.Fatalf("reused key with other inputs: %d %s", r.StatusCode, pb.Code)
+	}
+
+	var cancelled api.Job
+	if r := tb.call(t, http.MethodPost, "/cancel/"+first.ID, keyB, nil, "", &pb); r.StatusCode != 404 {
+		t.Fatalf("cancel by another customer: %d", r.StatusCode)
+	}
+	if r := tb.call(t, http.MethodPost, "/cancel/"+first.ID, keyA, nil, "", &cancelled); r.StatusCode != 200 || cancelled.State != "cancelled" {
+		t.Fatalf("cancel: %d %s", r.StatusCode, cancelled.State)
+	}
+	if r := tb.call(t, http.MethodPost, "/cancel/"+first.ID, keyA, nil, "", &pb); r.StatusCode != 409 || pb.Code != "job_already_ended" {
+		t.Fatalf("second cancel: %d %s", r.StatusCode, pb.Code)
+	}
+	if r := tb.call(t, http.MethodGet, "/result/"+first.ID, keyA, nil, "", &pb); r.StatusCode != 409 || pb.Code != "job_has_no_result" {
+		t.Fatalf("result of cancelled job: %d %s", r.StatusCode, pb.Code)
+	}
+	time.Sleep(300 * time.Millisecond) // a worker that had it stops within its heartbeat
+	if j := tb.waitFor(t, keyA, first.ID, "cancelled", "completed"); j.State != "cancelled" {
+		t.Fatalf("after cancel the job is %s", j.State)
+	}
+
+	var page struct {
+		Jobs       []api.Job `json:"jobs"`
+		NextCursor string    `json:"next_cursor"`
+	}
+	if r := tb.call(t, http.MethodGet, "/jobs?limit=1", keyA, nil, "", &page); r.StatusCode != 200 || len(page.Jobs) != 1 || page.NextCursor == "" {
+		t.Fatalf("list: %d %+v", r.StatusCode, page)
+	}
+	newest := page.Jobs[0].ID
+	if r := tb.call(t, http.MethodGet, "/jobs?limit=1&cursor="+page.NextCursor, keyA, nil, "", &page); r.StatusCode != 200 || len(page.Jobs) != 1 || page.Jobs[0].ID == newest {
+		t.Fatalf("second page: %+v", page)
+	}
+	var other struct {
+		Jobs []api.Job `json:"jobs"`
+	}
+	tb.call(t, http.MethodGet, "/jobs", keyB, nil, "", &other)
+	if len(other.Jobs) != 0 {
+		t.Fatalf("customer B sees %d jobs of A", len(other.Jobs))
+	}
+}
+
+func TestResultExpires(t *testing.T) {
+	t.Parallel()
+	tb := setup(t, options{resultTTL: 2 * time.Second})
+	j, _ := tb.submit(t, keyA, portrait, speech)
+	tb.waitFor(t, keyA, j.ID, "completed")
+	var res api.Result
+	tb.call(t, http.MethodGet, "/result/"+j.ID, keyA, nil, "", &res)
+	if !res.ExpiresAt.After(time.Now()) || res.ExpiresAt.After(time.Now().Add(3*time.Second)) {
+		t.Fatalf("expires_at = %s", res.ExpiresAt)
+	}
+	tb.waitFor(t, keyA, j.ID, "expired")
+	var pb problemBody
+	if r := tb.call(t, http.MethodGet, "/result/"+j.ID, keyA, nil, "", &pb); r.StatusCode != 410 || pb.Code != "result_expired" {
+		t.Fatalf("result after expiry: %d %s", r.StatusCode, pb.Code)
+	}
+	if files := filesUnder(t, filepath.Join(tb.dataDir, "objects")); len(files) != 0 {
+		t.Fatalf("files left after expiry: %v", files)
+	}
+	if r, err := http.Get(res.URL); err == nil {
+		r.Body.Close()
+		if r.StatusCode < 400 {
+			t.Fatalf("old download link still works: %d", r.StatusCode)
+		}
+	}
+}
+
+// TestErrorCodesDocumented keeps docs/API.md's error table complete.
+func TestErrorCodesDocumented(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "API.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes := []string{
+		api.CodeBadRequest, api.CodeUnauthorized, api.CodeNotFound, api.CodeMethodNotAllowed, api.CodeInvalidRequest,
+		api.CodeMissingField, api.CodeUnsupportedMedia, api.CodeRequestTooLarge, api.CodeImageTooLarge,
+		api.CodeAudioTooLarge, api.CodeJobNotFinished, api.CodeJobHasNoResult, api.CodeResultExpired,
+		api.CodeJobAlreadyEnded, api.CodeIdempotencyMismatch, api.CodeInternal, api.CodeUnavailable,
+		media.CodeUnsupportedImageType, media.CodeInvalidImage, media.CodeImageTooLarge, media.CodeImageTooSmall,
+		media.CodeUnsupportedAudioType, media.CodeInvalidAudio, media.CodeAudioTooLong, media.CodeAudioTooShort,
+		media.CodeInvalidPrompt, media.CodePromptTooLong,
+		worker.CodeGenerationFailed, worker.CodeTimeout, worker.CodeWorkerLost,
+	}
+	for _, c := range codes {
+		if !strings.Contains(string(doc), "| `"+c+"` |") {
+			t.Errorf("docs/API.md does not document the code %s", c)
+		}
+	}
+}

@@ -1,0 +1,149 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/avatar-api/avatar-api/internal/job"
+	"github.com/avatar-api/avatar-api/internal/logging"
+	"github.com/avatar-api/avatar-api/internal/media"
+	"github.com/avatar-api/avatar-api/internal/problem"
+)
+
+// Error codes of the API itself; the input codes come from package media.
+// docs/API.md lists them all; TestErrorCodesDocumented keeps it honest.
+const (
+	CodeBadRequest          = "bad_request"
+	CodeUnauthorized        = "unauthorized"
+	CodeNotFound            = "not_found"
+	CodeMethodNotAllowed    = "method_not_allowed"
+	CodeInvalidRequest      = "invalid_request"
+	CodeMissingField        = "missing_field"
+	CodeUnsupportedMedia    = "unsupported_media_type"
+	CodeRequestTooLarge     = "request_too_large"
+	CodeImageTooLarge       = "image_too_large"
+	CodeAudioTooLarge       = "audio_too_large"
+	CodeJobNotFinished      = "job_not_finished"
+	CodeJobHasNoResult      = "job_has_no_result"
+	CodeResultExpired       = "result_expired"
+	CodeJobAlreadyEnded     = "job_already_ended"
+	CodeIdempotencyMismatch = "idempotency_key_reused"
+	CodeInternal            = "internal_error"
+	CodeUnavailable         = "service_unavailable"
+)
+
+// statusOfMediaCode is the HTTP status of each input refusal.
+var statusOfMediaCode = map[string]int{
+	media.CodeUnsupportedImageType: http.StatusUnsupportedMediaType,
+	media.CodeUnsupportedAudioType: http.StatusUnsupportedMediaType,
+}
+
+// defaultCodes names problems that carry no code of their own.
+var defaultCodes = map[int]string{
+	http.StatusBadRequest:            CodeBadRequest,
+	http.StatusUnauthorized:          CodeUnauthorized,
+	http.StatusNotFound:              CodeNotFound,
+	http.StatusMethodNotAllowed:      CodeMethodNotAllowed,
+	http.StatusRequestEntityTooLarge: CodeRequestTooLarge,
+	http.StatusUnsupportedMediaType:  CodeUnsupportedMedia,
+	http.StatusUnprocessableEntity:   CodeInvalidRequest,
+	http.StatusServiceUnavailable:    CodeUnavailable,
+}
+
+var installOnce sync.Once
+
+// installErrors makes huma build every error body through toProblem, so
+// that handlers simply return service errors and this file alone decides
+// what the client sees.
+func installErrors(log *slog.Logger) {
+	installOnce.Do(func() {
+		huma.NewError = func(status int, msg string, errs ...error) huma.StatusError {
+			return toProblem(context.Background(), log, status, msg, errs)
+		}
+		huma.NewErrorWithContext = func(hctx huma.Context, status int, msg string, errs ...error) huma.StatusError {
+			ctx := context.Background()
+			if hctx != nil {
+				ctx = hctx.Context()
+			}
+			return toProblem(ctx, log, status, msg, errs)
+		}
+	})
+}
+
+// withRequestID stamps the request id on problems that handlers returned
+// ready-made (huma writes those without calling NewError).
+func withRequestID(ctx huma.Context, _ string, v any) (any, error) {
+	if p, ok := v.(*problem.Problem); ok && p.RequestID == "" {
+		p.RequestID = logging.Attr(ctx.Context(), "request_id")
+	}
+	return v, nil
+}
+
+// toProblem turns a status and the errors behind it into the response.
+func toProblem(ctx context.Context, log *slog.Logger, status int, msg string, errs []error) *problem.Problem {
+	p := fromErrors(status, msg, errs)
+	if p.Status >= 500 {
+		log.ErrorContext(ctx, "request failed", "status", p.Status, "error", errors.Join(errs...))
+		p.Detail = "an internal error occurred; quote the request id when reporting it"
+	}
+	if p.Code == "" {
+		p.Code = defaultCodes[p.Status]
+		if p.Code == "" {
+			p.Code = CodeInternal
+		}
+	}
+	p.RequestID = logging.Attr(ctx, "request_id")
+	return p
+}
+
+func fromErrors(status int, msg string, errs []error) *problem.Problem {
+	var details []problem.Detail
+	for _, err := range errs {
+		var (
+			p  *problem.Problem
+			me *media.Error
+			oe *job.OptionError
+			ed huma.ErrorDetailer
+		)
+		switch {
+		case errors.As(err, &p):
+			return p
+		case errors.As(err, &me):
+			st := statusOfMediaCode[me.Code]
+			if st == 0 {
+				st = http.StatusUnprocessableEntity
+			}
+			return problem.New(st, me.Code, me.Message)
+		case errors.As(err, &oe):
+			return problem.Newf(http.StatusUnprocessableEntity, CodeInvalidRequest, "%s %s", oe.Field, oe.Message)
+		case errors.Is(err, job.ErrNotFound):
+			return problem.New(http.StatusNotFound, CodeNotFound, "no job with this id belongs to your key")
+		case errors.Is(err, job.ErrNotFinished):
+			return problem.New(http.StatusConflict, CodeJobNotFinished, "the job has not finished yet; poll its status")
+		case errors.Is(err, job.ErrNoResult):
+			return problem.New(http.StatusConflict, CodeJobHasNoResult, "the job ended without a video; its status says why")
+		case errors.Is(err, job.ErrExpired):
+			return problem.New(http.StatusGone, CodeResultExpired, "the video was deleted after its retention period")
+		case errors.Is(err, job.ErrFinal):
+			return problem.New(http.StatusConflict, CodeJobAlreadyEnded, "the job has already ended")
+		case errors.Is(err, job.ErrIdempotencyMismatch):
+			return problem.New(http.StatusUnprocessableEntity, CodeIdempotencyMismatch,
+				"this Idempotency-Key was already used with different inputs")
+		case errors.As(err, &ed):
+			d := ed.ErrorDetail()
+			details = append(details, problem.Detail{Location: d.Location, Message: d.Message})
+		}
+	}
+	p := problem.New(status, "", msg)
+	p.Errors = details
+	if len(details) == 1 {
+		p.Detail = details[0].Location + ": " + details[0].Message
+		p.Errors = nil
+	}
+	return p
+}

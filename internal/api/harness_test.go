@@ -1,0 +1,281 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/avatar-api/avatar-api/internal/api"
+	"github.com/avatar-api/avatar-api/internal/auth"
+	"github.com/avatar-api/avatar-api/internal/generator/still"
+	"github.com/avatar-api/avatar-api/internal/job"
+	"github.com/avatar-api/avatar-api/internal/logging"
+	"github.com/avatar-api/avatar-api/internal/media"
+	"github.com/avatar-api/avatar-api/internal/server"
+	"github.com/avatar-api/avatar-api/internal/storage/local"
+	"github.com/avatar-api/avatar-api/internal/store/sqlite"
+	"github.com/avatar-api/avatar-api/internal/worker"
+)
+
+const (
+	keyA = "test-key-of-customer-a-0123456789"
+	keyB = "test-key-of-customer-b-0123456789"
+)
+
+// twoKeys authenticates two customers, to test that jobs stay apart.
+type twoKeys struct{ a, b *auth.StaticKey }
+
+func (k twoKeys) Authenticate(ctx context.Context, token string) (string, error) {
+	if o, err := k.a.Authenticate(ctx, token); err == nil {
+		return o, nil
+	}
+	return k.b.Authenticate(ctx, token)
+}
+
+type testBundle struct {
+	url     string
+	dataDir string
+	logs    *syncBuffer
+}
+
+type options struct {
+	imageBytes, audioBytes int64
+	resultTTL              time.Duration
+}
+
+// setup runs the whole service in-process on real parts: an SQLite file,
+// local storage, River workers and the ffmpeg generator.
+func setup(t *testing.T, opts options) *testBundle {
+	t.Helper()
+	if opts.imageBytes == 0 {
+		opts.imageBytes, opts.audioBytes = 20<<20, 50<<20
+	}
+	if opts.resultTTL == 0 {
+		opts.resultTTL = time.Hour
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	dir := t.TempDir()
+	logs := &syncBuffer{}
+	log := logging.New(logs, slog.LevelDebug)
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "avatar.db"), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(nil)
+	publicURL := "http://" + srv.Listener.Addr().String()
+	files, err := local.New(filepath.Join(dir, "objects"), publicURL, bytes.Repeat([]byte("s"), 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs := job.NewService(st, files, media.Prober{}, job.Settings{
+		MaxPromptChars: 200, Width: 256, Height: 256, FPS: 25,
+		ResultTTL: opts.resultTTL, DownloadURLTTL: time.Hour,
+	}, log)
+	runner, err := worker.Start(ctx, st.Driver(), worker.Deps{
+		Store: st, Storage: files, Generator: still.New("", ""), Log: log, WorkDir: dir,
+		Timeout: time.Minute, ResultTTL: opts.resultTTL, Heartbeat: 100 * time.Millisecond,
+	}, worker.Options{Concurrency: 1, RescueAfter: 2 * time.Minute, SweepEvery: 200 * time.Millisecond, PollInterval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Config.Handler = server.Wrap(api.New(api.Deps{
+		Jobs: jobs, Auth: twoKeys{auth.NewStaticKey(keyA), auth.NewStaticKey(keyB)},
+		Ready: func(*http.Request) map[string]string { return map[string]string{"database": "ok"} },
+		Files: files.Handler(), UploadDir: filepath.Join(dir, "uploads"),
+		Limits: api.Limits(opts.imageBytes, opts.audioBytes), PublicURL: publicURL, Log: log,
+	}), log)
+	srv.Start()
+	t.Cleanup(func() {
+		srv.Close()
+		_ = runner.Stop(context.Background(), 5*time.Second)
+		st.Close()
+	})
+	return &testBundle{url: publicURL, dataDir: dir, logs: logs}
+}
+
+type part struct {
+	name, file string // file: a path under testdata, or "" for a text field
+	value      string
+}
+
+func fixture(name string) string { return filepath.Join("..", "..", "testdata", name) }
+
+// multipartBody builds a POST /generate body.
+func multipartBody(t *testing.T, parts ...part) (io.Reader, string) {
+	t.Helper()
+	var b bytes.Buffer
+	w := multipart.NewWriter(&b)
+	for _, p := range parts {
+		if p.file == "" {
+			_ = w.WriteField(p.name, p.value)
+			continue
+		}
+		data, err := os.ReadFile(p.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fw, _ := w.CreateFormFile(p.name, filepath.Base(p.file))
+		_, _ = fw.Write(data)
+	}
+	_ = w.Close()
+	return &b, w.FormDataContentType()
+}
+
+// call sends a request with key (if any) and decodes a JSON body into out.
+func (tb *testBundle) call(t *testing.T, method, path, key string, body io.Reader, contentType string, out any, header ...string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, tb.url+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if out != nil && len(data) > 0 {
+		if err := json.Unmarshal(data, out); err != nil {
+			t.Fatalf("%s %s: decoding %q: %v", method, path, data, err)
+		}
+	}
+	return resp
+}
+
+// submit posts a job and returns the decoded response.
+func (tb *testBundle) submit(t *testing.T, key string, parts ...part) (api.Job, *http.Response) {
+	t.Helper()
+	body, ct := multipartBody(t, parts...)
+	var j api.Job
+	resp := tb.call(t, http.MethodPost, "/generate", key, body, ct, &j)
+	return j, resp
+}
+
+// waitFor polls the job until it is in one of states.
+func (tb *testBundle) waitFor(t *testing.T, key, id string, states ...string) api.Job {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		var j api.Job
+		resp := tb.call(t, http.MethodGet, "/status/"+id, key, nil, "", &j)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status: %d", resp.StatusCode)
+		}
+		for _, s := range states {
+			if j.State == s {
+				return j
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s still %s, want %v", id, j.State, states)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+type problemBody struct {
+	Status    int    `json:"status"`
+	Code      string `json:"code"`
+	Detail    string `json:"detail"`
+	RequestID string `json:"request_id"`
+}
+
+// filesUnder lists regular files below dir (uploads and stored objects).
+func filesUnder(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out
+}
+
+// probe returns ffprobe's view of a video: codecs, size, fps, duration.
+func probe(t *testing.T, path string) (vcodec, acodec string, w, h int, fps string, dur float64) {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-of", "json", "-show_streams", "-show_format", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe: %v", err)
+	}
+	var p struct {
+		Streams []struct {
+			CodecType  string `json:"codec_type"`
+			CodecName  string `json:"codec_name"`
+			Width      int    `json:"width"`
+			Height     int    `json:"height"`
+			RFrameRate string `json:"r_frame_rate"`
+		} `json:"streams"`
+		Format struct {
+			Duration string `json:"duration"`
+		} `json:"format"`
+	}
+	if err := json.Unmarshal(out, &p); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range p.Streams {
+		switch s.CodecType {
+		case "video":
+			vcodec, w, h, fps = s.CodecName, s.Width, s.Height, s.RFrameRate
+		case "audio":
+			acodec = s.CodecName
+		}
+	}
+	dur, _ = strconv.ParseFloat(p.Format.Duration, 64)
+	return
+}
+
+func audioSeconds(t *testing.T, path string) float64 {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", path).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

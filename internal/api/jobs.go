@@ -1,0 +1,279 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+
+	"github.com/avatar-api/avatar-api/internal/job"
+	"github.com/avatar-api/avatar-api/internal/logging"
+	"github.com/avatar-api/avatar-api/internal/store"
+)
+
+// JobError says why a job failed.
+type JobError struct {
+	Code    string `json:"code" doc:"Stable machine-readable reason" example:"generation_failed"`
+	Message string `json:"message" doc:"Human-readable explanation"`
+}
+
+// JobLinks are the URLs to follow a job with.
+type JobLinks struct {
+	Status string `json:"status" format:"uri"`
+	Result string `json:"result" format:"uri"`
+	Cancel string `json:"cancel" format:"uri"`
+}
+
+// Job is the public view of a job.
+type Job struct {
+	ID            string     `json:"job_id" format:"uuid" doc:"The job's id"`
+	State         string     `json:"state" enum:"queued,processing,completed,failed,cancelled,expired" doc:"Where the job is in its life"`
+	Progress      float64    `json:"progress" minimum:"0" maximum:"1" doc:"Fraction of the video generated"`
+	QueuePosition *int       `json:"queue_position,omitempty" doc:"While queued: jobs ahead of this one (0: next)"`
+	Attempt       int        `json:"attempt" doc:"Generation attempts so far (crashed workers are retried)"`
+	Prompt        string     `json:"prompt"`
+	Width         int        `json:"width"`
+	Height        int        `json:"height"`
+	FPS           int        `json:"fps"`
+	AudioSeconds  float64    `json:"audio_duration_seconds" doc:"Length of the speech, and so of the video"`
+	CreatedAt     time.Time  `json:"created_at"`
+	StartedAt     *time.Time `json:"started_at,omitempty"`
+	FinishedAt    *time.Time `json:"finished_at,omitempty"`
+	ExpiresAt     *time.Time `json:"expires_at,omitempty" doc:"When the video will be deleted (completed jobs)"`
+	Error         *JobError  `json:"error,omitempty" doc:"Why the job failed"`
+	Links         JobLinks   `json:"links"`
+}
+
+func (a *api) view(j *store.Job) Job {
+	v := Job{
+		ID: j.ID, State: string(j.State), Progress: j.Progress, Attempt: j.Attempt, Prompt: j.Prompt,
+		Width: j.Width, Height: j.Height, FPS: j.FPS, AudioSeconds: j.AudioDuration.Seconds(),
+		CreatedAt: j.CreatedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt, ExpiresAt: j.ExpiresAt,
+		Links: JobLinks{
+			Status: a.PublicURL + "/status/" + j.ID,
+			Result: a.PublicURL + "/result/" + j.ID,
+			Cancel: a.PublicURL + "/cancel/" + j.ID,
+		},
+	}
+	if j.ErrorCode != "" {
+		v.Error = &JobError{Code: j.ErrorCode, Message: j.ErrorMessage}
+	}
+	return v
+}
+
+type generateInput struct {
+	IdempotencyKey string `header:"Idempotency-Key" maxLength:"255" doc:"Any unique string (a UUID): a retried request with the same key returns the first job instead of creating another"`
+	req            *http.Request
+}
+
+// Resolve captures the raw request: the multipart body is streamed by the
+// handler itself, to disk, with per-part limits.
+func (in *generateInput) Resolve(ctx huma.Context) []error {
+	in.req, _ = humago.Unwrap(ctx)
+	return nil
+}
+
+type jobOutput struct {
+	Location string `header:"Location" doc:"The job's status URL"`
+	Replayed string `header:"Idempotent-Replayed" doc:"true when an earlier job with the same Idempotency-Key is returned"`
+	Body     Job
+}
+
+func (a *api) opGenerate() huma.Operation {
+	return huma.Operation{
+		OperationID:   "generate",
+		Method:        http.MethodPost,
+		Path:          "/generate",
+		Summary:       "Create a video job",
+		Description:   "Uploads a portrait and a speech recording and queues a job that makes the talking-avatar video. Inputs are checked before anything is queued. Answers 202 at once; poll the status link.",
+		Tags:          []string{"Jobs"},
+		Security:      bearer,
+		DefaultStatus: http.StatusAccepted,
+		Errors:        []int{400, 401, 413, 415, 422},
+	}
+}
+
+// generateBody documents the multipart body of POST /generate. It is added to
+// the OpenAPI document after registration: declared on the operation, huma
+// would read and parse the body itself, whole, before the handler runs.
+func generateBody() *huma.RequestBody {
+	return &huma.RequestBody{
+		Required: true,
+		Content: map[string]*huma.MediaType{"multipart/form-data": {Schema: &huma.Schema{
+			Type:     "object",
+			Required: []string{"image", "audio"},
+			Properties: map[string]*huma.Schema{
+				"image":  {Type: "string", Format: "binary", Description: "The portrait: PNG, JPEG or WebP, one frontal face"},
+				"audio":  {Type: "string", Format: "binary", Description: "The speech: WAV, MP3, OGG, FLAC, M4A/AAC or WebM"},
+				"prompt": {Type: "string", Description: "A short description of the performance, e.g. \"A woman singing\""},
+				"width":  {Type: "integer", Description: "Output width, even, 128–1920 (default 512)"},
+				"height": {Type: "integer", Description: "Output height, even, 128–1920 (default 512)"},
+				"fps":    {Type: "integer", Description: "Frames per second, 10–60 (default 25)"},
+				"seed":   {Type: "integer", Description: "Makes the random motion repeatable"},
+			},
+		}}},
+	}
+}
+
+func (a *api) generate(ctx context.Context, in *generateInput) (*jobOutput, error) {
+	up, err := parseUpload(in.req, a.UploadDir, a.Limits)
+	if err != nil {
+		return nil, err
+	}
+	defer up.Close()
+	sub := job.Submission{
+		Owner: owner(ctx), IdempotencyKey: in.IdempotencyKey, Fingerprint: up.fingerprint,
+		RequestID: logging.Attr(ctx, "request_id"),
+		ImagePath: up.imagePath, AudioPath: up.audioPath, Prompt: up.fields["prompt"],
+	}
+	for name, dst := range map[string]*int{"width": &sub.Width, "height": &sub.Height, "fps": &sub.FPS} {
+		if *dst, err = up.intField(name); err != nil {
+			return nil, err
+		}
+	}
+	seed, err := up.intField("seed")
+	if err != nil {
+		return nil, err
+	}
+	sub.Seed = int64(seed)
+	j, replayed, err := a.Jobs.Submit(ctx, sub)
+	if err != nil {
+		return nil, err
+	}
+	return a.jobOutput(ctx, j, replayed)
+}
+
+func (a *api) jobOutput(ctx context.Context, j *store.Job, replayed bool) (*jobOutput, error) {
+	v := a.view(j)
+	if j.State == store.StateQueued {
+		n, err := a.Jobs.QueuePosition(ctx, j)
+		if err != nil {
+			return nil, err
+		}
+		v.QueuePosition = &n
+	}
+	out := &jobOutput{Location: v.Links.Status, Body: v}
+	if replayed {
+		out.Replayed = "true"
+	}
+	return out, nil
+}
+
+type jobIDInput struct {
+	JobID string `path:"job_id" doc:"The job's id, from POST /generate"`
+}
+
+type statusOutput struct{ Body Job }
+
+func (a *api) opStatus() huma.Operation {
+	return huma.Operation{
+		OperationID: "status", Method: http.MethodGet, Path: "/status/{job_id}",
+		Summary: "Get a job's state", Tags: []string{"Jobs"}, Security: bearer,
+		Description: "State, progress, queue position while queued, timestamps, and the reason when failed.",
+		Errors:      []int{401, 404},
+	}
+}
+
+func (a *api) status(ctx context.Context, in *jobIDInput) (*statusOutput, error) {
+	j, err := a.Jobs.Get(ctx, owner(ctx), in.JobID)
+	if err != nil {
+		return nil, err
+	}
+	out, err := a.jobOutput(ctx, j, false)
+	if err != nil {
+		return nil, err
+	}
+	return &statusOutput{Body: out.Body}, nil
+}
+
+// Result is where to fetch a finished video.
+type Result struct {
+	ID              string    `json:"job_id" format:"uuid"`
+	URL             string    `json:"url" format:"uri" doc:"Signed download URL of the MP4; anyone holding it can download until url_expires_at"`
+	URLExpiresAt    time.Time `json:"url_expires_at" doc:"When this URL stops working; ask again for a fresh one"`
+	ExpiresAt       time.Time `json:"expires_at" doc:"When the video is deleted; after it this endpoint answers 410"`
+	DurationSeconds float64   `json:"duration_seconds"`
+	SizeBytes       int64     `json:"size_bytes"`
+	Width           int       `json:"width"`
+	Height          int       `json:"height"`
+	FPS             int       `json:"fps"`
+	ContentType     string    `json:"content_type" example:"video/mp4"`
+}
+
+type resultOutput struct{ Body Result }
+
+func (a *api) opResult() huma.Operation {
+	return huma.Operation{
+		OperationID: "result", Method: http.MethodGet, Path: "/result/{job_id}",
+		Summary: "Get a finished job's video", Tags: []string{"Jobs"}, Security: bearer,
+		Description: "A signed, expiring download URL and the video's facts. 409 while the job is not finished (or ended without a video), 410 once the video has expired.",
+		Errors:      []int{401, 404, 409, 410},
+	}
+}
+
+func (a *api) result(ctx context.Context, in *jobIDInput) (*resultOutput, error) {
+	d, err := a.Jobs.Result(ctx, owner(ctx), in.JobID)
+	if err != nil {
+		return nil, err
+	}
+	j := d.Job
+	return &resultOutput{Body: Result{
+		ID: j.ID, URL: d.URL, URLExpiresAt: d.URLExpiresAt, ExpiresAt: *j.ExpiresAt,
+		DurationSeconds: j.ResultDuration.Seconds(), SizeBytes: j.ResultBytes,
+		Width: j.Width, Height: j.Height, FPS: j.FPS, ContentType: "video/mp4",
+	}}, nil
+}
+
+func (a *api) opCancel() huma.Operation {
+	return huma.Operation{
+		OperationID: "cancel", Method: http.MethodPost, Path: "/cancel/{job_id}",
+		Summary: "Cancel a job", Tags: []string{"Jobs"}, Security: bearer,
+		Description: "Stops a queued or running job; a running generation stops within about a second. 409 if the job has already ended.",
+		Errors:      []int{401, 404, 409},
+	}
+}
+
+func (a *api) cancel(ctx context.Context, in *jobIDInput) (*statusOutput, error) {
+	j, err := a.Jobs.Cancel(ctx, owner(ctx), in.JobID)
+	if err != nil {
+		return nil, err
+	}
+	return &statusOutput{Body: a.view(j)}, nil
+}
+
+type listInput struct {
+	Limit  int    `query:"limit" minimum:"1" maximum:"100" default:"20" doc:"Jobs per page"`
+	Cursor string `query:"cursor" doc:"next_cursor of the previous page"`
+}
+
+type listOutput struct {
+	Body struct {
+		Jobs       []Job  `json:"jobs"`
+		NextCursor string `json:"next_cursor,omitempty" doc:"Pass as cursor for the next page; absent on the last page"`
+	}
+}
+
+func (a *api) opList() huma.Operation {
+	return huma.Operation{
+		OperationID: "list-jobs", Method: http.MethodGet, Path: "/jobs",
+		Summary: "List your jobs", Tags: []string{"Jobs"}, Security: bearer,
+		Description: "Your key's jobs, newest first, a page at a time.",
+		Errors:      []int{401, 422},
+	}
+}
+
+func (a *api) list(ctx context.Context, in *listInput) (*listOutput, error) {
+	jobs, next, err := a.Jobs.List(ctx, owner(ctx), in.Cursor, in.Limit)
+	if err != nil {
+		return nil, err
+	}
+	out := &listOutput{}
+	out.Body.Jobs = make([]Job, 0, len(jobs))
+	for _, j := range jobs {
+		out.Body.Jobs = append(out.Body.Jobs, a.view(j))
+	}
+	out.Body.NextCursor = next
+	return out, nil
+}

@@ -1,0 +1,172 @@
+package api
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/avatar-api/avatar-api/internal/problem"
+)
+
+// upload is a parsed POST /generate body: the files in a private temporary
+// directory (removed by Close), the text fields in memory.
+type upload struct {
+	dir         string
+	imagePath   string
+	audioPath   string
+	fields      map[string]string
+	fingerprint string
+}
+
+// Close removes the uploaded files.
+func (u *upload) Close() error { return os.RemoveAll(u.dir) }
+
+// uploadLimits bound a request: each file, and the whole body.
+type uploadLimits struct {
+	imageBytes int64
+	audioBytes int64
+}
+
+const (
+	maxFieldBytes = 64 << 10 // a text field (the prompt is checked again, in characters)
+	maxParts      = 16
+)
+
+var textFields = map[string]bool{"prompt": true, "width": true, "height": true, "fps": true, "seed": true}
+
+// parseUpload streams a multipart body to files under tmpDir, never holding
+// a file in memory, and refuses oversized parts as soon as they pass their
+// limit. On error nothing is left on disk.
+func parseUpload(r *http.Request, tmpDir string, lim uploadLimits) (*upload, error) {
+	ct, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || ct != "multipart/form-data" || params["boundary"] == "" {
+		return nil, problem.New(http.StatusUnsupportedMediaType, CodeUnsupportedMedia,
+			"send the request as multipart/form-data with the parts image, audio and prompt")
+	}
+	total := lim.imageBytes + lim.audioBytes + maxParts*maxFieldBytes
+	if r.ContentLength > total {
+		return nil, problem.Newf(http.StatusRequestEntityTooLarge, CodeRequestTooLarge,
+			"the request is %d bytes; at most %d are accepted", r.ContentLength, total)
+	}
+	if err := os.MkdirAll(tmpDir, 0o750); err != nil {
+		return nil, fmt.Errorf("creating upload directory: %w", err)
+	}
+	dir, err := os.MkdirTemp(tmpDir, "upload-")
+	if err != nil {
+		return nil, fmt.Errorf("creating upload directory: %w", err)
+	}
+	u := &upload{dir: dir, fields: map[string]string{}}
+	if err := u.read(multipart.NewReader(http.MaxBytesReader(nil, r.Body, total), params["boundary"]), lim); err != nil {
+		u.Close()
+		return nil, err
+	}
+	return u, nil
+}
+
+func (u *upload) read(mr *multipart.Reader, lim uploadLimits) error {
+	fp := sha256.New()
+	for n := 0; ; n++ {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return bodyError(err)
+		}
+		if n >= maxParts {
+			return problem.Newf(http.StatusBadRequest, CodeBadRequest, "too many parts; at most %d", maxParts)
+		}
+		name := part.FormName()
+		switch {
+		case name == "image" && u.imagePath == "":
+			u.imagePath, err = u.save(part, "image", lim.imageBytes, CodeImageTooLarge, fp)
+		case name == "audio" && u.audioPath == "":
+			u.audioPath, err = u.save(part, "audio", lim.audioBytes, CodeAudioTooLarge, fp)
+		case textFields[name] && u.fields[name] == "":
+			u.fields[name], err = readField(part, fp)
+		default:
+			err = problem.Newf(http.StatusBadRequest, CodeBadRequest,
+				"unexpected or repeated part %q; send image, audio, prompt and optionally width, height, fps, seed", name)
+		}
+		part.Close()
+		if err != nil {
+			return err
+		}
+	}
+	for _, req := range []struct{ name, path string }{{"image", u.imagePath}, {"audio", u.audioPath}} {
+		if req.path == "" {
+			return problem.Newf(http.StatusUnprocessableEntity, CodeMissingField, "the %s part is missing", req.name)
+		}
+	}
+	u.fingerprint = hex.EncodeToString(fp.Sum(nil))
+	return nil
+}
+
+// save writes a file part to disk, at most limit bytes.
+func (u *upload) save(part *multipart.Part, name string, limit int64, code string, fp hash.Hash) (string, error) {
+	path := filepath.Join(u.dir, name)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("creating upload file: %w", err)
+	}
+	fmt.Fprintf(fp, "%s\x00", name)
+	n, err := io.Copy(io.MultiWriter(f, fp), io.LimitReader(part, limit+1))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", bodyError(err)
+	}
+	if n > limit {
+		return "", problem.Newf(http.StatusRequestEntityTooLarge, code, "the %s is larger than %d bytes", name, limit)
+	}
+	if n == 0 {
+		return "", problem.Newf(http.StatusUnprocessableEntity, CodeMissingField, "the %s part is empty", name)
+	}
+	return path, nil
+}
+
+func readField(part *multipart.Part, fp hash.Hash) (string, error) {
+	b, err := io.ReadAll(io.LimitReader(part, maxFieldBytes+1))
+	if err != nil {
+		return "", bodyError(err)
+	}
+	if len(b) > maxFieldBytes {
+		return "", problem.Newf(http.StatusRequestEntityTooLarge, CodeRequestTooLarge,
+			"the %s field is larger than %d bytes", part.FormName(), maxFieldBytes)
+	}
+	fmt.Fprintf(fp, "%s\x00%s\x00", part.FormName(), b)
+	return string(b), nil
+}
+
+// intField parses an optional whole-number field.
+func (u *upload) intField(name string) (int, error) {
+	v := u.fields[name]
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, problem.Newf(http.StatusUnprocessableEntity, CodeInvalidRequest, "%s must be a whole number", name)
+	}
+	return n, nil
+}
+
+// bodyError explains a failure to read the request body.
+func bodyError(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return problem.Newf(http.StatusRequestEntityTooLarge, CodeRequestTooLarge,
+			"the request is larger than %d bytes", mbe.Limit)
+	}
+	return problem.Newf(http.StatusBadRequest, CodeBadRequest, "the multipart body could not be read: %v", err)
+}

@@ -1,0 +1,146 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/avatar-api/avatar-api/internal/config"
+	"github.com/avatar-api/avatar-api/internal/generator"
+	"github.com/avatar-api/avatar-api/internal/generator/still"
+	"github.com/avatar-api/avatar-api/internal/logging"
+	"github.com/avatar-api/avatar-api/internal/storage"
+	"github.com/avatar-api/avatar-api/internal/storage/local"
+	"github.com/avatar-api/avatar-api/internal/storage/s3"
+	"github.com/avatar-api/avatar-api/internal/store/postgres"
+	"github.com/avatar-api/avatar-api/internal/store/sqlite"
+	"github.com/avatar-api/avatar-api/internal/store/sqlstore"
+)
+
+// runtime is what serve and worker share: configuration, logs, database,
+// storage and the generator, opened once.
+type runtime struct {
+	cfg       *config.Config
+	log       *slog.Logger
+	store     *sqlstore.Store
+	storage   storage.Storage
+	files     *local.Store // nil unless STORAGE=local
+	generator generator.Generator
+}
+
+func loadConfig(stderr io.Writer) (*config.Config, *slog.Logger, error) {
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		return nil, nil, fmt.Errorf("invalid configuration (see docs/configuration.md):\n%w", err)
+	}
+	return cfg, logging.New(stderr, cfg.LogLevel), nil
+}
+
+func openStore(ctx context.Context, cfg *config.Config) (*sqlstore.Store, error) {
+	if cfg.DatabaseURL != "" {
+		return postgres.Open(ctx, cfg.DatabaseURL, cfg.JobMaxAttempts)
+	}
+	return sqlite.Open(ctx, cfg.SQLitePath(), cfg.JobMaxAttempts)
+}
+
+func openRuntime(ctx context.Context, stderr io.Writer) (*runtime, error) {
+	cfg, log, err := loadConfig(stderr)
+	if err != nil {
+		return nil, err
+	}
+	for _, tool := range []string{cfg.FFmpeg, cfg.FFprobe} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return nil, fmt.Errorf("%s not found: install ffmpeg (scripts/install-deps.sh does) or set FFMPEG/FFPROBE", tool)
+		}
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("creating DATA_DIR: %w", err)
+	}
+	rt := &runtime{cfg: cfg, log: log, generator: still.New(cfg.FFmpeg, cfg.FFprobe)}
+	if rt.store, err = openStore(ctx, cfg); err != nil {
+		return nil, fmt.Errorf("opening database: %w", err)
+	}
+	if err := rt.openStorage(ctx); err != nil {
+		rt.store.Close()
+		return nil, err
+	}
+	return rt, nil
+}
+
+func (rt *runtime) openStorage(ctx context.Context) error {
+	cfg := rt.cfg
+	if cfg.Storage == "s3" {
+		s, err := s3.New(ctx, s3.Config{
+			Bucket: cfg.S3Bucket, Endpoint: cfg.S3Endpoint, Region: cfg.S3Region, AccessKeyID: cfg.S3AccessKeyID,
+			SecretAccessKey: cfg.S3SecretKey, Prefix: cfg.S3Prefix, ForcePathStyle: cfg.S3ForcePathStyle,
+		})
+		if err != nil {
+			return fmt.Errorf("opening S3 storage: %w", err)
+		}
+		rt.storage = s
+		return nil
+	}
+	secret := []byte(cfg.SigningSecret)
+	if len(secret) == 0 {
+		var err error
+		if secret, err = local.LoadOrCreateSecret(filepath.Join(cfg.DataDir, "signing.key")); err != nil {
+			return fmt.Errorf("loading signing secret: %w", err)
+		}
+	}
+	s, err := local.New(filepath.Join(cfg.DataDir, "objects"), cfg.PublicURL, secret)
+	if err != nil {
+		return fmt.Errorf("opening local storage: %w", err)
+	}
+	rt.storage, rt.files = s, s
+	return nil
+}
+
+// workDir returns this process's scratch directory, DATA_DIR/work/<pid>,
+// after removing those of processes that died (killed mid-job) and so left
+// their partial files behind.
+func (rt *runtime) workDir() (string, error) {
+	root := filepath.Join(rt.cfg.DataDir, "work")
+	entries, _ := os.ReadDir(root)
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() || syscall.Kill(pid, 0) == nil || errors.Is(syscall.Kill(pid, 0), syscall.EPERM) {
+			continue
+		}
+		rt.log.Info("removing scratch files of a stopped process", "pid", pid)
+		_ = os.RemoveAll(filepath.Join(root, e.Name()))
+	}
+	dir := filepath.Join(root, strconv.Itoa(os.Getpid()))
+	return dir, os.MkdirAll(dir, 0o750)
+}
+
+// apiKey returns API_KEY, or the key generated once into DATA_DIR/api-key.
+func (rt *runtime) apiKey() (string, error) {
+	if rt.cfg.APIKey != "" {
+		return rt.cfg.APIKey, nil
+	}
+	path := filepath.Join(rt.cfg.DataDir, "api-key")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("reading %s: %w", path, err)
+	}
+	key, err := newKey()
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("writing %s: %w", path, err)
+	}
+	rt.log.Warn("no API_KEY set: generated a key and saved it (readable only by this user)", "path", path)
+	return key, nil
+}

@@ -1,0 +1,138 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/avatar-api/avatar-api/internal/api"
+	"github.com/avatar-api/avatar-api/internal/auth"
+	"github.com/avatar-api/avatar-api/internal/job"
+	"github.com/avatar-api/avatar-api/internal/media"
+	"github.com/avatar-api/avatar-api/internal/server"
+	"github.com/avatar-api/avatar-api/internal/worker"
+)
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	rt, err := openRuntime(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	defer rt.store.Close()
+	cfg, log := rt.cfg, rt.log
+	key, err := rt.apiKey()
+	if err != nil {
+		return err
+	}
+	jobs := job.NewService(rt.store, rt.storage, media.Prober{FFmpeg: cfg.FFmpeg, FFprobe: cfg.FFprobe}, job.Settings{
+		Limits: media.Limits{
+			MaxImageDimension: cfg.MaxImageDimension, MaxImagePixels: cfg.MaxImageDimension * cfg.MaxImageDimension,
+			MaxAudioDuration: cfg.MaxAudioDuration,
+		},
+		MaxPromptChars: cfg.MaxPromptChars,
+		Width:          cfg.DefaultWidth, Height: cfg.DefaultHeight, FPS: cfg.DefaultFPS,
+		ResultTTL: cfg.ResultTTL, DownloadURLTTL: cfg.DownloadURLTTL,
+	}, log)
+
+	var runner *worker.Runner
+	if cfg.EmbeddedWorkers {
+		if runner, err = rt.startWorkers(ctx); err != nil {
+			return err
+		}
+	}
+	deps := api.Deps{
+		Jobs: jobs, Auth: auth.NewStaticKey(key), UploadDir: filepath.Join(cfg.DataDir, "uploads"),
+		Limits: api.Limits(cfg.MaxImageBytes, cfg.MaxAudioBytes), PublicURL: cfg.PublicURL, Log: log,
+		Ready: rt.readiness(runner != nil),
+	}
+	if rt.files != nil {
+		deps.Files = rt.files.Handler()
+	}
+	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port))
+	if err != nil {
+		return fmt.Errorf("listening: %w", err)
+	}
+	srv := server.New(ln.Addr().String(), api.New(deps), log)
+	log.Info("serving", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "embedded_workers", runner != nil,
+		"database", map[bool]string{true: "postgres", false: "sqlite"}[cfg.DatabaseURL != ""], "storage", cfg.Storage)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		log.Info("shutting down: no new requests; running jobs get the grace period", "grace", cfg.ShutdownGrace.String())
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if serr := srv.Shutdown(sctx); serr != nil {
+		log.Warn("HTTP shutdown", "error", serr)
+	}
+	if runner != nil {
+		if serr := runner.Stop(context.Background(), cfg.ShutdownGrace); serr != nil {
+			err = errors.Join(err, serr)
+		}
+	}
+	log.Info("stopped")
+	return err
+}
+
+func (rt *runtime) startWorkers(ctx context.Context) (*worker.Runner, error) {
+	dir, err := rt.workDir()
+	if err != nil {
+		return nil, fmt.Errorf("creating work directory: %w", err)
+	}
+	cfg := rt.cfg
+	return worker.Start(ctx, rt.store.Driver(), worker.Deps{
+		Store: rt.store, Storage: rt.storage, Generator: rt.generator, Log: rt.log, WorkDir: dir,
+		Timeout: cfg.JobTimeout, ResultTTL: cfg.ResultTTL, Heartbeat: time.Second,
+	}, worker.Options{
+		Concurrency: cfg.Workers, RescueAfter: cfg.JobRescueAfter, SweepEvery: time.Minute,
+		PollInterval: 500 * time.Millisecond,
+	})
+}
+
+// readiness checks each dependency with a short timeout.
+func (rt *runtime) readiness(workers bool) func(r *http.Request) map[string]string {
+	return func(r *http.Request) map[string]string {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		checks := map[string]string{}
+		check := func(name string, err error) {
+			checks[name] = "ok"
+			if err != nil {
+				checks[name] = err.Error()
+			}
+		}
+		check("database", rt.store.Ping(ctx))
+		check("queue", rt.store.PingQueue(ctx))
+		check("storage", rt.storage.Ping(ctx))
+		check("ffmpeg", exec.CommandContext(ctx, rt.cfg.FFmpeg, "-hide_banner", "-version").Run())
+		if workers {
+			checks["workers"] = "ok"
+		}
+		return checks
+	}
+}
+
+func newKey() (string, error) {
+	var b [24]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("generating key: %w", err)
+	}
+	return "av_" + base64.RawURLEncoding.EncodeToString(b[:]), nil
+}

@@ -1,0 +1,28 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"io"
+)
+
+func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	rt, err := openRuntime(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	defer rt.store.Close()
+	runner, err := rt.startWorkers(ctx)
+	if err != nil {
+		return err
+	}
+	rt.log.Info("worker started", "concurrency", rt.cfg.Workers)
+	<-ctx.Done()
+	rt.log.Info("shutting down: running jobs get the grace period", "grace", rt.cfg.ShutdownGrace.String())
+	return runner.Stop(context.Background(), rt.cfg.ShutdownGrace)
+}

@@ -1,0 +1,103 @@
+package config
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite the variable table in docs/configuration.md")
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Port != 8080 || c.PublicURL != "http://localhost:8080" || c.DataDir != "./data" || c.Storage != "local" ||
+		c.ResultTTL != 6*time.Hour || c.JobRescueAfter != c.JobTimeout+time.Minute || !c.EmbeddedWorkers ||
+		c.SQLitePath() != filepath.Join("data", "avatar.db") {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestInvalidValuesAreAllReported(t *testing.T) {
+	t.Parallel()
+	_, err := Load(env(map[string]string{
+		"PORT": "http", "RESULT_TTL": "soon", "STORAGE": "ftp", "API_KEY": "short-secret",
+		"DATABASE_URL": "mysql://root:hunter2@db/x", "VIDEO_WIDTH": "513",
+	}))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	msg := err.Error()
+	for _, name := range []string{"PORT", "RESULT_TTL", "STORAGE", "API_KEY", "DATABASE_URL", "VIDEO_WIDTH"} {
+		if !strings.Contains(msg, name+":") {
+			t.Errorf("error does not name %s: %s", name, msg)
+		}
+	}
+	for _, secret := range []string{"short-secret", "hunter2"} {
+		if strings.Contains(msg, secret) {
+			t.Errorf("error shows a secret value: %s", msg)
+		}
+	}
+}
+
+func TestCrossChecks(t *testing.T) {
+	t.Parallel()
+	if _, err := Load(env(map[string]string{"STORAGE": "s3"})); err == nil || !strings.Contains(err.Error(), "S3_BUCKET") {
+		t.Fatalf("s3 without bucket: %v", err)
+	}
+	if _, err := Load(env(map[string]string{"JOB_TIMEOUT": "5m", "JOB_RESCUE_AFTER": "1m"})); err == nil {
+		t.Fatal("rescue before timeout accepted")
+	}
+}
+
+func TestSecretFromFile(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(path, []byte("a-key-from-a-file-0123\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(env(map[string]string{"API_KEY_FILE": path}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.APIKey != "a-key-from-a-file-0123" {
+		t.Fatalf("APIKey = %q", c.APIKey)
+	}
+	if _, err := Load(env(map[string]string{"API_KEY_FILE": path + ".missing"})); err == nil {
+		t.Fatal("missing file accepted")
+	}
+}
+
+// TestDocumented keeps docs/configuration.md's table equal to the code's.
+// Regenerate it with: go test ./internal/config -run TestDocumented -update
+func TestDocumented(t *testing.T) {
+	path := filepath.Join("..", "..", "docs", "configuration.md")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	const begin, end = "<!-- vars:begin -->\n", "<!-- vars:end -->"
+	i, j := strings.Index(doc, begin), strings.Index(doc, end)
+	if i < 0 || j < i {
+		t.Fatalf("%s lacks the %q … %q markers", path, begin, end)
+	}
+	want := Table()
+	if got := doc[i+len(begin) : j]; got != want {
+		if *update {
+			if err := os.WriteFile(path, []byte(doc[:i+len(begin)]+want+doc[j:]), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		t.Errorf("%s is out of date with internal/config; run: go test ./internal/config -run TestDocumented -update", path)
+	}
+}

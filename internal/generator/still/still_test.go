@@ -1,0 +1,265 @@
+package still
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/avatar-api/avatar-api/internal/generator"
+)
+
+const fixtures = "../../../testdata"
+
+func TestGenerate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, image, audio string
+		width, height, fps int
+	}{
+		{"portrait with wav", "astronaut.png", "speech_en_4s.wav", 512, 512, 25},
+		{"landscape cropped, mp3", "chelsea.png", "speech_en_12s.mp3", 320, 240, 10},
+		{"float wav, odd fps", "coffee.png", "speech_en_4s_f32.wav", 256, 144, 30},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			dir := t.TempDir()
+			audio := filepath.Join(fixtures, tt.audio)
+			req := generator.Request{
+				ImagePath: filepath.Join(fixtures, tt.image), AudioPath: audio,
+				Width: tt.width, Height: tt.height, FPS: tt.fps,
+				OutputPath: filepath.Join(dir, "out.mp4"),
+			}
+			var rec progressRecorder
+			res, err := New("", "").Generate(ctx, req, rec.record)
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			audioDur := probe(t, audio).duration()
+			frameDur := time.Second / time.Duration(tt.fps)
+			out := probe(t, req.OutputPath)
+			v, a := out.stream("video"), out.stream("audio")
+			if v.CodecName != "h264" || a.CodecName != "aac" {
+				t.Errorf("codecs %q + %q, want h264 + aac", v.CodecName, a.CodecName)
+			}
+			if v.Width != tt.width || v.Height != tt.height || v.RFrameRate != strconv.Itoa(tt.fps)+"/1" {
+				t.Errorf("video %dx%d at %s, want %dx%d at %d/1", v.Width, v.Height, v.RFrameRate, tt.width, tt.height, tt.fps)
+			}
+			if diff := (out.duration() - audioDur).Abs(); diff > frameDur {
+				t.Errorf("video lasts %v, audio %v: more than one frame apart", out.duration(), audioDur)
+			}
+			if diff := (seconds(a.Duration) - audioDur).Abs(); diff > frameDur {
+				t.Errorf("audio track lasts %s s, input audio %v", a.Duration, audioDur)
+			}
+
+			wantFrames := frameCount(audioDur, tt.fps)
+			info, _ := os.Stat(req.OutputPath)
+			want := generator.Result{Duration: out.duration(), Width: tt.width, Height: tt.height, FPS: tt.fps, Frames: wantFrames, Size: info.Size()}
+			if res != want {
+				t.Errorf("result %+v, want %+v", res, want)
+			}
+			if v.NbFrames != strconv.Itoa(wantFrames) {
+				t.Errorf("video has %s frames, want %d", v.NbFrames, wantFrames)
+			}
+			rec.check(t, wantFrames)
+			assertOnly(t, dir, "out.mp4")
+		})
+	}
+}
+
+func TestGenerateCancel(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	req := generator.Request{
+		ImagePath: filepath.Join(fixtures, "astronaut.png"), AudioPath: filepath.Join(fixtures, "speech_en_12s.wav"),
+		Width: 1920, Height: 1080, FPS: 60, OutputPath: filepath.Join(dir, "out.mp4"),
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var cancelled time.Time
+	var once sync.Once
+	_, err := New("", "").Generate(ctx, req, func(done, total int) {
+		once.Do(func() { // ffmpeg is mid-encode: it has reported frames but not all
+			if done >= total {
+				t.Errorf("first progress report %d/%d is already the end; make the video longer", done, total)
+			}
+			cancelled = time.Now()
+			cancel()
+		})
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if cancelled.IsZero() {
+		t.Fatal("progress was never reported, so the cancel did not happen mid-run")
+	}
+	if took := time.Since(cancelled); took > 2*time.Second {
+		t.Errorf("Generate returned %v after cancel", took)
+	}
+	assertOnly(t, dir)
+}
+
+func TestGenerateFailures(t *testing.T) {
+	t.Parallel()
+	good := generator.Request{
+		ImagePath: filepath.Join(fixtures, "astronaut.png"), AudioPath: filepath.Join(fixtures, "speech_en_4s.wav"),
+		Width: 128, Height: 128, FPS: 10,
+	}
+	tests := []struct {
+		name      string
+		gen       *Generator
+		edit      func(r *generator.Request)
+		wantInput string // InputError code, or "" for an ordinary error
+	}{
+		{name: "missing output directory", edit: func(r *generator.Request) { r.OutputPath = filepath.Join(r.OutputPath, "no", "such", "dir", "out.mp4") }},
+		{name: "odd width", edit: func(r *generator.Request) { r.Width = 127 }},
+		{name: "zero fps", edit: func(r *generator.Request) { r.FPS = 0 }},
+		{name: "no ffmpeg", gen: New("/nonexistent/ffmpeg", "")},
+		{name: "no ffprobe", gen: New("", "/nonexistent/ffprobe")},
+		{name: "truncated image", edit: func(r *generator.Request) { r.ImagePath = filepath.Join(fixtures, "truncated.jpg") }, wantInput: "invalid_image"},
+		{name: "audio as image", edit: func(r *generator.Request) { r.ImagePath = filepath.Join(fixtures, "speech_en_4s.wav") }, wantInput: "invalid_image"},
+		{name: "truncated audio", edit: func(r *generator.Request) { r.AudioPath = filepath.Join(fixtures, "truncated.wav") }, wantInput: "invalid_audio"},
+		{name: "image as audio", edit: func(r *generator.Request) { r.AudioPath = filepath.Join(fixtures, "coffee.png") }, wantInput: "invalid_audio"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			dir := t.TempDir()
+			req := good
+			req.OutputPath = filepath.Join(dir, "out.mp4")
+			if tt.edit != nil {
+				tt.edit(&req)
+			}
+			gen := tt.gen
+			if gen == nil {
+				gen = New("", "")
+			}
+			_, err := gen.Generate(ctx, req, nil)
+			if err == nil {
+				t.Fatal("Generate succeeded")
+			}
+			t.Logf("error: %v", err)
+			ie, isInput := generator.IsInputError(err)
+			switch {
+			case tt.wantInput == "" && isInput:
+				t.Errorf("got InputError %v, want an ordinary error", ie)
+			case tt.wantInput != "" && (!isInput || ie.Code != tt.wantInput):
+				t.Errorf("got %v, want InputError %s", err, tt.wantInput)
+			}
+			if isInput && (strings.Contains(ie.Message, dir) || strings.Contains(ie.Message, "testdata")) {
+				t.Errorf("customer message %q reveals a path", ie.Message)
+			}
+			assertOnly(t, dir)
+		})
+	}
+}
+
+// progressRecorder keeps every progress report.
+type progressRecorder struct {
+	mu      sync.Mutex
+	reports [][2]int
+}
+
+func (r *progressRecorder) record(done, total int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.reports = append(r.reports, [2]int{done, total})
+}
+
+// check asserts the reports rise steadily to total.
+func (r *progressRecorder) check(t *testing.T, total int) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.reports) == 0 {
+		t.Fatal("progress was never reported")
+	}
+	prev := 0
+	for _, rep := range r.reports {
+		if rep[1] != total || rep[0] <= prev || rep[0] > total {
+			t.Fatalf("reports %v: want rising counts out of %d", r.reports, total)
+		}
+		prev = rep[0]
+	}
+	if prev != total {
+		t.Errorf("last report %d/%d, want %d/%d", prev, total, total, total)
+	}
+}
+
+// assertOnly fails unless dir holds exactly the named files: no partial
+// output, no temporary file.
+func assertOnly(t *testing.T, dir string, names ...string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.Name())
+	}
+	if strings.Join(got, ",") != strings.Join(names, ",") {
+		t.Errorf("directory holds %v, want %v", got, names)
+	}
+}
+
+type probed struct {
+	Streams []struct {
+		CodecType  string `json:"codec_type"`
+		CodecName  string `json:"codec_name"`
+		Width      int    `json:"width"`
+		Height     int    `json:"height"`
+		RFrameRate string `json:"r_frame_rate"`
+		NbFrames   string `json:"nb_frames"`
+		Duration   string `json:"duration"`
+	} `json:"streams"`
+	Format struct {
+		Duration string `json:"duration"`
+	} `json:"format"`
+}
+
+// probe runs ffprobe directly, independently of the code under test.
+func probe(t *testing.T, path string) probed {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-of", "json", "-show_format", "-show_streams", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", path, err)
+	}
+	var p probed
+	if err := json.Unmarshal(out, &p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func (p probed) duration() time.Duration { return seconds(p.Format.Duration) }
+
+func (p probed) stream(kind string) (s struct {
+	CodecType  string `json:"codec_type"`
+	CodecName  string `json:"codec_name"`
+	Width      int    `json:"width"`
+	Height     int    `json:"height"`
+	RFrameRate string `json:"r_frame_rate"`
+	NbFrames   string `json:"nb_frames"`
+	Duration   string `json:"duration"`
+}) {
+	for _, st := range p.Streams {
+		if st.CodecType == kind {
+			return st
+		}
+	}
+	return s
+}

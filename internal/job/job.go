@@ -1,0 +1,286 @@
+// Package job is the job service: it accepts a portrait, a recording and a
+// prompt as a job, and answers for the job's state and result. It checks
+// every input before anything is stored or queued, and it knows nothing of
+// HTTP: callers get the sentinel errors below or a *media.Error.
+package job
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/avatar-api/avatar-api/internal/media"
+	"github.com/avatar-api/avatar-api/internal/storage"
+	"github.com/avatar-api/avatar-api/internal/store"
+)
+
+// Errors of the job service.
+var (
+	ErrNotFound            = errors.New("job not found")
+	ErrNotFinished         = errors.New("job has not finished")
+	ErrNoResult            = errors.New("job ended without a video")
+	ErrExpired             = errors.New("job's video has expired")
+	ErrFinal               = errors.New("job has already ended")
+	ErrIdempotencyMismatch = errors.New("idempotency key was used with different inputs")
+)
+
+// OptionError is an invalid request option (size, fps…).
+type OptionError struct{ Field, Message string }
+
+func (e *OptionError) Error() string { return e.Field + ": " + e.Message }
+
+// Settings are the service's limits and defaults.
+type Settings struct {
+	Limits         media.Limits
+	MaxPromptChars int
+	Width, Height  int
+	FPS            int
+	ResultTTL      time.Duration
+	DownloadURLTTL time.Duration
+}
+
+// Service is the job service.
+type Service struct {
+	store    store.Store
+	storage  storage.Storage
+	prober   media.Prober
+	settings Settings
+	log      *slog.Logger
+	now      func() time.Time
+}
+
+// NewService returns a job service.
+func NewService(st store.Store, sg storage.Storage, prober media.Prober, settings Settings, log *slog.Logger) *Service {
+	return &Service{store: st, storage: sg, prober: prober, settings: settings, log: log, now: time.Now}
+}
+
+// Submission is a new job as received: inputs already in local files.
+type Submission struct {
+	Owner          string
+	IdempotencyKey string
+	Fingerprint    string // hash of the request's inputs
+	RequestID      string
+	ImagePath      string
+	AudioPath      string
+	Prompt         string
+	Width, Height  int   // 0: default
+	FPS            int   // 0: default
+	Seed           int64 // 0: derived from the job id
+}
+
+// Submit checks a submission, stores its inputs and queues it. replayed is
+// true when the idempotency key named an existing job, which is returned.
+func (s *Service) Submit(ctx context.Context, sub Submission) (j *store.Job, replayed bool, err error) {
+	prompt, err := media.ValidatePrompt(sub.Prompt, s.settings.MaxPromptChars)
+	if err != nil {
+		return nil, false, err
+	}
+	w, h, fps, err := s.options(sub)
+	if err != nil {
+		return nil, false, err
+	}
+	img, err := media.InspectImage(sub.ImagePath, s.settings.Limits)
+	if err != nil {
+		return nil, false, err
+	}
+	aud, err := s.prober.InspectAudio(ctx, sub.AudioPath, s.settings.Limits)
+	if err != nil {
+		return nil, false, err
+	}
+	id := uuid.Must(uuid.NewV7())
+	seed := sub.Seed
+	if seed == 0 {
+		seed = int64(id.ID())
+	}
+	j = &store.Job{
+		ID: id.String(), Owner: sub.Owner, IdempotencyKey: sub.IdempotencyKey, Fingerprint: sub.Fingerprint,
+		RequestID: sub.RequestID, Prompt: prompt, Width: w, Height: h, FPS: fps, Seed: seed,
+		ImageKey:      "inputs/" + id.String() + "/image" + img.Ext,
+		AudioKey:      "inputs/" + id.String() + "/audio" + aud.Ext,
+		AudioDuration: aud.Duration,
+	}
+	if err := s.putFile(ctx, j.ImageKey, sub.ImagePath, img.ContentType); err != nil {
+		return nil, false, err
+	}
+	if err := s.putFile(ctx, j.AudioKey, sub.AudioPath, aud.ContentType); err != nil {
+		s.deleteInputs(ctx, j)
+		return nil, false, err
+	}
+	created, err := s.store.CreateJob(ctx, j)
+	if err != nil {
+		s.deleteInputs(ctx, j)
+		if errors.Is(err, store.ErrConflict) && created != nil {
+			if created.Fingerprint != sub.Fingerprint {
+				return nil, false, ErrIdempotencyMismatch
+			}
+			return created, true, nil
+		}
+		return nil, false, fmt.Errorf("creating job: %w", err)
+	}
+	s.log.InfoContext(ctx, "job accepted", "job_id", j.ID, "audio_seconds", aud.Duration.Seconds(),
+		"width", w, "height", h, "fps", fps)
+	return created, false, nil
+}
+
+func (s *Service) options(sub Submission) (w, h, fps int, err error) {
+	w, h, fps = cmpOr(sub.Width, s.settings.Width), cmpOr(sub.Height, s.settings.Height), cmpOr(sub.FPS, s.settings.FPS)
+	for _, d := range []struct {
+		name string
+		v    int
+	}{{"width", w}, {"height", h}} {
+		if d.v < 128 || d.v > 1920 || d.v%2 != 0 {
+			return 0, 0, 0, &OptionError{Field: d.name, Message: "must be an even number from 128 to 1920"}
+		}
+	}
+	if fps < 10 || fps > 60 {
+		return 0, 0, 0, &OptionError{Field: "fps", Message: "must be from 10 to 60"}
+	}
+	return w, h, fps, nil
+}
+
+func cmpOr(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+func (s *Service) putFile(ctx context.Context, key, path, contentType string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("opening upload: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("opening upload: %w", err)
+	}
+	if err := s.storage.Put(ctx, key, f, fi.Size(), contentType); err != nil {
+		return fmt.Errorf("storing input: %w", err)
+	}
+	return nil
+}
+
+// deleteInputs removes a job's uploaded inputs, logging failures: the
+// sweeper does not retry them, so a failure here is worth a line.
+func (s *Service) deleteInputs(ctx context.Context, j *store.Job) {
+	DeleteInputs(ctx, s.storage, s.log, j)
+}
+
+// DeleteInputs removes a job's inputs from storage; errors are logged.
+func DeleteInputs(ctx context.Context, sg storage.Storage, log *slog.Logger, j *store.Job) {
+	for _, key := range []string{j.ImageKey, j.AudioKey} {
+		if err := sg.Delete(context.WithoutCancel(ctx), key); err != nil {
+			log.WarnContext(ctx, "deleting input failed", "job_id", j.ID, "key", key, "error", err)
+		}
+	}
+}
+
+// Get returns one of owner's jobs.
+func (s *Service) Get(ctx context.Context, owner, id string) (*store.Job, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return nil, ErrNotFound
+	}
+	j, err := s.store.GetJob(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && j.Owner != owner) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading job: %w", err)
+	}
+	return j, nil
+}
+
+// QueuePosition is how many queued jobs are ahead of a queued job.
+func (s *Service) QueuePosition(ctx context.Context, j *store.Job) (int, error) {
+	n, err := s.store.QueuePosition(ctx, j.ID)
+	if err != nil {
+		return 0, fmt.Errorf("reading queue position: %w", err)
+	}
+	return n, nil
+}
+
+// Download is where a finished video can be fetched.
+type Download struct {
+	Job          *store.Job
+	URL          string
+	URLExpiresAt time.Time
+}
+
+// Result returns a signed download URL for one of owner's finished jobs.
+func (s *Service) Result(ctx context.Context, owner, id string) (*Download, error) {
+	j, err := s.Get(ctx, owner, id)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	switch {
+	case j.State == store.StateExpired || (j.State == store.StateCompleted && j.ExpiresAt != nil && !now.Before(*j.ExpiresAt)):
+		return nil, ErrExpired
+	case j.State == store.StateCompleted:
+	case j.State.Final():
+		return nil, ErrNoResult
+	default:
+		return nil, ErrNotFinished
+	}
+	exp := now.Add(s.settings.DownloadURLTTL)
+	if j.ExpiresAt != nil && j.ExpiresAt.Before(exp) {
+		exp = *j.ExpiresAt
+	}
+	url, err := s.storage.URL(ctx, j.ResultKey, exp, "avatar-"+j.ID+".mp4")
+	if err != nil {
+		return nil, fmt.Errorf("signing download URL: %w", err)
+	}
+	return &Download{Job: j, URL: url, URLExpiresAt: exp}, nil
+}
+
+// Cancel stops one of owner's jobs. A queued job's inputs are deleted here;
+// a running job's worker notices within a second and cleans up.
+func (s *Service) Cancel(ctx context.Context, owner, id string) (*store.Job, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return nil, ErrNotFound
+	}
+	before, err := s.store.GetJob(ctx, id)
+	if err != nil || before.Owner != owner {
+		return nil, ErrNotFound
+	}
+	j, err := s.store.CancelJob(ctx, id, owner)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, ErrNotFound
+	case errors.Is(err, store.ErrConflict):
+		return j, ErrFinal
+	case err != nil:
+		return nil, fmt.Errorf("cancelling job: %w", err)
+	}
+	if before.State == store.StateQueued {
+		s.deleteInputs(ctx, j)
+	}
+	s.log.InfoContext(ctx, "job cancelled", "job_id", id)
+	return j, nil
+}
+
+// List returns a page of owner's jobs, newest first, and the cursor of the
+// next page ("" at the end).
+func (s *Service) List(ctx context.Context, owner, before string, limit int) ([]*store.Job, string, error) {
+	if before != "" {
+		if _, err := uuid.Parse(before); err != nil {
+			return nil, "", &OptionError{Field: "cursor", Message: "is not a job id"}
+		}
+	}
+	jobs, err := s.store.ListJobs(ctx, store.ListParams{Owner: owner, Before: before, Limit: limit + 1})
+	if err != nil {
+		return nil, "", fmt.Errorf("listing jobs: %w", err)
+	}
+	next := ""
+	if len(jobs) > limit {
+		jobs = jobs[:limit]
+		next = jobs[limit-1].ID
+	}
+	return jobs, next, nil
+}

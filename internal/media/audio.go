@@ -1,0 +1,185 @@
+package media
+
+import (
+	"context"
+	"io"
+	"math"
+	"strconv"
+	"time"
+)
+
+// Audio describes an accepted speech recording.
+type Audio struct {
+	Format      string // "wav", "mp3", "ogg", "flac", "m4a", "webm" or "aac"
+	ContentType string // e.g. "audio/wav"
+	Ext         string // e.g. ".wav"
+	Codec       string // ffmpeg's codec name, e.g. "pcm_s16le", "mp3", "opus"
+	Duration    time.Duration
+	SampleRate  int
+	Channels    int
+}
+
+// Prober inspects audio with the ffprobe and ffmpeg programs. Empty fields
+// mean the programs are found on PATH under their usual names.
+type Prober struct {
+	FFprobe string
+	FFmpeg  string
+}
+
+// audioFormat is one accepted audio container.
+type audioFormat struct {
+	contentType, ext string
+	demuxer          string // ffmpeg -f name, so ffmpeg cannot pick another demuxer
+}
+
+var audioFormats = map[string]audioFormat{
+	"wav":  {"audio/wav", ".wav", "wav"},
+	"mp3":  {"audio/mpeg", ".mp3", "mp3"},
+	"ogg":  {"audio/ogg", ".ogg", "ogg"},
+	"flac": {"audio/flac", ".flac", "flac"},
+	"m4a":  {"audio/mp4", ".m4a", "mov"},
+	"webm": {"audio/webm", ".webm", "matroska"},
+	"aac":  {"audio/aac", ".aac", "aac"},
+}
+
+// InspectAudio checks that the file at path is a supported audio file with
+// exactly one audio stream and no video, that it decodes from end to end,
+// and that its decoded length is within lim. Duration is the decoded
+// length, not the header's claim. Bad input yields a *Error; a missing
+// ffprobe or ffmpeg, I/O failures and ctx ending are ordinary errors.
+func (p Prober) InspectAudio(ctx context.Context, path string, lim Limits) (Audio, error) {
+	lim = lim.withDefaults()
+	format, err := sniffAudioFile(path)
+	if err != nil {
+		return Audio{}, err
+	}
+	af := audioFormats[format]
+	probe, err := p.probe(ctx, path, af.demuxer)
+	if err != nil {
+		return Audio{}, err
+	}
+	stream, err := probe.audioStream()
+	if err != nil {
+		return Audio{}, err
+	}
+	claimed, trusted := probe.claimedDuration(stream)
+	if trusted && claimed > lim.MaxAudioDuration+tolerance(lim.MaxAudioDuration) {
+		return Audio{}, tooLong(claimed, false, lim)
+	}
+	decoded, capped, err := p.decode(ctx, path, af.demuxer, lim.MaxAudioDuration+time.Second)
+	if err != nil {
+		return Audio{}, err
+	}
+	if err := checkDecoded(decoded, capped, claimed, trusted, lim); err != nil {
+		return Audio{}, err
+	}
+	rate, _ := strconv.Atoi(stream.SampleRate)
+	return Audio{
+		Format:      format,
+		ContentType: af.contentType,
+		Ext:         af.ext,
+		Codec:       stream.CodecName,
+		Duration:    decoded,
+		SampleRate:  rate,
+		Channels:    stream.Channels,
+	}, nil
+}
+
+// checkDecoded applies the length rules to what ffmpeg actually decoded.
+// A header that promises clearly more audio than could be decoded means the
+// upload was cut short (a truncated MP3 or WebM still decodes cleanly up to
+// the cut, so the decode succeeding is not enough on its own).
+func checkDecoded(decoded time.Duration, capped bool, claimed time.Duration, trusted bool, lim Limits) error {
+	switch {
+	case decoded <= 0:
+		return refuse(CodeInvalidAudio, "the audio contains no sound that could be decoded; the file may be cut short")
+	case decoded > lim.MaxAudioDuration:
+		return tooLong(decoded, capped, lim)
+	case trusted && decoded < claimed-tolerance(claimed):
+		return refuse(CodeInvalidAudio, "the audio is truncated: its header says it lasts %s but only %s could be decoded",
+			seconds(claimed), seconds(decoded))
+	case decoded < lim.MinAudioDuration:
+		return refuse(CodeAudioTooShort, "the audio lasts %s; it must last at least %s",
+			seconds(decoded), seconds(lim.MinAudioDuration))
+	}
+	return nil
+}
+
+// tolerance is how far a decoded length may fall short of a header's claim:
+// encoder delay and padding (an MP3 loses about 0.08 s) are not truncation.
+func tolerance(d time.Duration) time.Duration {
+	return 500*time.Millisecond + d/50
+}
+
+func tooLong(d time.Duration, atLeast bool, lim Limits) *Error {
+	more := ""
+	if atLeast {
+		more = " or more"
+	}
+	return refuse(CodeAudioTooLong, "the audio lasts %s%s; it may last at most %s",
+		seconds(d), more, seconds(lim.MaxAudioDuration))
+}
+
+// seconds formats d for a customer, e.g. "4.66 seconds".
+func seconds(d time.Duration) string {
+	s := math.Round(d.Seconds()*100) / 100
+	return strconv.FormatFloat(s, 'f', -1, 64) + " seconds"
+}
+
+// sniffAudioFile names the audio format of the file at path from its magic
+// bytes, or refuses it.
+func sniffAudioFile(path string) (string, error) {
+	f, head, err := openHead(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	return sniffAudio(f, head)
+}
+
+func sniffAudio(f io.ReaderAt, head []byte) (string, error) {
+	major, compat, isISO := ftypBrands(head)
+	switch {
+	case isRIFF(head, "WAVE"):
+		return "wav", nil
+	case isOgg(head):
+		return "ogg", nil
+	case isFLAC(head):
+		return "flac", nil
+	case isEBML(head) && ebmlDocType(head) == "webm":
+		return "webm", nil
+	case isISO && (major == "M4A " || major == "M4B " || hasAudioBrand(compat) || isGenericISOBrand(major)):
+		return "m4a", nil
+	case isID3(head):
+		return sniffID3(f, head)
+	case mpegFrame(head) != "":
+		return mpegFrame(head), nil
+	}
+	return "", unsupportedAudio(head)
+}
+
+// sniffID3 looks beneath an ID3v2 tag, which may precede MP3, ADTS AAC or FLAC.
+func sniffID3(f io.ReaderAt, head []byte) (string, error) {
+	payload, err := id3Payload(f, head)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case isFLAC(payload):
+		return "flac", nil
+	case mpegFrame(payload) != "":
+		return mpegFrame(payload), nil
+	}
+	return "mp3", nil // padding or junk after the tag: let the MP3 demuxer resynchronise or refuse
+}
+
+func unsupportedAudio(head []byte) *Error {
+	const formats = "WAV, MP3, Ogg, FLAC, M4A, WebM or AAC audio"
+	if len(head) == 0 {
+		return refuse(CodeUnsupportedAudioType, "the audio file is empty; upload %s", formats)
+	}
+	if what := describe(head); what != "" {
+		return refuse(CodeUnsupportedAudioType, "the file looks like %s, which is not supported; upload %s", what, formats)
+	}
+	return refuse(CodeUnsupportedAudioType, "the file is not a supported audio type; upload %s", formats)
+}

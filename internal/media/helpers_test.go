@@ -1,0 +1,57 @@
+package media
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+const fixtures = "../../testdata"
+
+// codeOf returns the *Error code carried by err, "" for nil and "not a media
+// error" for any other error.
+func codeOf(err error) string {
+	if err == nil {
+		return ""
+	}
+	var me *Error
+	if !errors.As(err, &me) {
+		return "not a media error: " + err.Error()
+	}
+	return me.Code
+}
+
+// writeFile writes b to a new file in a test directory and returns its path.
+func writeFile(t *testing.T, name string, b []byte) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// prefixOf writes the first n bytes of a fixture to a new file.
+func prefixOf(t *testing.T, fixture string, n int) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(fixtures, fixture))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return writeFile(t, "cut-"+fixture, b[:n])
+}
+
+// ffmpegMake runs ffmpeg to build a test input from fixtures and returns the
+// output path. The output name deliberately has no extension, so nothing can
+// rely on it.
+func ffmpegMake(t *testing.T, args ...string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "x7q2")
+	args = append([]string{"-nostdin", "-v", "error", "-y"}, args...)
+	if b, err := exec.Command("ffmpeg", append(args, out)...).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg %v: %v\n%s", args, err, b)
+	}
+	return out
+}

@@ -1,0 +1,140 @@
+package worker
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+
+	"github.com/avatar-api/avatar-api/internal/job"
+	"github.com/avatar-api/avatar-api/internal/queue"
+	"github.com/avatar-api/avatar-api/internal/store"
+)
+
+// Options shape the River client that runs the jobs.
+type Options struct {
+	Concurrency  int           // generation jobs at once in this process
+	RescueAfter  time.Duration // a running job older than this is taken as lost and retried
+	SweepEvery   time.Duration // how often expiry and reconciliation run
+	PollInterval time.Duration // how often idle workers look for jobs without a notification
+}
+
+// Runner is a started set of workers.
+type Runner struct {
+	client *river.Client[*sql.Tx]
+	log    *slog.Logger
+}
+
+// Start starts workers on the queue behind driver.
+func Start(ctx context.Context, driver riverdriver.Driver[*sql.Tx], deps Deps, opts Options) (*Runner, error) {
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &generateWorker{deps: deps})
+	river.AddWorker(workers, &sweepWorker{deps: deps})
+	client, err := river.NewClient(driver, &river.Config{
+		Logger:               deps.Log.With("component", "queue"),
+		Workers:              workers,
+		JobTimeout:           deps.Timeout,
+		RescueStuckJobsAfter: opts.RescueAfter,
+		FetchPollInterval:    opts.PollInterval,
+		Queues: map[string]river.QueueConfig{
+			queue.Generate:    {MaxWorkers: opts.Concurrency},
+			queue.Maintenance: {MaxWorkers: 1},
+		},
+		PeriodicJobs: []*river.PeriodicJob{
+			river.NewPeriodicJob(river.PeriodicInterval(opts.SweepEvery),
+				func() (river.JobArgs, *river.InsertOpts) { return queue.SweepArgs{}, nil },
+				&river.PeriodicJobOpts{RunOnStart: true}),
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating workers: %w", err)
+	}
+	// Jobs must outlive the caller's context (cancelled by SIGTERM): only
+	// Stop ends them, after the grace period.
+	if err := client.Start(context.WithoutCancel(ctx)); err != nil {
+		return nil, fmt.Errorf("starting workers: %w", err)
+	}
+	return &Runner{client: client, log: deps.Log}, nil
+}
+
+// Stop stops taking jobs and lets running ones finish for up to grace; then
+// it cancels them, and their jobs go back to the queue.
+func (r *Runner) Stop(ctx context.Context, grace time.Duration) error {
+	sctx, cancel := context.WithTimeout(ctx, grace)
+	defer cancel()
+	err := r.client.Stop(sctx)
+	if err == nil {
+		return nil
+	}
+	r.log.InfoContext(ctx, "shutdown grace over; stopping running jobs and re-queueing them")
+	cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer ccancel()
+	if err := r.client.StopAndCancel(cctx); err != nil {
+		return fmt.Errorf("stopping workers: %w", err)
+	}
+	return nil
+}
+
+// sweepWorker runs one maintenance pass.
+type sweepWorker struct {
+	river.WorkerDefaults[queue.SweepArgs]
+	deps Deps
+}
+
+// Work expires videos past their time and fails jobs whose queue entry
+// ended without them (attempts used up by crashes).
+func (w *sweepWorker) Work(ctx context.Context, _ *river.Job[queue.SweepArgs]) error {
+	return errors.Join(w.expire(ctx), w.reconcile(ctx))
+}
+
+func (w *sweepWorker) expire(ctx context.Context) error {
+	d := w.deps
+	for {
+		due, err := d.Store.DueForExpiry(ctx, time.Now(), 100)
+		if err != nil {
+			return fmt.Errorf("listing expired videos: %w", err)
+		}
+		for _, j := range due {
+			if err := d.Storage.Delete(ctx, j.ResultKey); err != nil {
+				return fmt.Errorf("deleting expired video: %w", err)
+			}
+			if err := d.Store.ExpireJob(ctx, j.ID); err != nil && !errors.Is(err, store.ErrConflict) {
+				return fmt.Errorf("expiring job: %w", err)
+			}
+			d.Log.InfoContext(ctx, "video expired and deleted", "job_id", j.ID)
+		}
+		if len(due) < 100 {
+			return nil
+		}
+	}
+}
+
+func (w *sweepWorker) reconcile(ctx context.Context) error {
+	d := w.deps
+	stale, err := d.Store.Unfinished(ctx, time.Now().Add(-time.Minute), 500)
+	if err != nil {
+		return fmt.Errorf("listing unfinished jobs: %w", err)
+	}
+	for _, j := range stale {
+		st, err := d.Store.QueueJobState(ctx, j.ID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("reading queue entry: %w", err)
+		}
+		switch st {
+		case "available", "pending", "retryable", "running", "scheduled":
+			continue // still on its way
+		}
+		msg := "the job's worker stopped repeatedly before finishing it"
+		if err := d.Store.FailJob(ctx, j.ID, CodeWorkerLost, msg); err != nil && !errors.Is(err, store.ErrConflict) {
+			return fmt.Errorf("failing lost job: %w", err)
+		}
+		job.DeleteInputs(ctx, d.Storage, d.Log, j)
+		d.Log.WarnContext(ctx, "lost job failed", "job_id", j.ID, "queue_state", st)
+	}
+	return nil
+}

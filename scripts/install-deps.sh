@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what avatar-api needs at run time and, with --test, what its test
+# suite needs. Idempotent: it only installs what is missing, and says so.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v ffmpeg  >/dev/null 2>&1 || need_apt+=(ffmpeg)
+command -v ffprobe >/dev/null 2>&1 || need_apt+=(ffmpeg)
+
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "==> installing ${need_apt[*]} from Debian packages (needed to read audio and encode video)"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+if ! command -v go >/dev/null 2>&1; then
+  echo "Go is not installed: install Go 1.26 or later (https://go.dev/dl/)" >&2
+  exit 1
+fi
+
+if [ "${1:-}" = "--test" ]; then
+  scripts/install-versitygw.sh
+fi
