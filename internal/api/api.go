@@ -46,7 +46,7 @@ func New(d Deps) http.Handler {
 	config.Info.Description = "Turns a portrait image, a speech recording and a short prompt into a talking-avatar MP4, as an asynchronous job."
 	config.DocsPath = "" // the docs page comes with the documentation issue; no CDN scripts
 	config.SchemasPath = ""
-	config.CreateHooks = nil  // no $schema links in bodies: the schemas are in the OpenAPI document
+	config.CreateHooks = nil // no $schema links in bodies: the schemas are in the OpenAPI document
 	config.Transformers = []huma.Transformer{withRequestID}
 	config.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		"bearer": {Type: "http", Scheme: "bearer", Description: "Your API key: `Authorization: Bearer <key>`."},
