@@ -188,7 +188,7 @@ func TestAuthAndRouting(t *testing.T) {
 
 func TestIdempotencyCancelList(t *testing.T) {
 	t.Parallel()
-	tb := setup(t, options{})
+	tb := setup(t, options{noWorkers: true})
 	long := part{name: "audio", file: fixture("speech_en_12s.wav")}
 	body, ct := multipartBody(t, portrait, long, prompt)
 	data, _ := io.ReadAll(body)
@@ -198,9 +198,10 @@ func TestIdempotencyCancelList(t *testing.T) {
 	if r1.StatusCode != 202 || r2.StatusCode != 202 || first.ID != again.ID || r2.Header.Get("Idempotent-Replayed") != "true" {
 		t.Fatalf("replay: %d %d %s %s %q", r1.StatusCode, r2.StatusCode, first.ID, again.ID, r2.Header.Get("Idempotent-Replayed"))
 	}
+	if _, r := tb.submit(t, keyA, portrait, speech); r.StatusCode != 202 {
+		t.Fatalf("second job: %d", r.StatusCode)
+	}
 	var pb problemBody
-	_, r3 := tb.submit(t, keyA, portrait, long, part{name: "prompt", value: "different"})
-	_ = r3
 	body, ct = multipartBody(t, portrait, long, part{name: "prompt", value: "different"})
 	if r := tb.call(t, http.MethodPost, "/generate", keyA, body, ct, &pb, "Idempotency-Key", "k1"); r.StatusCode != 422 || pb.Code != "idempotency_key_reused" {
 		t.Fatalf("reused key with other inputs: %d %s", r.StatusCode, pb.Code)
@@ -219,9 +220,10 @@ func TestIdempotencyCancelList(t *testing.T) {
 	if r := tb.call(t, http.MethodGet, "/result/"+first.ID, keyA, nil, "", &pb); r.StatusCode != 409 || pb.Code != "job_has_no_result" {
 		t.Fatalf("result of cancelled job: %d %s", r.StatusCode, pb.Code)
 	}
-	time.Sleep(300 * time.Millisecond) // a worker that had it stops within its heartbeat
-	if j := tb.waitFor(t, keyA, first.ID, "cancelled", "completed"); j.State != "cancelled" {
-		t.Fatalf("after cancel the job is %s", j.State)
+	for _, f := range filesUnder(t, filepath.Join(tb.dataDir, "objects")) {
+		if strings.Contains(f, first.ID) {
+			t.Errorf("input of the cancelled job left: %s", f)
+		}
 	}
 
 	var page struct {
@@ -241,6 +243,33 @@ func TestIdempotencyCancelList(t *testing.T) {
 	tb.call(t, http.MethodGet, "/jobs", keyB, nil, "", &other)
 	if len(other.Jobs) != 0 {
 		t.Fatalf("customer B sees %d jobs of A", len(other.Jobs))
+	}
+}
+
+// TestCancelRunning: a generation in progress stops within about a second of
+// its cancellation, and leaves no video.
+func TestCancelRunning(t *testing.T) {
+	t.Parallel()
+	tb := setup(t, options{})
+	j, _ := tb.submit(t, keyA, portrait, part{name: "audio", file: fixture("speech_en_12s.wav")},
+		part{name: "width", value: "1920"}, part{name: "height", value: "1080"}, part{name: "fps", value: "60"})
+	tb.waitFor(t, keyA, j.ID, "processing")
+	var cancelled api.Job
+	if r := tb.call(t, http.MethodPost, "/cancel/"+j.ID, keyA, nil, "", &cancelled); r.StatusCode != 200 || cancelled.State != "cancelled" {
+		t.Fatalf("cancel: %d %s", r.StatusCode, cancelled.State)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(tb.logs.String(), "generation stopped: job cancelled") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the worker did not stop the generation:\n%s", tb.logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if j := tb.waitFor(t, keyA, j.ID, "cancelled", "completed"); j.State != "cancelled" {
+		t.Fatalf("after cancel the job is %s", j.State)
+	}
+	if files := filesUnder(t, filepath.Join(tb.dataDir, "objects")); len(files) != 0 {
+		t.Fatalf("files left after cancelling: %v", files)
 	}
 }
 

@@ -54,6 +54,7 @@ type testBundle struct {
 type options struct {
 	imageBytes, audioBytes int64
 	resultTTL              time.Duration
+	noWorkers              bool // jobs stay queued
 }
 
 // setup runs the whole service in-process on real parts: an SQLite file,
@@ -85,12 +86,15 @@ func setup(t *testing.T, opts options) *testBundle {
 		MaxPromptChars: 200, Width: 256, Height: 256, FPS: 25,
 		ResultTTL: opts.resultTTL, DownloadURLTTL: time.Hour,
 	}, log)
-	runner, err := worker.Start(ctx, st.Driver(), worker.Deps{
-		Store: st, Storage: files, Generator: still.New("", ""), Log: log, WorkDir: dir,
-		Timeout: time.Minute, ResultTTL: opts.resultTTL, Heartbeat: 100 * time.Millisecond,
-	}, worker.Options{Concurrency: 1, RescueAfter: 2 * time.Minute, SweepEvery: 200 * time.Millisecond, PollInterval: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
+	var runner *worker.Runner
+	if !opts.noWorkers {
+		runner, err = worker.Start(ctx, st.Driver(), worker.Deps{
+			Store: st, Storage: files, Generator: still.New("", ""), Log: log, WorkDir: dir,
+			Timeout: time.Minute, ResultTTL: opts.resultTTL, Heartbeat: 100 * time.Millisecond,
+		}, worker.Options{Concurrency: 1, RescueAfter: 2 * time.Minute, SweepEvery: 200 * time.Millisecond, PollInterval: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	srv.Config.Handler = server.Wrap(api.New(api.Deps{
 		Jobs: jobs, Auth: twoKeys{auth.NewStaticKey(keyA), auth.NewStaticKey(keyB)},
@@ -101,7 +105,9 @@ func setup(t *testing.T, opts options) *testBundle {
 	srv.Start()
 	t.Cleanup(func() {
 		srv.Close()
-		_ = runner.Stop(context.Background(), 5*time.Second)
+		if runner != nil {
+			_ = runner.Stop(context.Background(), 5*time.Second)
+		}
 		st.Close()
 	})
 	return &testBundle{url: publicURL, dataDir: dir, logs: logs}

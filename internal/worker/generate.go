@@ -82,6 +82,9 @@ func (w *generateWorker) Work(ctx context.Context, rj *river.Job[queue.GenerateA
 func (w *generateWorker) settle(ctx context.Context, rj *river.Job[queue.GenerateArgs], j *store.Job, err error, log *slog.Logger) error {
 	d := w.deps
 	bg := context.WithoutCancel(ctx)
+	if cur, gerr := d.Store.GetJob(bg, j.ID); gerr == nil && cur.State == store.StateCancelled {
+		err = errCancelled // cancelled through the API; River may have stopped us first
+	}
 	var ie *generator.InputError
 	switch {
 	case errors.Is(err, errCancelled):
