@@ -217,6 +217,15 @@ func TestTermDrains(t *testing.T) {
 	t.Parallel()
 	dir, port := t.TempDir(), freePort(t)
 	p := start(t, dir, port, "SHUTDOWN_GRACE=120s")
+	resp, err := http.Get(p.url + "/ready")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(ready), `"ffmpeg":"ok"`) || !strings.Contains(string(ready), `"queue":"ok"`) {
+		t.Fatalf("/ready = %d %s", resp.StatusCode, ready)
+	}
 	id := p.submitSlow(t)
 	p.waitFor(t, id, 30*time.Second, "processing")
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {

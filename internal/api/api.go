@@ -47,7 +47,7 @@ func New(d Deps) http.Handler {
 	config.DocsPath = "" // the docs page comes with the documentation issue; no CDN scripts
 	config.SchemasPath = ""
 	config.CreateHooks = nil // no $schema links in bodies: the schemas are in the OpenAPI document
-	config.Transformers = []huma.Transformer{withRequestID}
+	config.Transformers = []huma.Transformer{finishProblem}
 	config.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		"bearer": {Type: "http", Scheme: "bearer", Description: "Your API key: `Authorization: Bearer <key>`."},
 	}

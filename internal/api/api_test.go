@@ -322,3 +322,26 @@ func TestErrorCodesDocumented(t *testing.T) {
 		}
 	}
 }
+
+// TestStorageOutage: when storage fails, a valid request gets 503 with
+// Retry-After (it may be retried with its Idempotency-Key), not a 500, and
+// leaves nothing behind.
+func TestStorageOutage(t *testing.T) {
+	t.Parallel()
+	tb := setup(t, options{noWorkers: true})
+	if err := os.RemoveAll(filepath.Join(tb.dataDir, "objects")); err != nil { // the disk is gone
+		t.Fatal(err)
+	}
+	body, ct := multipartBody(t, portrait, speech)
+	var pb problemBody
+	resp := tb.call(t, http.MethodPost, "/generate", keyA, body, ct, &pb)
+	if resp.StatusCode != 503 || pb.Code != "service_unavailable" || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("= %d %s Retry-After %q", resp.StatusCode, pb.Code, resp.Header.Get("Retry-After"))
+	}
+	if files := filesUnder(t, filepath.Join(tb.dataDir, "uploads")); len(files) != 0 {
+		t.Fatalf("upload left: %v", files)
+	}
+	if !strings.Contains(tb.logs.String(), "dependency unavailable") {
+		t.Error("the cause was not logged")
+	}
+}

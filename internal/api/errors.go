@@ -75,11 +75,22 @@ func installErrors(log *slog.Logger) {
 	})
 }
 
-// withRequestID stamps the request id on problems that handlers returned
-// ready-made (huma writes those without calling NewError).
-func withRequestID(ctx huma.Context, _ string, v any) (any, error) {
-	if p, ok := v.(*problem.Problem); ok && p.RequestID == "" {
+// finishProblem runs on every response body before it is written: it
+// stamps the request id on problems that handlers returned ready-made (huma
+// writes those without calling NewError) and sends their headers
+// (Retry-After…), which huma only sends for errors handlers return.
+func finishProblem(ctx huma.Context, _ string, v any) (any, error) {
+	p, ok := v.(*problem.Problem)
+	if !ok {
+		return v, nil
+	}
+	if p.RequestID == "" {
 		p.RequestID = logging.Attr(ctx.Context(), "request_id")
+	}
+	for k, vs := range p.GetHeaders() {
+		for _, v := range vs {
+			ctx.SetHeader(k, v)
+		}
 	}
 	return v, nil
 }
@@ -87,7 +98,10 @@ func withRequestID(ctx huma.Context, _ string, v any) (any, error) {
 // toProblem turns a status and the errors behind it into the response.
 func toProblem(ctx context.Context, log *slog.Logger, status int, msg string, errs []error) *problem.Problem {
 	p := fromErrors(status, msg, errs)
-	if p.Status >= 500 {
+	if p.Status == http.StatusServiceUnavailable && len(errs) > 0 {
+		log.WarnContext(ctx, "request refused: dependency unavailable", "error", errors.Join(errs...))
+	}
+	if p.Status >= 500 && p.Status != http.StatusServiceUnavailable {
 		log.ErrorContext(ctx, "request failed", "status", p.Status, "error", errors.Join(errs...))
 		p.Detail = "an internal error occurred; quote the request id when reporting it"
 	}
@@ -134,6 +148,10 @@ func fromErrors(status int, msg string, errs []error) *problem.Problem {
 		case errors.Is(err, job.ErrIdempotencyMismatch):
 			return problem.New(http.StatusUnprocessableEntity, CodeIdempotencyMismatch,
 				"this Idempotency-Key was already used with different inputs")
+		case errors.Is(err, job.ErrUnavailable):
+			return problem.New(http.StatusServiceUnavailable, CodeUnavailable,
+				"the service cannot store the job right now; retry shortly with the same Idempotency-Key").
+				WithHeader("Retry-After", "5")
 		case errors.As(err, &ed):
 			d := ed.ErrorDetail()
 			details = append(details, problem.Detail{Location: d.Location, Message: d.Message})

@@ -55,6 +55,7 @@ type options struct {
 	imageBytes, audioBytes int64
 	resultTTL              time.Duration
 	noWorkers              bool // jobs stay queued
+	concurrency            int  // generation jobs at once (default 1)
 }
 
 // setup runs the whole service in-process on real parts: an SQLite file,
@@ -91,7 +92,7 @@ func setup(t *testing.T, opts options) *testBundle {
 		runner, err = worker.Start(ctx, st.Driver(), worker.Deps{
 			Store: st, Storage: files, Generator: still.New("", ""), Log: log, WorkDir: dir,
 			Timeout: time.Minute, ResultTTL: opts.resultTTL, Heartbeat: 100 * time.Millisecond,
-		}, worker.Options{Concurrency: 1, RescueAfter: 2 * time.Minute, SweepEvery: 200 * time.Millisecond, PollInterval: 100 * time.Millisecond})
+		}, worker.Options{Concurrency: max(opts.concurrency, 1), RescueAfter: 2 * time.Minute, SweepEvery: 200 * time.Millisecond, PollInterval: 100 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -64,3 +64,20 @@ func usage(w io.Writer) {
 	}
 	fmt.Fprintln(w, "\nConfiguration comes from environment variables; see docs/configuration.md.")
 }
+
+// noFlags parses the arguments of a command that takes no flags (its
+// settings are environment variables), so that -h works and typos fail.
+func noFlags(name string, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: avatar-api %s\n\nConfigured by environment variables; see docs/configuration.md.\n", name)
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}

@@ -75,6 +75,14 @@ func openRuntime(ctx context.Context, stderr io.Writer) (*runtime, error) {
 	return rt, nil
 }
 
+// close releases the database and the storage.
+func (rt *runtime) close() {
+	rt.store.Close()
+	if rt.files != nil {
+		rt.files.Close()
+	}
+}
+
 func (rt *runtime) openStorage(ctx context.Context) error {
 	cfg := rt.cfg
 	if cfg.Storage == "s3" {

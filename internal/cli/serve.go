@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -24,16 +23,14 @@ import (
 )
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
+	if err := noFlags("serve", args, stderr); err != nil {
 		return err
 	}
 	rt, err := openRuntime(ctx, stderr)
 	if err != nil {
 		return err
 	}
-	defer rt.store.Close()
+	defer rt.close()
 	cfg, log := rt.cfg, rt.log
 	key, err := rt.apiKey()
 	if err != nil {
@@ -115,7 +112,9 @@ func (rt *runtime) readiness(workers bool) func(r *http.Request) map[string]stri
 		check := func(name string, err error) {
 			checks[name] = "ok"
 			if err != nil {
-				checks[name] = err.Error()
+				// The reason goes to the log; /ready is public.
+				checks[name] = "unavailable"
+				rt.log.WarnContext(ctx, "readiness check failed", "check", name, "error", err)
 			}
 		}
 		check("database", rt.store.Ping(ctx))

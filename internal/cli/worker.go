@@ -2,21 +2,18 @@ package cli
 
 import (
 	"context"
-	"flag"
 	"io"
 )
 
 func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
+	if err := noFlags("worker", args, stderr); err != nil {
 		return err
 	}
 	rt, err := openRuntime(ctx, stderr)
 	if err != nil {
 		return err
 	}
-	defer rt.store.Close()
+	defer rt.close()
 	runner, err := rt.startWorkers(ctx)
 	if err != nil {
 		return err

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/google/uuid"
@@ -27,6 +26,9 @@ var (
 	ErrExpired             = errors.New("job's video has expired")
 	ErrFinal               = errors.New("job has already ended")
 	ErrIdempotencyMismatch = errors.New("idempotency key was used with different inputs")
+	// ErrUnavailable wraps failures of the database or storage: the request
+	// was fine and may be retried.
+	ErrUnavailable = errors.New("a dependency is unavailable")
 )
 
 // OptionError is an invalid request option (size, fps…).
@@ -102,7 +104,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (j *store.Job, rep
 		RequestID: sub.RequestID, Prompt: prompt, Width: w, Height: h, FPS: fps, Seed: seed,
 		ImageKey:      "inputs/" + id.String() + "/image" + img.Ext,
 		AudioKey:      "inputs/" + id.String() + "/audio" + aud.Ext,
-		AudioDuration: aud.Duration,
+		AudioDuration: aud.Duration.Round(time.Millisecond), // as stored
 	}
 	if err := s.putFile(ctx, j.ImageKey, sub.ImagePath, img.ContentType); err != nil {
 		return nil, false, err
@@ -120,7 +122,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (j *store.Job, rep
 			}
 			return created, true, nil
 		}
-		return nil, false, fmt.Errorf("creating job: %w", err)
+		return nil, false, fmt.Errorf("%w: creating job: %w", ErrUnavailable, err)
 	}
 	s.log.InfoContext(ctx, "job accepted", "job_id", j.ID, "audio_seconds", aud.Duration.Seconds(),
 		"width", w, "height", h, "fps", fps)
@@ -151,17 +153,8 @@ func cmpOr(v, def int) int {
 }
 
 func (s *Service) putFile(ctx context.Context, key, path, contentType string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("opening upload: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("opening upload: %w", err)
-	}
-	if err := s.storage.Put(ctx, key, f, fi.Size(), contentType); err != nil {
-		return fmt.Errorf("storing input: %w", err)
+	if err := storage.PutFile(ctx, s.storage, key, path, contentType); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -135,7 +134,7 @@ func (w *generateWorker) generate(ctx context.Context, j *store.Job, log *slog.L
 	imagePath := filepath.Join(dir, "image"+filepath.Ext(j.ImageKey))
 	audioPath := filepath.Join(dir, "audio"+filepath.Ext(j.AudioKey))
 	for key, path := range map[string]string{j.ImageKey: imagePath, j.AudioKey: audioPath} {
-		if err := fetch(ctx, d.Storage, key, path); err != nil {
+		if err := storage.FetchFile(ctx, d.Storage, key, path); err != nil {
 			return store.Result{}, err
 		}
 	}
@@ -166,7 +165,7 @@ func (w *generateWorker) generate(ctx context.Context, j *store.Job, log *slog.L
 		return store.Result{}, fmt.Errorf("generating: %w", err)
 	}
 	key := "results/" + j.ID + ".mp4"
-	if err := put(ctx, d.Storage, key, out); err != nil {
+	if err := storage.PutFile(ctx, d.Storage, key, out, "video/mp4"); err != nil {
 		return store.Result{}, err
 	}
 	r := store.Result{Key: key, Bytes: gres.Size, Duration: gres.Duration, ExpiresAt: time.Now().Add(d.ResultTTL)}
@@ -207,37 +206,4 @@ func (w *generateWorker) heartbeat(ctx context.Context, id string, done, total *
 			return
 		}
 	}
-}
-
-func fetch(ctx context.Context, sg storage.Storage, key, path string) error {
-	r, err := sg.Open(ctx, key)
-	if err != nil {
-		return fmt.Errorf("fetching input %s: %w", key, err)
-	}
-	defer r.Close()
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("fetching input: %w", err)
-	}
-	if _, err := io.Copy(f, r); err != nil {
-		f.Close()
-		return fmt.Errorf("fetching input %s: %w", key, err)
-	}
-	return f.Close()
-}
-
-func put(ctx context.Context, sg storage.Storage, key, path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("storing video: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("storing video: %w", err)
-	}
-	if err := sg.Put(ctx, key, f, fi.Size(), "video/mp4"); err != nil {
-		return fmt.Errorf("storing video: %w", err)
-	}
-	return nil
 }

@@ -1,36 +1,20 @@
 package still
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os/exec"
 	"regexp"
 	"strings"
-	"time"
 
+	"github.com/avatar-api/avatar-api/internal/ffmpeg"
 	"github.com/avatar-api/avatar-api/internal/generator"
 )
 
-// command prepares name to run until ctx ends, then be killed at once; the
-// returned buffer collects the end of its stderr.
-func command(ctx context.Context, name string, args ...string) (*exec.Cmd, *tailBuffer) {
-	stderr := &tailBuffer{max: 8 << 10}
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Stderr = stderr
-	cmd.Cancel = func() error { return cmd.Process.Kill() } // SIGKILL: ffmpeg may ignore a polite signal mid-encode
-	cmd.WaitDelay = 2 * time.Second
-	return cmd, stderr
-}
-
 // run runs name and returns its stdout and the end of its stderr.
 func run(ctx context.Context, name string, args ...string) (stdout []byte, stderr string, err error) {
-	var out bytes.Buffer
-	cmd, errTail := command(ctx, name, args...)
-	cmd.Stdout = &out
-	err = cmd.Run()
-	return out.Bytes(), errTail.String(), err
+	return ffmpeg.Run(ctx, name, args...)
 }
 
 // toolError is a failure that ffmpeg or ffprobe reported itself. Detail is
@@ -59,8 +43,8 @@ func commandError(ctx context.Context, program string, err error, stderr string,
 	}
 	return &toolError{
 		Program: program,
-		Detail:  scrub(tailLines(stderr, 3), names),
-		Last:    scrub(tailLines(stderr, 1), names),
+		Detail:  ffmpeg.Scrub(tailLines(stderr, 3), names),
+		Last:    ffmpeg.Scrub(tailLines(stderr, 1), names),
 		Err:     err,
 	}
 }
@@ -110,48 +94,10 @@ func culprit(stderr string, req generator.Request) string {
 	return ""
 }
 
-// logContext matches ffmpeg's "[mp3 @ 0x55d0c8a0] " line prefix.
-var logContext = regexp.MustCompile(`\[([\w:,-]+) @ 0x[0-9a-fA-F]+\] `)
-
-// scrub replaces file paths, which reveal the server's layout, and drops
-// ffmpeg's memory addresses.
-func scrub(s string, names map[string]string) string {
-	for path, word := range names {
-		for _, p := range []string{"file:" + path, path} {
-			s = strings.ReplaceAll(s, p+": ", word+": ")
-			s = strings.ReplaceAll(s, p, word)
-		}
-	}
-	return logContext.ReplaceAllString(s, "$1: ")
-}
-
 // tailLines returns the last n non-empty lines of s joined with "; ".
 func tailLines(s string, n int) string {
-	var lines []string
-	for _, l := range strings.Split(s, "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			lines = append(lines, l)
-		}
+	if t := ffmpeg.TailLines(s, n); t != "" {
+		return t
 	}
-	if len(lines) == 0 {
-		return "no error message"
-	}
-	return strings.Join(lines[max(0, len(lines)-n):], "; ")
+	return "no error message"
 }
-
-// tailBuffer keeps the last max bytes written to it: ffmpeg can print a
-// great deal, and only the end says why it stopped.
-type tailBuffer struct {
-	buf []byte
-	max int
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.buf = append(t.buf, p...)
-	if over := len(t.buf) - t.max; over > 0 {
-		t.buf = t.buf[over:]
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string { return string(t.buf) }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/avatar-api/avatar-api/internal/ffmpeg"
 	"github.com/avatar-api/avatar-api/internal/generator"
 )
 
@@ -35,7 +36,7 @@ func (g *Generator) encode(ctx context.Context, req generator.Request, frames in
 		"file:" + tmpPath,
 	}
 	pw := &progressWriter{total: frames, report: progress}
-	cmd, stderr := command(ctx, g.ffmpeg, args...)
+	cmd, stderr := ffmpeg.Command(ctx, g.ffmpeg, args...)
 	cmd.Stdout = pw
 	if err := cmd.Run(); err != nil {
 		return 0, encodeError(ctx, err, stderr.String(), req, tmpPath)

@@ -54,6 +54,13 @@ func Open(ctx context.Context, path string, maxAttempts int) (*sqlstore.Store, e
 		db.Close()
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
+	// The database holds customers' jobs (and later key hashes): owner only.
+	for _, f := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(f, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			db.Close()
+			return nil, fmt.Errorf("restricting %s: %w", f, err)
+		}
+	}
 	driver := riversqlite.New(db)
 	sub, _ := fs.Sub(migrations, "migrations")
 	if err := sqlstore.Migrate(ctx, db, goose.DialectSQLite3, sub, driver); err != nil {

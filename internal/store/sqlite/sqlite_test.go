@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -28,5 +29,22 @@ func TestReopen(t *testing.T) {
 			t.Fatal(err)
 		}
 		s.Close()
+	}
+}
+
+func TestFilePermissions(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "avatar.db")
+	s, err := sqlite.Open(context.Background(), path, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o600 {
+		t.Fatalf("database file mode %o, want 600", perm)
 	}
 }
