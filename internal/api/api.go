@@ -39,7 +39,7 @@ type api struct {
 
 // New returns the API's handler, every route of the service on one mux.
 func New(d Deps) http.Handler {
-	installErrors(d.Log)
+	installErrors()
 	a := &api{d}
 	mux := http.NewServeMux()
 	config := huma.DefaultConfig("Avatar API", Version)
@@ -53,7 +53,7 @@ func New(d Deps) http.Handler {
 	}
 	config.Servers = []*huma.Server{{URL: d.PublicURL}}
 	h := humago.New(mux, config)
-	h.UseMiddleware(a.authenticate(h))
+	h.UseMiddleware(withLogger(d.Log), a.authenticate(h))
 
 	// Customer routes: every one needs a key.
 	huma.Register(h, a.opGenerate(), a.generate)

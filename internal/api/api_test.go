@@ -342,6 +342,6 @@ func TestStorageOutage(t *testing.T) {
 		t.Fatalf("upload left: %v", files)
 	}
 	if !strings.Contains(tb.logs.String(), "dependency unavailable") {
-		t.Error("the cause was not logged")
+		t.Errorf("the cause was not logged:\n%s", tb.logs.String())
 	}
 }

@@ -59,20 +59,33 @@ var installOnce sync.Once
 
 // installErrors makes huma build every error body through toProblem, so
 // that handlers simply return service errors and this file alone decides
-// what the client sees.
-func installErrors(log *slog.Logger) {
+// what the client sees. huma's hooks are global, so they hold no state: the
+// API's logger travels in the request (withLogger).
+func installErrors() {
 	installOnce.Do(func() {
 		huma.NewError = func(status int, msg string, errs ...error) huma.StatusError {
-			return toProblem(context.Background(), log, status, msg, errs)
+			return toProblem(context.Background(), slog.Default(), status, msg, errs)
 		}
 		huma.NewErrorWithContext = func(hctx huma.Context, status int, msg string, errs ...error) huma.StatusError {
-			ctx := context.Background()
-			if hctx != nil {
-				ctx = hctx.Context()
+			if hctx == nil {
+				return toProblem(context.Background(), slog.Default(), status, msg, errs)
 			}
-			return toProblem(ctx, log, status, msg, errs)
+			log, ok := hctx.Context().Value(loggerKey{}).(*slog.Logger)
+			if !ok {
+				log = slog.Default()
+			}
+			return toProblem(hctx.Context(), log, status, msg, errs)
 		}
 	})
+}
+
+type loggerKey struct{}
+
+// withLogger puts the API's logger in each request for the error hooks.
+func withLogger(log *slog.Logger) func(huma.Context, func(huma.Context)) {
+	return func(ctx huma.Context, next func(huma.Context)) {
+		next(huma.WithValue(ctx, loggerKey{}, log))
+	}
 }
 
 // finishProblem runs on every response body before it is written: it
