@@ -4,13 +4,16 @@
 package api
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"github.com/avatar-api/avatar-api/internal/job"
+	"github.com/avatar-api/avatar-api/internal/problem"
 )
 
 // Version is the API's version, shown in the OpenAPI document.
@@ -24,8 +27,11 @@ type Deps struct {
 	Files     http.Handler                            // signed downloads of local storage; nil with S3
 	UploadDir string
 	Limits    uploadLimits
-	PublicURL string
-	Log       *slog.Logger
+	// MaxUploads bounds the uploads checked at once: each may decode a
+	// large image and run ffmpeg over its audio.
+	MaxUploads int
+	PublicURL  string
+	Log        *slog.Logger
 }
 
 // Limits sets the upload size limits.
@@ -35,12 +41,31 @@ func Limits(imageBytes, audioBytes int64) uploadLimits {
 
 type api struct {
 	Deps
+	uploads chan struct{} // one token per upload being received and checked
+}
+
+// uploadWait is how long an upload waits for a free slot before 503.
+const uploadWait = 10 * time.Second
+
+// uploadSlot waits for a free upload slot; release returns it.
+func (a *api) uploadSlot(ctx context.Context) (release func(), err error) {
+	t := time.NewTimer(uploadWait)
+	defer t.Stop()
+	select {
+	case a.uploads <- struct{}{}:
+		return func() { <-a.uploads }, nil
+	case <-t.C:
+		return nil, problem.New(http.StatusServiceUnavailable, CodeUnavailable,
+			"too many uploads are being processed; retry shortly").WithHeader("Retry-After", "5")
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // New returns the API's handler, every route of the service on one mux.
 func New(d Deps) http.Handler {
 	installErrors()
-	a := &api{d}
+	a := &api{Deps: d, uploads: make(chan struct{}, max(d.MaxUploads, 1))}
 	mux := http.NewServeMux()
 	config := huma.DefaultConfig("Avatar API", Version)
 	config.Info.Description = "Turns a portrait image, a speech recording and a short prompt into a talking-avatar MP4, as an asynchronous job."

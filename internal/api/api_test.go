@@ -308,7 +308,7 @@ func TestErrorCodesDocumented(t *testing.T) {
 	}
 	codes := []string{
 		api.CodeBadRequest, api.CodeUnauthorized, api.CodeNotFound, api.CodeMethodNotAllowed, api.CodeInvalidRequest,
-		api.CodeMissingField, api.CodeUnsupportedMedia, api.CodeRequestTooLarge, api.CodeImageTooLarge,
+		api.CodeMissingField, api.CodeUnsupportedMedia, api.CodeRequestTooLarge, api.CodeRequestTimeout, api.CodeImageTooLarge,
 		api.CodeAudioTooLarge, api.CodeJobNotFinished, api.CodeJobHasNoResult, api.CodeResultExpired,
 		api.CodeJobAlreadyEnded, api.CodeIdempotencyMismatch, api.CodeInternal, api.CodeUnavailable,
 		media.CodeUnsupportedImageType, media.CodeInvalidImage, media.CodeImageTooLarge, media.CodeImageTooSmall,
@@ -343,5 +343,34 @@ func TestStorageOutage(t *testing.T) {
 	}
 	if !strings.Contains(tb.logs.String(), "dependency unavailable") {
 		t.Errorf("the cause was not logged:\n%s", tb.logs.String())
+	}
+}
+
+// TestUploadSlots: with every upload slot taken (here by a client that
+// stalls mid-body), the next upload waits, then gets 503 with Retry-After.
+func TestUploadSlots(t *testing.T) {
+	t.Parallel()
+	tb := setup(t, options{noWorkers: true, maxUploads: 1})
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	stalled, _ := http.NewRequest(http.MethodPost, tb.url+"/generate", pr)
+	stalled.Header.Set("Authorization", "Bearer "+keyA)
+	stalled.Header.Set("Content-Type", "multipart/form-data; boundary=b")
+	go func() {
+		if resp, err := http.DefaultClient.Do(stalled); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	_, _ = pw.Write([]byte("--b\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.png\"\r\n\r\n\x89PNG"))
+	time.Sleep(200 * time.Millisecond) // the stalled upload holds the slot
+	start := time.Now()
+	var pb problemBody
+	body, ct := multipartBody(t, portrait, speech)
+	resp := tb.call(t, http.MethodPost, "/generate", keyA, body, ct, &pb)
+	if resp.StatusCode != 503 || pb.Code != "service_unavailable" || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("= %d %s, Retry-After %q", resp.StatusCode, pb.Code, resp.Header.Get("Retry-After"))
+	}
+	if waited := time.Since(start); waited < 9*time.Second {
+		t.Fatalf("refused after %s, want a wait of about 10 s first", waited)
 	}
 }

@@ -35,7 +35,8 @@ func (a *api) authenticate(h huma.API) func(huma.Context, func(huma.Context)) {
 			next(ctx)
 			return
 		}
-		token, ok := strings.CutPrefix(ctx.Header("Authorization"), "Bearer ")
+		scheme, token, ok := strings.Cut(ctx.Header("Authorization"), " ")
+		ok = ok && strings.EqualFold(scheme, "Bearer") // RFC 9110: the scheme is case-insensitive
 		var who string
 		err := auth.ErrUnauthenticated
 		if ok && token != "" {

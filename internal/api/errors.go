@@ -26,6 +26,7 @@ const (
 	CodeMissingField        = "missing_field"
 	CodeUnsupportedMedia    = "unsupported_media_type"
 	CodeRequestTooLarge     = "request_too_large"
+	CodeRequestTimeout      = "request_timeout"
 	CodeImageTooLarge       = "image_too_large"
 	CodeAudioTooLarge       = "audio_too_large"
 	CodeJobNotFinished      = "job_not_finished"
@@ -49,6 +50,7 @@ var defaultCodes = map[int]string{
 	http.StatusUnauthorized:          CodeUnauthorized,
 	http.StatusNotFound:              CodeNotFound,
 	http.StatusMethodNotAllowed:      CodeMethodNotAllowed,
+	http.StatusRequestTimeout:        CodeRequestTimeout,
 	http.StatusRequestEntityTooLarge: CodeRequestTooLarge,
 	http.StatusUnsupportedMediaType:  CodeUnsupportedMedia,
 	http.StatusUnprocessableEntity:   CodeInvalidRequest,

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"io"
@@ -56,6 +57,7 @@ type options struct {
 	resultTTL              time.Duration
 	noWorkers              bool // jobs stay queued
 	concurrency            int  // generation jobs at once (default 1)
+	maxUploads             int  // uploads checked at once (default 16)
 }
 
 // setup runs the whole service in-process on real parts: an SQLite file,
@@ -100,7 +102,7 @@ func setup(t *testing.T, opts options) *testBundle {
 	srv.Config.Handler = server.Wrap(api.New(api.Deps{
 		Jobs: jobs, Auth: twoKeys{auth.NewStaticKey(keyA), auth.NewStaticKey(keyB)},
 		Ready: func(*http.Request) map[string]string { return map[string]string{"database": "ok"} },
-		Files: files.Handler(), UploadDir: filepath.Join(dir, "uploads"),
+		Files: files.Handler(), UploadDir: filepath.Join(dir, "uploads"), MaxUploads: cmp.Or(opts.maxUploads, 16),
 		Limits: api.Limits(opts.imageBytes, opts.audioBytes), PublicURL: publicURL, Log: log,
 	}), log)
 	srv.Start()

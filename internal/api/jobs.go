@@ -66,12 +66,13 @@ func (a *api) view(j *store.Job) Job {
 type generateInput struct {
 	IdempotencyKey string `header:"Idempotency-Key" maxLength:"255" doc:"Any unique string (a UUID): a retried request with the same key returns the first job instead of creating another"`
 	req            *http.Request
+	w              http.ResponseWriter
 }
 
 // Resolve captures the raw request: the multipart body is streamed by the
 // handler itself, to disk, with per-part limits.
 func (in *generateInput) Resolve(ctx huma.Context) []error {
-	in.req, _ = humago.Unwrap(ctx)
+	in.req, in.w = humago.Unwrap(ctx)
 	return nil
 }
 
@@ -118,7 +119,12 @@ func generateBody() *huma.RequestBody {
 }
 
 func (a *api) generate(ctx context.Context, in *generateInput) (*jobOutput, error) {
-	up, err := parseUpload(in.req, a.UploadDir, a.Limits)
+	release, err := a.uploadSlot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	up, err := parseUpload(in.w, in.req, a.UploadDir, a.Limits)
 	if err != nil {
 		return nil, err
 	}

@@ -13,7 +13,9 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
+	"github.com/avatar-api/avatar-api/internal/job"
 	"github.com/avatar-api/avatar-api/internal/problem"
 )
 
@@ -43,10 +45,15 @@ const (
 
 var textFields = map[string]bool{"prompt": true, "width": true, "height": true, "fps": true, "seed": true}
 
+// uploadIdle is how long an upload may send nothing before it is cut off,
+// so that a client trickling bytes cannot hold a slot for the whole
+// server read timeout.
+const uploadIdle = 30 * time.Second
+
 // parseUpload streams a multipart body to files under tmpDir, never holding
 // a file in memory, and refuses oversized parts as soon as they pass their
 // limit. On error nothing is left on disk.
-func parseUpload(r *http.Request, tmpDir string, lim uploadLimits) (*upload, error) {
+func parseUpload(w http.ResponseWriter, r *http.Request, tmpDir string, lim uploadLimits) (*upload, error) {
 	ct, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || ct != "multipart/form-data" || params["boundary"] == "" {
 		return nil, problem.New(http.StatusUnsupportedMediaType, CodeUnsupportedMedia,
@@ -65,7 +72,8 @@ func parseUpload(r *http.Request, tmpDir string, lim uploadLimits) (*upload, err
 		return nil, fmt.Errorf("creating upload directory: %w", err)
 	}
 	u := &upload{dir: dir, fields: map[string]string{}}
-	if err := u.read(multipart.NewReader(http.MaxBytesReader(nil, r.Body, total), params["boundary"]), lim); err != nil {
+	body := &idleReader{r: http.MaxBytesReader(nil, r.Body, total), rc: http.NewResponseController(w)}
+	if err := u.read(multipart.NewReader(body, params["boundary"]), lim); err != nil {
 		u.Close()
 		return nil, err
 	}
@@ -119,9 +127,13 @@ func (u *upload) save(part *multipart.Part, name string, limit int64, code strin
 		return "", fmt.Errorf("creating upload file: %w", err)
 	}
 	fmt.Fprintf(fp, "%s\x00", name)
-	n, err := io.Copy(io.MultiWriter(f, fp), io.LimitReader(part, limit+1))
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	fw := &fileWriter{f: f}
+	n, err := io.Copy(io.MultiWriter(fw, fp), io.LimitReader(part, limit+1))
+	if cerr := f.Close(); fw.err == nil && cerr != nil {
+		fw.err = cerr
+	}
+	if fw.err != nil { // our disk, not the client's body
+		return "", fmt.Errorf("%w: writing upload: %w", job.ErrUnavailable, fw.err)
 	}
 	if err != nil {
 		return "", bodyError(err)
@@ -161,12 +173,42 @@ func (u *upload) intField(name string) (int, error) {
 	return n, nil
 }
 
+// fileWriter remembers its own write errors, to tell a full disk from a
+// broken request body.
+type fileWriter struct {
+	f   *os.File
+	err error
+}
+
+func (w *fileWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	if err != nil {
+		w.err = err
+	}
+	return n, err
+}
+
+// idleReader moves the connection's read deadline forward before each read.
+type idleReader struct {
+	r  io.Reader
+	rc *http.ResponseController
+}
+
+func (ir *idleReader) Read(p []byte) (int, error) {
+	_ = ir.rc.SetReadDeadline(time.Now().Add(uploadIdle)) // unsupported by some writers: then the server's timeout rules
+	return ir.r.Read(p)
+}
+
 // bodyError explains a failure to read the request body.
 func bodyError(err error) error {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		return problem.Newf(http.StatusRequestEntityTooLarge, CodeRequestTooLarge,
 			"the request is larger than %d bytes", mbe.Limit)
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return problem.Newf(http.StatusRequestTimeout, CodeRequestTimeout,
+			"the upload sent nothing for %s", uploadIdle)
 	}
 	return problem.Newf(http.StatusBadRequest, CodeBadRequest, "the multipart body could not be read: %v", err)
 }

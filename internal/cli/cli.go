@@ -42,6 +42,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 		defer stop()
+		go func() {
+			<-ctx.Done()
+			stop() // a second signal now ends the process at once
+		}()
 		err := c.run(ctx, args[1:], stdout, stderr)
 		if errors.Is(err, flag.ErrHelp) {
 			return 0

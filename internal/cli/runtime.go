@@ -111,22 +111,30 @@ func (rt *runtime) openStorage(ctx context.Context) error {
 	return nil
 }
 
-// workDir returns this process's scratch directory, DATA_DIR/work/<pid>,
-// after removing those of processes that died (killed mid-job) and so left
-// their partial files behind.
-func (rt *runtime) workDir() (string, error) {
-	root := filepath.Join(rt.cfg.DataDir, "work")
+// processDir returns this process's scratch directory DATA_DIR/<name>/<pid>,
+// after removing those of processes that no longer run: a process killed
+// mid-upload or mid-job leaves its partial files there.
+func (rt *runtime) processDir(name string) (string, error) {
+	root := filepath.Join(rt.cfg.DataDir, name)
 	entries, _ := os.ReadDir(root)
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() || syscall.Kill(pid, 0) == nil || errors.Is(syscall.Kill(pid, 0), syscall.EPERM) {
+		if err != nil || pid == os.Getpid() || processRuns(pid) {
 			continue
 		}
-		rt.log.Info("removing scratch files of a stopped process", "pid", pid)
+		rt.log.Info("removing scratch files of a stopped process", "dir", name, "pid", pid)
 		_ = os.RemoveAll(filepath.Join(root, e.Name()))
 	}
 	dir := filepath.Join(root, strconv.Itoa(os.Getpid()))
-	return dir, os.MkdirAll(dir, 0o750)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return "", fmt.Errorf("creating %s directory: %w", name, err)
+	}
+	return dir, nil
+}
+
+func processRuns(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 // apiKey returns API_KEY, or the key generated once into DATA_DIR/api-key.

@@ -10,8 +10,8 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
-	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/avatar-api/avatar-api/internal/api"
@@ -52,8 +52,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 	}
+	uploads, err := rt.processDir("uploads")
+	if err != nil {
+		return err
+	}
 	deps := api.Deps{
-		Jobs: jobs, Auth: auth.NewStaticKey(key), UploadDir: filepath.Join(cfg.DataDir, "uploads"),
+		Jobs: jobs, Auth: auth.NewStaticKey(key), UploadDir: uploads, MaxUploads: cfg.MaxUploads,
 		Limits: api.Limits(cfg.MaxImageBytes, cfg.MaxAudioBytes), PublicURL: cfg.PublicURL, Log: log,
 		Ready: rt.readiness(runner != nil),
 	}
@@ -74,24 +78,32 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case <-ctx.Done():
 		log.Info("shutting down: no new requests; running jobs get the grace period", "grace", cfg.ShutdownGrace.String())
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if serr := srv.Shutdown(sctx); serr != nil {
-		log.Warn("HTTP shutdown", "error", serr)
-	}
+	// HTTP and workers stop together, on one budget: requests in flight
+	// and running jobs both get SHUTDOWN_GRACE; then uploads still going are
+	// cut off and running jobs are stopped and re-queued (at most 15 s more).
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), max(cfg.ShutdownGrace, time.Second))
+		defer cancel()
+		if serr := srv.Shutdown(sctx); serr != nil {
+			log.Warn("HTTP requests still running at the end of the grace period were cut off", "error", serr)
+			_ = srv.Close()
+		}
+	})
 	if runner != nil {
 		if serr := runner.Stop(context.Background(), cfg.ShutdownGrace); serr != nil {
 			err = errors.Join(err, serr)
 		}
 	}
+	wg.Wait()
 	log.Info("stopped")
 	return err
 }
 
 func (rt *runtime) startWorkers(ctx context.Context) (*worker.Runner, error) {
-	dir, err := rt.workDir()
+	dir, err := rt.processDir("work")
 	if err != nil {
-		return nil, fmt.Errorf("creating work directory: %w", err)
+		return nil, err
 	}
 	cfg := rt.cfg
 	return worker.Start(ctx, rt.store.Driver(), worker.Deps{
@@ -103,29 +115,46 @@ func (rt *runtime) startWorkers(ctx context.Context) (*worker.Runner, error) {
 	})
 }
 
-// readiness checks each dependency with a short timeout.
+// readiness checks each dependency with a short timeout. /ready is public,
+// so results are reused for two seconds: polling it cannot become a way to
+// spawn ffmpeg and write files in a loop.
 func (rt *runtime) readiness(workers bool) func(r *http.Request) map[string]string {
+	var (
+		mu     sync.Mutex
+		last   map[string]string
+		lastAt time.Time
+	)
 	return func(r *http.Request) map[string]string {
-		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
-		defer cancel()
-		checks := map[string]string{}
-		check := func(name string, err error) {
-			checks[name] = "ok"
-			if err != nil {
-				// The reason goes to the log; /ready is public.
-				checks[name] = "unavailable"
-				rt.log.WarnContext(ctx, "readiness check failed", "check", name, "error", err)
-			}
+		mu.Lock()
+		defer mu.Unlock()
+		if time.Since(lastAt) < 2*time.Second {
+			return last
 		}
-		check("database", rt.store.Ping(ctx))
-		check("queue", rt.store.PingQueue(ctx))
-		check("storage", rt.storage.Ping(ctx))
-		check("ffmpeg", exec.CommandContext(ctx, rt.cfg.FFmpeg, "-hide_banner", "-version").Run())
-		if workers {
-			checks["workers"] = "ok"
-		}
-		return checks
+		last, lastAt = rt.checkDependencies(r.Context(), workers), time.Now()
+		return last
 	}
+}
+
+func (rt *runtime) checkDependencies(ctx context.Context, workers bool) map[string]string {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	checks := map[string]string{}
+	check := func(name string, err error) {
+		checks[name] = "ok"
+		if err != nil {
+			// The reason goes to the log; /ready is public.
+			checks[name] = "unavailable"
+			rt.log.WarnContext(ctx, "readiness check failed", "check", name, "error", err)
+		}
+	}
+	check("database", rt.store.Ping(ctx))
+	check("queue", rt.store.PingQueue(ctx))
+	check("storage", rt.storage.Ping(ctx))
+	check("ffmpeg", exec.CommandContext(ctx, rt.cfg.FFmpeg, "-hide_banner", "-version").Run())
+	if workers {
+		checks["workers"] = "ok"
+	}
+	return checks
 }
 
 func newKey() (string, error) {

@@ -56,6 +56,7 @@ type Config struct {
 	MaxImageDimension int
 	MaxAudioDuration  time.Duration
 	MaxPromptChars    int
+	MaxUploads        int
 	DefaultWidth      int
 	DefaultHeight     int
 	DefaultFPS        int
@@ -123,7 +124,7 @@ var vars = []Var{
 	{Name: "JOB_MAX_ATTEMPTS", Default: "3", Doc: "Attempts per job before it fails for good (crashes and transient errors are retried; bad inputs are not).", set: intVar(func(c *Config) *int { return &c.JobMaxAttempts }, 1, 25)},
 	{Name: "SHUTDOWN_GRACE", Default: "30s", Doc: "On SIGTERM, how long running jobs may finish before they are stopped and put back in the queue.", set: durationVar(func(c *Config) *time.Duration { return &c.ShutdownGrace }, 0)},
 	{Name: "RESULT_TTL", Default: "6h", Doc: "How long finished videos are kept; then they are deleted and the job becomes `expired`.", set: durationVar(func(c *Config) *time.Duration { return &c.ResultTTL }, time.Minute)},
-	{Name: "DOWNLOAD_URL_TTL", Default: "1h", Doc: "Validity of each signed download URL handed out by `GET /result` (never beyond the video's expiry).", set: durationVar(func(c *Config) *time.Duration { return &c.DownloadURLTTL }, time.Second)},
+	{Name: "DOWNLOAD_URL_TTL", Default: "1h", Doc: "Validity of each signed download URL handed out by `GET /result` (never beyond the video's expiry; at most 168h).", set: durationVar(func(c *Config) *time.Duration { return &c.DownloadURLTTL }, time.Second)},
 	{Name: "STORAGE", Default: "local", Doc: "Where inputs and videos are kept: `local` (DATA_DIR, served by the API through signed URLs) or `s3` (any S3-compatible service, presigned URLs).", set: func(c *Config, v string) error {
 		if v != "local" && v != "s3" {
 			return errors.New("must be local or s3")
@@ -159,6 +160,7 @@ var vars = []Var{
 	{Name: "MAX_IMAGE_DIMENSION", Default: "4096", Doc: "Largest accepted image width or height, in pixels, read from the header before decoding.", set: intVar(func(c *Config) *int { return &c.MaxImageDimension }, 64, 16384)},
 	{Name: "MAX_AUDIO_DURATION", Default: "120s", Doc: "Longest accepted audio.", set: durationVar(func(c *Config) *time.Duration { return &c.MaxAudioDuration }, time.Second)},
 	{Name: "MAX_PROMPT_CHARS", Default: "1000", Doc: "Longest accepted prompt, in characters.", set: intVar(func(c *Config) *int { return &c.MaxPromptChars }, 1, 100000)},
+	{Name: "MAX_CONCURRENT_UPLOADS", Default: "4", Doc: "Uploads received and checked at the same time by one API process; more wait up to 10 s, then get 503 with Retry-After. Each may decode an image of up to MAX_IMAGE_DIMENSION² pixels (up to 128 MiB at 4096²).", set: intVar(func(c *Config) *int { return &c.MaxUploads }, 1, 1024)},
 	{Name: "VIDEO_WIDTH", Default: "512", Doc: "Default output width (even, 128–1920); a request may choose its own.", set: evenVar(func(c *Config) *int { return &c.DefaultWidth })},
 	{Name: "VIDEO_HEIGHT", Default: "512", Doc: "Default output height (even, 128–1920).", set: evenVar(func(c *Config) *int { return &c.DefaultHeight })},
 	{Name: "VIDEO_FPS", Default: "25", Doc: "Default frames per second (10–60).", set: intVar(func(c *Config) *int { return &c.DefaultFPS }, 10, 60)},
@@ -216,6 +218,9 @@ func (c *Config) finish() error {
 	var errs []error
 	if c.JobRescueAfter <= c.JobTimeout {
 		errs = append(errs, errors.New("JOB_RESCUE_AFTER: must be longer than JOB_TIMEOUT"))
+	}
+	if c.DownloadURLTTL > 7*24*time.Hour {
+		errs = append(errs, errors.New("DOWNLOAD_URL_TTL: must be at most 168h (S3 presigned URLs last a week at most)"))
 	}
 	if c.Storage == "s3" && c.S3Bucket == "" {
 		errs = append(errs, errors.New("S3_BUCKET: required when STORAGE=s3"))

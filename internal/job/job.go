@@ -184,7 +184,7 @@ func (s *Service) Get(ctx context.Context, owner, id string) (*store.Job, error)
 		return nil, ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading job: %w", err)
+		return nil, fmt.Errorf("%w: reading job: %w", ErrUnavailable, err)
 	}
 	return j, nil
 }
@@ -193,7 +193,7 @@ func (s *Service) Get(ctx context.Context, owner, id string) (*store.Job, error)
 func (s *Service) QueuePosition(ctx context.Context, j *store.Job) (int, error) {
 	n, err := s.store.QueuePosition(ctx, j.ID)
 	if err != nil {
-		return 0, fmt.Errorf("reading queue position: %w", err)
+		return 0, fmt.Errorf("%w: reading queue position: %w", ErrUnavailable, err)
 	}
 	return n, nil
 }
@@ -227,19 +227,15 @@ func (s *Service) Result(ctx context.Context, owner, id string) (*Download, erro
 	}
 	url, err := s.storage.URL(ctx, j.ResultKey, exp, "avatar-"+j.ID+".mp4")
 	if err != nil {
-		return nil, fmt.Errorf("signing download URL: %w", err)
+		return nil, fmt.Errorf("%w: signing download URL: %w", ErrUnavailable, err)
 	}
 	return &Download{Job: j, URL: url, URLExpiresAt: exp}, nil
 }
 
-// Cancel stops one of owner's jobs. A queued job's inputs are deleted here;
-// a running job's worker notices within a second and cleans up.
+// Cancel stops one of owner's jobs and deletes its inputs. A worker that
+// is generating it has its own copy, and stops within a second.
 func (s *Service) Cancel(ctx context.Context, owner, id string) (*store.Job, error) {
 	if _, err := uuid.Parse(id); err != nil {
-		return nil, ErrNotFound
-	}
-	before, err := s.store.GetJob(ctx, id)
-	if err != nil || before.Owner != owner {
 		return nil, ErrNotFound
 	}
 	j, err := s.store.CancelJob(ctx, id, owner)
@@ -249,11 +245,9 @@ func (s *Service) Cancel(ctx context.Context, owner, id string) (*store.Job, err
 	case errors.Is(err, store.ErrConflict):
 		return j, ErrFinal
 	case err != nil:
-		return nil, fmt.Errorf("cancelling job: %w", err)
+		return nil, fmt.Errorf("%w: cancelling job: %w", ErrUnavailable, err)
 	}
-	if before.State == store.StateQueued {
-		s.deleteInputs(ctx, j)
-	}
+	s.deleteInputs(ctx, j)
 	s.log.InfoContext(ctx, "job cancelled", "job_id", id)
 	return j, nil
 }
@@ -268,7 +262,7 @@ func (s *Service) List(ctx context.Context, owner, before string, limit int) ([]
 	}
 	jobs, err := s.store.ListJobs(ctx, store.ListParams{Owner: owner, Before: before, Limit: limit + 1})
 	if err != nil {
-		return nil, "", fmt.Errorf("listing jobs: %w", err)
+		return nil, "", fmt.Errorf("%w: listing jobs: %w", ErrUnavailable, err)
 	}
 	next := ""
 	if len(jobs) > limit {

@@ -59,6 +59,9 @@ func (s *Server) Serve(ln net.Listener) error {
 // Shutdown stops accepting connections and waits for requests in flight.
 func (s *Server) Shutdown(ctx context.Context) error { return s.http.Shutdown(ctx) }
 
+// Close cuts off every connection at once.
+func (s *Server) Close() error { return s.http.Close() }
+
 var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 
 // requestContext gives every request an id (the client's X-Request-ID when

@@ -110,26 +110,32 @@ type Store interface {
 	// ErrConflict (with the job) if it is already final.
 	CancelJob(ctx context.Context, id, owner string) (*Job, error)
 
-	// StartJob marks a queued or processing job as processing by a new
-	// attempt. ErrConflict (with the job) if it is already final.
+	// StartJob marks a queued or processing job as processing by attempt,
+	// which from then on owns it: the calls below that take an attempt only
+	// act while it is still the job's attempt, so an attempt that was taken
+	// for dead and replaced cannot overwrite its successor's outcome.
+	// ErrConflict (with the job) if the job is already final.
 	StartJob(ctx context.Context, id string, attempt int) (*Job, error)
-	// SetProgress records progress of a processing job and returns its
-	// state, so that a worker learns of a cancellation.
-	SetProgress(ctx context.Context, id string, progress float64) (State, error)
-	// RequeueJob puts a processing job back to queued (shutdown, retry).
-	RequeueJob(ctx context.Context, id string) error
-	// CompleteJob records the video of a processing job.
-	CompleteJob(ctx context.Context, id string, r Result) error
-	// FailJob moves a non-final job to failed with a reason.
-	FailJob(ctx context.Context, id, code, message string) error
+	// SetProgress records progress of a job processed by attempt and returns
+	// its state, so that a worker learns of a cancellation. ErrConflict if
+	// another attempt has taken the job over.
+	SetProgress(ctx context.Context, id string, attempt int, progress float64) (State, error)
+	// RequeueJob puts a job processed by attempt back to queued.
+	RequeueJob(ctx context.Context, id string, attempt int) error
+	// CompleteJob records the video of a job processed by attempt.
+	CompleteJob(ctx context.Context, id string, attempt int, r Result) error
+	// FailJob moves a non-final job to failed with a reason; attempt 0 fails
+	// it whoever holds it (the sweeper), another only that attempt's.
+	FailJob(ctx context.Context, id string, attempt int, code, message string) error
 
 	// DueForExpiry lists completed jobs whose video expires before t.
 	DueForExpiry(ctx context.Context, t time.Time, limit int) ([]*Job, error)
 	// ExpireJob moves a completed job to expired (its video is deleted).
 	ExpireJob(ctx context.Context, id string) error
-	// Unfinished lists non-final jobs not updated since t, for the sweeper
-	// to reconcile with the queue.
-	Unfinished(ctx context.Context, t time.Time, limit int) ([]*Job, error)
+	// Orphaned lists non-final jobs, not updated since t, whose queue entry
+	// has ended or vanished (attempts used up by crashes): no worker will
+	// take them again, so the sweeper must end them.
+	Orphaned(ctx context.Context, t time.Time, limit int) ([]*Job, error)
 	// QueueJobState returns the state of a job's entry in the River queue
 	// ("available", "running", "completed", "discarded", …), or ErrNotFound.
 	QueueJobState(ctx context.Context, id string) (string, error)

@@ -59,8 +59,14 @@ func (w *generateWorker) Work(ctx context.Context, rj *river.Job[queue.GenerateA
 	d := w.deps
 	log := d.Log.With("job_id", rj.Args.JobID, "attempt", rj.Attempt)
 	j, err := d.Store.StartJob(ctx, rj.Args.JobID, rj.Attempt)
-	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
-		log.InfoContext(ctx, "job already ended; nothing to do")
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if errors.Is(err, store.ErrConflict) {
+		// Ended meanwhile (cancelled while its worker was down, say): make
+		// sure its inputs go too.
+		log.InfoContext(ctx, "job already ended; nothing to do", "state", j.State)
+		job.DeleteInputs(ctx, d.Storage, log, j)
 		return nil
 	}
 	if err != nil {
@@ -86,6 +92,9 @@ func (w *generateWorker) settle(ctx context.Context, rj *river.Job[queue.Generat
 	}
 	var ie *generator.InputError
 	switch {
+	case errors.Is(err, errSuperseded):
+		log.WarnContext(ctx, "attempt stopped: another attempt took the job over")
+		return nil
 	case errors.Is(err, errCancelled):
 		log.InfoContext(ctx, "generation stopped: job cancelled")
 		job.DeleteInputs(bg, d.Storage, log, j)
@@ -96,7 +105,7 @@ func (w *generateWorker) settle(ctx context.Context, rj *river.Job[queue.Generat
 		return w.fail(bg, j, CodeTimeout, fmt.Sprintf("generation took longer than %s", d.Timeout), log, err)
 	case ctx.Err() != nil:
 		// The process is shutting down: put the job back for another worker.
-		if rerr := d.Store.RequeueJob(bg, j.ID); rerr != nil {
+		if rerr := d.Store.RequeueJob(bg, j.ID, rj.Attempt); rerr != nil {
 			log.ErrorContext(bg, "re-queueing job failed", "error", rerr)
 		}
 		log.InfoContext(bg, "generation interrupted by shutdown; job re-queued")
@@ -105,7 +114,7 @@ func (w *generateWorker) settle(ctx context.Context, rj *river.Job[queue.Generat
 		return w.fail(bg, j, CodeGenerationFailed, "the video could not be generated; the error was logged", log, err)
 	}
 	log.WarnContext(ctx, "generation attempt failed; will retry", "error", err)
-	if rerr := d.Store.RequeueJob(bg, j.ID); rerr != nil {
+	if rerr := d.Store.RequeueJob(bg, j.ID, rj.Attempt); rerr != nil {
 		log.ErrorContext(bg, "re-queueing job failed", "error", rerr)
 	}
 	return err
@@ -113,14 +122,17 @@ func (w *generateWorker) settle(ctx context.Context, rj *river.Job[queue.Generat
 
 func (w *generateWorker) fail(ctx context.Context, j *store.Job, code, msg string, log *slog.Logger, cause error) error {
 	log.WarnContext(ctx, "job failed", "code", code, "error", cause)
-	if err := w.deps.Store.FailJob(ctx, j.ID, code, msg); err != nil && !errors.Is(err, store.ErrConflict) {
+	if err := w.deps.Store.FailJob(ctx, j.ID, j.Attempt, code, msg); err != nil && !errors.Is(err, store.ErrConflict) {
 		return fmt.Errorf("recording failure: %w", err)
 	}
 	job.DeleteInputs(ctx, w.deps.Storage, log, j)
 	return river.JobCancel(cause)
 }
 
-var errCancelled = errors.New("job cancelled")
+var (
+	errCancelled  = errors.New("job cancelled")
+	errSuperseded = errors.New("attempt superseded")
+)
 
 // generate fetches the inputs, runs the generator while reporting progress,
 // and stores the video.
@@ -146,7 +158,7 @@ func (w *generateWorker) generate(ctx context.Context, j *store.Job, log *slog.L
 	hbDone := make(chan struct{})
 	go func() {
 		defer close(hbDone)
-		w.heartbeat(gctx, j.ID, &progress, &total, cancel, log)
+		w.heartbeat(gctx, j, &progress, &total, cancel, log)
 	}()
 	out := filepath.Join(dir, "out.mp4")
 	gres, err := d.Generator.Generate(gctx, generator.Request{
@@ -158,21 +170,24 @@ func (w *generateWorker) generate(ctx context.Context, j *store.Job, log *slog.L
 	})
 	cancel(nil)
 	<-hbDone
-	if errors.Is(context.Cause(gctx), errCancelled) {
-		return store.Result{}, errCancelled
+	if cause := context.Cause(gctx); errors.Is(cause, errCancelled) || errors.Is(cause, errSuperseded) {
+		return store.Result{}, cause
 	}
 	if err != nil {
 		return store.Result{}, fmt.Errorf("generating: %w", err)
 	}
-	key := "results/" + j.ID + ".mp4"
+	// One key per attempt: an attempt wrongly taken for dead that finishes
+	// late must not overwrite, nor on its conflict delete, the video of the
+	// attempt that replaced it.
+	key := fmt.Sprintf("results/%s-%d.mp4", j.ID, j.Attempt)
 	if err := storage.PutFile(ctx, d.Storage, key, out, "video/mp4"); err != nil {
 		return store.Result{}, err
 	}
 	r := store.Result{Key: key, Bytes: gres.Size, Duration: gres.Duration, ExpiresAt: time.Now().Add(d.ResultTTL)}
-	if err := d.Store.CompleteJob(ctx, j.ID, r); err != nil {
+	if err := d.Store.CompleteJob(ctx, j.ID, j.Attempt, r); err != nil {
 		_ = d.Storage.Delete(context.WithoutCancel(ctx), key)
 		if errors.Is(err, store.ErrConflict) {
-			return store.Result{}, errCancelled // cancelled in the last moment
+			return store.Result{}, errSuperseded // cancelled or taken over in the last moment
 		}
 		return store.Result{}, fmt.Errorf("recording result: %w", err)
 	}
@@ -181,7 +196,7 @@ func (w *generateWorker) generate(ctx context.Context, j *store.Job, log *slog.L
 
 // heartbeat records progress every d.Heartbeat and stops the generation
 // when the job is cancelled.
-func (w *generateWorker) heartbeat(ctx context.Context, id string, done, total *atomic.Uint64, cancel context.CancelCauseFunc, log *slog.Logger) {
+func (w *generateWorker) heartbeat(ctx context.Context, j *store.Job, done, total *atomic.Uint64, cancel context.CancelCauseFunc, log *slog.Logger) {
 	t := time.NewTicker(w.deps.Heartbeat)
 	defer t.Stop()
 	for {
@@ -194,7 +209,11 @@ func (w *generateWorker) heartbeat(ctx context.Context, id string, done, total *
 		if n := total.Load(); n > 0 {
 			p = min(float64(done.Load())/float64(n), 0.99)
 		}
-		st, err := w.deps.Store.SetProgress(ctx, id, p)
+		st, err := w.deps.Store.SetProgress(ctx, j.ID, j.Attempt, p)
+		if errors.Is(err, store.ErrConflict) {
+			cancel(errSuperseded)
+			return
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				log.WarnContext(ctx, "recording progress failed", "error", err)

@@ -94,47 +94,41 @@ func (w *sweepWorker) Work(ctx context.Context, _ *river.Job[queue.SweepArgs]) e
 
 func (w *sweepWorker) expire(ctx context.Context) error {
 	d := w.deps
-	for {
-		due, err := d.Store.DueForExpiry(ctx, time.Now(), 100)
-		if err != nil {
-			return fmt.Errorf("listing expired videos: %w", err)
-		}
-		for _, j := range due {
-			if err := d.Storage.Delete(ctx, j.ResultKey); err != nil {
-				return fmt.Errorf("deleting expired video: %w", err)
-			}
-			if err := d.Store.ExpireJob(ctx, j.ID); err != nil && !errors.Is(err, store.ErrConflict) {
-				return fmt.Errorf("expiring job: %w", err)
-			}
-			d.Log.InfoContext(ctx, "video expired and deleted", "job_id", j.ID)
-		}
-		if len(due) < 100 {
-			return nil
-		}
+	due, err := d.Store.DueForExpiry(ctx, time.Now(), 500)
+	if err != nil {
+		return fmt.Errorf("listing expired videos: %w", err)
 	}
+	var errs []error
+	for _, j := range due {
+		// One video that cannot be deleted must not hold up the others.
+		if err := d.Storage.Delete(ctx, j.ResultKey); err != nil {
+			errs = append(errs, fmt.Errorf("deleting expired video of job %s: %w", j.ID, err))
+			continue
+		}
+		if err := d.Store.ExpireJob(ctx, j.ID); err != nil && !errors.Is(err, store.ErrConflict) {
+			errs = append(errs, fmt.Errorf("expiring job %s: %w", j.ID, err))
+			continue
+		}
+		d.Log.InfoContext(ctx, "video expired and deleted", "job_id", j.ID)
+	}
+	return errors.Join(errs...)
 }
 
+// reconcile ends jobs whose queue entry ended without them: River gave up
+// after its attempts were used by crashes, so no worker will run them.
 func (w *sweepWorker) reconcile(ctx context.Context) error {
 	d := w.deps
-	stale, err := d.Store.Unfinished(ctx, time.Now().Add(-time.Minute), 500)
+	orphans, err := d.Store.Orphaned(ctx, time.Now().Add(-time.Minute), 500)
 	if err != nil {
-		return fmt.Errorf("listing unfinished jobs: %w", err)
+		return fmt.Errorf("listing orphaned jobs: %w", err)
 	}
-	for _, j := range stale {
-		st, err := d.Store.QueueJobState(ctx, j.ID)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("reading queue entry: %w", err)
-		}
-		switch st {
-		case "available", "pending", "retryable", "running", "scheduled":
-			continue // still on its way
-		}
-		msg := "the job's worker stopped repeatedly before finishing it"
-		if err := d.Store.FailJob(ctx, j.ID, CodeWorkerLost, msg); err != nil && !errors.Is(err, store.ErrConflict) {
+	const msg = "the job's worker stopped repeatedly before finishing it"
+	for _, j := range orphans {
+		if err := d.Store.FailJob(ctx, j.ID, 0, CodeWorkerLost, msg); err != nil && !errors.Is(err, store.ErrConflict) {
 			return fmt.Errorf("failing lost job: %w", err)
 		}
 		job.DeleteInputs(ctx, d.Storage, d.Log, j)
-		d.Log.WarnContext(ctx, "lost job failed", "job_id", j.ID, "queue_state", st)
+		d.Log.WarnContext(ctx, "lost job failed", "job_id", j.ID)
 	}
 	return nil
 }

@@ -209,50 +209,59 @@ func (s *Store) StartJob(ctx context.Context, id string, attempt int) (*store.Jo
 }
 
 // SetProgress implements store.Store.
-func (s *Store) SetProgress(ctx context.Context, id string, progress float64) (store.State, error) {
-	if _, err := s.db.ExecContext(ctx, s.q(`UPDATE jobs SET progress = ?, updated_at = ? WHERE id = ? AND state = ?`),
-		progress, s.t(s.now()), id, store.StateProcessing); err != nil {
+func (s *Store) SetProgress(ctx context.Context, id string, attempt int, progress float64) (store.State, error) {
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE jobs SET progress = ?, updated_at = ? WHERE id = ? AND state = ? AND attempt = ?`),
+		progress, s.t(s.now()), id, store.StateProcessing, attempt)
+	if err != nil {
 		return "", s.interpret(err, "recording progress")
 	}
 	var st store.State
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT state FROM jobs WHERE id = ?`), id).Scan(&st)
-	return st, s.interpret(err, "reading job state")
+	var cur int
+	err = s.db.QueryRowContext(ctx, s.q(`SELECT state, attempt FROM jobs WHERE id = ?`), id).Scan(&st, &cur)
+	if err != nil {
+		return "", s.interpret(err, "reading job state")
+	}
+	if n, _ := res.RowsAffected(); n == 0 && !st.Final() && cur != attempt {
+		return st, store.ErrConflict
+	}
+	return st, nil
 }
 
 // RequeueJob implements store.Store.
-func (s *Store) RequeueJob(ctx context.Context, id string) error {
-	return s.transition(ctx, id, `state = ?, progress = 0`, []any{store.StateQueued}, store.StateProcessing)
+func (s *Store) RequeueJob(ctx context.Context, id string, attempt int) error {
+	return s.transition(ctx, id, attempt, `state = ?, progress = 0`, []any{store.StateQueued}, store.StateProcessing)
 }
 
 // CompleteJob implements store.Store.
-func (s *Store) CompleteJob(ctx context.Context, id string, r store.Result) error {
+func (s *Store) CompleteJob(ctx context.Context, id string, attempt int, r store.Result) error {
 	now := s.now().UTC()
-	return s.transition(ctx, id,
+	return s.transition(ctx, id, attempt,
 		`state = ?, progress = 1, result_key = ?, result_bytes = ?, result_duration_ms = ?, finished_at = ?, expires_at = ?`,
 		[]any{store.StateCompleted, r.Key, r.Bytes, r.Duration.Milliseconds(), s.t(now), s.t(r.ExpiresAt)},
 		store.StateProcessing)
 }
 
 // FailJob implements store.Store.
-func (s *Store) FailJob(ctx context.Context, id, code, message string) error {
-	return s.transition(ctx, id, `state = ?, error_code = ?, error_message = ?, finished_at = ?`,
+func (s *Store) FailJob(ctx context.Context, id string, attempt int, code, message string) error {
+	return s.transition(ctx, id, attempt, `state = ?, error_code = ?, error_message = ?, finished_at = ?`,
 		[]any{store.StateFailed, code, message, s.t(s.now())}, store.StateQueued, store.StateProcessing)
 }
 
 // ExpireJob implements store.Store.
 func (s *Store) ExpireJob(ctx context.Context, id string) error {
-	return s.transition(ctx, id, `state = ?`, []any{store.StateExpired}, store.StateCompleted)
+	return s.transition(ctx, id, 0, `state = ?`, []any{store.StateExpired}, store.StateCompleted)
 }
 
-// transition applies set to job id if its state is one of from; otherwise
-// ErrNotFound or ErrConflict.
-func (s *Store) transition(ctx context.Context, id, set string, args []any, from ...store.State) error {
+// transition applies set to job id if its state is one of from and, unless
+// attempt is 0, attempt still owns it; otherwise ErrNotFound or ErrConflict.
+func (s *Store) transition(ctx context.Context, id string, attempt int, set string, args []any, from ...store.State) error {
 	in := strings.TrimSuffix(strings.Repeat("?, ", len(from)), ", ")
-	args = append(args, s.t(s.now()), id)
+	args = append(args, s.t(s.now()), id, attempt, attempt)
 	for _, st := range from {
 		args = append(args, st)
 	}
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE jobs SET `+set+`, updated_at = ? WHERE id = ? AND state IN (`+in+`)`), args...)
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE jobs SET `+set+`, updated_at = ?
+		WHERE id = ? AND (? = 0 OR attempt = ?) AND state IN (`+in+`)`), args...)
 	if err != nil {
 		return s.interpret(err, "updating job")
 	}
@@ -270,10 +279,38 @@ func (s *Store) DueForExpiry(ctx context.Context, t time.Time, limit int) ([]*st
 	return s.many(ctx, "state = ? AND expires_at <= ? ORDER BY expires_at LIMIT ?", store.StateCompleted, s.t(t), limit)
 }
 
-// Unfinished implements store.Store.
-func (s *Store) Unfinished(ctx context.Context, t time.Time, limit int) ([]*store.Job, error) {
-	return s.many(ctx, "state IN (?, ?) AND updated_at < ? ORDER BY updated_at LIMIT ?",
-		store.StateQueued, store.StateProcessing, s.t(t), limit)
+// Orphaned implements store.Store. River's table is river_job in both
+// dialects; a job whose entry is missing counts as orphaned too.
+func (s *Store) Orphaned(ctx context.Context, t time.Time, limit int) ([]*store.Job, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT j.id FROM jobs j LEFT JOIN river_job r ON r.id = j.river_job_id
+		WHERE j.state IN (?, ?) AND j.updated_at < ?
+		AND (r.id IS NULL OR r.state IN ('completed', 'cancelled', 'discarded'))
+		ORDER BY j.updated_at LIMIT ?`), store.StateQueued, store.StateProcessing, s.t(t), limit)
+	if err != nil {
+		return nil, s.interpret(err, "listing orphaned jobs")
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, s.interpret(err, "listing orphaned jobs")
+		}
+		ids = append(ids, id)
+	}
+	rows.Close() // before the next query: SQLite has one connection
+	if err := rows.Err(); err != nil {
+		return nil, s.interpret(err, "listing orphaned jobs")
+	}
+	jobs := make([]*store.Job, 0, len(ids))
+	for _, id := range ids {
+		j, err := s.GetJob(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		jobs = append(jobs, j)
+	}
+	return jobs, nil
 }
 
 // QueueJobState implements store.Store.

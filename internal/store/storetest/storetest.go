@@ -16,7 +16,9 @@ import (
 )
 
 // Run exercises s. Each subtest uses its own owner, so s may be shared.
-func Run(t *testing.T, s store.Store) {
+// dropQueue must delete every entry of River's queue behind s, as a queue
+// that lost its entries (attempts used up) looks to the store.
+func Run(t *testing.T, s store.Store, dropQueue func(t *testing.T)) {
 	t.Helper()
 	ctx := context.Background()
 
@@ -121,12 +123,12 @@ func Run(t *testing.T, s store.Store) {
 		if started.State != store.StateProcessing || started.Attempt != 1 || started.StartedAt == nil {
 			t.Fatalf("started: %+v", started)
 		}
-		st, err := s.SetProgress(ctx, j.ID, 0.5)
+		st, err := s.SetProgress(ctx, j.ID, 1, 0.5)
 		must(t, err)
 		if st != store.StateProcessing {
 			t.Fatalf("state = %s", st)
 		}
-		must(t, s.RequeueJob(ctx, j.ID))
+		must(t, s.RequeueJob(ctx, j.ID, 1))
 		requeued, err := s.GetJob(ctx, j.ID)
 		must(t, err)
 		if requeued.State != store.StateQueued || requeued.Progress != 0 {
@@ -135,7 +137,10 @@ func Run(t *testing.T, s store.Store) {
 		_, err = s.StartJob(ctx, j.ID, 2)
 		must(t, err)
 		exp := time.Now().Add(time.Hour).UTC().Truncate(time.Millisecond)
-		must(t, s.CompleteJob(ctx, j.ID, store.Result{Key: "results/x.mp4", Bytes: 1234, Duration: 4700 * time.Millisecond, ExpiresAt: exp}))
+		if err := s.CompleteJob(ctx, j.ID, 1, store.Result{Key: "stale"}); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("completion by a replaced attempt: %v, want ErrConflict", err)
+		}
+		must(t, s.CompleteJob(ctx, j.ID, 2, store.Result{Key: "results/x.mp4", Bytes: 1234, Duration: 4700 * time.Millisecond, ExpiresAt: exp}))
 		done, err := s.GetJob(ctx, j.ID)
 		must(t, err)
 		if done.State != store.StateCompleted || done.Progress != 1 || done.ResultKey != "results/x.mp4" ||
@@ -145,7 +150,7 @@ func Run(t *testing.T, s store.Store) {
 		if _, err := s.StartJob(ctx, j.ID, 3); !errors.Is(err, store.ErrConflict) {
 			t.Fatalf("start of completed job: %v, want ErrConflict", err)
 		}
-		if err := s.FailJob(ctx, j.ID, "x", "y"); !errors.Is(err, store.ErrConflict) {
+		if err := s.FailJob(ctx, j.ID, 0, "x", "y"); !errors.Is(err, store.ErrConflict) {
 			t.Fatalf("fail of completed job: %v, want ErrConflict", err)
 		}
 		due, err := s.DueForExpiry(ctx, exp.Add(time.Second), 1000)
@@ -165,13 +170,13 @@ func Run(t *testing.T, s store.Store) {
 		j := newJob(newOwner())
 		_, err := s.CreateJob(ctx, j)
 		must(t, err)
-		must(t, s.FailJob(ctx, j.ID, "generation_failed", "ffmpeg exited"))
+		must(t, s.FailJob(ctx, j.ID, 0, "generation_failed", "ffmpeg exited"))
 		got, err := s.GetJob(ctx, j.ID)
 		must(t, err)
 		if got.State != store.StateFailed || got.ErrorCode != "generation_failed" || got.ErrorMessage != "ffmpeg exited" || got.FinishedAt == nil {
 			t.Fatalf("failed: %+v", got)
 		}
-		if err := s.FailJob(ctx, uuid.Must(uuid.NewV7()).String(), "a", "b"); !errors.Is(err, store.ErrNotFound) {
+		if err := s.FailJob(ctx, uuid.Must(uuid.NewV7()).String(), 0, "a", "b"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("fail of missing job: %v", err)
 		}
 	})
@@ -205,12 +210,12 @@ func Run(t *testing.T, s store.Store) {
 		must(t, err)
 		_, err = s.CancelJob(ctx, k.ID, owner)
 		must(t, err)
-		state, err := s.SetProgress(ctx, k.ID, 0.7)
+		state, err := s.SetProgress(ctx, k.ID, 1, 0.7)
 		must(t, err)
 		if state != store.StateCancelled {
 			t.Fatalf("worker sees %s, want cancelled", state)
 		}
-		if err := s.CompleteJob(ctx, k.ID, store.Result{Key: "k"}); !errors.Is(err, store.ErrConflict) {
+		if err := s.CompleteJob(ctx, k.ID, 1, store.Result{Key: "k"}); !errors.Is(err, store.ErrConflict) {
 			t.Fatalf("complete after cancel: %v, want ErrConflict", err)
 		}
 	})
@@ -229,15 +234,52 @@ func Run(t *testing.T, s store.Store) {
 		if pb != pa+1 {
 			t.Fatalf("positions a=%d b=%d, want b = a+1", pa, pb)
 		}
-		stale, err := s.Unfinished(ctx, time.Now().Add(time.Minute), 100000)
+	})
+
+	t.Run("AttemptFencing", func(t *testing.T) {
+		j := newJob(newOwner())
+		_, err := s.CreateJob(ctx, j)
 		must(t, err)
-		if !containsJob(stale, a.ID) || !containsJob(stale, b.ID) {
-			t.Fatalf("unfinished jobs missing")
+		_, err = s.StartJob(ctx, j.ID, 1)
+		must(t, err)
+		_, err = s.StartJob(ctx, j.ID, 2) // attempt 1 was taken for dead
+		must(t, err)
+		if _, err := s.SetProgress(ctx, j.ID, 1, 0.5); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("progress of a replaced attempt: %v, want ErrConflict", err)
 		}
-		fresh, err := s.Unfinished(ctx, time.Now().Add(-time.Hour), 100000)
+		if err := s.RequeueJob(ctx, j.ID, 1); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("requeue by a replaced attempt: %v, want ErrConflict", err)
+		}
+		if err := s.FailJob(ctx, j.ID, 1, "x", "y"); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("failure by a replaced attempt: %v, want ErrConflict", err)
+		}
+		st, err := s.SetProgress(ctx, j.ID, 2, 0.5)
 		must(t, err)
-		if containsJob(fresh, a.ID) {
-			t.Fatalf("a job updated just now is listed as stale")
+		if st != store.StateProcessing {
+			t.Fatalf("state = %s", st)
+		}
+	})
+
+	t.Run("Orphaned", func(t *testing.T) {
+		j := newJob(newOwner())
+		_, err := s.CreateJob(ctx, j)
+		must(t, err)
+		later := time.Now().Add(time.Minute)
+		orphans, err := s.Orphaned(ctx, later, 100000)
+		must(t, err)
+		if containsJob(orphans, j.ID) {
+			t.Fatal("a job with a live queue entry is listed as orphaned")
+		}
+		dropQueue(t)
+		orphans, err = s.Orphaned(ctx, later, 100000)
+		must(t, err)
+		if !containsJob(orphans, j.ID) {
+			t.Fatal("a job whose queue entry vanished is not listed as orphaned")
+		}
+		orphans, err = s.Orphaned(ctx, time.Now().Add(-time.Hour), 100000)
+		must(t, err)
+		if containsJob(orphans, j.ID) {
+			t.Fatal("a job updated just now is listed as orphaned")
 		}
 	})
 }
