@@ -2,7 +2,7 @@
 GO ?= go
 export PATH := $(PATH):$(shell $(GO) env GOPATH)/bin
 
-.PHONY: serve test build deps test-deps vet fmt
+.PHONY: serve test build deps test-deps vet fmt bench-generator
 
 ## serve: install what is missing (ffmpeg) and start the API with embedded defaults
 serve: deps
@@ -25,3 +25,7 @@ test-deps:
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
+
+## bench-generator: the generator against the encoding floor (see internal/generator/builtin/bench_test.go)
+bench-generator: deps
+	$(GO) test -run '^$$' -bench BenchmarkGenerator -benchtime 5x -count 1 ./internal/generator/builtin/

@@ -9,6 +9,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/avatar-api/avatar-api/internal/generator"
 	"github.com/avatar-api/avatar-api/internal/job"
 	"github.com/avatar-api/avatar-api/internal/logging"
 	"github.com/avatar-api/avatar-api/internal/media"
@@ -136,6 +137,7 @@ func fromErrors(status int, msg string, errs []error) *problem.Problem {
 		var (
 			p  *problem.Problem
 			me *media.Error
+			ie *generator.InputError
 			oe *job.OptionError
 			ed huma.ErrorDetailer
 		)
@@ -148,6 +150,8 @@ func fromErrors(status int, msg string, errs []error) *problem.Problem {
 				st = http.StatusUnprocessableEntity
 			}
 			return problem.New(st, me.Code, me.Message)
+		case errors.As(err, &ie):
+			return problem.New(http.StatusUnprocessableEntity, ie.Code, ie.Message)
 		case errors.As(err, &oe):
 			return problem.Newf(http.StatusUnprocessableEntity, CodeInvalidRequest, "%s %s", oe.Field, oe.Message)
 		case errors.Is(err, job.ErrNotFound):

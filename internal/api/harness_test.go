@@ -21,6 +21,7 @@ import (
 
 	"github.com/avatar-api/avatar-api/internal/api"
 	"github.com/avatar-api/avatar-api/internal/auth"
+	"github.com/avatar-api/avatar-api/internal/generator"
 	"github.com/avatar-api/avatar-api/internal/generator/still"
 	"github.com/avatar-api/avatar-api/internal/job"
 	"github.com/avatar-api/avatar-api/internal/logging"
@@ -58,6 +59,7 @@ type options struct {
 	noWorkers              bool // jobs stay queued
 	concurrency            int  // generation jobs at once (default 1)
 	maxUploads             int  // uploads checked at once (default 16)
+	checker                generator.Checker
 }
 
 // setup runs the whole service in-process on real parts: an SQLite file,
@@ -85,7 +87,7 @@ func setup(t *testing.T, opts options) *testBundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	jobs := job.NewService(st, files, media.Prober{}, job.Settings{
+	jobs := job.NewService(st, files, media.Prober{}, opts.checker, job.Settings{
 		MaxPromptChars: 200, Width: 256, Height: 256, FPS: 25,
 		ResultTTL: opts.resultTTL, DownloadURLTTL: time.Hour,
 	}, log)

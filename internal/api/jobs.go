@@ -42,6 +42,7 @@ type Job struct {
 	StartedAt     *time.Time `json:"started_at,omitempty"`
 	FinishedAt    *time.Time `json:"finished_at,omitempty"`
 	ExpiresAt     *time.Time `json:"expires_at,omitempty" doc:"When the video will be deleted (completed jobs)"`
+	FaceFallback  bool       `json:"face_fallback" doc:"Whether an estimated face may be animated when none is found"`
 	Error         *JobError  `json:"error,omitempty" doc:"Why the job failed"`
 	Links         JobLinks   `json:"links"`
 }
@@ -49,7 +50,7 @@ type Job struct {
 func (a *api) view(j *store.Job) Job {
 	v := Job{
 		ID: j.ID, State: string(j.State), Progress: j.Progress, Attempt: j.Attempt, Prompt: j.Prompt,
-		Width: j.Width, Height: j.Height, FPS: j.FPS, AudioSeconds: j.AudioDuration.Seconds(),
+		Width: j.Width, Height: j.Height, FPS: j.FPS, AudioSeconds: j.AudioDuration.Seconds(), FaceFallback: j.FaceFallback,
 		CreatedAt: j.CreatedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt, ExpiresAt: j.ExpiresAt,
 		Links: JobLinks{
 			Status: a.PublicURL + "/status/" + j.ID,
@@ -106,13 +107,14 @@ func generateBody() *huma.RequestBody {
 			Type:     "object",
 			Required: []string{"image", "audio"},
 			Properties: map[string]*huma.Schema{
-				"image":  {Type: "string", Format: "binary", Description: "The portrait: PNG, JPEG or WebP, one frontal face"},
-				"audio":  {Type: "string", Format: "binary", Description: "The speech: WAV, MP3, OGG, FLAC, M4A/AAC or WebM"},
-				"prompt": {Type: "string", Description: "A short description of the performance, e.g. \"A woman singing\""},
-				"width":  {Type: "integer", Description: "Output width, even, 128–1920 (default 512)"},
-				"height": {Type: "integer", Description: "Output height, even, 128–1920 (default 512)"},
-				"fps":    {Type: "integer", Description: "Frames per second, 10–60 (default 25)"},
-				"seed":   {Type: "integer", Description: "Makes the random motion repeatable"},
+				"image":         {Type: "string", Format: "binary", Description: "The portrait: PNG, JPEG or WebP, one frontal face"},
+				"audio":         {Type: "string", Format: "binary", Description: "The speech: WAV, MP3, OGG, FLAC, M4A/AAC or WebM"},
+				"prompt":        {Type: "string", Description: "A short description of the performance, e.g. \"A woman singing\""},
+				"width":         {Type: "integer", Description: "Output width, even, 128–1920 (default 512)"},
+				"height":        {Type: "integer", Description: "Output height, even, 128–1920 (default 512)"},
+				"fps":           {Type: "integer", Description: "Frames per second, 10–60 (default 25)"},
+				"seed":          {Type: "integer", Description: "Makes the random motion repeatable"},
+				"face_fallback": {Type: "boolean", Description: "Animate an estimated face region when no face is detected, instead of refusing the image with no_face_detected"},
 			},
 		}}},
 	}
@@ -144,6 +146,9 @@ func (a *api) generate(ctx context.Context, in *generateInput) (*jobOutput, erro
 		return nil, err
 	}
 	sub.Seed = int64(seed)
+	if sub.FaceFallback, err = up.boolField("face_fallback"); err != nil {
+		return nil, err
+	}
 	j, replayed, err := a.Jobs.Submit(ctx, sub)
 	if err != nil {
 		return nil, err

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/avatar-api/avatar-api/internal/job"
@@ -43,7 +44,7 @@ const (
 	maxParts      = 16
 )
 
-var textFields = map[string]bool{"prompt": true, "width": true, "height": true, "fps": true, "seed": true}
+var textFields = map[string]bool{"prompt": true, "width": true, "height": true, "fps": true, "seed": true, "face_fallback": true}
 
 // uploadIdle is how long an upload may send nothing before it is cut off,
 // so that a client trickling bytes cannot hold a slot for the whole
@@ -158,6 +159,17 @@ func readField(part *multipart.Part, fp hash.Hash) (string, error) {
 	}
 	fmt.Fprintf(fp, "%s\x00%s\x00", part.FormName(), b)
 	return string(b), nil
+}
+
+// boolField parses an optional true/false field.
+func (u *upload) boolField(name string) (bool, error) {
+	switch strings.ToLower(u.fields[name]) {
+	case "", "false", "0", "no":
+		return false, nil
+	case "true", "1", "yes":
+		return true, nil
+	}
+	return false, problem.Newf(http.StatusUnprocessableEntity, CodeInvalidRequest, "%s must be true or false", name)
 }
 
 // intField parses an optional whole-number field.

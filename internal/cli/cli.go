@@ -21,6 +21,7 @@ var commands = []command{
 	{"serve", "run the HTTP API (and, by default, the job workers)", runServe},
 	{"worker", "run job workers only, taking jobs from the shared queue", runWorker},
 	{"migrate", "bring the database schema up to date and exit", runMigrate},
+	{"generate", "make one video locally, without a server (--image, --audio, -o)", runGenerate},
 }
 
 // Run runs the command named by args[0] and returns the exit code.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/avatar-api/avatar-api/internal/config"
 	"github.com/avatar-api/avatar-api/internal/generator"
+	"github.com/avatar-api/avatar-api/internal/generator/builtin"
 	"github.com/avatar-api/avatar-api/internal/generator/still"
 	"github.com/avatar-api/avatar-api/internal/logging"
 	"github.com/avatar-api/avatar-api/internal/storage"
@@ -64,7 +65,7 @@ func openRuntime(ctx context.Context, stderr io.Writer) (*runtime, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("creating DATA_DIR: %w", err)
 	}
-	rt := &runtime{cfg: cfg, log: log, generator: still.New(cfg.FFmpeg, cfg.FFprobe)}
+	rt := &runtime{cfg: cfg, log: log, generator: newGenerator(cfg)}
 	if rt.store, err = openStore(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("opening database: %w", err)
 	}
@@ -73,6 +74,13 @@ func openRuntime(ctx context.Context, stderr io.Writer) (*runtime, error) {
 		return nil, err
 	}
 	return rt, nil
+}
+
+func newGenerator(cfg *config.Config) generator.Generator {
+	if cfg.Generator == "still" {
+		return still.New(cfg.FFmpeg, cfg.FFprobe)
+	}
+	return builtin.New(cfg.FFmpeg)
 }
 
 // close releases the database and the storage.

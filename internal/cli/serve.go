@@ -16,6 +16,7 @@ import (
 
 	"github.com/avatar-api/avatar-api/internal/api"
 	"github.com/avatar-api/avatar-api/internal/auth"
+	"github.com/avatar-api/avatar-api/internal/generator"
 	"github.com/avatar-api/avatar-api/internal/job"
 	"github.com/avatar-api/avatar-api/internal/media"
 	"github.com/avatar-api/avatar-api/internal/server"
@@ -36,7 +37,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	jobs := job.NewService(rt.store, rt.storage, media.Prober{FFmpeg: cfg.FFmpeg, FFprobe: cfg.FFprobe}, job.Settings{
+	checker, _ := rt.generator.(generator.Checker)
+	jobs := job.NewService(rt.store, rt.storage, media.Prober{FFmpeg: cfg.FFmpeg, FFprobe: cfg.FFprobe}, checker, job.Settings{
 		Limits: media.Limits{
 			MaxImageDimension: cfg.MaxImageDimension, MaxImagePixels: cfg.MaxImageDimension * cfg.MaxImageDimension,
 			MaxAudioDuration: cfg.MaxAudioDuration,

@@ -47,7 +47,7 @@ type Config struct {
 	S3Prefix         string
 	S3ForcePathStyle bool
 
-	Generator string // "still" until the built-in animator lands
+	Generator string // "builtin" or "still"
 	FFmpeg    string
 	FFprobe   string
 
@@ -146,9 +146,9 @@ var vars = []Var{
 	{Name: "S3_SECRET_ACCESS_KEY", Default: "", Secret: true, Doc: "Secret access key.", set: strVar(func(c *Config) *string { return &c.S3SecretKey })},
 	{Name: "S3_PREFIX", Default: "", Doc: "Key prefix inside the bucket, e.g. `avatar/`.", set: strVar(func(c *Config) *string { return &c.S3Prefix })},
 	{Name: "S3_FORCE_PATH_STYLE", Default: "false", Doc: "Path-style bucket addressing (MinIO, versitygw).", set: boolVar(func(c *Config) *bool { return &c.S3ForcePathStyle })},
-	{Name: "GENERATOR", Default: "still", Doc: "Video generator: `still` (the portrait as a still image with the audio).", set: func(c *Config, v string) error {
-		if v != "still" {
-			return errors.New("must be still")
+	{Name: "GENERATOR", Default: "builtin", Doc: "Video generator: `builtin` (the CPU animator: lip-synced mouth, blinks, head motion) or `still` (the portrait as a still picture with the audio).", set: func(c *Config, v string) error {
+		if v != "builtin" && v != "still" {
+			return errors.New("must be builtin or still")
 		}
 		c.Generator = v
 		return nil

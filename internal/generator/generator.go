@@ -21,6 +21,9 @@ type Request struct {
 	FPS        int   // frames per second
 	Seed       int64 // makes random choices (blinks, sway) repeatable
 	OutputPath string
+	// FaceFallback animates an estimated face region when none is found,
+	// instead of refusing the portrait.
+	FaceFallback bool
 }
 
 // Result describes the video that was written.
@@ -40,6 +43,13 @@ type ProgressFunc func(done, total int)
 // output when ctx is cancelled.
 type Generator interface {
 	Generate(ctx context.Context, req Request, progress ProgressFunc) (Result, error)
+}
+
+// Checker is implemented by generators that can refuse inputs before a job
+// is queued (a portrait with no face, say), so that customers learn of it at
+// once instead of from a failed job. OutputPath is unused.
+type Checker interface {
+	Check(ctx context.Context, req Request) error
 }
 
 // InputError is a failure caused by the inputs themselves (no face found, an

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/avatar-api/avatar-api/internal/generator"
 	"github.com/avatar-api/avatar-api/internal/media"
 	"github.com/avatar-api/avatar-api/internal/storage"
 	"github.com/avatar-api/avatar-api/internal/store"
@@ -51,14 +52,17 @@ type Service struct {
 	store    store.Store
 	storage  storage.Storage
 	prober   media.Prober
+	checker  generator.Checker // may be nil
 	settings Settings
 	log      *slog.Logger
 	now      func() time.Time
 }
 
-// NewService returns a job service.
-func NewService(st store.Store, sg storage.Storage, prober media.Prober, settings Settings, log *slog.Logger) *Service {
-	return &Service{store: st, storage: sg, prober: prober, settings: settings, log: log, now: time.Now}
+// NewService returns a job service. checker, if not nil, vets each
+// submission's inputs the way the generator will (is there a face?) before
+// the job is queued.
+func NewService(st store.Store, sg storage.Storage, prober media.Prober, checker generator.Checker, settings Settings, log *slog.Logger) *Service {
+	return &Service{store: st, storage: sg, prober: prober, checker: checker, settings: settings, log: log, now: time.Now}
 }
 
 // Submission is a new job as received: inputs already in local files.
@@ -73,6 +77,7 @@ type Submission struct {
 	Width, Height  int   // 0: default
 	FPS            int   // 0: default
 	Seed           int64 // 0: derived from the job id
+	FaceFallback   bool  // animate an estimated face if none is found
 }
 
 // Submit checks a submission, stores its inputs and queues it. replayed is
@@ -94,6 +99,14 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (j *store.Job, rep
 	if err != nil {
 		return nil, false, err
 	}
+	if s.checker != nil {
+		if err := s.checker.Check(ctx, generator.Request{
+			ImagePath: sub.ImagePath, AudioPath: sub.AudioPath, Prompt: prompt,
+			Width: w, Height: h, FPS: fps, FaceFallback: sub.FaceFallback,
+		}); err != nil {
+			return nil, false, err
+		}
+	}
 	id := uuid.Must(uuid.NewV7())
 	seed := sub.Seed
 	if seed == 0 {
@@ -101,7 +114,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (j *store.Job, rep
 	}
 	j = &store.Job{
 		ID: id.String(), Owner: sub.Owner, IdempotencyKey: sub.IdempotencyKey, Fingerprint: sub.Fingerprint,
-		RequestID: sub.RequestID, Prompt: prompt, Width: w, Height: h, FPS: fps, Seed: seed,
+		RequestID: sub.RequestID, Prompt: prompt, Width: w, Height: h, FPS: fps, Seed: seed, FaceFallback: sub.FaceFallback,
 		ImageKey:      "inputs/" + id.String() + "/image" + img.Ext,
 		AudioKey:      "inputs/" + id.String() + "/audio" + aud.Ext,
 		AudioDuration: aud.Duration.Round(time.Millisecond), // as stored

@@ -60,6 +60,8 @@ type Job struct {
 	Height   int
 	FPS      int
 	Seed     int64
+	// FaceFallback animates an estimated face when none is detected.
+	FaceFallback bool
 
 	AudioDuration time.Duration
 

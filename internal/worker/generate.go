@@ -163,7 +163,7 @@ func (w *generateWorker) generate(ctx context.Context, j *store.Job, log *slog.L
 	out := filepath.Join(dir, "out.mp4")
 	gres, err := d.Generator.Generate(gctx, generator.Request{
 		ImagePath: imagePath, AudioPath: audioPath, Prompt: j.Prompt,
-		Width: j.Width, Height: j.Height, FPS: j.FPS, Seed: j.Seed, OutputPath: out,
+		Width: j.Width, Height: j.Height, FPS: j.FPS, Seed: j.Seed, OutputPath: out, FaceFallback: j.FaceFallback,
 	}, func(done, n int) {
 		progress.Store(uint64(done))
 		total.Store(uint64(n))

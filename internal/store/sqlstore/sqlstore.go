@@ -54,7 +54,7 @@ func New(db *sql.DB, d Dialect, driver riverdriver.Driver[*sql.Tx], maxAttempts 
 func (s *Store) Driver() riverdriver.Driver[*sql.Tx] { return s.driver }
 
 const jobColumns = `id, owner, COALESCE(idempotency_key, ''), fingerprint, request_id, state, progress,
-	attempt, prompt, image_key, audio_key, width, height, fps, seed, audio_duration_ms,
+	attempt, prompt, image_key, audio_key, width, height, fps, seed, face_fallback, audio_duration_ms,
 	error_code, error_message, result_key, result_bytes, result_duration_ms,
 	created_at, updated_at, started_at, finished_at, expires_at`
 
@@ -106,10 +106,10 @@ func (s *Store) CreateJob(ctx context.Context, j *store.Job) (*store.Job, error)
 			idem = j.IdempotencyKey
 		}
 		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO jobs (id, owner, idempotency_key, fingerprint, request_id, state,
-			progress, attempt, prompt, image_key, audio_key, width, height, fps, seed, audio_duration_ms,
-			created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			progress, attempt, prompt, image_key, audio_key, width, height, fps, seed, face_fallback, audio_duration_ms,
+			created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 			j.ID, j.Owner, idem, j.Fingerprint, j.RequestID, j.State, j.Prompt, j.ImageKey, j.AudioKey,
-			j.Width, j.Height, j.FPS, j.Seed, j.AudioDuration.Milliseconds(), s.t(now), s.t(now))
+			j.Width, j.Height, j.FPS, j.Seed, j.FaceFallback, j.AudioDuration.Milliseconds(), s.t(now), s.t(now))
 		if err != nil {
 			return s.interpret(err, "inserting job")
 		}

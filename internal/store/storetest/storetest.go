@@ -37,7 +37,7 @@ func Run(t *testing.T, s store.Store, dropQueue func(t *testing.T)) {
 		}
 		j, err := s.GetJob(ctx, ids[2])
 		must(t, err)
-		if j.Prompt != "prompt 2" || j.Owner != owner || j.Width != 512 || j.AudioDuration != 4700*time.Millisecond {
+		if j.Prompt != "prompt 2" || j.Owner != owner || j.Width != 512 || j.AudioDuration != 4700*time.Millisecond || !j.FaceFallback {
 			t.Fatalf("job read back wrong: %+v", j)
 		}
 		if j.CreatedAt.IsZero() || j.StartedAt != nil || j.FinishedAt != nil {
@@ -291,7 +291,7 @@ func newJob(owner string) *store.Job {
 	return &store.Job{
 		ID: id, Owner: owner, Fingerprint: "fp", RequestID: "req",
 		ImageKey: "inputs/" + id + "/image.png", AudioKey: "inputs/" + id + "/audio.wav",
-		Width: 512, Height: 512, FPS: 25, Seed: 7, AudioDuration: 4700 * time.Millisecond,
+		Width: 512, Height: 512, FPS: 25, Seed: 7, AudioDuration: 4700 * time.Millisecond, FaceFallback: true,
 	}
 }
 
