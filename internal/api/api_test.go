@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/avatar-api/avatar-api/internal/api"
+	"github.com/avatar-api/avatar-api/internal/generator/builtin"
 	"github.com/avatar-api/avatar-api/internal/media"
 	"github.com/avatar-api/avatar-api/internal/worker"
 )
@@ -314,7 +315,7 @@ func TestErrorCodesDocumented(t *testing.T) {
 		media.CodeUnsupportedImageType, media.CodeInvalidImage, media.CodeImageTooLarge, media.CodeImageTooSmall,
 		media.CodeUnsupportedAudioType, media.CodeInvalidAudio, media.CodeAudioTooLong, media.CodeAudioTooShort,
 		media.CodeInvalidPrompt, media.CodePromptTooLong,
-		worker.CodeGenerationFailed, worker.CodeTimeout, worker.CodeWorkerLost,
+		worker.CodeGenerationFailed, worker.CodeTimeout, worker.CodeWorkerLost, builtin.CodeNoFace,
 	}
 	for _, c := range codes {
 		if !strings.Contains(string(doc), "| `"+c+"` |") {
@@ -372,5 +373,28 @@ func TestUploadSlots(t *testing.T) {
 	}
 	if waited := time.Since(start); waited < 9*time.Second {
 		t.Fatalf("refused after %s, want a wait of about 10 s first", waited)
+	}
+}
+
+// TestNoFaceRefusedBeforeQueueing: with the built-in generator's check, a
+// portrait without a face is refused at once, unless face_fallback is set.
+func TestNoFaceRefusedBeforeQueueing(t *testing.T) {
+	t.Parallel()
+	tb := setup(t, options{noWorkers: true, checker: builtin.New("")})
+	cat := part{name: "image", file: fixture("chelsea.png")}
+	body, ct := multipartBody(t, cat, speech)
+	var pb problemBody
+	if r := tb.call(t, http.MethodPost, "/generate", keyA, body, ct, &pb); r.StatusCode != 422 || pb.Code != "no_face_detected" {
+		t.Fatalf("cat: %d %s", r.StatusCode, pb.Code)
+	}
+	j, r := tb.submit(t, keyA, cat, speech, part{name: "face_fallback", value: "true"})
+	if r.StatusCode != 202 || !j.FaceFallback {
+		t.Fatalf("cat with face_fallback: %d %+v", r.StatusCode, j)
+	}
+	if _, r := tb.submit(t, keyA, portrait, speech); r.StatusCode != 202 {
+		t.Fatalf("portrait: %d", r.StatusCode)
+	}
+	if files := filesUnder(t, filepath.Join(tb.dataDir, "uploads")); len(files) != 0 {
+		t.Fatalf("uploads left: %v", files)
 	}
 }

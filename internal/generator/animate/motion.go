@@ -39,7 +39,8 @@ func StyleFor(prompt string) Style {
 
 // Plan gives the pose of every frame: the jaw follows open (0..1 per frame,
 // from the audio), lips round with round, eyes blink at a natural rate and
-// the head sways and nods gently. The same seed gives the same motion.
+// the head sways, rolls and nods gently about the neck, dipping a little
+// into loud phrases. The same seed gives the same motion.
 func (s *Scene) Plan(fps int, open, round []float64, st Style, seed int64) []Pose {
 	n := len(open)
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x5eed))
@@ -65,10 +66,6 @@ func (s *Scene) Plan(fps int, open, round []float64, st Style, seed int64) []Pos
 		if i < len(round) {
 			poses[i].Round = round[i]
 		}
-	}
-	zoom := s.coverZoom(poses)
-	for i := range poses {
-		poses[i].Zoom = zoom
 	}
 	return poses
 }
@@ -122,34 +119,4 @@ func addBlink(curve []float64, fps int, start float64) {
 	if i := int(math.Round((start + closing) * float64(fps))); i >= 0 && i < len(curve) {
 		curve[i] = 1
 	}
-}
-
-// coverZoom is the smallest zoom at which no pose shows the picture's edge.
-func (s *Scene) coverZoom(poses []Pose) float64 {
-	covered := func(z float64) bool {
-		for _, p := range poses {
-			p.Zoom = z
-			m := s.inverse(p)
-			for _, c := range [4][2]float64{{0, 0}, {float64(s.W), 0}, {0, float64(s.H)}, {float64(s.W), float64(s.H)}} {
-				x, y := m.apply(c[0], c[1])
-				if x < 0 || y < 0 || x > float64(s.W-1) || y > float64(s.H-1) {
-					return false
-				}
-			}
-		}
-		return true
-	}
-	lo, hi := 1.0, 1.5
-	if !covered(hi) {
-		return hi // edges are clamped, never torn
-	}
-	for range 20 {
-		mid := (lo + hi) / 2
-		if covered(mid) {
-			hi = mid
-		} else {
-			lo = mid
-		}
-	}
-	return hi + 0.002
 }

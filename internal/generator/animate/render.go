@@ -7,7 +7,6 @@ type Pose struct {
 	Angle  float64 // head roll about the neck, radians (positive: clockwise on screen)
 	ShiftX float64 // head sway, pixels
 	NodY   float64 // head nod, pixels (positive: down)
-	Zoom   float64 // ≥ 1, so that the moving picture's edges never show
 	Open   float64 // jaw opening, 0..1
 	Round  float64 // lip rounding, 0..1: narrows the opening
 	Blink  float64 // eyelids, 0 open … 1 closed
@@ -19,13 +18,19 @@ const (
 	teethY, teethCb, teethCr    = 182.0, 126.0, 131.0
 )
 
-// Render draws the frame for p into dst (FrameSize bytes, yuv420p).
+// Render draws the frame for p into dst (FrameSize bytes, yuv420p). Only
+// the head region is resampled; the rest of the portrait is copied, so the
+// shoulders and background stand still and the frame's edges never move.
 func (s *Scene) Render(dst []byte, p Pose) {
+	cw, ch := s.W/2, s.H/2
+	dy, dcb, dcr := dst[:s.W*s.H], dst[s.W*s.H:s.W*s.H+cw*ch], dst[s.W*s.H+cw*ch:]
+	copy(dy, s.y)
+	copy(dcb, s.cb)
+	copy(dcr, s.cr)
 	m := s.inverse(p)
 	w := newWarp(s, p)
-	s.renderLuma(dst[:s.W*s.H], m, w)
-	cw, ch := s.W/2, s.H/2
-	s.renderChroma(dst[s.W*s.H:s.W*s.H+cw*ch], dst[s.W*s.H+cw*ch:], m, w)
+	s.renderLuma(dy, m, w)
+	s.renderChroma(dcb, dcr, m, w)
 }
 
 // affine maps output pixel coordinates to portrait coordinates.
@@ -35,64 +40,93 @@ func (m affine) apply(x, y float64) (float64, float64) {
 	return m.a*x + m.b*y + m.c, m.d*x + m.e*y + m.f
 }
 
-// inverse returns the map from output to portrait coordinates: the head
-// turns about the neck and shifts, then the picture is zoomed about its
-// centre; this undoes both.
+// inverse returns the map from output to portrait coordinates of the head's
+// rigid motion: a turn about the neck, then a shift.
 func (s *Scene) inverse(p Pose) affine {
-	zoom := p.Zoom
-	if zoom < 1 {
-		zoom = 1
-	}
-	cx, cy := float64(s.W)/2, float64(s.H)/2
 	nx, ny := s.g.neckX, s.g.neckY
 	cos, sin := math.Cos(-p.Angle), math.Sin(-p.Angle)
-	// q = C + (out - C)/zoom; src = N + R(-θ)(q - N - t)
-	// src = R(-θ)/zoom · out + [N + R(-θ)(C - C/zoom - N - t)]
-	ox, oy := cx-cx/zoom-nx-p.ShiftX, cy-cy/zoom-ny-p.NodY
+	// src = N + R(-θ)(out - N - t)
+	ox, oy := -nx-p.ShiftX, -ny-p.NodY
 	return affine{
-		a: cos / zoom, b: -sin / zoom, c: nx + cos*ox - sin*oy,
-		d: sin / zoom, e: cos / zoom, f: ny + sin*ox + cos*oy,
+		a: cos, b: -sin, c: nx + cos*ox - sin*oy,
+		d: sin, e: cos, f: ny + sin*ox + cos*oy,
 	}
 }
 
+// renderLuma resamples the head region: each pixel moves with the head by
+// its weight (1 on the head, fading to 0 at the neck and around the hair),
+// then the face's own warp applies.
 func (s *Scene) renderLuma(dst []byte, m affine, w *warp) {
 	W, H := s.W, s.H
-	box := s.g.box
-	bx0, by0, bx1, by1 := float64(box.Min.X), float64(box.Min.Y), float64(box.Max.X), float64(box.Max.Y)
-	for j := 0; j < H; j++ {
-		sx, sy := m.apply(0, float64(j))
-		row := dst[j*W : (j+1)*W]
-		for i := range row {
-			if sx >= bx0 && sx < bx1 && sy >= by0 && sy < by1 && w.active {
-				row[i] = w.luma(s, sx, sy)
-			} else {
-				row[i] = bilinear(s.y, W, H, sx, sy)
+	hb, box := s.head, s.g.box
+	for j := hb.Min.Y; j < hb.Max.Y; j++ {
+		fy := float64(j)
+		wrow := s.weight[(j-hb.Min.Y)*hb.Dx():]
+		hx, hy := m.apply(float64(hb.Min.X), fy)
+		for i := hb.Min.X; i < hb.Max.X; i++ {
+			om := float64(wrow[i-hb.Min.X])
+			if om > 0 {
+				fx := float64(i)
+				sx, sy := fx+(hx-fx)*om, fy+(hy-fy)*om
+				xi, yi := int(sx), int(sy)
+				switch {
+				case w.active && xi >= box.Min.X && xi < box.Max.X && yi >= box.Min.Y && yi < box.Max.Y:
+					dst[j*W+i] = w.luma(s, sx, sy)
+				case sx >= 0 && sy >= 0 && xi < W-1 && yi < H-1:
+					dst[j*W+i] = interp(s.y, yi*W+xi, W, int((sx-float64(xi))*256), int((sy-float64(yi))*256))
+				default:
+					dst[j*W+i] = bilinear(s.y, W, H, sx, sy)
+				}
 			}
-			sx += m.a
-			sy += m.d
+			hx += m.a
+			hy += m.d
 		}
 	}
 }
 
+// renderChroma does the same at half resolution: chroma sample (i, j) sits
+// at luma position (2i+0.5, 2j+0.5).
 func (s *Scene) renderChroma(dcb, dcr []byte, m affine, w *warp) {
 	cw, ch := s.W/2, s.H/2
-	box := s.g.box
-	bx0, by0, bx1, by1 := float64(box.Min.X), float64(box.Min.Y), float64(box.Max.X), float64(box.Max.Y)
-	for j := 0; j < ch; j++ {
-		// The chroma sample (i, j) sits at luma position (2i+0.5, 2j+0.5).
-		sx, sy := m.apply(0.5, 2*float64(j)+0.5)
-		for i := 0; i < cw; i++ {
-			k := j*cw + i
-			if sx >= bx0 && sx < bx1 && sy >= by0 && sy < by1 && w.active {
-				dcb[k], dcr[k] = w.chroma(s, sx, sy)
-			} else {
-				dcb[k] = bilinear(s.cb, cw, ch, (sx-0.5)/2, (sy-0.5)/2)
-				dcr[k] = bilinear(s.cr, cw, ch, (sx-0.5)/2, (sy-0.5)/2)
+	hb, box := s.head, s.g.box
+	for j := hb.Min.Y / 2; j < (hb.Max.Y+1)/2 && j < ch; j++ {
+		ly := 2*float64(j) + 0.5
+		wrow := s.weight[(max(min(2*j, hb.Max.Y-1), hb.Min.Y)-hb.Min.Y)*hb.Dx():]
+		for i := hb.Min.X / 2; i < (hb.Max.X+1)/2 && i < cw; i++ {
+			om := float64(wrow[max(min(2*i, hb.Max.X-1), hb.Min.X)-hb.Min.X])
+			if om == 0 {
+				continue
 			}
-			sx += 2 * m.a
-			sy += 2 * m.d
+			lx := 2*float64(i) + 0.5
+			hx, hy := m.apply(lx, ly)
+			sx, sy := lx+(hx-lx)*om, ly+(hy-ly)*om
+			k := j*cw + i
+			if w.active && int(sx) >= box.Min.X && int(sx) < box.Max.X && int(sy) >= box.Min.Y && int(sy) < box.Max.Y {
+				dcb[k], dcr[k] = w.chroma(s, sx, sy)
+				continue
+			}
+			cx, cy := (sx-0.5)/2, (sy-0.5)/2
+			xi, yi := int(cx), int(cy)
+			if cx >= 0 && cy >= 0 && xi < cw-1 && yi < ch-1 {
+				fx, fy := int((cx-float64(xi))*256), int((cy-float64(yi))*256)
+				dcb[k] = interp(s.cb, yi*cw+xi, cw, fx, fy)
+				dcr[k] = interp(s.cr, yi*cw+xi, cw, fx, fy)
+			} else {
+				dcb[k] = bilinear(s.cb, cw, ch, cx, cy)
+				dcr[k] = bilinear(s.cr, cw, ch, cx, cy)
+			}
 		}
 	}
+}
+
+// interp blends the 2×2 pixels at index k of a plane with row stride w by
+// 8-bit weights fx, fy; the caller guarantees k+w+1 is inside.
+func interp(p []uint8, k, w, fx, fy int) uint8 {
+	p0, p1 := int(p[k]), int(p[k+1])
+	p2, p3 := int(p[k+w]), int(p[k+w+1])
+	top := p0<<8 + (p1-p0)*fx
+	bot := p2<<8 + (p3-p2)*fx
+	return uint8((top<<8 + (bot-top)*fy + 32768) >> 16)
 }
 
 // bilinear samples plane p (w×h) at (x, y), clamping to the edges.

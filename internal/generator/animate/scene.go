@@ -21,6 +21,8 @@ type Scene struct {
 	cb, cr []uint8 // (W/2)×(H/2) chroma
 	face   face.Face
 	g      geometry
+	head   image.Rectangle // where the head's motion reaches
+	weight []float32       // head.Dx()×head.Dy(): how much each pixel moves with the head
 }
 
 // geometry is the face's layout in pixels, derived once.
@@ -48,7 +50,34 @@ func NewScene(img image.Image, f face.Face) *Scene {
 	s := &Scene{W: w, H: h, face: f}
 	s.y, s.cb, s.cr = toYUV420(rgba)
 	s.g = layout(f, w, h)
+	s.head, s.weight = headWeights(f, w, h)
 	return s
+}
+
+// headWeights is how much each pixel moves with the head: 1 over the face
+// and hair (an ellipse around the face, reaching up for the hair), fading
+// to 0 around it and below the chin, where the neck and shoulders stay put,
+// and 0 within 8 pixels of the frame, whose edges therefore never move.
+func headWeights(f face.Face, w, h int) (image.Rectangle, []float32) {
+	cx, cy := f.Center.X, f.Center.Y-0.12*f.Size
+	rx, ry := 0.78*f.Size, 0.88*f.Size
+	const fade = 1.45 // weight reaches 0 at this many radii
+	box := image.Rect(int(cx-fade*rx)-1, int(cy-fade*ry)-1, int(cx+fade*rx)+2, int(cy+fade*ry)+2).
+		Intersect(image.Rect(0, 0, w, h))
+	weights := make([]float32, box.Dx()*box.Dy())
+	chin := f.Center.Y + 0.55*f.Size
+	for j := box.Min.Y; j < box.Max.Y; j++ {
+		for i := box.Min.X; i < box.Max.X; i++ {
+			x, y := float64(i), float64(j)
+			d := math.Hypot((x-cx)/rx, (y-cy)/ry)
+			om := 1 - smoothstep(1, fade, d)
+			om *= 1 - smoothstep(chin, chin+0.3*f.Size, y)
+			edge := math.Min(math.Min(x, float64(w-1)-x), math.Min(y, float64(h-1)-y))
+			om *= smoothstep(0, 8, edge)
+			weights[(j-box.Min.Y)*box.Dx()+(i-box.Min.X)] = float32(om)
+		}
+	}
+	return box, weights
 }
 
 func layout(f face.Face, w, h int) geometry {

@@ -73,7 +73,7 @@ func encodeStill(ctx context.Context, req generator.Request) (int, error) {
 	n := audio.Frames(pcm.Duration(), req.FPS)
 	scene := animate.NewScene(img, f)
 	frame := make([]byte, scene.FrameSize())
-	scene.Render(frame, animate.Pose{Zoom: 1})
+	scene.Render(frame, animate.Pose{})
 	enc, err := encode.Start(ctx, encode.Options{Width: scene.W, Height: scene.H, FPS: req.FPS, AudioPath: req.AudioPath, Output: req.OutputPath})
 	if err != nil {
 		return 0, err

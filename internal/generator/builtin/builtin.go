@@ -92,18 +92,19 @@ func loadImage(path string, w, h int) (image.Image, error) {
 	return scaled.SubImage(image.Rect(x0, y0, x0+w, y0+h)), nil
 }
 
-// Generate implements generator.Generator.
-func (g *Generator) Generate(ctx context.Context, req generator.Request, progress generator.ProgressFunc) (generator.Result, error) {
+// plan prepares everything but the pixels: the scene, and the pose of each
+// frame from the audio's mouth drive, the prompt's style and the seed.
+func (g *Generator) plan(ctx context.Context, req generator.Request) (*animate.Scene, []animate.Pose, error) {
 	img, f, err := prepare(req)
 	if err != nil {
-		return generator.Result{}, err
+		return nil, nil, err
 	}
 	pcm, err := audio.Decode(ctx, g.ffmpeg, req.AudioPath)
 	if errors.Is(err, audio.ErrInvalid) {
-		return generator.Result{}, &generator.InputError{Code: CodeInvalidAudio, Message: err.Error()}
+		return nil, nil, &generator.InputError{Code: CodeInvalidAudio, Message: err.Error()}
 	}
 	if err != nil {
-		return generator.Result{}, err
+		return nil, nil, err
 	}
 	n := audio.Frames(pcm.Duration(), req.FPS)
 	drive := audio.Analyze(pcm, req.FPS, n, audio.DefaultStyle())
@@ -112,8 +113,16 @@ func (g *Generator) Generate(ctx context.Context, req generator.Request, progres
 		open[i], round[i] = fr.Open, fr.Round
 	}
 	scene := animate.NewScene(img, f)
-	poses := scene.Plan(req.FPS, open, round, animate.StyleFor(req.Prompt), req.Seed)
+	return scene, scene.Plan(req.FPS, open, round, animate.StyleFor(req.Prompt), req.Seed), nil
+}
 
+// Generate implements generator.Generator.
+func (g *Generator) Generate(ctx context.Context, req generator.Request, progress generator.ProgressFunc) (generator.Result, error) {
+	scene, poses, err := g.plan(ctx, req)
+	if err != nil {
+		return generator.Result{}, err
+	}
+	n := len(poses)
 	enc, err := encode.Start(ctx, encode.Options{
 		FFmpeg: g.ffmpeg, Width: scene.W, Height: scene.H, FPS: req.FPS,
 		AudioPath: req.AudioPath, Output: req.OutputPath,
