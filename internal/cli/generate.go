@@ -66,10 +66,25 @@ func runGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	took := time.Since(start)
-	fmt.Fprintf(stdout, "%s: %.2f s of video, %dx%d at %d fps, %s, made in %.2f s (%.1f× real time)\n",
+	fmt.Fprintf(stdout, "%s: %.2f s of video, %dx%d at %d fps, %s, made in %.2f s (%.1f× real time)%s\n",
 		*out, res.Duration.Seconds(), res.Width, res.Height, res.FPS, humanBytes(res.Size),
-		took.Seconds(), res.Duration.Seconds()/took.Seconds())
+		took.Seconds(), res.Duration.Seconds()/took.Seconds(), peakMemory())
 	return nil
+}
+
+// peakMemory reports this process's peak resident memory (Linux), so that
+// memory use can be compared across clip lengths; ffmpeg's is its own.
+func peakMemory() string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			return ", peak memory " + strings.Join(strings.Fields(v), " ")
+		}
+	}
+	return ""
 }
 
 func checkOptions(w, h, fps int) error {

@@ -58,7 +58,7 @@ func (s *Scene) inverse(p Pose) affine {
 // then the face's own warp applies.
 func (s *Scene) renderLuma(dst []byte, m affine, w *warp) {
 	W, H := s.W, s.H
-	hb, box := s.head, s.g.box
+	hb := s.head
 	for j := hb.Min.Y; j < hb.Max.Y; j++ {
 		fy := float64(j)
 		wrow := s.weight[(j-hb.Min.Y)*hb.Dx():]
@@ -70,7 +70,7 @@ func (s *Scene) renderLuma(dst []byte, m affine, w *warp) {
 				sx, sy := fx+(hx-fx)*om, fy+(hy-fy)*om
 				xi, yi := int(sx), int(sy)
 				switch {
-				case w.active && xi >= box.Min.X && xi < box.Max.X && yi >= box.Min.Y && yi < box.Max.Y:
+				case w.covers(xi, yi):
 					dst[j*W+i] = w.luma(s, sx, sy)
 				case sx >= 0 && sy >= 0 && xi < W-1 && yi < H-1:
 					dst[j*W+i] = interp(s.y, yi*W+xi, W, int((sx-float64(xi))*256), int((sy-float64(yi))*256))
@@ -88,7 +88,7 @@ func (s *Scene) renderLuma(dst []byte, m affine, w *warp) {
 // at luma position (2i+0.5, 2j+0.5).
 func (s *Scene) renderChroma(dcb, dcr []byte, m affine, w *warp) {
 	cw, ch := s.W/2, s.H/2
-	hb, box := s.head, s.g.box
+	hb := s.head
 	for j := hb.Min.Y / 2; j < (hb.Max.Y+1)/2 && j < ch; j++ {
 		ly := 2*float64(j) + 0.5
 		wrow := s.weight[(max(min(2*j, hb.Max.Y-1), hb.Min.Y)-hb.Min.Y)*hb.Dx():]
@@ -101,7 +101,7 @@ func (s *Scene) renderChroma(dcb, dcr []byte, m affine, w *warp) {
 			hx, hy := m.apply(lx, ly)
 			sx, sy := lx+(hx-lx)*om, ly+(hy-ly)*om
 			k := j*cw + i
-			if w.active && int(sx) >= box.Min.X && int(sx) < box.Max.X && int(sy) >= box.Min.Y && int(sy) < box.Max.Y {
+			if w.covers(int(sx), int(sy)) {
 				dcb[k], dcr[k] = w.chroma(s, sx, sy)
 				continue
 			}

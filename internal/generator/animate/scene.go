@@ -27,17 +27,17 @@ type Scene struct {
 
 // geometry is the face's layout in pixels, derived once.
 type geometry struct {
-	mouthX, mouthY   float64 // centre of the closed mouth line
-	mouthHalfW       float64 // half the mouth's width
-	jawHalfW         float64 // half-width of the region the jaw moves
-	chinY            float64 // where the jaw's pull starts fading
-	jawFade          float64 // over how many pixels below chinY
-	upperFade        float64 // how far above the mouth the upper lip's lift fades
-	maxOpen          float64 // jaw drop at Open = 1, pixels
-	eyeHalfW, eyeTop float64 // eye box half-width; distance from pupil up to the lid fold
-	eyeBottom        float64 // distance from pupil down to the lower lid
-	neckX, neckY     float64 // pivot of head motion
-	box              image.Rectangle
+	mouthX, mouthY   float64         // centre of the closed mouth line
+	mouthHalfW       float64         // half the mouth's width
+	jawHalfW         float64         // half-width of the region the jaw moves
+	chinY            float64         // where the jaw's pull starts fading
+	jawFade          float64         // over how many pixels below chinY
+	upperFade        float64         // how far above the mouth the upper lip's lift fades
+	maxOpen          float64         // jaw drop at Open = 1, pixels
+	eyeHalfW, eyeTop float64         // eye box half-width; distance from pupil up to the lid fold
+	eyeBottom        float64         // distance from pupil down to the lower lid
+	neckX, neckY     float64         // pivot of head motion
+	jawBox, eyeBox   image.Rectangle // where the mouth's and the lids' warps reach
 }
 
 // NewScene converts img (already at output size, W and H even) to planes
@@ -89,19 +89,22 @@ func layout(f face.Face, w, h int) geometry {
 	g.chinY = g.mouthY + 0.28*f.Size
 	g.jawFade = 0.22 * f.Size
 	g.upperFade = 0.14 * f.Size
-	g.maxOpen = 0.11 * f.Size
+	g.maxOpen = 0.095 * f.Size
 	eyeDist := math.Hypot(f.RightEye.X-f.LeftEye.X, f.RightEye.Y-f.LeftEye.Y)
 	g.eyeHalfW = 0.32 * eyeDist
 	g.eyeTop = 0.16 * eyeDist
 	g.eyeBottom = 0.09 * eyeDist
 	g.neckX = f.Center.X
 	g.neckY = math.Min(f.Center.Y+0.85*f.Size, float64(h-1))
-	g.box = image.Rect(
-		int(math.Floor(math.Min(g.mouthX-g.jawHalfW, f.LeftEye.X-g.eyeHalfW)))-2,
-		int(math.Floor(math.Min(f.LeftEye.Y, f.RightEye.Y)-g.eyeTop))-2,
-		int(math.Ceil(math.Max(g.mouthX+g.jawHalfW, f.RightEye.X+g.eyeHalfW)))+2,
-		int(math.Ceil(g.chinY+g.jawFade+g.maxOpen))+2,
-	).Intersect(image.Rect(0, 0, w, h))
+	frame := image.Rect(0, 0, w, h)
+	g.jawBox = image.Rect(
+		int(g.mouthX-g.jawHalfW)-2, int(g.mouthY-g.upperFade-g.maxOpen)-2,
+		int(g.mouthX+g.jawHalfW)+2, int(g.chinY+g.jawFade+g.maxOpen)+2,
+	).Intersect(frame)
+	g.eyeBox = image.Rect(
+		int(math.Min(f.LeftEye.X, f.RightEye.X)-g.eyeHalfW)-2, int(math.Min(f.LeftEye.Y, f.RightEye.Y)-g.eyeTop)-2,
+		int(math.Max(f.LeftEye.X, f.RightEye.X)+g.eyeHalfW)+2, int(math.Max(f.LeftEye.Y, f.RightEye.Y)+g.eyeBottom)+2,
+	).Intersect(frame)
 	return g
 }
 

@@ -7,7 +7,7 @@ import "math"
 // the opening between them shows the mouth's inside, and the upper lids
 // slide down over the eyes.
 type warp struct {
-	active      bool
+	mouth, lids bool // whether each warp does anything in this pose
 	g           *geometry
 	lower       float64 // lower lip drop at the mouth's centre, pixels
 	upper       float64 // upper lip lift, pixels
@@ -16,6 +16,41 @@ type warp struct {
 	blink       float64
 	eyes        [2][2]float64 // pupil positions
 	transitionH float64       // over how many pixels the lip profile widens into the jaw's
+	opening     table         // ellipse(dx / mouthHalfW) across the mouth
+	jaw         table         // bell(dx / jawHalfW)
+	eyeBell     table         // bell(dx / eyeHalfW)
+	lid         table         // t^(1+3·blink) for t in [0, 1]
+}
+
+// table samples a function of one variable at 8 points a unit, for the
+// per-pixel loop: sqrt, cos and pow would cost more than the pixel itself.
+type table struct {
+	lo, step float64
+	v        []float64
+}
+
+func tabulate(lo, hi float64, f func(float64) float64) table {
+	t := table{lo: lo, step: 0.125}
+	n := int((hi-lo)/t.step) + 2
+	t.v = make([]float64, n)
+	for i := range t.v {
+		t.v[i] = f(lo + float64(i)*t.step)
+	}
+	return t
+}
+
+// at interpolates linearly; outside the sampled range it holds the ends.
+func (t table) at(x float64) float64 {
+	u := (x - t.lo) / t.step
+	if u <= 0 {
+		return t.v[0]
+	}
+	i := int(u)
+	if i >= len(t.v)-1 {
+		return t.v[len(t.v)-1]
+	}
+	f := u - float64(i)
+	return t.v[i] + (t.v[i+1]-t.v[i])*f
 }
 
 func newWarp(s *Scene, p Pose) *warp {
@@ -31,13 +66,33 @@ func newWarp(s *Scene, p Pose) *warp {
 		eyes:        [2][2]float64{{s.face.LeftEye.X, s.face.LeftEye.Y}, {s.face.RightEye.X, s.face.RightEye.Y}},
 		transitionH: 0.18 * s.face.Size,
 	}
-	w.active = open > 0.05 || w.blink > 0.01
+	w.mouth, w.lids = open > 0.05, w.blink > 0.01
+	if !w.mouth && !w.lids {
+		return w
+	}
+	hw := w.mouthHalfW
+	w.opening = tabulate(-g.jawHalfW-1, g.jawHalfW+1, func(dx float64) float64 { return ellipse(dx / hw) })
+	w.jaw = tabulate(-g.jawHalfW-1, g.jawHalfW+1, func(dx float64) float64 { return bell(dx / g.jawHalfW) })
+	w.eyeBell = tabulate(-g.eyeHalfW-1, g.eyeHalfW+1, func(dx float64) float64 { return bell(dx / g.eyeHalfW) })
+	if w.lids {
+		w.lid = table{step: 1.0 / 1024, v: make([]float64, 1025)}
+		for i := range w.lid.v {
+			w.lid.v[i] = math.Pow(float64(i)/1024, 1+3*w.blink)
+		}
+	}
 	return w
 }
 
 // inside is the colour of the mouth's inside at a point, and how much of it
 // covers the warped portrait there (0 outside the opening).
 type inside struct{ alpha, y, cb, cr float64 }
+
+// covers reports whether the warp may move the portrait point (x, y).
+func (w *warp) covers(x, y int) bool {
+	g := w.g
+	return (w.mouth && x >= g.jawBox.Min.X && x < g.jawBox.Max.X && y >= g.jawBox.Min.Y && y < g.jawBox.Max.Y) ||
+		(w.lids && x >= g.eyeBox.Min.X && x < g.eyeBox.Max.X && y >= g.eyeBox.Min.Y && y < g.eyeBox.Max.Y)
+}
 
 // at returns where the portrait point (x, y) of the output takes its colour
 // from, and the mouth's inside over it.
@@ -47,11 +102,11 @@ func (w *warp) at(x, y float64) (sx, sy float64, in inside) {
 	sy = y
 	g := w.g
 	dx := x - g.mouthX
-	if math.Abs(dx) >= g.jawHalfW || w.lower == 0 {
+	if !w.mouth || math.Abs(dx) >= g.jawHalfW {
 		return sx, sy, in
 	}
-	po := ellipse(dx / w.mouthHalfW) // the opening's profile: 0 at the corners
-	pj := bell(dx / g.jawHalfW)      // the jaw's, wider and softer
+	po := w.opening.at(dx) // the opening's profile: 0 at the corners
+	pj := w.jaw.at(dx)     // the jaw's, wider and softer
 	lowEdge := g.mouthY + w.lower*po
 	highEdge := g.mouthY - w.upper*po
 	switch {
@@ -92,7 +147,7 @@ func (w *warp) inside(t, u float64) inside {
 // skin above the eye is stretched down over it (t → t^(1+3b), which keeps
 // the lid fold and the lower lid in place, so nothing tears).
 func (w *warp) eyelids(x, y float64) float64 {
-	if w.blink == 0 {
+	if !w.lids {
 		return y
 	}
 	g := w.g
@@ -103,8 +158,8 @@ func (w *warp) eyelids(x, y float64) float64 {
 			continue
 		}
 		t := (y - top) / (bottom - top)
-		closed := math.Pow(t, 1+3*w.blink)
-		t += (closed - t) * bell(dx/g.eyeHalfW)
+		closed := w.lid.at(t)
+		t += (closed - t) * w.eyeBell.at(dx)
 		return top + t*(bottom-top)
 	}
 	return y

@@ -51,45 +51,70 @@ func (g *Generator) Check(_ context.Context, req generator.Request) error {
 	return err
 }
 
-// prepare loads the portrait at output size and finds its face.
+// prepare loads the portrait, scales it to cover the output size, finds the
+// face, and crops the output window around it.
 func prepare(req generator.Request) (image.Image, face.Face, error) {
-	img, err := loadImage(req.ImagePath, req.Width, req.Height)
+	scaled, err := loadScaled(req.ImagePath, req.Width, req.Height)
 	if err != nil {
 		return nil, face.Face{}, err
 	}
-	f, err := face.Detect(img)
-	if errors.Is(err, face.ErrNoFace) {
+	f, err := face.Detect(scaled)
+	switch {
+	case errors.Is(err, face.ErrNoFace):
 		if !req.FaceFallback {
 			return nil, face.Face{}, &generator.InputError{Code: CodeNoFace,
 				Message: "no face was found in the image; send a frontal portrait, or set face_fallback=true to animate an estimated face region"}
 		}
-		f = face.Fallback(req.Width, req.Height)
-	} else if err != nil {
+		win := cropWindow(scaled.Bounds(), req.Width, req.Height, nil)
+		return scaled.SubImage(win), face.Fallback(req.Width, req.Height), nil
+	case err != nil:
 		return nil, face.Face{}, fmt.Errorf("finding the face: %w", err)
 	}
-	return img, f, nil
+	win := cropWindow(scaled.Bounds(), req.Width, req.Height, &f)
+	return scaled.SubImage(win), shift(f, -float64(win.Min.X), -float64(win.Min.Y)), nil
 }
 
-// loadImage decodes the portrait and scales it to cover w×h, cropping the
-// overflow around the centre (a little above it, where faces are).
-func loadImage(path string, w, h int) (image.Image, error) {
-	f, err := os.Open(path)
+// loadScaled decodes the portrait and scales it to the smallest size that
+// covers w×h.
+func loadScaled(path string, w, h int) (*image.RGBA, error) {
+	file, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("opening the image: %w", err)
 	}
-	defer f.Close()
-	src, _, err := image.Decode(f)
+	defer file.Close()
+	src, _, err := image.Decode(file)
 	if err != nil {
 		return nil, &generator.InputError{Code: CodeInvalidImage, Message: "the image could not be decoded: " + err.Error()}
 	}
 	b := src.Bounds()
 	scale := max(float64(w)/float64(b.Dx()), float64(h)/float64(b.Dy()))
-	sw, sh := int(float64(b.Dx())*scale+0.5), int(float64(b.Dy())*scale+0.5)
-	scaled := image.NewRGBA(image.Rect(0, 0, max(sw, w), max(sh, h)))
+	sw, sh := max(int(float64(b.Dx())*scale+0.5), w), max(int(float64(b.Dy())*scale+0.5), h)
+	scaled := image.NewRGBA(image.Rect(0, 0, sw, sh))
 	xdraw.CatmullRom.Scale(scaled, scaled.Bounds(), src, b, xdraw.Src, nil)
-	x0 := (scaled.Rect.Dx() - w) / 2
-	y0 := (scaled.Rect.Dy() - h) * 2 / 5
-	return scaled.SubImage(image.Rect(x0, y0, x0+w, y0+h)), nil
+	return scaled, nil
+}
+
+// cropWindow places the w×h output inside bounds: centred on the face, with
+// the face 40% of the way down, as far as the picture allows; without a
+// face, centred across and 40% down the overflow.
+func cropWindow(bounds image.Rectangle, w, h int, f *face.Face) image.Rectangle {
+	x0, y0 := (bounds.Dx()-w)/2, (bounds.Dy()-h)*2/5
+	if f != nil {
+		x0 = int(f.Center.X) - w/2
+		y0 = int(f.Center.Y - 0.4*float64(h))
+	}
+	x0 = max(0, min(x0, bounds.Dx()-w))
+	y0 = max(0, min(y0, bounds.Dy()-h))
+	return image.Rect(x0, y0, x0+w, y0+h).Add(bounds.Min)
+}
+
+// shift moves every point of f by (dx, dy).
+func shift(f face.Face, dx, dy float64) face.Face {
+	for _, p := range []*face.Point{&f.Center, &f.LeftEye, &f.RightEye, &f.MouthLeft, &f.MouthRight, &f.UpperLip, &f.LowerLip} {
+		p.X += dx
+		p.Y += dy
+	}
+	return f
 }
 
 // plan prepares everything but the pixels: the scene, and the pose of each
