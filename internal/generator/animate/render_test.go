@@ -2,8 +2,8 @@ package animate
 
 import (
 	"image"
-	"math"
 	_ "image/png"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
