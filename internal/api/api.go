@@ -12,6 +12,8 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
+	"github.com/avatar-api/avatar-api/internal/apikey"
+	"github.com/avatar-api/avatar-api/internal/auth"
 	"github.com/avatar-api/avatar-api/internal/job"
 	"github.com/avatar-api/avatar-api/internal/problem"
 )
@@ -22,7 +24,9 @@ const Version = "0.1.0"
 // Deps are what the handlers need.
 type Deps struct {
 	Jobs      *job.Service
+	Keys      *apikey.Service // key administration
 	Auth      Authenticator
+	Throttle  *auth.Throttle // failed authentications per address; nil: none
 	Ready     func(r *http.Request) map[string]string // named checks: "ok" or what failed
 	Files     http.Handler                            // signed downloads of local storage; nil with S3
 	UploadDir string
@@ -88,6 +92,14 @@ func New(d Deps) http.Handler {
 	huma.Register(h, a.opCancel(), a.cancel)
 	huma.Register(h, a.opList(), a.list)
 
+	// Operator routes: key administration, admin scope.
+	huma.Register(h, opCreateKey(), a.createKey)
+	huma.Register(h, opListKeys(), a.listKeys)
+	huma.Register(h, opShowKey(), a.showKey)
+	huma.Register(h, opUpdateKey(), a.updateKey)
+	huma.Register(h, opRevokeKey(), a.revokeKey)
+	huma.Register(h, opRotateKey(), a.rotateKey)
+
 	// Open routes: liveness, readiness.
 	huma.Register(h, opHealth(), a.health)
 	huma.Register(h, opReady(), a.ready)
@@ -100,4 +112,7 @@ func New(d Deps) http.Handler {
 	return notFound(mux)
 }
 
-var bearer = []map[string][]string{{"bearer": {}}}
+var (
+	bearer   = []map[string][]string{{"bearer": {scopeOfCustomerOps}}}
+	operator = []map[string][]string{{"bearer": {scopeOfOperatorOps}}}
+)

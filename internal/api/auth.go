@@ -4,43 +4,70 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/avatar-api/avatar-api/internal/auth"
 	"github.com/avatar-api/avatar-api/internal/logging"
+	"github.com/avatar-api/avatar-api/internal/problem"
 )
 
 // Authenticator identifies the caller from a bearer token. It answers
 // auth.ErrUnauthenticated, the same for every kind of bad token.
 type Authenticator interface {
-	Authenticate(ctx context.Context, token string) (owner string, err error)
+	Authenticate(ctx context.Context, token string) (auth.Identity, error)
 }
 
-type ownerKey struct{}
+// Error codes of authentication.
+const (
+	CodeForbidden       = "forbidden"
+	CodeAuthThrottled   = "too_many_failed_authentications"
+	scopeOfCustomerOps  = "generate"
+	scopeOfOperatorOps  = "admin"
+	securityScheme = "bearer"
+)
 
-// owner is the authenticated caller of the request.
-func owner(ctx context.Context) string {
-	o, _ := ctx.Value(ownerKey{}).(string)
-	return o
+type identityKey struct{}
+
+// identity is the authenticated caller of the request.
+func identity(ctx context.Context) auth.Identity {
+	id, _ := ctx.Value(identityKey{}).(auth.Identity)
+	return id
 }
 
-// authenticate lets through operations without security and requires a
-// valid bearer key on the others.
+// owner is who the caller's jobs belong to.
+func owner(ctx context.Context) string { return identity(ctx).Owner() }
+
+// authenticate lets through operations without security; the others need
+// a valid bearer key with the operation's scope. Failed attempts are
+// throttled per client address, checked before any lookup.
 func (a *api) authenticate(h huma.API) func(huma.Context, func(huma.Context)) {
 	return func(ctx huma.Context, next func(huma.Context)) {
-		if len(ctx.Operation().Security) == 0 {
+		sec := ctx.Operation().Security
+		if len(sec) == 0 {
 			next(ctx)
 			return
 		}
+		addr := ctx.RemoteAddr()
+		if a.Throttle != nil {
+			if ok, wait := a.Throttle.Allow(addr); !ok {
+				secs := int(math.Ceil(wait.Seconds()))
+				_ = huma.WriteErr(h, ctx, http.StatusTooManyRequests, "",
+					problem.Newf(http.StatusTooManyRequests, CodeAuthThrottled,
+						"too many failed authentications from your address; retry in %d s", secs).
+						WithHeader("Retry-After", strconv.Itoa(secs)))
+				return
+			}
+		}
 		scheme, token, ok := strings.Cut(ctx.Header("Authorization"), " ")
 		ok = ok && strings.EqualFold(scheme, "Bearer") // RFC 9110: the scheme is case-insensitive
-		var who string
-		err := auth.ErrUnauthenticated
+		id, err := auth.Identity{}, auth.ErrUnauthenticated
 		if ok && token != "" {
-			who, err = a.Auth.Authenticate(ctx.Context(), strings.TrimSpace(token))
+			id, err = a.Auth.Authenticate(ctx.Context(), strings.TrimSpace(token))
 		}
 		if err != nil {
 			if !errors.Is(err, auth.ErrUnauthenticated) {
@@ -48,11 +75,21 @@ func (a *api) authenticate(h huma.API) func(huma.Context, func(huma.Context)) {
 				_ = huma.WriteErr(h, ctx, http.StatusServiceUnavailable, "authentication is unavailable; try again shortly")
 				return
 			}
+			if a.Throttle != nil {
+				a.Throttle.Fail(addr)
+			}
 			ctx.SetHeader("WWW-Authenticate", `Bearer realm="avatar-api"`)
 			_ = huma.WriteErr(h, ctx, http.StatusUnauthorized, "a valid API key is required: send Authorization: Bearer <key>")
 			return
 		}
-		c := logging.With(ctx.Context(), slog.String("owner", who))
-		next(huma.WithValue(huma.WithContext(ctx, c), ownerKey{}, who))
+		c := logging.With(ctx.Context(), slog.String("key_id", id.KeyID), slog.String("customer", id.Customer))
+		for _, scope := range sec[0][securityScheme] {
+			if !id.Has(scope) {
+				_ = huma.WriteErr(h, ctx, http.StatusForbidden, "",
+					problem.Newf(http.StatusForbidden, CodeForbidden, "this key lacks the %s scope", scope))
+				return
+			}
+		}
+		next(huma.WithValue(huma.WithContext(ctx, c), identityKey{}, id))
 	}
 }

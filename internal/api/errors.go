@@ -9,6 +9,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/avatar-api/avatar-api/internal/apikey"
 	"github.com/avatar-api/avatar-api/internal/generator"
 	"github.com/avatar-api/avatar-api/internal/job"
 	"github.com/avatar-api/avatar-api/internal/logging"
@@ -37,6 +38,7 @@ const (
 	CodeIdempotencyMismatch = "idempotency_key_reused"
 	CodeInternal            = "internal_error"
 	CodeUnavailable         = "service_unavailable"
+	CodeKeyRevoked          = "key_revoked"
 )
 
 // statusOfMediaCode is the HTTP status of each input refusal.
@@ -139,6 +141,7 @@ func fromErrors(status int, msg string, errs []error) *problem.Problem {
 			me *media.Error
 			ie *generator.InputError
 			oe *job.OptionError
+			pe *apikey.ParamError
 			ed huma.ErrorDetailer
 		)
 		switch {
@@ -154,6 +157,12 @@ func fromErrors(status int, msg string, errs []error) *problem.Problem {
 			return problem.New(http.StatusUnprocessableEntity, ie.Code, ie.Message)
 		case errors.As(err, &oe):
 			return problem.Newf(http.StatusUnprocessableEntity, CodeInvalidRequest, "%s %s", oe.Field, oe.Message)
+		case errors.As(err, &pe):
+			return problem.Newf(http.StatusUnprocessableEntity, CodeInvalidRequest, "%s %s", pe.Field, pe.Message)
+		case errors.Is(err, apikey.ErrNotFound):
+			return problem.New(http.StatusNotFound, CodeNotFound, "no key with this id")
+		case errors.Is(err, apikey.ErrRevoked):
+			return problem.New(http.StatusConflict, CodeKeyRevoked, "the key is revoked")
 		case errors.Is(err, job.ErrNotFound):
 			return problem.New(http.StatusNotFound, CodeNotFound, "no job with this id belongs to your key")
 		case errors.Is(err, job.ErrNotFinished):

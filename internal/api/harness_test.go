@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/avatar-api/avatar-api/internal/api"
+	"github.com/avatar-api/avatar-api/internal/apikey"
 	"github.com/avatar-api/avatar-api/internal/auth"
 	"github.com/avatar-api/avatar-api/internal/generator"
 	"github.com/avatar-api/avatar-api/internal/generator/still"
@@ -37,20 +38,12 @@ const (
 	keyB = "test-key-of-customer-b-0123456789"
 )
 
-// twoKeys authenticates two customers, to test that jobs stay apart.
-type twoKeys struct{ a, b *auth.StaticKey }
-
-func (k twoKeys) Authenticate(ctx context.Context, token string) (string, error) {
-	if o, err := k.a.Authenticate(ctx, token); err == nil {
-		return o, nil
-	}
-	return k.b.Authenticate(ctx, token)
-}
-
 type testBundle struct {
 	url     string
 	dataDir string
 	logs    *syncBuffer
+	keys    *apikey.Service
+	db      string // the SQLite file
 }
 
 type options struct {
@@ -81,6 +74,14 @@ func setup(t *testing.T, opts options) *testBundle {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Two customers, each with a key of the old format (imported, with
+	// every scope), so that tests can name them as constants.
+	keys := apikey.NewService(st, nil)
+	for key, customer := range map[string]string{keyA: "customer-a", keyB: "customer-b"} {
+		if _, err := keys.Import(ctx, key, customer, "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
 	srv := httptest.NewUnstartedServer(nil)
 	publicURL := "http://" + srv.Listener.Addr().String()
 	files, err := local.New(filepath.Join(dir, "objects"), publicURL, bytes.Repeat([]byte("s"), 32))
@@ -102,7 +103,7 @@ func setup(t *testing.T, opts options) *testBundle {
 		}
 	}
 	srv.Config.Handler = server.Wrap(api.New(api.Deps{
-		Jobs: jobs, Auth: twoKeys{auth.NewStaticKey(keyA), auth.NewStaticKey(keyB)},
+		Jobs: jobs, Keys: keys, Auth: auth.NewKeys(st, nil, true, log), Throttle: auth.NewThrottle(10, 6*time.Second),
 		Ready: func(*http.Request) map[string]string { return map[string]string{"database": "ok"} },
 		Files: files.Handler(), UploadDir: filepath.Join(dir, "uploads"), MaxUploads: cmp.Or(opts.maxUploads, 16),
 		Limits: api.Limits(opts.imageBytes, opts.audioBytes), PublicURL: publicURL, Log: log,
@@ -115,7 +116,7 @@ func setup(t *testing.T, opts options) *testBundle {
 		}
 		st.Close()
 	})
-	return &testBundle{url: publicURL, dataDir: dir, logs: logs}
+	return &testBundle{url: publicURL, dataDir: dir, logs: logs, keys: keys, db: filepath.Join(dir, "avatar.db")}
 }
 
 type part struct {

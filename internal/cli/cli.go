@@ -22,6 +22,7 @@ var commands = []command{
 	{"worker", "run job workers only, taking jobs from the shared queue", runWorker},
 	{"migrate", "bring the database schema up to date and exit", runMigrate},
 	{"generate", "make one video locally, without a server (--image, --audio, -o)", runGenerate},
+	{"keys", "create, list, show, update, revoke and rotate customers' API keys", runKeys},
 }
 
 // Run runs the command named by args[0] and returns the exit code.

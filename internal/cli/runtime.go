@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 
 	"github.com/avatar-api/avatar-api/internal/config"
@@ -143,28 +142,4 @@ func (rt *runtime) processDir(name string) (string, error) {
 func processRuns(pid int) bool {
 	err := syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
-}
-
-// apiKey returns API_KEY, or the key generated once into DATA_DIR/api-key.
-func (rt *runtime) apiKey() (string, error) {
-	if rt.cfg.APIKey != "" {
-		return rt.cfg.APIKey, nil
-	}
-	path := filepath.Join(rt.cfg.DataDir, "api-key")
-	b, err := os.ReadFile(path)
-	if err == nil {
-		return strings.TrimSpace(string(b)), nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("reading %s: %w", path, err)
-	}
-	key, err := newKey()
-	if err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("writing %s: %w", path, err)
-	}
-	rt.log.Warn("no API_KEY set: generated a key and saved it (readable only by this user)", "path", path)
-	return key, nil
 }

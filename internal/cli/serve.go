@@ -2,8 +2,9 @@ package cli
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
+	"crypto/pbkdf2"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -11,10 +12,12 @@ import (
 	"net/http"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/avatar-api/avatar-api/internal/api"
+	"github.com/avatar-api/avatar-api/internal/apikey"
 	"github.com/avatar-api/avatar-api/internal/auth"
 	"github.com/avatar-api/avatar-api/internal/generator"
 	"github.com/avatar-api/avatar-api/internal/job"
@@ -33,10 +36,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer rt.close()
 	cfg, log := rt.cfg, rt.log
-	key, err := rt.apiKey()
-	if err != nil {
+	keys := apikey.NewService(rt.store, []byte(cfg.APIKeyPepper))
+	if err := bootstrapKeys(ctx, keys, rt, stdout); err != nil {
 		return err
 	}
+	authn := auth.NewKeys(rt.store, []byte(cfg.APIKeyPepper), cfg.APIKey != "" || hasLegacyKey(ctx, keys), log)
+	go authn.Run(ctx, 10*time.Second)
 	checker, _ := rt.generator.(generator.Checker)
 	jobs := job.NewService(rt.store, rt.storage, media.Prober{FFmpeg: cfg.FFmpeg, FFprobe: cfg.FFprobe}, checker, job.Settings{
 		Limits: media.Limits{
@@ -59,7 +64,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	deps := api.Deps{
-		Jobs: jobs, Auth: auth.NewStaticKey(key), UploadDir: uploads, MaxUploads: cfg.MaxUploads,
+		Jobs: jobs, Keys: keys, Auth: authn, Throttle: auth.NewThrottle(10, 6*time.Second),
+		UploadDir: uploads, MaxUploads: cfg.MaxUploads,
 		Limits: api.Limits(cfg.MaxImageBytes, cfg.MaxAudioBytes), PublicURL: cfg.PublicURL, Log: log,
 		Ready: rt.readiness(runner != nil),
 	}
@@ -159,10 +165,52 @@ func (rt *runtime) checkDependencies(ctx context.Context, workers bool) map[stri
 	return checks
 }
 
-func newKey() (string, error) {
-	var b [24]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("generating key: %w", err)
+// bootstrapKeys gives a fresh install its first key: the imported API_KEY
+// (whose jobs of the first release move to its customer), or a new admin
+// key printed once to the terminal, never to the logs.
+func bootstrapKeys(ctx context.Context, keys *apikey.Service, rt *runtime, stdout io.Writer) error {
+	created, imported, err := keys.Bootstrap(ctx, rt.cfg.APIKey, rt.cfg.APIKeyCustomer)
+	switch {
+	case err != nil:
+		return fmt.Errorf("creating the first key: %w", err)
+	case imported != nil:
+		id := auth.Identity{Customer: imported.Customer}
+		if err := rt.store.ReassignJobs(ctx, legacyOwner(rt.cfg.APIKey), id.Owner()); err != nil {
+			return err
+		}
+		rt.log.Info("imported API_KEY as the first key; it can now be removed from the environment",
+			"key_id", imported.ID, "customer", imported.Customer)
+	case created != nil:
+		fmt.Fprintf(stdout, "\n"+
+			"  This is a new installation. An admin key was created; it is shown ONLY NOW:\n\n"+
+			"      %s\n\n"+
+			"  It can call every endpoint and manage keys (avatar-api keys --help).\n"+
+			"  Create a key per customer with:  avatar-api keys create --customer NAME\n\n", created.Key)
+		rt.log.Info("created the first admin key and printed it to the terminal", "key_id", created.Record.ID)
 	}
-	return "av_" + base64.RawURLEncoding.EncodeToString(b[:]), nil
+	return nil
+}
+
+// hasLegacyKey reports whether an imported key of the old format exists,
+// which must be looked up although it carries no checksum.
+func hasLegacyKey(ctx context.Context, keys *apikey.Service) bool {
+	all, err := keys.List(ctx)
+	if err != nil {
+		return false
+	}
+	for _, k := range all {
+		if !strings.HasPrefix(k.Display, apikey.Prefix) && k.RevokedAt == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// legacyOwner is the owner id jobs had under the single-key release.
+func legacyOwner(key string) string {
+	id, err := pbkdf2.Key(sha256.New, key, []byte("avatar-api owner id v1"), 100_000, 8)
+	if err != nil {
+		return ""
+	}
+	return "key_" + hex.EncodeToString(id)
 }

@@ -26,7 +26,9 @@ type Config struct {
 
 	DatabaseURL string // empty: SQLite in DataDir
 
-	APIKey string // the single customer key of the first release; secret
+	APIKey         string // a key of the first release, imported once; secret
+	APIKeyCustomer string
+	APIKeyPepper   string // secret
 
 	EmbeddedWorkers bool
 	Workers         int
@@ -110,11 +112,19 @@ var vars = []Var{
 		c.DatabaseURL = v
 		return nil
 	}},
-	{Name: "API_KEY", Default: "", Secret: true, Doc: "The bearer key clients send (`Authorization: Bearer <key>`). Empty: one is generated at first start and written to DATA_DIR/api-key.", set: func(c *Config, v string) error {
+	{Name: "API_KEY", Default: "", Secret: true, Doc: "A key of the single-key first release. If set while the database has no keys, it is imported (hashed) as the first key, of customer API_KEY_CUSTOMER, with every scope; remove it afterwards. With neither, the first start creates an admin key and prints it once.", set: func(c *Config, v string) error {
 		if v != "" && len(v) < 16 {
 			return errors.New("must be at least 16 characters")
 		}
 		c.APIKey = v
+		return nil
+	}},
+	{Name: "API_KEY_CUSTOMER", Default: "default", Doc: "Customer the imported API_KEY belongs to.", set: strVar(func(c *Config) *string { return &c.APIKeyCustomer })},
+	{Name: "API_KEY_PEPPER", Default: "", Secret: true, Doc: "Optional server secret (16+ characters) keying the stored key hashes (HMAC-SHA256), so that the database alone cannot confirm a guessed key. Changing it invalidates every key.", set: func(c *Config, v string) error {
+		if v != "" && len(v) < 16 {
+			return errors.New("must be at least 16 characters")
+		}
+		c.APIKeyPepper = v
 		return nil
 	}},
 	{Name: "EMBEDDED_WORKERS", Default: "true", Doc: "Whether `serve` also runs job workers in-process. Set false when separate `avatar-api worker` processes do the work.", set: boolVar(func(c *Config) *bool { return &c.EmbeddedWorkers })},

@@ -17,6 +17,7 @@ func TestStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	storetest.RunKeys(t, s)
 	storetest.Run(t, s, func(t *testing.T) {
 		if err := s.Driver().GetExecutor().Exec(context.Background(), "DELETE FROM river_job"); err != nil {
 			t.Fatal(err)

@@ -1,0 +1,254 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/avatar-api/avatar-api/internal/apikey"
+	"github.com/avatar-api/avatar-api/internal/problem"
+	"github.com/avatar-api/avatar-api/internal/store"
+)
+
+// Key is an API key's record: never the key itself.
+type Key struct {
+	ID          string     `json:"id" format:"uuid"`
+	Display     string     `json:"display" doc:"The key's first characters, to tell keys apart" example:"av_live_Ab3x"`
+	Customer    string     `json:"customer"`
+	Scopes      []string   `json:"scopes" example:"[\"generate\"]"`
+	RateLimit   int        `json:"rate_limit" doc:"Generation requests per hour; 0: the service's default"`
+	Notes       string     `json:"notes"`
+	CreatedBy   string     `json:"created_by"`
+	RotatedFrom string     `json:"rotated_from,omitempty" doc:"The key this one replaced"`
+	CreatedAt   time.Time  `json:"created_at"`
+	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
+	RevokedAt   *time.Time `json:"revoked_at,omitempty"`
+	LastUsedAt  *time.Time `json:"last_used_at,omitempty" doc:"Recorded in batches, up to 10 s late"`
+}
+
+// KeyView is the public record of a stored key.
+func KeyView(k *store.APIKey) Key {
+	return Key{ID: k.ID, Display: k.Display, Customer: k.Customer, Scopes: k.Scopes, RateLimit: k.RateLimit,
+		Notes: k.Notes, CreatedBy: k.CreatedBy, RotatedFrom: k.RotatedFrom, CreatedAt: k.CreatedAt,
+		ExpiresAt: k.ExpiresAt, RevokedAt: k.RevokedAt, LastUsedAt: k.LastUsedAt}
+}
+
+// KeyEvent is a line of a key's audit trail.
+type KeyEvent struct {
+	Action string    `json:"action" example:"revoked"`
+	Actor  string    `json:"actor"`
+	Detail string    `json:"detail,omitempty"`
+	At     time.Time `json:"at"`
+}
+
+// actor names who made a change through the API: the admin key's id.
+func actor(ctx context.Context) string { return "key:" + identity(ctx).KeyID }
+
+type createKeyInput struct {
+	Body struct {
+		Customer  string   `json:"customer" minLength:"1" maxLength:"200" doc:"Whose key it is; jobs belong to the customer"`
+		Scopes    []string `json:"scopes,omitempty" doc:"generate (default) and/or admin"`
+		RateLimit int      `json:"rate_limit,omitempty" minimum:"0" doc:"Generation requests per hour; 0 or absent: the default"`
+		ExpiresIn string   `json:"expires_in,omitempty" doc:"Lifetime, e.g. 90d or 720h; absent: never" example:"90d"`
+		Notes     string   `json:"notes,omitempty" maxLength:"2000"`
+	}
+}
+
+type createdKeyOutput struct {
+	Body struct {
+		Key    string `json:"key" doc:"The key itself. It is shown this once and never again: store it now." example:"av_live_0123456789ABCDEFGHIJabcdefghij0123Ab3xYz"`
+		Record Key    `json:"record"`
+	}
+}
+
+func opCreateKey() huma.Operation {
+	return huma.Operation{
+		OperationID: "create-key", Method: http.MethodPost, Path: "/admin/keys", DefaultStatus: http.StatusCreated,
+		Summary: "Create a customer's key", Tags: []string{"Keys (operator)"}, Security: operator,
+		Description: "Returns the new key once; only its hash is kept.", Errors: []int{401, 403, 422},
+	}
+}
+
+func (a *api) createKey(ctx context.Context, in *createKeyInput) (*createdKeyOutput, error) {
+	exp, err := parseLifetime(in.Body.ExpiresIn)
+	if err != nil {
+		return nil, err
+	}
+	c, err := a.Keys.Create(ctx, apikey.CreateParams{Customer: in.Body.Customer, Scopes: in.Body.Scopes,
+		RateLimit: in.Body.RateLimit, ExpiresIn: exp, Notes: in.Body.Notes}, actor(ctx))
+	if err != nil {
+		return nil, err
+	}
+	out := &createdKeyOutput{}
+	out.Body.Key, out.Body.Record = c.Key, KeyView(c.Record)
+	return out, nil
+}
+
+// parseLifetime reads "90d", "36h" or "" (never).
+func parseLifetime(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	d, err := ParseDays(s)
+	if err != nil || d <= 0 {
+		return 0, problem.New(http.StatusUnprocessableEntity, CodeInvalidRequest, "expires_in must be a positive duration such as 90d or 720h")
+	}
+	return d, nil
+}
+
+// ParseDays is time.ParseDuration that also takes whole days ("90d").
+func ParseDays(s string) (time.Duration, error) {
+	if n := len(s); n > 1 && s[n-1] == 'd' {
+		d, err := time.ParseDuration(s[:n-1] + "h")
+		return d * 24, err
+	}
+	return time.ParseDuration(s)
+}
+
+type keysOutput struct {
+	Body struct {
+		Keys []Key `json:"keys"`
+	}
+}
+
+func opListKeys() huma.Operation {
+	return huma.Operation{
+		OperationID: "list-keys", Method: http.MethodGet, Path: "/admin/keys",
+		Summary: "List every key", Tags: []string{"Keys (operator)"}, Security: operator, Errors: []int{401, 403},
+	}
+}
+
+func (a *api) listKeys(ctx context.Context, _ *struct{}) (*keysOutput, error) {
+	keys, err := a.Keys.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := &keysOutput{}
+	out.Body.Keys = make([]Key, 0, len(keys))
+	for _, k := range keys {
+		out.Body.Keys = append(out.Body.Keys, KeyView(k))
+	}
+	return out, nil
+}
+
+type keyIDInput struct {
+	ID string `path:"id" doc:"The key's id"`
+}
+
+type keyOutput struct {
+	Body struct {
+		Key
+		Events []KeyEvent `json:"events,omitempty" doc:"Audit trail, oldest first"`
+	}
+}
+
+func opShowKey() huma.Operation {
+	return huma.Operation{
+		OperationID: "show-key", Method: http.MethodGet, Path: "/admin/keys/{id}",
+		Summary: "Show a key and its audit trail", Tags: []string{"Keys (operator)"}, Security: operator, Errors: []int{401, 403, 404},
+	}
+}
+
+func (a *api) showKey(ctx context.Context, in *keyIDInput) (*keyOutput, error) {
+	k, err := a.Keys.Get(ctx, in.ID)
+	if err != nil {
+		return nil, err
+	}
+	events, err := a.Keys.Events(ctx, k.ID, 1000)
+	if err != nil {
+		return nil, err
+	}
+	out := &keyOutput{}
+	out.Body.Key = KeyView(k)
+	for _, e := range events {
+		out.Body.Events = append(out.Body.Events, KeyEvent{Action: e.Action, Actor: e.Actor, Detail: e.Detail, At: e.At})
+	}
+	return out, nil
+}
+
+type updateKeyInput struct {
+	ID   string `path:"id"`
+	Body struct {
+		RateLimit *int    `json:"rate_limit,omitempty" minimum:"0" doc:"Generation requests per hour; 0: the default. Takes effect within about a second."`
+		Notes     *string `json:"notes,omitempty" maxLength:"2000"`
+		ExpiresIn *string `json:"expires_in,omitempty" doc:"New lifetime from now, e.g. 30d; empty string: never expires"`
+	}
+}
+
+func opUpdateKey() huma.Operation {
+	return huma.Operation{
+		OperationID: "update-key", Method: http.MethodPatch, Path: "/admin/keys/{id}",
+		Summary: "Change a key's limit, notes or expiry", Tags: []string{"Keys (operator)"}, Security: operator, Errors: []int{401, 403, 404, 422},
+	}
+}
+
+func (a *api) updateKey(ctx context.Context, in *updateKeyInput) (*keyOutput, error) {
+	p := apikey.UpdateParams{RateLimit: in.Body.RateLimit, Notes: in.Body.Notes}
+	if in.Body.ExpiresIn != nil {
+		d, err := parseLifetime(*in.Body.ExpiresIn)
+		if err != nil {
+			return nil, err
+		}
+		p.ExpiresIn = &d
+	}
+	k, err := a.Keys.Update(ctx, in.ID, p, actor(ctx))
+	if err != nil {
+		return nil, err
+	}
+	out := &keyOutput{}
+	out.Body.Key = KeyView(k)
+	return out, nil
+}
+
+func opRevokeKey() huma.Operation {
+	return huma.Operation{
+		OperationID: "revoke-key", Method: http.MethodPost, Path: "/admin/keys/{id}/revoke",
+		Summary: "Revoke a key", Tags: []string{"Keys (operator)"}, Security: operator, Errors: []int{401, 403, 404, 409},
+		Description: "The key stops working on every server within about a second.",
+	}
+}
+
+func (a *api) revokeKey(ctx context.Context, in *keyIDInput) (*keyOutput, error) {
+	k, err := a.Keys.Revoke(ctx, in.ID, actor(ctx))
+	if err != nil {
+		return nil, err
+	}
+	out := &keyOutput{}
+	out.Body.Key = KeyView(k)
+	return out, nil
+}
+
+type rotateKeyInput struct {
+	ID   string `path:"id"`
+	Body struct {
+		Grace string `json:"grace,omitempty" doc:"How long the old key keeps working, e.g. 24h (default) or 0s" example:"24h"`
+	}
+}
+
+func opRotateKey() huma.Operation {
+	return huma.Operation{
+		OperationID: "rotate-key", Method: http.MethodPost, Path: "/admin/keys/{id}/rotate", DefaultStatus: http.StatusCreated,
+		Summary: "Rotate a key", Tags: []string{"Keys (operator)"}, Security: operator, Errors: []int{401, 403, 404, 409, 422},
+		Description: "Creates a new key with the same customer, scopes, limit and notes, returned once; the old key keeps working until the grace period ends.",
+	}
+}
+
+func (a *api) rotateKey(ctx context.Context, in *rotateKeyInput) (*createdKeyOutput, error) {
+	grace := 24 * time.Hour
+	if in.Body.Grace != "" {
+		d, err := ParseDays(in.Body.Grace)
+		if err != nil || d < 0 {
+			return nil, problem.New(http.StatusUnprocessableEntity, CodeInvalidRequest, "grace must be a duration such as 24h or 0s")
+		}
+		grace = d
+	}
+	c, err := a.Keys.Rotate(ctx, in.ID, grace, actor(ctx))
+	if err != nil {
+		return nil, err
+	}
+	out := &createdKeyOutput{}
+	out.Body.Key, out.Body.Record = c.Key, KeyView(c.Record)
+	return out, nil
+}

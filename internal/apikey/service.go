@@ -1,0 +1,253 @@
+package apikey
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/avatar-api/avatar-api/internal/store"
+)
+
+// Scopes a key can carry.
+const (
+	ScopeGenerate = "generate" // customers: the job API
+	ScopeAdmin    = "admin"    // the operator: key administration
+)
+
+// Errors of the service.
+var (
+	ErrNotFound = errors.New("key not found")
+	ErrRevoked  = errors.New("key is revoked")
+)
+
+// ParamError is an invalid field of a request to the service.
+type ParamError struct{ Field, Message string }
+
+func (e *ParamError) Error() string { return e.Field + ": " + e.Message }
+
+// Service manages keys: create, list, update, revoke, rotate. Every change
+// is audited with its actor. Only hashes are stored; a new key's plaintext
+// is returned once, by Create and Rotate.
+type Service struct {
+	store  store.KeyStore
+	pepper []byte
+	now    func() time.Time
+}
+
+// NewService returns a key service hashing with pepper (may be empty).
+func NewService(st store.KeyStore, pepper []byte) *Service {
+	return &Service{store: st, pepper: pepper, now: time.Now}
+}
+
+// CreateParams describe a new key.
+type CreateParams struct {
+	Customer  string
+	Scopes    []string // default: generate
+	RateLimit int      // generation requests per hour; 0: the configured default
+	ExpiresIn time.Duration
+	Notes     string
+}
+
+// Created is a new key: the plaintext, shown once, and its record.
+type Created struct {
+	Key    string
+	Record *store.APIKey
+}
+
+// Create makes a key for a customer.
+func (s *Service) Create(ctx context.Context, p CreateParams, actor string) (*Created, error) {
+	k, plain, err := s.newRecord(p)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.CreateKey(ctx, k, "created", actor, ""); err != nil {
+		return nil, fmt.Errorf("storing key: %w", err)
+	}
+	return &Created{Key: plain, Record: k}, nil
+}
+
+func (s *Service) newRecord(p CreateParams) (*store.APIKey, string, error) {
+	p.Customer = strings.TrimSpace(p.Customer)
+	if p.Customer == "" || len(p.Customer) > 200 {
+		return nil, "", &ParamError{"customer", "is required, at most 200 characters"}
+	}
+	if len(p.Scopes) == 0 {
+		p.Scopes = []string{ScopeGenerate}
+	}
+	for _, sc := range p.Scopes {
+		if sc != ScopeGenerate && sc != ScopeAdmin {
+			return nil, "", &ParamError{"scopes", fmt.Sprintf("unknown scope %q; use generate or admin", sc)}
+		}
+	}
+	if p.RateLimit < 0 || p.RateLimit > 1_000_000 {
+		return nil, "", &ParamError{"rate_limit", "must be from 0 (the default) to 1000000 per hour"}
+	}
+	if p.ExpiresIn < 0 {
+		return nil, "", &ParamError{"expires", "must be in the future"}
+	}
+	plain := Generate()
+	k := &store.APIKey{
+		ID: uuid.NewString(), Hash: Hash(plain, s.pepper), Display: Display(plain), Customer: p.Customer,
+		Scopes: slices.Compact(slices.Sorted(slices.Values(p.Scopes))), RateLimit: p.RateLimit, Notes: p.Notes,
+	}
+	if p.ExpiresIn > 0 {
+		e := s.now().Add(p.ExpiresIn).UTC().Truncate(time.Second)
+		k.ExpiresAt = &e
+	}
+	return k, plain, nil
+}
+
+// Import stores a key that exists already (the API_KEY of a first release)
+// for customer, with every scope, so that its holder keeps working.
+func (s *Service) Import(ctx context.Context, key, customer, actor string) (*store.APIKey, error) {
+	k := &store.APIKey{
+		ID: uuid.NewString(), Hash: Hash(key, s.pepper), Display: legacyDisplay(key), Customer: customer,
+		Scopes: []string{ScopeAdmin, ScopeGenerate}, Notes: "imported from API_KEY",
+	}
+	if err := s.store.CreateKey(ctx, k, "imported", actor, "from the API_KEY environment variable"); err != nil {
+		return nil, fmt.Errorf("importing key: %w", err)
+	}
+	return k, nil
+}
+
+// legacyDisplay keeps the first 4 characters of a key of another format.
+func legacyDisplay(key string) string {
+	if len(key) > 4 {
+		return key[:4] + "…"
+	}
+	return "…"
+}
+
+// Get returns a key's record.
+func (s *Service) Get(ctx context.Context, id string) (*store.APIKey, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return nil, ErrNotFound
+	}
+	k, err := s.store.GetKey(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading key: %w", err)
+	}
+	return k, nil
+}
+
+// List returns every key, newest first.
+func (s *Service) List(ctx context.Context) ([]*store.APIKey, error) {
+	keys, err := s.store.ListKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing keys: %w", err)
+	}
+	return keys, nil
+}
+
+// Events returns the audit trail of a key, or of all keys with id "".
+func (s *Service) Events(ctx context.Context, id string, limit int) ([]store.KeyEvent, error) {
+	ev, err := s.store.KeyEvents(ctx, id, limit)
+	if err != nil {
+		return nil, fmt.Errorf("reading audit trail: %w", err)
+	}
+	return ev, nil
+}
+
+// UpdateParams change a key; nil fields stay. ExpiresIn 0 clears the expiry.
+type UpdateParams struct {
+	RateLimit *int
+	Notes     *string
+	ExpiresIn *time.Duration
+}
+
+// Update changes a key's rate limit, notes or expiry.
+func (s *Service) Update(ctx context.Context, id string, p UpdateParams, actor string) (*store.APIKey, error) {
+	if _, err := s.Get(ctx, id); err != nil {
+		return nil, err
+	}
+	u := store.KeyUpdate{RateLimit: p.RateLimit, Notes: p.Notes}
+	if p.RateLimit != nil && (*p.RateLimit < 0 || *p.RateLimit > 1_000_000) {
+		return nil, &ParamError{"rate_limit", "must be from 0 (the default) to 1000000 per hour"}
+	}
+	if p.ExpiresIn != nil {
+		var e time.Time
+		if *p.ExpiresIn < 0 {
+			return nil, &ParamError{"expires", "must be in the future"}
+		}
+		if *p.ExpiresIn > 0 {
+			e = s.now().Add(*p.ExpiresIn).UTC().Truncate(time.Second)
+		}
+		u.ExpiresAt = &e
+	}
+	k, err := s.store.UpdateKey(ctx, id, u, actor)
+	if err != nil {
+		return nil, fmt.Errorf("updating key: %w", err)
+	}
+	return k, nil
+}
+
+// Revoke stops a key at once (every replica within about a second).
+func (s *Service) Revoke(ctx context.Context, id, actor string) (*store.APIKey, error) {
+	if _, err := s.Get(ctx, id); err != nil {
+		return nil, err
+	}
+	k, err := s.store.RevokeKey(ctx, id, s.now(), actor)
+	if errors.Is(err, store.ErrConflict) {
+		return k, ErrRevoked
+	}
+	if err != nil {
+		return nil, fmt.Errorf("revoking key: %w", err)
+	}
+	return k, nil
+}
+
+// Rotate makes a new key with the same customer, scopes, limit and notes;
+// the old one keeps working for grace, then expires.
+func (s *Service) Rotate(ctx context.Context, id string, grace time.Duration, actor string) (*Created, error) {
+	old, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if old.RevokedAt != nil {
+		return nil, ErrRevoked
+	}
+	if grace < 0 {
+		return nil, &ParamError{"grace", "must not be negative"}
+	}
+	p := CreateParams{Customer: old.Customer, Scopes: old.Scopes, RateLimit: old.RateLimit, Notes: old.Notes}
+	if old.ExpiresAt != nil {
+		p.ExpiresIn = max(old.ExpiresAt.Sub(old.CreatedAt), time.Second)
+	}
+	k, plain, err := s.newRecord(p)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.RotateKey(ctx, id, k, s.now().Add(grace), actor); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return nil, ErrRevoked
+		}
+		return nil, fmt.Errorf("rotating key: %w", err)
+	}
+	return &Created{Key: plain, Record: k}, nil
+}
+
+// Bootstrap gives a fresh install its first key, once: if no key exists, it
+// imports legacyKey (the API_KEY variable) for customer, or else creates an
+// admin key whose plaintext the caller must show. With keys present it does
+// nothing.
+func (s *Service) Bootstrap(ctx context.Context, legacyKey, customer string) (created *Created, imported *store.APIKey, err error) {
+	n, err := s.store.CountKeys(ctx)
+	if err != nil || n > 0 {
+		return nil, nil, err
+	}
+	if legacyKey != "" {
+		imported, err = s.Import(ctx, legacyKey, customer, "bootstrap")
+		return nil, imported, err
+	}
+	created, err = s.Create(ctx, CreateParams{Customer: "operator", Scopes: []string{ScopeAdmin, ScopeGenerate},
+		Notes: "first key, created at first start"}, "bootstrap")
+	return created, nil, err
+}

@@ -1,0 +1,99 @@
+package auth
+
+import (
+	"math"
+	"net"
+	"sync"
+	"time"
+)
+
+// Throttle limits failed authentications per client address (IPv6 by its
+// /64, which one subscriber usually holds whole): a bucket of Burst
+// attempts refilling at Per. A few mistakes cost nothing; guessing is
+// slowed to a trickle, and a locked-out client waits one refill at most.
+type Throttle struct {
+	Burst float64
+	Per   time.Duration // time to regain one attempt
+
+	mu      sync.Mutex
+	buckets map[string]*bucket
+	now     func() time.Time
+}
+
+type bucket struct {
+	tokens float64
+	at     time.Time
+}
+
+// NewThrottle allows burst failures, then one per per.
+func NewThrottle(burst int, per time.Duration) *Throttle {
+	return &Throttle{Burst: float64(burst), Per: per, buckets: map[string]*bucket{}, now: time.Now}
+}
+
+// Allow reports whether addr may try to authenticate now, and otherwise
+// how long until it may.
+func (t *Throttle) Allow(addr string) (bool, time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	b := t.refill(clientNet(addr))
+	if b == nil || b.tokens >= 1 {
+		return true, 0
+	}
+	wait := time.Duration((1 - b.tokens) * float64(t.Per))
+	return false, wait
+}
+
+// Fail records a failed attempt by addr.
+func (t *Throttle) Fail(addr string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	key := clientNet(addr)
+	b := t.refill(key)
+	if b == nil {
+		if len(t.buckets) > 100_000 {
+			t.sweep()
+		}
+		b = &bucket{tokens: t.Burst, at: t.now()}
+		t.buckets[key] = b
+	}
+	b.tokens = math.Max(0, b.tokens-1)
+}
+
+// refill brings a bucket up to date; a full one is forgotten.
+func (t *Throttle) refill(key string) *bucket {
+	b := t.buckets[key]
+	if b == nil {
+		return nil
+	}
+	now := t.now()
+	b.tokens = math.Min(t.Burst, b.tokens+float64(now.Sub(b.at))/float64(t.Per))
+	b.at = now
+	if b.tokens >= t.Burst {
+		delete(t.buckets, key)
+		return nil
+	}
+	return b
+}
+
+func (t *Throttle) sweep() {
+	for k := range t.buckets {
+		t.refill(k)
+	}
+}
+
+// clientNet is the throttled unit of an address "host:port": the IPv4
+// address, or the IPv6 /64.
+func clientNet(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return host
+	}
+	if v4 := ip.To4(); v4 != nil {
+		return v4.String()
+	}
+	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
+}
