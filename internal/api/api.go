@@ -26,7 +26,7 @@ type Deps struct {
 	Jobs      *job.Service
 	Keys      *apikey.Service // key administration
 	Auth      Authenticator
-	Throttle  *auth.Throttle // failed authentications per address; nil: none
+	Throttle  *auth.Throttle                          // failed authentications per address; nil: none
 	Ready     func(r *http.Request) map[string]string // named checks: "ok" or what failed
 	Files     http.Handler                            // signed downloads of local storage; nil with S3
 	UploadDir string

@@ -24,11 +24,11 @@ type Authenticator interface {
 
 // Error codes of authentication.
 const (
-	CodeForbidden       = "forbidden"
-	CodeAuthThrottled   = "too_many_failed_authentications"
-	scopeOfCustomerOps  = "generate"
-	scopeOfOperatorOps  = "admin"
-	securityScheme = "bearer"
+	CodeForbidden      = "forbidden"
+	CodeAuthThrottled  = "too_many_failed_authentications"
+	scopeOfCustomerOps = "generate"
+	scopeOfOperatorOps = "admin"
+	securityScheme     = "bearer"
 )
 
 type identityKey struct{}
