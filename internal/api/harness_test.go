@@ -57,7 +57,7 @@ type options struct {
 
 // setup runs the whole service in-process on real parts: an SQLite file,
 // local storage, River workers and the ffmpeg generator.
-func setup(t *testing.T, opts options) *testBundle {
+func setup(t testing.TB, opts options) *testBundle {
 	t.Helper()
 	if opts.imageBytes == 0 {
 		opts.imageBytes, opts.audioBytes = 20<<20, 50<<20

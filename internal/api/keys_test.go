@@ -1,0 +1,169 @@
+package api_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/avatar-api/avatar-api/internal/apikey"
+)
+
+type createdKey struct {
+	Key    string `json:"key"`
+	Record struct {
+		ID        string     `json:"id"`
+		Customer  string     `json:"customer"`
+		Scopes    []string   `json:"scopes"`
+		ExpiresAt *time.Time `json:"expires_at"`
+	} `json:"record"`
+}
+
+func (tb *testBundle) json(t *testing.T, method, path, key string, body any, out any) *http.Response {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	return tb.call(t, method, path, key, strings.NewReader(string(b)), "application/json", out)
+}
+
+// waitRefused polls until key is refused, and returns how long it took.
+func (tb *testBundle) waitRefused(t *testing.T, key string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		if r := tb.call(t, http.MethodGet, "/jobs", key, nil, "", nil); r.StatusCode == 401 {
+			return time.Since(start)
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatal("the key still works after 5 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestKeyLifecycle(t *testing.T) {
+	t.Parallel()
+	tb := setup(t, options{noWorkers: true})
+	admin := keyA // imported keys carry every scope
+
+	var c createdKey
+	if r := tb.json(t, http.MethodPost, "/admin/keys", admin, map[string]any{"customer": "acme", "rate_limit": 20, "notes": "pilot"}, &c); r.StatusCode != 201 {
+		t.Fatalf("create: %d", r.StatusCode)
+	}
+	if !apikey.WellFormed(c.Key) || c.Record.Customer != "acme" || len(c.Record.Scopes) != 1 || c.Record.Scopes[0] != "generate" {
+		t.Fatalf("created %+v", c)
+	}
+	if r := tb.call(t, http.MethodGet, "/jobs", c.Key, nil, "", nil); r.StatusCode != 200 {
+		t.Fatalf("new key refused: %d", r.StatusCode)
+	}
+	var pb problemBody
+	if r := tb.call(t, http.MethodGet, "/admin/keys", c.Key, nil, "", &pb); r.StatusCode != 403 || pb.Code != "forbidden" {
+		t.Fatalf("a customer key on the admin API: %d %s", r.StatusCode, pb.Code)
+	}
+	// Another customer's jobs stay invisible: acme sees none of customer-a's.
+	j, _ := tb.submit(t, keyA, portrait, speech)
+	if r := tb.call(t, http.MethodGet, "/status/"+j.ID, c.Key, nil, "", &pb); r.StatusCode != 404 {
+		t.Fatalf("another customer's job: %d", r.StatusCode)
+	}
+
+	// Rotation with a grace period: both keys work, then only the new one.
+	var rot createdKey
+	if r := tb.json(t, http.MethodPost, "/admin/keys/"+c.Record.ID+"/rotate", admin, map[string]any{"grace": "1h"}, &rot); r.StatusCode != 201 {
+		t.Fatalf("rotate: %d", r.StatusCode)
+	}
+	for _, k := range []string{c.Key, rot.Key} {
+		if r := tb.call(t, http.MethodGet, "/jobs", k, nil, "", nil); r.StatusCode != 200 {
+			t.Fatalf("during the grace period a key is refused: %d", r.StatusCode)
+		}
+	}
+	var rot2 createdKey
+	if r := tb.json(t, http.MethodPost, "/admin/keys/"+rot.Record.ID+"/rotate", admin, map[string]any{"grace": "0s"}, &rot2); r.StatusCode != 201 {
+		t.Fatalf("rotate without grace: %d", r.StatusCode)
+	}
+	took := tb.waitRefused(t, rot.Key)
+	t.Logf("a key rotated without grace was refused %s later", took.Round(time.Millisecond))
+
+	// Revocation: refused within about a second (the cache's lifetime).
+	if r := tb.call(t, http.MethodGet, "/jobs", rot2.Key, nil, "", nil); r.StatusCode != 200 {
+		t.Fatal("rotated key refused")
+	}
+	if r := tb.call(t, http.MethodPost, "/admin/keys/"+rot2.Record.ID+"/revoke", admin, nil, "", nil); r.StatusCode != 200 {
+		t.Fatalf("revoke: %d", r.StatusCode)
+	}
+	took = tb.waitRefused(t, rot2.Key)
+	t.Logf("a revoked key was refused %s later", took.Round(time.Millisecond))
+	if took > 1500*time.Millisecond {
+		t.Errorf("revocation took %s", took)
+	}
+	if r := tb.call(t, http.MethodPost, "/admin/keys/"+rot2.Record.ID+"/revoke", admin, nil, "", &pb); r.StatusCode != 409 || pb.Code != "key_revoked" {
+		t.Fatalf("second revoke: %d %s", r.StatusCode, pb.Code)
+	}
+
+	// The audit trail records who did what.
+	var shown struct {
+		Events []struct{ Action, Actor string } `json:"events"`
+	}
+	tb.call(t, http.MethodGet, "/admin/keys/"+c.Record.ID, admin, nil, "", &shown)
+	if len(shown.Events) != 2 || shown.Events[0].Action != "created" || shown.Events[1].Action != "rotated" || !strings.HasPrefix(shown.Events[1].Actor, "key:") {
+		t.Fatalf("audit trail %+v", shown.Events)
+	}
+
+	// Expiry: a key past its expires_at gets the same 401 as an unknown key.
+	var short createdKey
+	tb.json(t, http.MethodPost, "/admin/keys", admin, map[string]any{"customer": "acme", "expires_in": "1s"}, &short)
+	if r := tb.call(t, http.MethodGet, "/jobs", short.Key, nil, "", nil); r.StatusCode != 200 {
+		t.Fatalf("fresh key refused: %d", r.StatusCode)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	var expired, unknown problemBody
+	tb.call(t, http.MethodGet, "/jobs", short.Key, nil, "", &expired)
+	tb.call(t, http.MethodGet, "/jobs", apikey.Generate(), nil, "", &unknown)
+	if expired.Status != 401 || expired.Code != unknown.Code || expired.Detail != unknown.Detail {
+		t.Fatalf("expired %+v vs unknown %+v", expired, unknown)
+	}
+	if r := tb.json(t, http.MethodPost, "/admin/keys", admin, map[string]any{"customer": "acme", "scopes": []string{"root"}}, &pb); r.StatusCode != 422 {
+		t.Fatalf("bad scope: %d", r.StatusCode)
+	}
+
+	// No key in clear anywhere: database files and logs.
+	for _, k := range []string{c.Key, rot.Key, rot2.Key, short.Key, keyA, keyB} {
+		for _, f := range []string{tb.db, tb.db + "-wal"} {
+			b, _ := os.ReadFile(f)
+			if strings.Contains(string(b), k) {
+				t.Errorf("a key is in clear in %s", filepath.Base(f))
+			}
+		}
+		if strings.Contains(tb.logs.String(), k) {
+			t.Error("a key is in the logs")
+		}
+	}
+}
+
+// TestFailedAuthThrottle: ten wrong keys from one address are answered
+// 401; then 429 with Retry-After, even for a good key, until a refill.
+func TestFailedAuthThrottle(t *testing.T) {
+	t.Parallel()
+	tb := setup(t, options{noWorkers: true})
+	for i := range 10 {
+		if r := tb.call(t, http.MethodGet, "/jobs", apikey.Generate(), nil, "", nil); r.StatusCode != 401 {
+			t.Fatalf("attempt %d: %d", i, r.StatusCode)
+		}
+	}
+	var pb problemBody
+	r := tb.call(t, http.MethodGet, "/jobs", keyA, nil, "", &pb)
+	retry, _ := strconv.Atoi(r.Header.Get("Retry-After"))
+	if r.StatusCode != 429 || pb.Code != "too_many_failed_authentications" || retry < 1 || retry > 6 {
+		t.Fatalf("11th attempt: %d %s Retry-After %q", r.StatusCode, pb.Code, r.Header.Get("Retry-After"))
+	}
+	time.Sleep(time.Duration(retry) * time.Second)
+	if r := tb.call(t, http.MethodGet, "/jobs", keyA, nil, "", nil); r.StatusCode != 200 {
+		t.Fatalf("after Retry-After the good key gets %d", r.StatusCode)
+	}
+	if r := tb.call(t, http.MethodGet, "/health", "", nil, "", nil); r.StatusCode != 200 {
+		t.Fatal("open routes are throttled")
+	}
+}
+
