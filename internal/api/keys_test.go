@@ -166,4 +166,3 @@ func TestFailedAuthThrottle(t *testing.T) {
 		t.Fatal("open routes are throttled")
 	}
 }
-
