@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -43,8 +44,26 @@ const apiKey = "process-test-key-0123456789abcdef"
 type proc struct {
 	cmd  *exec.Cmd
 	url  string
-	logs *bytes.Buffer
+	logs *syncBuffer
 	done chan error
+}
+
+// syncBuffer is the server's output, read while the server writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // start runs `avatar-api serve` on dataDir with extra environment.
@@ -53,7 +72,7 @@ func start(t *testing.T, dataDir string, port int, env ...string) *proc {
 	cmd := exec.Command(binary, "serve")
 	cmd.Env = append(os.Environ(), "DATA_DIR="+dataDir, fmt.Sprintf("PORT=%d", port), "API_KEY="+apiKey, "LOG_LEVEL=debug")
 	cmd.Env = append(cmd.Env, env...)
-	logs := &bytes.Buffer{}
+	logs := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -105,8 +124,8 @@ type jobView struct {
 	} `json:"error"`
 }
 
-// submitSlow creates a job that takes several seconds to generate: the
-// 13.7 s recording as a 1920x1080, 60 fps video.
+// submitSlow creates a job that takes some seconds to generate: the 13.7 s
+// recording as a 1280x720, 30 fps video.
 func (p *proc) submitSlow(t *testing.T) string {
 	t.Helper()
 	var b bytes.Buffer
@@ -119,7 +138,7 @@ func (p *proc) submitSlow(t *testing.T) string {
 		fw, _ := w.CreateFormFile(field, file)
 		_, _ = fw.Write(data)
 	}
-	for k, v := range map[string]string{"width": "1920", "height": "1080", "fps": "60", "prompt": "calm"} {
+	for k, v := range map[string]string{"width": "1280", "height": "720", "fps": "30", "prompt": "calm"} {
 		_ = w.WriteField(k, v)
 	}
 	_ = w.Close()
@@ -189,7 +208,7 @@ func (p *proc) exit(t *testing.T, limit time.Duration) error {
 func TestKillMidJobThenRestart(t *testing.T) {
 	t.Parallel()
 	dir, port := t.TempDir(), freePort(t)
-	env := []string{"JOB_TIMEOUT=20s", "JOB_RESCUE_AFTER=21s"}
+	env := []string{"JOB_TIMEOUT=40s", "JOB_RESCUE_AFTER=41s"}
 	p := start(t, dir, port, env...)
 	id := p.submitSlow(t)
 	p.waitFor(t, id, 30*time.Second, "processing")
