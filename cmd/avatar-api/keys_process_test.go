@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -127,5 +128,32 @@ func TestKeysAcrossReplicas(t *testing.T) {
 		if strings.Contains(logs, k) {
 			t.Errorf("key %s… is in a log", k[:12])
 		}
+	}
+}
+
+// TestImportAPIKey: the single key of the first release is imported at the
+// first start, said so in the log, and keeps working once API_KEY is gone.
+func TestImportAPIKey(t *testing.T) {
+	t.Parallel()
+	dir, port := t.TempDir(), freePort(t)
+	p := start(t, dir, port) // start sets API_KEY
+	if !strings.Contains(p.logs.String(), "imported API_KEY as the first key") || keyPattern.MatchString(p.logs.String()) {
+		t.Fatalf("first start:\n%s", p.logs)
+	}
+	if code := status(t, p.url, apiKey); code != 200 {
+		t.Fatalf("imported key: %d", code)
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	_ = p.exit(t, 30*time.Second)
+	again := start(t, dir, port, "API_KEY=")
+	if code := status(t, again.url, apiKey); code != 200 {
+		t.Fatalf("imported key without API_KEY set: %d", code)
+	}
+	if strings.Contains(again.logs.String(), "imported") || keyPattern.MatchString(again.logs.String()) {
+		t.Fatal("a restart imported or printed a key again")
+	}
+	list := cli(t, []string{"DATA_DIR=" + dir, "API_KEY="}, "keys", "list")
+	if !strings.Contains(list, "default") || !strings.Contains(list, "admin,generate") {
+		t.Fatalf("keys list:\n%s", list)
 	}
 }
