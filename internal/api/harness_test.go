@@ -29,7 +29,10 @@ import (
 	"github.com/avatar-api/avatar-api/internal/media"
 	"github.com/avatar-api/avatar-api/internal/server"
 	"github.com/avatar-api/avatar-api/internal/storage/local"
+	"github.com/avatar-api/avatar-api/internal/store/postgres"
+	"github.com/avatar-api/avatar-api/internal/store/postgres/pgtest"
 	"github.com/avatar-api/avatar-api/internal/store/sqlite"
+	"github.com/avatar-api/avatar-api/internal/store/sqlstore"
 	"github.com/avatar-api/avatar-api/internal/worker"
 )
 
@@ -53,6 +56,7 @@ type options struct {
 	concurrency            int  // generation jobs at once (default 1)
 	maxUploads             int  // uploads checked at once (default 16)
 	checker                generator.Checker
+	postgres               bool // PostgreSQL instead of SQLite
 }
 
 // setup runs the whole service in-process on real parts: an SQLite file,
@@ -70,7 +74,13 @@ func setup(t testing.TB, opts options) *testBundle {
 	dir := t.TempDir()
 	logs := &syncBuffer{}
 	log := logging.New(logs, slog.LevelDebug)
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "avatar.db"), 3)
+	var st *sqlstore.Store
+	var err error
+	if opts.postgres {
+		st, err = postgres.Open(ctx, pgtest.NewDatabase(t), 3)
+	} else {
+		st, err = sqlite.Open(ctx, filepath.Join(dir, "avatar.db"), 3)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,7 +46,15 @@ func (tb *testBundle) waitRefused(t *testing.T, key string) time.Duration {
 
 func TestKeyLifecycle(t *testing.T) {
 	t.Parallel()
-	tb := setup(t, options{noWorkers: true})
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			t.Parallel()
+			keyLifecycle(t, setup(t, options{noWorkers: true, postgres: db == "postgres"}))
+		})
+	}
+}
+
+func keyLifecycle(t *testing.T, tb *testBundle) {
 	admin := keyA // imported keys carry every scope
 
 	var c createdKey
@@ -128,7 +136,8 @@ func TestKeyLifecycle(t *testing.T) {
 		t.Fatalf("bad scope: %d", r.StatusCode)
 	}
 
-	// No key in clear anywhere: database files and logs.
+	// No key in clear anywhere: database files (SQLite; PostgreSQL's tables
+	// are searched in cmd/avatar-api's TestKeysAcrossReplicas) and logs.
 	for _, k := range []string{c.Key, rot.Key, rot2.Key, short.Key, keyA, keyB} {
 		for _, f := range []string{tb.db, tb.db + "-wal"} {
 			b, _ := os.ReadFile(f)
