@@ -156,4 +156,7 @@ func TestImportAPIKey(t *testing.T) {
 	if !strings.Contains(list, "default") || !strings.Contains(list, "admin,generate") {
 		t.Fatalf("keys list:\n%s", list)
 	}
+	if strings.Contains(list, "never\n") { // written at the first server's shutdown, not lost
+		t.Fatalf("the key's last use was not recorded:\n%s", list)
+	}
 }

@@ -91,6 +91,7 @@ func New(d Deps) http.Handler {
 	huma.Register(h, a.opResult(), a.result)
 	huma.Register(h, a.opCancel(), a.cancel)
 	huma.Register(h, a.opList(), a.list)
+	huma.Register(h, opWhoami(), a.whoami)
 
 	// Operator routes: key administration, admin scope.
 	huma.Register(h, opCreateKey(), a.createKey)
@@ -113,6 +114,7 @@ func New(d Deps) http.Handler {
 }
 
 var (
+	anyKey   = []map[string][]string{{"bearer": {}}}
 	bearer   = []map[string][]string{{"bearer": {scopeOfCustomerOps}}}
 	operator = []map[string][]string{{"bearer": {scopeOfOperatorOps}}}
 )

@@ -54,7 +54,7 @@ func (a *api) authenticate(h huma.API) func(huma.Context, func(huma.Context)) {
 		}
 		addr := ctx.RemoteAddr()
 		if a.Throttle != nil {
-			if ok, wait := a.Throttle.Allow(addr); !ok {
+			if ok, wait := a.Throttle.Take(addr); !ok {
 				secs := int(math.Ceil(wait.Seconds()))
 				_ = huma.WriteErr(h, ctx, http.StatusTooManyRequests, "",
 					problem.Newf(http.StatusTooManyRequests, CodeAuthThrottled,
@@ -75,14 +75,14 @@ func (a *api) authenticate(h huma.API) func(huma.Context, func(huma.Context)) {
 				_ = huma.WriteErr(h, ctx, http.StatusServiceUnavailable, "authentication is unavailable; try again shortly")
 				return
 			}
-			if a.Throttle != nil {
-				a.Throttle.Fail(addr)
-			}
 			ctx.SetHeader("WWW-Authenticate", `Bearer realm="avatar-api"`)
 			_ = huma.WriteErr(h, ctx, http.StatusUnauthorized, "a valid API key is required: send Authorization: Bearer <key>")
 			return
 		}
-		c := logging.With(ctx.Context(), slog.String("key_id", id.KeyID), slog.String("customer", id.Customer))
+		if a.Throttle != nil {
+			a.Throttle.Refund(addr)
+		}
+		logging.AddToRequest(ctx.Context(), slog.String("key_id", id.KeyID), slog.String("customer", id.Customer))
 		for _, scope := range sec[0][securityScheme] {
 			if !id.Has(scope) {
 				_ = huma.WriteErr(h, ctx, http.StatusForbidden, "",
@@ -90,6 +90,30 @@ func (a *api) authenticate(h huma.API) func(huma.Context, func(huma.Context)) {
 				return
 			}
 		}
-		next(huma.WithValue(huma.WithContext(ctx, c), identityKey{}, id))
+		next(huma.WithValue(ctx, identityKey{}, id))
 	}
+}
+
+type whoamiOutput struct {
+	Body struct {
+		KeyID     string   `json:"key_id" format:"uuid"`
+		Customer  string   `json:"customer"`
+		Scopes    []string `json:"scopes"`
+		RateLimit int      `json:"rate_limit" doc:"Generation requests per hour; 0: the service's default"`
+	}
+}
+
+func opWhoami() huma.Operation {
+	return huma.Operation{
+		OperationID: "whoami", Method: http.MethodGet, Path: "/whoami", Tags: []string{"Keys"}, Security: anyKey,
+		Summary: "Check a key", Description: "Whose key this is, its scopes and limit: a cheap way to test a key.",
+		Errors: []int{401},
+	}
+}
+
+func (a *api) whoami(ctx context.Context, _ *struct{}) (*whoamiOutput, error) {
+	id := identity(ctx)
+	out := &whoamiOutput{}
+	out.Body.KeyID, out.Body.Customer, out.Body.Scopes, out.Body.RateLimit = id.KeyID, id.Customer, id.Scopes, id.RateLimit
+	return out, nil
 }

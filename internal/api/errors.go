@@ -39,6 +39,7 @@ const (
 	CodeInternal            = "internal_error"
 	CodeUnavailable         = "service_unavailable"
 	CodeKeyRevoked          = "key_revoked"
+	CodeKeyExpired          = "key_expired"
 )
 
 // statusOfMediaCode is the HTTP status of each input refusal.
@@ -161,6 +162,8 @@ func fromErrors(status int, msg string, errs []error) *problem.Problem {
 			return problem.Newf(http.StatusUnprocessableEntity, CodeInvalidRequest, "%s %s", pe.Field, pe.Message)
 		case errors.Is(err, apikey.ErrNotFound):
 			return problem.New(http.StatusNotFound, CodeNotFound, "no key with this id")
+		case errors.Is(err, apikey.ErrExpired):
+			return problem.New(http.StatusConflict, CodeKeyExpired, "the key has expired")
 		case errors.Is(err, apikey.ErrRevoked):
 			return problem.New(http.StatusConflict, CodeKeyRevoked, "the key is revoked")
 		case errors.Is(err, job.ErrNotFound):

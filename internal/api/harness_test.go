@@ -57,6 +57,7 @@ type options struct {
 	maxUploads             int  // uploads checked at once (default 16)
 	checker                generator.Checker
 	postgres               bool // PostgreSQL instead of SQLite
+	noKeyCache             bool // every request looks its key up
 }
 
 // setup runs the whole service in-process on real parts: an SQLite file,
@@ -92,6 +93,10 @@ func setup(t testing.TB, opts options) *testBundle {
 			t.Fatal(err)
 		}
 	}
+	authn := auth.NewKeys(st, nil, true, log)
+	if opts.noKeyCache {
+		authn.TTL = 0
+	}
 	srv := httptest.NewUnstartedServer(nil)
 	publicURL := "http://" + srv.Listener.Addr().String()
 	files, err := local.New(filepath.Join(dir, "objects"), publicURL, bytes.Repeat([]byte("s"), 32))
@@ -113,7 +118,7 @@ func setup(t testing.TB, opts options) *testBundle {
 		}
 	}
 	srv.Config.Handler = server.Wrap(api.New(api.Deps{
-		Jobs: jobs, Keys: keys, Auth: auth.NewKeys(st, nil, true, log), Throttle: auth.NewThrottle(10, 6*time.Second),
+		Jobs: jobs, Keys: keys, Auth: authn, Throttle: auth.NewThrottle(10, 6*time.Second),
 		Ready: func(*http.Request) map[string]string { return map[string]string{"database": "ok"} },
 		Files: files.Handler(), UploadDir: filepath.Join(dir, "uploads"), MaxUploads: cmp.Or(opts.maxUploads, 16),
 		Limits: api.Limits(opts.imageBytes, opts.audioBytes), PublicURL: publicURL, Log: log,

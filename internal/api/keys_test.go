@@ -67,6 +67,15 @@ func keyLifecycle(t *testing.T, tb *testBundle) {
 	if r := tb.call(t, http.MethodGet, "/jobs", c.Key, nil, "", nil); r.StatusCode != 200 {
 		t.Fatalf("new key refused: %d", r.StatusCode)
 	}
+	accessLine := false
+	for _, line := range strings.Split(tb.logs.String(), "\n") {
+		if strings.Contains(line, `"msg":"request"`) && strings.Contains(line, `"customer":"acme"`) && strings.Contains(line, `"key_id":"`+c.Record.ID) {
+			accessLine = true
+		}
+	}
+	if !accessLine {
+		t.Error("the access log line of an authenticated request lacks its key_id and customer")
+	}
 	var pb problemBody
 	if r := tb.call(t, http.MethodGet, "/admin/keys", c.Key, nil, "", &pb); r.StatusCode != 403 || pb.Code != "forbidden" {
 		t.Fatalf("a customer key on the admin API: %d %s", r.StatusCode, pb.Code)

@@ -23,6 +23,7 @@ const (
 var (
 	ErrNotFound = errors.New("key not found")
 	ErrRevoked  = errors.New("key is revoked")
+	ErrExpired  = errors.New("key has expired")
 )
 
 // ParamError is an invalid field of a request to the service.
@@ -51,6 +52,8 @@ type CreateParams struct {
 	RateLimit int      // generation requests per hour; 0: the configured default
 	ExpiresIn time.Duration
 	Notes     string
+
+	expiresAt *time.Time // rotation: the replaced key's expiry, kept as it is
 }
 
 // Created is a new key: the plaintext, shown once, and its record.
@@ -95,7 +98,10 @@ func (s *Service) newRecord(p CreateParams) (*store.APIKey, string, error) {
 		ID: uuid.NewString(), Hash: Hash(plain, s.pepper), Display: Display(plain), Customer: p.Customer,
 		Scopes: slices.Compact(slices.Sorted(slices.Values(p.Scopes))), RateLimit: p.RateLimit, Notes: p.Notes,
 	}
-	if p.ExpiresIn > 0 {
+	switch {
+	case p.expiresAt != nil:
+		k.ExpiresAt = p.expiresAt
+	case p.ExpiresIn > 0:
 		e := s.now().Add(p.ExpiresIn).UTC().Truncate(time.Second)
 		k.ExpiresAt = &e
 	}
@@ -204,7 +210,8 @@ func (s *Service) Revoke(ctx context.Context, id, actor string) (*store.APIKey, 
 	return k, nil
 }
 
-// Rotate makes a new key with the same customer, scopes, limit and notes;
+// Rotate makes a new key with the same customer, scopes, limit, notes and
+// expiry (rotation replaces a credential; it does not extend a contract);
 // the old one keeps working for grace, then expires.
 func (s *Service) Rotate(ctx context.Context, id string, grace time.Duration, actor string) (*Created, error) {
 	old, err := s.Get(ctx, id)
@@ -214,13 +221,14 @@ func (s *Service) Rotate(ctx context.Context, id string, grace time.Duration, ac
 	if old.RevokedAt != nil {
 		return nil, ErrRevoked
 	}
+	if old.ExpiresAt != nil && !s.now().Before(*old.ExpiresAt) {
+		return nil, ErrExpired
+	}
 	if grace < 0 {
 		return nil, &ParamError{"grace", "must not be negative"}
 	}
-	p := CreateParams{Customer: old.Customer, Scopes: old.Scopes, RateLimit: old.RateLimit, Notes: old.Notes}
-	if old.ExpiresAt != nil {
-		p.ExpiresIn = max(old.ExpiresAt.Sub(old.CreatedAt), time.Second)
-	}
+	p := CreateParams{Customer: old.Customer, Scopes: old.Scopes, RateLimit: old.RateLimit, Notes: old.Notes,
+		expiresAt: old.ExpiresAt}
 	k, plain, err := s.newRecord(p)
 	if err != nil {
 		return nil, err
@@ -234,20 +242,40 @@ func (s *Service) Rotate(ctx context.Context, id string, grace time.Duration, ac
 	return &Created{Key: plain, Record: k}, nil
 }
 
-// Bootstrap gives a fresh install its first key, once: if no key exists, it
-// imports legacyKey (the API_KEY variable) for customer, or else creates an
-// admin key whose plaintext the caller must show. With keys present it does
-// nothing.
-func (s *Service) Bootstrap(ctx context.Context, legacyKey, customer string) (created *Created, imported *store.APIKey, err error) {
-	n, err := s.store.CountKeys(ctx)
-	if err != nil || n > 0 {
+// Bootstrap gives a fresh install its first key, once, even when several
+// servers start together: if no key exists, it imports legacyKey (the
+// API_KEY variable) for customer — moving the jobs of owner fromOwner to
+// toOwner in the same transaction — or else creates an admin key whose
+// plaintext the caller must show. With keys present it does nothing.
+func (s *Service) Bootstrap(ctx context.Context, legacyKey, customer, fromOwner, toOwner string) (created *Created, imported *store.APIKey, err error) {
+	if legacyKey != "" {
+		k := &store.APIKey{
+			ID: uuid.NewString(), Hash: Hash(legacyKey, s.pepper), Display: legacyDisplay(legacyKey), Customer: customer,
+			Scopes: []string{ScopeAdmin, ScopeGenerate}, Notes: "imported from API_KEY",
+		}
+		ok, err := s.store.BootstrapKey(ctx, k, "imported", "bootstrap", "from the API_KEY environment variable", fromOwner, toOwner)
+		if err != nil || !ok {
+			return nil, nil, err
+		}
+		return nil, k, nil
+	}
+	k, plain, err := s.newRecord(CreateParams{Customer: "operator", Scopes: []string{ScopeAdmin, ScopeGenerate},
+		Notes: "first key, created at first start"})
+	if err != nil {
 		return nil, nil, err
 	}
-	if legacyKey != "" {
-		imported, err = s.Import(ctx, legacyKey, customer, "bootstrap")
-		return nil, imported, err
+	ok, err := s.store.BootstrapKey(ctx, k, "created", "bootstrap", "first start", "", "")
+	if err != nil || !ok {
+		return nil, nil, err
 	}
-	created, err = s.Create(ctx, CreateParams{Customer: "operator", Scopes: []string{ScopeAdmin, ScopeGenerate},
-		Notes: "first key, created at first start"}, "bootstrap")
-	return created, nil, err
+	return &Created{Key: plain, Record: k}, nil, nil
+}
+
+// Known reports whether key is stored (whatever its state).
+func (s *Service) Known(ctx context.Context, key string) (bool, error) {
+	_, err := s.store.KeyByHash(ctx, Hash(key, s.pepper))
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }

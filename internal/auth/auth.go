@@ -48,7 +48,9 @@ type Keys struct {
 	pepper []byte
 	legacy bool // also look up tokens not in the av_live_ format (an imported API_KEY)
 	log    *slog.Logger
-	now    func() time.Time
+	// TTL is how long a looked-up key is trusted (CacheTTL; 0: never).
+	TTL time.Duration
+	now func() time.Time
 
 	mu    sync.Mutex
 	cache map[string]cached // by hash
@@ -63,7 +65,7 @@ type cached struct {
 // NewKeys returns an authenticator. legacy allows tokens of another format
 // (the imported API_KEY) to be looked up; well-formed keys always are.
 func NewKeys(st store.KeyStore, pepper []byte, legacy bool, log *slog.Logger) *Keys {
-	return &Keys{store: st, pepper: pepper, legacy: legacy, log: log, now: time.Now,
+	return &Keys{store: st, pepper: pepper, legacy: legacy, log: log, now: time.Now, TTL: CacheTTL,
 		cache: map[string]cached{}, used: map[string]time.Time{}}
 }
 
@@ -92,7 +94,7 @@ func (k *Keys) lookup(ctx context.Context, hash string, now time.Time) (*store.A
 	k.mu.Lock()
 	c, ok := k.cache[hash]
 	k.mu.Unlock()
-	if ok && now.Sub(c.at) < CacheTTL {
+	if ok && now.Sub(c.at) < k.TTL {
 		return c.key, nil
 	}
 	key, err := k.store.KeyByHash(ctx, hash)
@@ -137,6 +139,13 @@ func (k *Keys) Flush(ctx context.Context) {
 		return
 	}
 	if err := k.store.TouchKeys(ctx, used); err != nil {
-		k.log.WarnContext(ctx, "recording key use failed", "error", err)
+		k.log.WarnContext(ctx, "recording key use failed; will retry", "error", err)
+		k.mu.Lock()
+		for id, t := range used { // keep the batch for the next flush
+			if t.After(k.used[id]) {
+				k.used[id] = t
+			}
+		}
+		k.mu.Unlock()
 	}
 }

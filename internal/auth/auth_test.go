@@ -79,25 +79,33 @@ func TestThrottle(t *testing.T) {
 	now := time.Unix(1000, 0)
 	th.now = func() time.Time { return now }
 	a, sameNet, other := "[2001:db8:1:2:aaaa::1]:5000", "[2001:db8:1:2:bbbb::9]:6000", "192.0.2.7:80"
+	for range 5 { // successes cost nothing
+		if ok, _ := th.Take(a); !ok {
+			t.Fatal("a successful client is throttled")
+		}
+		th.Refund(a)
+	}
 	for range 3 {
-		if ok, _ := th.Allow(a); !ok {
+		if ok, _ := th.Take(a); !ok {
 			t.Fatal("refused before the burst is spent")
 		}
-		th.Fail(a)
 	}
-	if ok, wait := th.Allow(sameNet); ok || wait != 10*time.Second {
+	if ok, wait := th.Take(sameNet); ok || wait != 10*time.Second {
 		t.Fatalf("same /64 after the burst: ok %v wait %s", ok, wait)
 	}
-	if ok, _ := th.Allow(other); !ok {
+	if ok, _ := th.Take(other); !ok {
 		t.Fatal("another address is throttled")
 	}
 	now = now.Add(4 * time.Second)
-	if ok, wait := th.Allow(a); ok || wait != 6*time.Second {
+	if ok, wait := th.Take(a); ok || wait != 6*time.Second {
 		t.Fatalf("after 4 s: ok %v wait %s (Retry-After must be exact)", ok, wait)
 	}
 	now = now.Add(6 * time.Second)
-	if ok, _ := th.Allow(a); !ok {
+	if ok, _ := th.Take(a); !ok {
 		t.Fatal("still refused after the wait")
+	}
+	if ok, _ := th.Take("[::ffff:192.0.2.7]:81"); !ok { // the IPv4-mapped form of other: one bucket
+		t.Fatal("mapped address refused")
 	}
 }
 

@@ -30,34 +30,44 @@ func NewThrottle(burst int, per time.Duration) *Throttle {
 	return &Throttle{Burst: float64(burst), Per: per, buckets: map[string]*bucket{}, now: time.Now}
 }
 
-// Allow reports whether addr may try to authenticate now, and otherwise
-// how long until it may.
-func (t *Throttle) Allow(addr string) (bool, time.Duration) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	b := t.refill(clientNet(addr))
-	if b == nil || b.tokens >= 1 {
-		return true, 0
-	}
-	wait := time.Duration((1 - b.tokens) * float64(t.Per))
-	return false, wait
-}
-
-// Fail records a failed attempt by addr.
-func (t *Throttle) Fail(addr string) {
+// Take spends one attempt of addr before it authenticates, and otherwise
+// says how long until it may. Taking before the lookup (not counting after
+// it) means concurrent requests cannot all slip past a nearly empty bucket.
+func (t *Throttle) Take(addr string) (bool, time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	key := clientNet(addr)
 	b := t.refill(key)
 	if b == nil {
-		if len(t.buckets) > 100_000 {
-			t.sweep()
+		if len(t.buckets) >= maxBuckets {
+			clear(t.buckets) // bounded memory; O(1) amortised over the buckets made since
 		}
 		b = &bucket{tokens: t.Burst, at: t.now()}
 		t.buckets[key] = b
 	}
-	b.tokens = math.Max(0, b.tokens-1)
+	if b.tokens < 1 {
+		return false, time.Duration((1 - b.tokens) * float64(t.Per))
+	}
+	b.tokens--
+	return true, 0
 }
+
+// Refund gives back the attempt of an authentication that succeeded: only
+// failures count.
+func (t *Throttle) Refund(addr string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	key := clientNet(addr)
+	if b := t.buckets[key]; b != nil {
+		b.tokens = math.Min(t.Burst, b.tokens+1)
+		if b.tokens >= t.Burst {
+			delete(t.buckets, key)
+		}
+	}
+}
+
+// maxBuckets bounds the memory of the throttle.
+const maxBuckets = 100_000
 
 // refill brings a bucket up to date; a full one is forgotten.
 func (t *Throttle) refill(key string) *bucket {
@@ -73,12 +83,6 @@ func (t *Throttle) refill(key string) *bucket {
 		return nil
 	}
 	return b
-}
-
-func (t *Throttle) sweep() {
-	for k := range t.buckets {
-		t.refill(k)
-	}
 }
 
 // clientNet is the throttled unit of an address "host:port": the IPv4

@@ -40,8 +40,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := bootstrapKeys(ctx, keys, rt, stdout); err != nil {
 		return err
 	}
-	authn := auth.NewKeys(rt.store, []byte(cfg.APIKeyPepper), cfg.APIKey != "" || hasLegacyKey(ctx, keys), log)
-	go authn.Run(ctx, 10*time.Second)
+	authn := auth.NewKeys(rt.store, []byte(cfg.APIKeyPepper), hasLegacyKey(ctx, keys), log)
+	flushCtx, stopFlush := context.WithCancel(context.Background())
+	flushed := make(chan struct{})
+	go func() { authn.Run(flushCtx, 10*time.Second); close(flushed) }()
+	defer func() { stopFlush(); <-flushed }() // the last batch of key uses, before the database closes
 	checker, _ := rt.generator.(generator.Checker)
 	jobs := job.NewService(rt.store, rt.storage, media.Prober{FFmpeg: cfg.FFmpeg, FFprobe: cfg.FFprobe}, checker, job.Settings{
 		Limits: media.Limits{
@@ -169,15 +172,13 @@ func (rt *runtime) checkDependencies(ctx context.Context, workers bool) map[stri
 // (whose jobs of the first release move to its customer), or a new admin
 // key printed once to the terminal, never to the logs.
 func bootstrapKeys(ctx context.Context, keys *apikey.Service, rt *runtime, stdout io.Writer) error {
-	created, imported, err := keys.Bootstrap(ctx, rt.cfg.APIKey, rt.cfg.APIKeyCustomer)
+	cfg := rt.cfg
+	to := auth.Identity{Customer: cfg.APIKeyCustomer}.Owner()
+	created, imported, err := keys.Bootstrap(ctx, cfg.APIKey, cfg.APIKeyCustomer, legacyOwner(cfg.APIKey), to)
 	switch {
 	case err != nil:
 		return fmt.Errorf("creating the first key: %w", err)
 	case imported != nil:
-		id := auth.Identity{Customer: imported.Customer}
-		if err := rt.store.ReassignJobs(ctx, legacyOwner(rt.cfg.APIKey), id.Owner()); err != nil {
-			return err
-		}
 		rt.log.Info("imported API_KEY as the first key; it can now be removed from the environment",
 			"key_id", imported.ID, "customer", imported.Customer)
 	case created != nil:
@@ -187,6 +188,10 @@ func bootstrapKeys(ctx context.Context, keys *apikey.Service, rt *runtime, stdou
 			"  It can call every endpoint and manage keys (avatar-api keys --help).\n"+
 			"  Create a key per customer with:  avatar-api keys create --customer NAME\n\n", created.Key)
 		rt.log.Info("created the first admin key and printed it to the terminal", "key_id", created.Record.ID)
+	case cfg.APIKey != "":
+		if known, err := keys.Known(ctx, cfg.APIKey); err == nil && !known {
+			rt.log.Warn("API_KEY is set but is not among the stored keys, so it is ignored: keys existed before it could be imported; create a key with avatar-api keys create")
+		}
 	}
 	return nil
 }
@@ -198,16 +203,22 @@ func hasLegacyKey(ctx context.Context, keys *apikey.Service) bool {
 	if err != nil {
 		return false
 	}
+	now := time.Now()
 	for _, k := range all {
-		if !strings.HasPrefix(k.Display, apikey.Prefix) && k.RevokedAt == nil {
+		live := k.RevokedAt == nil && (k.ExpiresAt == nil || now.Before(*k.ExpiresAt))
+		if live && !strings.HasPrefix(k.Display, apikey.Prefix) {
 			return true
 		}
 	}
 	return false
 }
 
-// legacyOwner is the owner id jobs had under the single-key release.
+// legacyOwner is the owner id jobs had under the single-key release ("" for
+// no key).
 func legacyOwner(key string) string {
+	if key == "" {
+		return ""
+	}
 	id, err := pbkdf2.Key(sha256.New, key, []byte("avatar-api owner id v1"), 100_000, 8)
 	if err != nil {
 		return ""

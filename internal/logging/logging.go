@@ -7,9 +7,35 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"sync"
 )
 
 type attrsKey struct{}
+
+type requestKey struct{}
+
+// request holds attributes learned while a request is served (who is
+// calling), so that lines logged with the request's outer context — its
+// access line — carry them too.
+type request struct {
+	mu    sync.Mutex
+	attrs []slog.Attr
+}
+
+// WithRequest returns ctx able to take attributes with AddToRequest.
+func WithRequest(ctx context.Context) context.Context {
+	return context.WithValue(ctx, requestKey{}, &request{})
+}
+
+// AddToRequest adds attributes to every later line of ctx's request,
+// including the lines of contexts derived before the call.
+func AddToRequest(ctx context.Context, attrs ...slog.Attr) {
+	if r, ok := ctx.Value(requestKey{}).(*request); ok {
+		r.mu.Lock()
+		r.attrs = append(r.attrs, attrs...)
+		r.mu.Unlock()
+	}
+}
 
 // With returns ctx carrying attrs, added to every log line written with it.
 func With(ctx context.Context, attrs ...slog.Attr) context.Context {
@@ -39,6 +65,11 @@ type contextHandler struct{ slog.Handler }
 func (h contextHandler) Handle(ctx context.Context, r slog.Record) error {
 	if attrs, ok := ctx.Value(attrsKey{}).([]slog.Attr); ok {
 		r.AddAttrs(attrs...)
+	}
+	if req, ok := ctx.Value(requestKey{}).(*request); ok {
+		req.mu.Lock()
+		r.AddAttrs(req.attrs...)
+		req.mu.Unlock()
 	}
 	return h.Handler.Handle(ctx, r)
 }

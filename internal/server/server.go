@@ -76,7 +76,7 @@ func requestContext(log *slog.Logger, next http.Handler) http.Handler {
 			id = hex.EncodeToString(b[:])
 		}
 		w.Header().Set("X-Request-ID", id)
-		ctx := logging.With(r.Context(), slog.String("request_id", id))
+		ctx := logging.WithRequest(logging.With(r.Context(), slog.String("request_id", id)))
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		start := time.Now()
 		next.ServeHTTP(sw, r.WithContext(ctx))

@@ -60,10 +60,14 @@ type KeyStore interface {
 	// RotateKey stores next, a replacement of key old, and makes old expire
 	// at oldExpires (unless it expires sooner), in one transaction.
 	RotateKey(ctx context.Context, old string, next *APIKey, oldExpires time.Time, actor string) error
-	// TouchKeys records when keys were last used (batched by the caller).
+	// BootstrapKey stores k only if no key exists yet, with its event, and
+	// gives the jobs of owner from (if not "") to owner to, all in one
+	// transaction that concurrent bootstraps wait for. created reports
+	// whether k was stored.
+	BootstrapKey(ctx context.Context, k *APIKey, action, actor, detail, from, to string) (created bool, err error)
+	// TouchKeys records when keys were last used (batched by the caller);
+	// a time never moves backwards.
 	TouchKeys(ctx context.Context, used map[string]time.Time) error
 	// KeyEvents lists the audit trail of one key ("" for all), oldest first.
 	KeyEvents(ctx context.Context, keyID string, limit int) ([]KeyEvent, error)
-	// ReassignJobs gives the jobs of owner from to owner to.
-	ReassignJobs(ctx context.Context, from, to string) error
 }

@@ -4,6 +4,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
@@ -14,7 +15,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
-	"github.com/pressly/goose/v3/lock"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 
 	"github.com/avatar-api/avatar-api/internal/store/sqlstore"
@@ -43,18 +43,15 @@ func Open(ctx context.Context, url string, maxAttempts int) (*sqlstore.Store, er
 	}
 	db := stdlib.OpenDBFromPool(pool)
 	driver := riverdatabasesql.NewWithPgxListener(db, pool)
-	locker, err := lock.NewPostgresSessionLocker()
-	if err != nil {
-		return nil, fmt.Errorf("preparing migration lock: %w", err)
-	}
-	sub, _ := fs.Sub(migrations, "migrations")
-	if err := sqlstore.Migrate(ctx, db, goose.DialectPostgres, sub, driver, goose.WithSessionLocker(locker)); err != nil {
+	if err := migrate(ctx, pool, db, driver); err != nil {
 		db.Close()
 		pool.Close()
 		return nil, err
 	}
 	s, err := sqlstore.New(db, sqlstore.Dialect{
 		Numbered:          true,
+		ForUpdate:         " FOR UPDATE",
+		LockFirstKey:      "SELECT pg_advisory_xact_lock(7317022401)",
 		Time:              func(t time.Time) any { return t },
 		IsUniqueViolation: isUniqueViolation,
 	}, driver, maxAttempts)
@@ -65,6 +62,26 @@ func Open(ctx context.Context, url string, maxAttempts int) (*sqlstore.Store, er
 	}
 	s.AlsoClose(pool.Close)
 	return s, nil
+}
+
+// migrateLock is the advisory lock replicas take turns under to migrate.
+const migrateLock = 7317022400
+
+// migrate applies our migrations and River's under one session advisory
+// lock, so replicas starting together do not race (goose's own lock would
+// not cover River's).
+func migrate(ctx context.Context, pool *pgxpool.Pool, db *sql.DB, driver *riverdatabasesql.Driver) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("locking for migrations: %w", err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", migrateLock); err != nil {
+		return fmt.Errorf("locking for migrations: %w", err)
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", migrateLock) //nolint:errcheck // released with the session anyway
+	sub, _ := fs.Sub(migrations, "migrations")
+	return sqlstore.Migrate(ctx, db, goose.DialectPostgres, sub, driver)
 }
 
 func isUniqueViolation(err error) bool {

@@ -44,3 +44,13 @@ func TestMigrateTwiceConcurrently(t *testing.T) {
 		}
 	}
 }
+
+func TestBootstrapOnce(t *testing.T) {
+	t.Parallel()
+	s, err := postgres.Open(context.Background(), pgtest.NewDatabase(t), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	storetest.RunBootstrap(t, s)
+}

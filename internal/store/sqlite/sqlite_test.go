@@ -53,3 +53,13 @@ func TestFilePermissions(t *testing.T) {
 		t.Fatalf("database file mode %o, want 600", perm)
 	}
 }
+
+func TestBootstrapOnce(t *testing.T) {
+	t.Parallel()
+	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "b.db"), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	storetest.RunBootstrap(t, s)
+}

@@ -41,6 +41,36 @@ func (s *Store) event(ctx context.Context, tx *sql.Tx, keyID, action, actor, det
 	return s.interpret(err, "recording key event")
 }
 
+// BootstrapKey implements store.KeyStore.
+func (s *Store) BootstrapKey(ctx context.Context, k *store.APIKey, action, actor, detail, from, to string) (bool, error) {
+	created := false
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if s.dialect.LockFirstKey != "" {
+			if _, err := tx.ExecContext(ctx, s.dialect.LockFirstKey); err != nil {
+				return s.interpret(err, "locking first key")
+			}
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM api_keys`).Scan(&n); err != nil {
+			return s.interpret(err, "counting keys")
+		}
+		if n > 0 {
+			return nil
+		}
+		if err := s.insertKey(ctx, tx, k, action, actor, detail); err != nil {
+			return err
+		}
+		if from != "" {
+			if _, err := tx.ExecContext(ctx, s.q(`UPDATE jobs SET owner = ? WHERE owner = ?`), to, from); err != nil {
+				return s.interpret(err, "reassigning jobs")
+			}
+		}
+		created = true
+		return nil
+	})
+	return created, err
+}
+
 // KeyByHash implements store.KeyStore.
 func (s *Store) KeyByHash(ctx context.Context, hash string) (*store.APIKey, error) {
 	return s.oneKey(ctx, s.db, "hash = ?", hash)
@@ -81,7 +111,7 @@ func (s *Store) UpdateKey(ctx context.Context, id string, u store.KeyUpdate, act
 	var k *store.APIKey
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		if k, err = s.oneKey(ctx, tx, "id = ?", id); err != nil {
+		if k, err = s.oneKey(ctx, tx, "id = ?"+s.dialect.ForUpdate, id); err != nil {
 			return err
 		}
 		var changes []string
@@ -116,7 +146,7 @@ func (s *Store) RevokeKey(ctx context.Context, id string, t time.Time, actor str
 	var k *store.APIKey
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		if k, err = s.oneKey(ctx, tx, "id = ?", id); err != nil {
+		if k, err = s.oneKey(ctx, tx, "id = ?"+s.dialect.ForUpdate, id); err != nil {
 			return err
 		}
 		if k.RevokedAt != nil {
@@ -135,7 +165,7 @@ func (s *Store) RevokeKey(ctx context.Context, id string, t time.Time, actor str
 // RotateKey implements store.KeyStore.
 func (s *Store) RotateKey(ctx context.Context, old string, next *store.APIKey, oldExpires time.Time, actor string) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		k, err := s.oneKey(ctx, tx, "id = ?", old)
+		k, err := s.oneKey(ctx, tx, "id = ?"+s.dialect.ForUpdate, old)
 		if err != nil {
 			return err
 		}
@@ -159,7 +189,8 @@ func (s *Store) RotateKey(ctx context.Context, old string, next *store.APIKey, o
 func (s *Store) TouchKeys(ctx context.Context, used map[string]time.Time) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		for id, t := range used {
-			if _, err := tx.ExecContext(ctx, s.q(`UPDATE api_keys SET last_used_at = ? WHERE id = ?`), s.t(t), id); err != nil {
+			if _, err := tx.ExecContext(ctx, s.q(`UPDATE api_keys SET last_used_at = ?
+				WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`), s.t(t), id, s.t(t)); err != nil {
 				return s.interpret(err, "recording key use")
 			}
 		}
@@ -189,12 +220,6 @@ func (s *Store) KeyEvents(ctx context.Context, keyID string, limit int) ([]store
 		events = append(events, e)
 	}
 	return events, s.interpret(rows.Err(), "listing key events")
-}
-
-// ReassignJobs implements store.KeyStore.
-func (s *Store) ReassignJobs(ctx context.Context, from, to string) error {
-	_, err := s.db.ExecContext(ctx, s.q(`UPDATE jobs SET owner = ? WHERE owner = ?`), to, from)
-	return s.interpret(err, "reassigning jobs")
 }
 
 func (s *Store) oneKey(ctx context.Context, db querier, where string, args ...any) (*store.APIKey, error) {

@@ -28,6 +28,12 @@ type Dialect struct {
 	Time func(time.Time) any
 	// IsUniqueViolation reports a unique-constraint error.
 	IsUniqueViolation func(error) bool
+	// ForUpdate locks the rows a transaction reads to change ("" where the
+	// transaction already holds the database's write lock, as in SQLite).
+	ForUpdate string
+	// LockFirstKey serialises first-start bootstraps across processes
+	// within a transaction ("" where transactions are serial anyway).
+	LockFirstKey string
 }
 
 // Store implements store.Store on a *sql.DB.

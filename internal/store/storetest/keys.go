@@ -97,3 +97,32 @@ func RunKeys(t *testing.T, s store.KeyStore) {
 		}
 	})
 }
+
+// RunBootstrap checks that concurrent first-start bootstraps on an empty
+// key table store exactly one key. s must have no keys.
+func RunBootstrap(t *testing.T, s store.KeyStore) {
+	t.Helper()
+	ctx := context.Background()
+	results := make(chan bool, 6)
+	for range cap(results) {
+		go func() {
+			k := &store.APIKey{ID: uuid.NewString(), Hash: uuid.NewString(), Display: "av_live_Ab3x", Customer: "operator", Scopes: []string{"admin"}}
+			ok, err := s.BootstrapKey(ctx, k, "created", "bootstrap", "", "", "")
+			if err != nil {
+				t.Error(err)
+			}
+			results <- ok
+		}()
+	}
+	created := 0
+	for range cap(results) {
+		if <-results {
+			created++
+		}
+	}
+	n, err := s.CountKeys(ctx)
+	must(t, err)
+	if created != 1 || n != 1 {
+		t.Fatalf("%d bootstraps created a key, %d keys stored; want exactly 1", created, n)
+	}
+}
