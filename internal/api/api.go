@@ -15,7 +15,9 @@ import (
 	"github.com/avatar-api/avatar-api/internal/apikey"
 	"github.com/avatar-api/avatar-api/internal/auth"
 	"github.com/avatar-api/avatar-api/internal/job"
+	"github.com/avatar-api/avatar-api/internal/metric"
 	"github.com/avatar-api/avatar-api/internal/problem"
+	"github.com/avatar-api/avatar-api/internal/ratelimit"
 )
 
 // Version is the API's version, shown in the OpenAPI document.
@@ -23,14 +25,18 @@ const Version = "0.1.0"
 
 // Deps are what the handlers need.
 type Deps struct {
-	Jobs      *job.Service
-	Keys      *apikey.Service // key administration
-	Auth      Authenticator
-	Throttle  *auth.Throttle                          // failed authentications per address; nil: none
-	Ready     func(r *http.Request) map[string]string // named checks: "ok" or what failed
-	Files     http.Handler                            // signed downloads of local storage; nil with S3
-	UploadDir string
-	Limits    uploadLimits
+	Jobs       *job.Service
+	Keys       *apikey.Service // key administration
+	Auth       Authenticator
+	Throttle   *auth.Throttle    // failed authentications per address; nil: none
+	Limiter    ratelimit.Limiter // per-key request limits; nil: none
+	RateLimits RateLimits
+	Metrics    *metric.Metrics                         // nil: no /metrics
+	Now        func() time.Time                        // the limiter's clock; nil: time.Now
+	Ready      func(r *http.Request) map[string]string // named checks: "ok" or what failed
+	Files      http.Handler                            // signed downloads of local storage; nil with S3
+	UploadDir  string
+	Limits     uploadLimits
 	// MaxUploads bounds the uploads checked at once: each may decode a
 	// large image and run ffmpeg over its audio.
 	MaxUploads int
@@ -46,6 +52,13 @@ func Limits(imageBytes, audioBytes int64) uploadLimits {
 type api struct {
 	Deps
 	uploads chan struct{} // one token per upload being received and checked
+}
+
+func (a *api) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
 }
 
 // uploadWait is how long an upload waits for a free slot before 503.
@@ -82,7 +95,7 @@ func New(d Deps) http.Handler {
 	}
 	config.Servers = []*huma.Server{{URL: d.PublicURL}}
 	h := humago.New(mux, config)
-	h.UseMiddleware(withLogger(d.Log), a.authenticate(h))
+	h.UseMiddleware(withLogger(d.Log), a.authenticate(h), a.limit(h))
 
 	// Customer routes: every one needs a key.
 	huma.Register(h, a.opGenerate(), a.generate)
@@ -104,6 +117,11 @@ func New(d Deps) http.Handler {
 	// Open routes: liveness, readiness.
 	huma.Register(h, opHealth(), a.health)
 	huma.Register(h, opReady(), a.ready)
+
+	// Prometheus metrics, for the operator's scraper (admin scope).
+	if d.Metrics != nil {
+		mux.Handle("GET /metrics", a.requireAdmin(d.Metrics.Handler()))
+	}
 
 	// Signed download links of local storage; the signature is the key.
 	if d.Files != nil {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"math"
@@ -116,4 +117,28 @@ func (a *api) whoami(ctx context.Context, _ *struct{}) (*whoamiOutput, error) {
 	out := &whoamiOutput{}
 	out.Body.KeyID, out.Body.Customer, out.Body.Scopes, out.Body.RateLimit = id.KeyID, id.Customer, id.Scopes, id.RateLimit
 	return out, nil
+}
+
+// requireAdmin guards a plain handler (not a huma operation) with an admin
+// key, answering like the operations do.
+func (a *api) requireAdmin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		var p *problem.Problem
+		if !ok || !strings.EqualFold(scheme, "Bearer") {
+			p = problem.New(http.StatusUnauthorized, CodeUnauthorized, "a valid API key is required: send Authorization: Bearer <key>")
+		} else if id, err := a.Auth.Authenticate(r.Context(), strings.TrimSpace(token)); err != nil {
+			p = problem.New(http.StatusUnauthorized, CodeUnauthorized, "a valid API key is required: send Authorization: Bearer <key>")
+		} else if !id.Has(scopeOfOperatorOps) {
+			p = problem.New(http.StatusForbidden, CodeForbidden, "this key lacks the admin scope")
+		}
+		if p != nil {
+			p.RequestID = logging.Attr(r.Context(), "request_id")
+			w.Header().Set("Content-Type", problem.ContentType)
+			w.WriteHeader(p.Status)
+			_ = json.NewEncoder(w).Encode(p)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -27,6 +27,8 @@ import (
 	"github.com/avatar-api/avatar-api/internal/job"
 	"github.com/avatar-api/avatar-api/internal/logging"
 	"github.com/avatar-api/avatar-api/internal/media"
+	"github.com/avatar-api/avatar-api/internal/metric"
+	"github.com/avatar-api/avatar-api/internal/ratelimit"
 	"github.com/avatar-api/avatar-api/internal/server"
 	"github.com/avatar-api/avatar-api/internal/storage/local"
 	"github.com/avatar-api/avatar-api/internal/store/postgres"
@@ -58,6 +60,9 @@ type options struct {
 	checker                generator.Checker
 	postgres               bool // PostgreSQL instead of SQLite
 	noKeyCache             bool // every request looks its key up
+	limiter                ratelimit.Limiter
+	clock                  func() time.Time // the limiter's
+	metrics                *metric.Metrics
 }
 
 // setup runs the whole service in-process on real parts: an SQLite file,
@@ -119,8 +124,10 @@ func setup(t testing.TB, opts options) *testBundle {
 	}
 	srv.Config.Handler = server.Wrap(api.New(api.Deps{
 		Jobs: jobs, Keys: keys, Auth: authn, Throttle: auth.NewThrottle(10, 6*time.Second),
-		Ready: func(*http.Request) map[string]string { return map[string]string{"database": "ok"} },
-		Files: files.Handler(), UploadDir: filepath.Join(dir, "uploads"), MaxUploads: cmp.Or(opts.maxUploads, 16),
+		Limiter: opts.limiter, Now: opts.clock, Metrics: opts.metrics,
+		RateLimits: api.RateLimits{PerHour: 10, PollLimit: 600, PollWindow: time.Minute},
+		Ready:      func(*http.Request) map[string]string { return map[string]string{"database": "ok"} },
+		Files:      files.Handler(), UploadDir: filepath.Join(dir, "uploads"), MaxUploads: cmp.Or(opts.maxUploads, 16),
 		Limits: api.Limits(opts.imageBytes, opts.audioBytes), PublicURL: publicURL, Log: log,
 	}), log)
 	srv.Start()

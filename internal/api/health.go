@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
@@ -55,7 +56,7 @@ func opReady() huma.Operation {
 func (a *api) ready(_ context.Context, in *readyInput) (*readyOutput, error) {
 	checks := a.Ready(in.req)
 	for name, v := range checks {
-		if v != "ok" {
+		if v != "ok" && !strings.HasPrefix(v, "degraded") { // degraded still serves
 			p := problem.Newf(http.StatusServiceUnavailable, CodeUnavailable, "%s: %s", name, v)
 			for n, c := range checks {
 				p.Errors = append(p.Errors, problem.Detail{Location: n, Message: c})

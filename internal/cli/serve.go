@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os/exec"
@@ -16,12 +17,17 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/avatar-api/avatar-api/internal/api"
 	"github.com/avatar-api/avatar-api/internal/apikey"
 	"github.com/avatar-api/avatar-api/internal/auth"
+	"github.com/avatar-api/avatar-api/internal/config"
 	"github.com/avatar-api/avatar-api/internal/generator"
 	"github.com/avatar-api/avatar-api/internal/job"
 	"github.com/avatar-api/avatar-api/internal/media"
+	"github.com/avatar-api/avatar-api/internal/metric"
+	"github.com/avatar-api/avatar-api/internal/ratelimit"
 	"github.com/avatar-api/avatar-api/internal/server"
 	"github.com/avatar-api/avatar-api/internal/worker"
 )
@@ -62,15 +68,21 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 	}
+	limiter, degraded, err := newLimiter(cfg, log)
+	if err != nil {
+		return err
+	}
+	metrics := metric.New(degraded)
 	uploads, err := rt.processDir("uploads")
 	if err != nil {
 		return err
 	}
 	deps := api.Deps{
 		Jobs: jobs, Keys: keys, Auth: authn, Throttle: auth.NewThrottle(10, 6*time.Second),
-		UploadDir: uploads, MaxUploads: cfg.MaxUploads,
-		Limits: api.Limits(cfg.MaxImageBytes, cfg.MaxAudioBytes), PublicURL: cfg.PublicURL, Log: log,
-		Ready: rt.readiness(runner != nil),
+		UploadDir: uploads, MaxUploads: cfg.MaxUploads, Limiter: limiter, Metrics: metrics,
+		RateLimits: api.RateLimits{PerHour: cfg.RateLimitPerHour, PollLimit: cfg.PollRateLimit, PollWindow: cfg.PollRateWindow},
+		Limits:     api.Limits(cfg.MaxImageBytes, cfg.MaxAudioBytes), PublicURL: cfg.PublicURL, Log: log,
+		Ready: rt.readiness(runner != nil, degraded),
 	}
 	if rt.files != nil {
 		deps.Files = rt.files.Handler()
@@ -129,7 +141,7 @@ func (rt *runtime) startWorkers(ctx context.Context) (*worker.Runner, error) {
 // readiness checks each dependency with a short timeout. /ready is public,
 // so results are reused for two seconds: polling it cannot become a way to
 // spawn ffmpeg and write files in a loop.
-func (rt *runtime) readiness(workers bool) func(r *http.Request) map[string]string {
+func (rt *runtime) readiness(workers bool, degraded func() bool) func(r *http.Request) map[string]string {
 	var (
 		mu     sync.Mutex
 		last   map[string]string
@@ -142,6 +154,10 @@ func (rt *runtime) readiness(workers bool) func(r *http.Request) map[string]stri
 			return last
 		}
 		last, lastAt = rt.checkDependencies(r.Context(), workers), time.Now()
+		last["rate_limiter"] = "ok"
+		if degraded != nil && degraded() {
+			last["rate_limiter"] = "degraded: Redis unreachable, limits hold per replica"
+		}
 		return last
 	}
 }
@@ -166,6 +182,23 @@ func (rt *runtime) checkDependencies(ctx context.Context, workers bool) map[stri
 		checks["workers"] = "ok"
 	}
 	return checks
+}
+
+// newLimiter is the rate limiter: in memory, or in Redis (REDIS_URL) with
+// each replica falling back to memory while Redis is unreachable. degraded
+// reports that state (nil without Redis).
+func newLimiter(cfg *config.Config, log *slog.Logger) (ratelimit.Limiter, func() bool, error) {
+	if cfg.RedisURL == "" {
+		return ratelimit.NewMemory(), nil, nil
+	}
+	opts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, nil, errors.New("REDIS_URL: cannot be parsed") // the URL may hold a password: not quoted
+	}
+	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = 300*time.Millisecond, 300*time.Millisecond, 300*time.Millisecond
+	opts.MaxRetries = -1 // the fallback decides; a retry would only add latency
+	f := ratelimit.NewFallback(ratelimit.NewRedis(redis.NewClient(opts), "avatar:rl:"), log.With("component", "ratelimit"))
+	return f, f.Degraded, nil
 }
 
 // bootstrapKeys gives a fresh install its first key: the imported API_KEY

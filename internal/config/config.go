@@ -25,6 +25,11 @@ type Config struct {
 	LogLevel  slog.Level
 
 	DatabaseURL string // empty: SQLite in DataDir
+	RedisURL    string // empty: rate limits in memory; secret
+
+	RateLimitPerHour int // default generation requests per key per hour
+	PollRateLimit    int // status/result/list requests per key per PollRateWindow
+	PollRateWindow   time.Duration
 
 	APIKey         string // a key of the first release, imported once; secret
 	APIKeyCustomer string
@@ -112,6 +117,16 @@ var vars = []Var{
 		c.DatabaseURL = v
 		return nil
 	}},
+	{Name: "REDIS_URL", Default: "", Secret: true, Doc: "Redis for rate limits shared by every replica (redis://[:password@]host:6379/0). Empty: limits are kept in memory, per process. If Redis becomes unreachable, each replica limits on its own until it returns.", set: func(c *Config, v string) error {
+		if v != "" && !strings.HasPrefix(v, "redis://") && !strings.HasPrefix(v, "rediss://") {
+			return errors.New("must be a redis:// or rediss:// URL")
+		}
+		c.RedisURL = v
+		return nil
+	}},
+	{Name: "RATE_LIMIT_PER_HOUR", Default: "10", Doc: "Generation requests (`POST /generate`) a key may make in any rolling hour, unless the key has its own limit (`avatar-api keys update ID --rate-limit N`).", set: intVar(func(c *Config) *int { return &c.RateLimitPerHour }, 1, 100000)},
+	{Name: "POLL_RATE_LIMIT", Default: "600", Doc: "Other requests (status, result, cancel, list, whoami, admin) a key may make in any rolling POLL_RATE_WINDOW.", set: intVar(func(c *Config) *int { return &c.PollRateLimit }, 1, 100000)},
+	{Name: "POLL_RATE_WINDOW", Default: "1m", Doc: "The window of POLL_RATE_LIMIT.", set: durationVar(func(c *Config) *time.Duration { return &c.PollRateWindow }, time.Second)},
 	{Name: "API_KEY", Default: "", Secret: true, Doc: "A key of the single-key first release. If set while the database has no keys, it is imported (hashed) as the first key, of customer API_KEY_CUSTOMER, with every scope; remove it afterwards. With neither, the first start creates an admin key and prints it once.", set: func(c *Config, v string) error {
 		if v != "" && len(v) < 16 {
 			return errors.New("must be at least 16 characters")
