@@ -20,9 +20,14 @@ func TestFormat(t *testing.T) {
 		seen[k] = true
 	}
 	k := Generate()
+	i := len(Prefix) // swap two neighbouring characters that differ
+	for k[i] == k[i+1] {
+		i++
+	}
+	swapped := k[:i] + string(k[i+1]) + string(k[i]) + k[i+2:]
 	for _, bad := range []string{
 		"", "av_live_", k[:len(k)-1], k + "x", "av_test_" + k[8:], k[:20] + "!" + k[21:],
-		k[:10] + string(k[11]) + string(k[10]) + k[12:], // two characters swapped
+		swapped,
 		k[:len(k)-1] + string(alphabet[(indexOf(k[len(k)-1])+1)%62]),
 	} {
 		if WellFormed(bad) {
