@@ -44,8 +44,7 @@ func identity(ctx context.Context) auth.Identity {
 func owner(ctx context.Context) string { return identity(ctx).Owner() }
 
 // authenticate lets through operations without security; the others need
-// a valid bearer key with the operation's scope. Failed attempts are
-// throttled per client address, checked before any lookup.
+// a valid bearer key with the operation's scope.
 func (a *api) authenticate(h huma.API) func(huma.Context, func(huma.Context)) {
 	return func(ctx huma.Context, next func(huma.Context)) {
 		sec := ctx.Operation().Security
@@ -53,46 +52,70 @@ func (a *api) authenticate(h huma.API) func(huma.Context, func(huma.Context)) {
 			next(ctx)
 			return
 		}
-		addr := ctx.RemoteAddr()
-		if a.Throttle != nil {
-			if ok, wait := a.Throttle.Take(addr); !ok {
-				secs := int(math.Ceil(wait.Seconds()))
-				_ = huma.WriteErr(h, ctx, http.StatusTooManyRequests, "",
-					problem.Newf(http.StatusTooManyRequests, CodeAuthThrottled,
-						"too many failed authentications from your address; retry in %d s", secs).
-						WithHeader("Retry-After", strconv.Itoa(secs)))
-				return
-			}
-		}
-		scheme, token, ok := strings.Cut(ctx.Header("Authorization"), " ")
-		ok = ok && strings.EqualFold(scheme, "Bearer") // RFC 9110: the scheme is case-insensitive
-		id, err := auth.Identity{}, auth.ErrUnauthenticated
-		if ok && token != "" {
-			id, err = a.Auth.Authenticate(ctx.Context(), strings.TrimSpace(token))
-		}
-		if err != nil {
-			if !errors.Is(err, auth.ErrUnauthenticated) {
-				a.Log.ErrorContext(ctx.Context(), "authentication failed", "error", err)
-				_ = huma.WriteErr(h, ctx, http.StatusServiceUnavailable, "authentication is unavailable; try again shortly")
-				return
-			}
-			ctx.SetHeader("WWW-Authenticate", `Bearer realm="avatar-api"`)
-			_ = huma.WriteErr(h, ctx, http.StatusUnauthorized, "a valid API key is required: send Authorization: Bearer <key>")
+		id, p := a.identify(ctx.Context(), ctx.RemoteAddr(), ctx.Header("Authorization"), sec[0][securityScheme])
+		if p != nil {
+			_ = huma.WriteErr(h, ctx, p.Status, "", p)
 			return
-		}
-		if a.Throttle != nil {
-			a.Throttle.Refund(addr)
-		}
-		logging.AddToRequest(ctx.Context(), slog.String("key_id", id.KeyID), slog.String("customer", id.Customer))
-		for _, scope := range sec[0][securityScheme] {
-			if !id.Has(scope) {
-				_ = huma.WriteErr(h, ctx, http.StatusForbidden, "",
-					problem.Newf(http.StatusForbidden, CodeForbidden, "this key lacks the %s scope", scope))
-				return
-			}
 		}
 		next(huma.WithValue(ctx, identityKey{}, id))
 	}
+}
+
+// identify is the one check of a request's key, for operations and plain
+// handlers alike. Failed attempts are throttled per client address, the
+// attempt taken before any lookup and given back on success. It returns
+// the caller, or the problem to answer with.
+func (a *api) identify(ctx context.Context, addr, header string, scopes []string) (auth.Identity, *problem.Problem) {
+	if a.Throttle != nil {
+		if ok, wait := a.Throttle.Take(addr); !ok {
+			secs := int(math.Ceil(wait.Seconds()))
+			return auth.Identity{}, problem.Newf(http.StatusTooManyRequests, CodeAuthThrottled,
+				"too many failed authentications from your address; retry in %d s", secs).
+				WithHeader("Retry-After", strconv.Itoa(secs))
+		}
+	}
+	scheme, token, ok := strings.Cut(header, " ")
+	ok = ok && strings.EqualFold(scheme, "Bearer") // RFC 9110: the scheme is case-insensitive
+	id, err := auth.Identity{}, auth.ErrUnauthenticated
+	if ok && token != "" {
+		id, err = a.Auth.Authenticate(ctx, strings.TrimSpace(token))
+	}
+	if err != nil {
+		if !errors.Is(err, auth.ErrUnauthenticated) {
+			a.Log.ErrorContext(ctx, "authentication failed", "error", err)
+			return auth.Identity{}, problem.New(http.StatusServiceUnavailable, CodeUnavailable, "authentication is unavailable; try again shortly")
+		}
+		return auth.Identity{}, problem.New(http.StatusUnauthorized, CodeUnauthorized,
+			"a valid API key is required: send Authorization: Bearer <key>").WithHeader("WWW-Authenticate", `Bearer realm="avatar-api"`)
+	}
+	if a.Throttle != nil {
+		a.Throttle.Refund(addr)
+	}
+	logging.AddToRequest(ctx, slog.String("key_id", id.KeyID), slog.String("customer", id.Customer))
+	for _, scope := range scopes {
+		if !id.Has(scope) {
+			return auth.Identity{}, problem.Newf(http.StatusForbidden, CodeForbidden, "this key lacks the %s scope", scope)
+		}
+	}
+	return id, nil
+}
+
+// requireAdmin guards a plain handler (not a huma operation) with an admin
+// key, answering like the operations do.
+func (a *api) requireAdmin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, p := a.identify(r.Context(), r.RemoteAddr, r.Header.Get("Authorization"), []string{scopeOfOperatorOps}); p != nil {
+			p.RequestID = logging.Attr(r.Context(), "request_id")
+			for k, vs := range p.GetHeaders() {
+				w.Header()[k] = vs
+			}
+			w.Header().Set("Content-Type", problem.ContentType)
+			w.WriteHeader(p.Status)
+			_ = json.NewEncoder(w).Encode(p)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 type whoamiOutput struct {
@@ -117,28 +140,4 @@ func (a *api) whoami(ctx context.Context, _ *struct{}) (*whoamiOutput, error) {
 	out := &whoamiOutput{}
 	out.Body.KeyID, out.Body.Customer, out.Body.Scopes, out.Body.RateLimit = id.KeyID, id.Customer, id.Scopes, id.RateLimit
 	return out, nil
-}
-
-// requireAdmin guards a plain handler (not a huma operation) with an admin
-// key, answering like the operations do.
-func (a *api) requireAdmin(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-		var p *problem.Problem
-		if !ok || !strings.EqualFold(scheme, "Bearer") {
-			p = problem.New(http.StatusUnauthorized, CodeUnauthorized, "a valid API key is required: send Authorization: Bearer <key>")
-		} else if id, err := a.Auth.Authenticate(r.Context(), strings.TrimSpace(token)); err != nil {
-			p = problem.New(http.StatusUnauthorized, CodeUnauthorized, "a valid API key is required: send Authorization: Bearer <key>")
-		} else if !id.Has(scopeOfOperatorOps) {
-			p = problem.New(http.StatusForbidden, CodeForbidden, "this key lacks the admin scope")
-		}
-		if p != nil {
-			p.RequestID = logging.Attr(r.Context(), "request_id")
-			w.Header().Set("Content-Type", problem.ContentType)
-			w.WriteHeader(p.Status)
-			_ = json.NewEncoder(w).Encode(p)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
 }
