@@ -29,7 +29,7 @@ func (a *api) policy(op *huma.Operation, rateLimit int) ratelimit.Policy {
 	if op.OperationID == "generate" {
 		limit := a.RateLimits.PerHour
 		if rateLimit > 0 {
-			limit = rateLimit
+			limit = min(rateLimit, ratelimit.MaxLimit) // keys are validated; this only guards
 		}
 		return ratelimit.Policy{Name: "hourly", Limit: limit, Window: time.Hour}
 	}
@@ -45,6 +45,11 @@ func (a *api) limit(h huma.API) func(huma.Context, func(huma.Context)) {
 		ident := identity(ctx.Context())
 		if a.Limiter == nil || ident.KeyID == "" { // open routes, or no limiter
 			next(ctx)
+			return
+		}
+		if ctx.Operation().OperationID == "generate" && a.Jobs != nil &&
+			a.Jobs.IsReplay(ctx.Context(), ident.Owner(), ctx.Header("Idempotency-Key")) {
+			next(ctx) // a retry answered with its first job never counts: the client must get its job id back
 			return
 		}
 		p := a.policy(ctx.Operation(), ident.RateLimit)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/avatar-api/avatar-api/internal/api"
 	"github.com/avatar-api/avatar-api/internal/metric"
 	"github.com/avatar-api/avatar-api/internal/ratelimit"
 )
@@ -58,8 +59,20 @@ func TestRateLimits(t *testing.T) {
 	if pb.Code != "rate_limited" || !strings.Contains(pb.Detail, "retry in 60 s") {
 		t.Fatalf("problem %+v", pb)
 	}
-	if r := submit(time.Hour); r.StatusCode != 202 || r.Header.Get("RateLimit") != `"hourly";r=0;t=600` {
+	clock.set(start.Add(time.Hour))
+	body1, ct1 := multipartBody(t, portrait, speech)
+	data, _ := io.ReadAll(body1)
+	var first, replay api.Job
+	r = tb.call(t, http.MethodPost, "/generate", c.Key, strings.NewReader(string(data)), ct1, &first, "Idempotency-Key", "order-1")
+	if r.StatusCode != 202 || r.Header.Get("RateLimit") != `"hourly";r=0;t=600` {
 		t.Fatalf("at the reset: %d RateLimit %q", r.StatusCode, r.Header.Get("RateLimit"))
+	}
+	// Over the limit again, a retry of that request (after a timeout, say)
+	// is answered with its job: a replay never counts.
+	clock.set(start.Add(time.Hour + 30*time.Second))
+	r = tb.call(t, http.MethodPost, "/generate", c.Key, strings.NewReader(string(data)), ct1, &replay, "Idempotency-Key", "order-1")
+	if r.StatusCode != 202 || replay.ID != first.ID || r.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("replay over the limit: %d %s vs %s", r.StatusCode, replay.ID, first.ID)
 	}
 	// Polling has its own, generous policy, and its fields on every response.
 	if r := tb.call(t, http.MethodGet, "/jobs", c.Key, nil, "", nil); r.StatusCode != 200 ||

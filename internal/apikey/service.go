@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/avatar-api/avatar-api/internal/ratelimit"
 	"github.com/avatar-api/avatar-api/internal/store"
 )
 
@@ -25,6 +26,9 @@ var (
 	ErrRevoked  = errors.New("key is revoked")
 	ErrExpired  = errors.New("key has expired")
 )
+
+// MaxRateLimit is the largest per-key limit: the rate limiter's exact range.
+const MaxRateLimit = ratelimit.MaxLimit
 
 // ParamError is an invalid field of a request to the service.
 type ParamError struct{ Field, Message string }
@@ -87,8 +91,8 @@ func (s *Service) newRecord(p CreateParams) (*store.APIKey, string, error) {
 			return nil, "", &ParamError{"scopes", fmt.Sprintf("unknown scope %q; use generate or admin", sc)}
 		}
 	}
-	if p.RateLimit < 0 || p.RateLimit > 1_000_000 {
-		return nil, "", &ParamError{"rate_limit", "must be from 0 (the default) to 1000000 per hour"}
+	if p.RateLimit < 0 || p.RateLimit > MaxRateLimit {
+		return nil, "", &ParamError{"rate_limit", fmt.Sprintf("must be from 0 (the default) to %d per hour", MaxRateLimit)}
 	}
 	if p.ExpiresIn < 0 {
 		return nil, "", &ParamError{"expires", "must be in the future"}
@@ -175,8 +179,8 @@ func (s *Service) Update(ctx context.Context, id string, p UpdateParams, actor s
 		return nil, err
 	}
 	u := store.KeyUpdate{RateLimit: p.RateLimit, Notes: p.Notes}
-	if p.RateLimit != nil && (*p.RateLimit < 0 || *p.RateLimit > 1_000_000) {
-		return nil, &ParamError{"rate_limit", "must be from 0 (the default) to 1000000 per hour"}
+	if p.RateLimit != nil && (*p.RateLimit < 0 || *p.RateLimit > MaxRateLimit) {
+		return nil, &ParamError{"rate_limit", fmt.Sprintf("must be from 0 (the default) to %d per hour", MaxRateLimit)}
 	}
 	if p.ExpiresIn != nil {
 		var e time.Time

@@ -196,10 +196,19 @@ func newLimiter(cfg *config.Config, log *slog.Logger) (ratelimit.Limiter, func()
 		return nil, nil, errors.New("REDIS_URL: cannot be parsed") // the URL may hold a password: not quoted
 	}
 	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = 300*time.Millisecond, 300*time.Millisecond, 300*time.Millisecond
-	opts.MaxRetries = -1 // the fallback decides; a retry would only add latency
+	opts.MaxRetries = -1   // the fallback decides; a retry would only add latency
+	opts.DialerRetries = 1 // likewise for connecting
+	redis.SetLogger(quietRedis{})
 	f := ratelimit.NewFallback(ratelimit.NewRedis(redis.NewClient(opts), "avatar:rl:"), log.With("component", "ratelimit"))
+	go f.Watch(context.Background()) // for the life of the process
 	return f, f.Degraded, nil
 }
+
+// quietRedis drops go-redis's own log lines (plain text on stderr, one per
+// failed dial); the fallback logs an outage once, in JSON.
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}
 
 // bootstrapKeys gives a fresh install its first key: the imported API_KEY
 // (whose jobs of the first release move to its customer), or a new admin

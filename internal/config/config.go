@@ -126,7 +126,15 @@ var vars = []Var{
 	}},
 	{Name: "RATE_LIMIT_PER_HOUR", Default: "10", Doc: "Generation requests (`POST /generate`) a key may make in any rolling hour, unless the key has its own limit (`avatar-api keys update ID --rate-limit N`).", set: intVar(func(c *Config) *int { return &c.RateLimitPerHour }, 1, 100000)},
 	{Name: "POLL_RATE_LIMIT", Default: "600", Doc: "Other requests (status, result, cancel, list, whoami, admin) a key may make in any rolling POLL_RATE_WINDOW.", set: intVar(func(c *Config) *int { return &c.PollRateLimit }, 1, 100000)},
-	{Name: "POLL_RATE_WINDOW", Default: "1m", Doc: "The window of POLL_RATE_LIMIT.", set: durationVar(func(c *Config) *time.Duration { return &c.PollRateWindow }, time.Second)},
+	{Name: "POLL_RATE_WINDOW", Default: "1m", Doc: "The window of POLL_RATE_LIMIT, in whole seconds (the RateLimit-Policy field counts seconds).", set: func(c *Config, v string) error {
+		if err := durationVar(func(c *Config) *time.Duration { return &c.PollRateWindow }, time.Second)(c, v); err != nil {
+			return err
+		}
+		if c.PollRateWindow%time.Second != 0 {
+			return errors.New("must be whole seconds, such as 30s or 1m")
+		}
+		return nil
+	}},
 	{Name: "API_KEY", Default: "", Secret: true, Doc: "A key of the single-key first release. If set while the database has no keys, it is imported (hashed) as the first key, of customer API_KEY_CUSTOMER, with every scope; remove it afterwards. With neither, the first start creates an admin key and prints it once.", set: func(c *Config, v string) error {
 		if v != "" && len(v) < 16 {
 			return errors.New("must be at least 16 characters")

@@ -202,6 +202,16 @@ func (s *Service) Get(ctx context.Context, owner, id string) (*store.Job, error)
 	return j, nil
 }
 
+// IsReplay reports whether owner already made a job with idempotency key:
+// the request will be answered with that job, creating nothing.
+func (s *Service) IsReplay(ctx context.Context, owner, key string) bool {
+	if key == "" {
+		return false
+	}
+	_, err := s.store.JobByIdempotencyKey(ctx, owner, key)
+	return err == nil
+}
+
 // QueuePosition is how many queued jobs are ahead of a queued job.
 func (s *Service) QueuePosition(ctx context.Context, j *store.Job) (int, error) {
 	n, err := s.store.QueuePosition(ctx, j.ID)

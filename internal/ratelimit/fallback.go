@@ -2,15 +2,21 @@ package ratelimit
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 )
 
 // Fallback limits through Redis while it answers and through its own
 // memory while it does not: the limits then hold per replica instead of
-// across them. It says so once in the log, reports it in Degraded, and
-// tries Redis again every RetryEvery, returning to it by itself.
+// across them. Memory mirrors what Redis accepted, so a fall back starts
+// from the truth, and what memory accepted during an outage is written to
+// Redis before it is trusted again, so no switch lets a client through
+// twice. An outage is logged once and reported by Degraded; Watch probes
+// Redis in the background, so the state changes without traffic too.
 type Fallback struct {
 	primary    *Redis
 	backup     *Memory
@@ -20,19 +26,30 @@ type Fallback struct {
 	mu        sync.Mutex
 	downSince time.Time // zero while Redis answers
 	nextTry   time.Time
+	touched   map[string]touched // keys limited in memory during the outage
 }
+
+type touched struct {
+	key string
+	p   Policy
+}
+
+// maxTouched bounds how many keys an outage remembers for Redis.
+const maxTouched = 100_000
 
 // NewFallback returns a limiter on primary, falling back to memory.
 func NewFallback(primary *Redis, log *slog.Logger) *Fallback {
-	return &Fallback{primary: primary, backup: NewMemory(), log: log, RetryEvery: 5 * time.Second}
+	return &Fallback{primary: primary, backup: NewMemory(), log: log, RetryEvery: 5 * time.Second, touched: map[string]touched{}}
 }
 
 // Allow implements Limiter.
 func (f *Fallback) Allow(ctx context.Context, key string, p Policy, now time.Time) (Decision, error) {
-	if f.usePrimary(time.Now()) {
+	if f.usePrimary(time.Now()) && f.recover(ctx) {
 		d, err := f.primary.Allow(ctx, key, p, now)
 		if err == nil {
-			f.up()
+			if d.Allowed { // mirrored, so that memory starts from the truth
+				f.backup.Record(key, p, Entry{At: d.at, Member: d.member})
+			}
 			return d, nil
 		}
 		if ctx.Err() != nil {
@@ -40,17 +57,72 @@ func (f *Fallback) Allow(ctx context.Context, key string, p Policy, now time.Tim
 		}
 		f.down(err)
 	}
-	return f.backup.Allow(ctx, key, p, now)
+	if err := check(p); err != nil {
+		return Decision{}, err
+	}
+	if now.IsZero() {
+		now = time.Now()
+	}
+	d := f.backup.allowNamed(key, p, now, newMember(now))
+	if d.Allowed {
+		f.mu.Lock()
+		if len(f.touched) < maxTouched {
+			f.touched[p.Name+"\x00"+key] = touched{key, p}
+		}
+		f.mu.Unlock()
+	}
+	return d, nil
 }
 
+// newMember names an entry decided in memory, as Redis names its own.
+func newMember(t time.Time) string {
+	var nonce [6]byte
+	_, _ = rand.Read(nonce[:])
+	return hex.EncodeToString(nonce[:]) + "-" + strconv.FormatInt(t.UnixMicro(), 10)
+}
+
+// usePrimary says whether to ask Redis: always while it answers; while it
+// does not, one request per RetryEvery probes, the others use memory.
 func (f *Fallback) usePrimary(now time.Time) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.downSince.IsZero() || now.After(f.nextTry) {
-		f.nextTry = now.Add(f.RetryEvery) // while down, one request at a time probes
+	if f.downSince.IsZero() {
+		return true
+	}
+	if now.After(f.nextTry) {
+		f.nextTry = now.Add(f.RetryEvery)
 		return true
 	}
 	return false
+}
+
+// recover, when Redis was down, writes to Redis the whole window memory
+// holds for every key limited in memory meanwhile — what Redis accepted
+// before (it may have lost it in a restart) and what memory accepted since;
+// entries keep their names, so nothing is counted twice — and marks Redis
+// up. It reports whether Redis may be used.
+func (f *Fallback) recover(ctx context.Context) bool {
+	f.mu.Lock()
+	if f.downSince.IsZero() {
+		f.mu.Unlock()
+		return true
+	}
+	keys := f.touched
+	f.touched = map[string]touched{}
+	f.mu.Unlock()
+	now := time.Now()
+	for _, k := range keys {
+		if err := f.primary.Record(ctx, k.key, k.p, f.backup.entries(k.key, k.p, now)); err != nil {
+			f.mu.Lock()
+			for rest, v := range keys { // keep them all for the next try
+				f.touched[rest] = v
+			}
+			f.mu.Unlock()
+			return false
+		}
+	}
+	f.up()
+	return true
 }
 
 func (f *Fallback) down(err error) {
@@ -58,6 +130,7 @@ func (f *Fallback) down(err error) {
 	defer f.mu.Unlock()
 	if f.downSince.IsZero() {
 		f.downSince = time.Now()
+		f.nextTry = f.downSince.Add(f.RetryEvery)
 		f.log.Error("redis unreachable: rate limits now hold per replica until it returns", "error", err)
 	}
 }
@@ -68,6 +141,28 @@ func (f *Fallback) up() {
 	if !f.downSince.IsZero() {
 		f.log.Info("redis is back: rate limits are shared again", "after", time.Since(f.downSince).Round(time.Second).String())
 		f.downSince = time.Time{}
+	}
+}
+
+// Watch pings Redis every RetryEvery until ctx ends, so that an outage and
+// a recovery are noticed (and reported) without waiting for traffic.
+func (f *Fallback) Watch(ctx context.Context) {
+	t := time.NewTicker(f.RetryEvery)
+	defer t.Stop()
+	for {
+		if err := f.primary.Ping(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			f.down(err)
+		} else if f.Degraded() {
+			f.recover(ctx)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 	}
 }
 

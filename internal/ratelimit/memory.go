@@ -17,10 +17,11 @@ type Memory struct {
 // window holds the accepted times of one key and policy, oldest first, in
 // a ring that grows up to the policy's limit.
 type window struct {
-	times []time.Time
-	head  int // index of the oldest
-	n     int
-	span  time.Duration // the policy's window
+	times   []time.Time
+	members []string // names of the entries, when mirrored from Redis
+	head    int      // index of the oldest
+	n       int
+	span    time.Duration // the policy's window
 }
 
 // NewMemory returns an empty in-memory limiter.
@@ -31,9 +32,30 @@ func (m *Memory) Allow(_ context.Context, key string, p Policy, now time.Time) (
 	if err := check(p); err != nil {
 		return Decision{}, err
 	}
+	if now.IsZero() {
+		now = time.Now()
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.maybeSweep(now)
+	return m.allow(key, p, now, ""), nil
+}
+
+// allowNamed is Allow recording the request under member.
+func (m *Memory) allowNamed(key string, p Policy, now time.Time, member string) Decision {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.allow(key, p, now, member)
+}
+
+// Entry is one accepted request: when, and its name in Redis.
+type Entry struct {
+	At     time.Time
+	Member string
+}
+
+// allow decides, recording the request under member.
+func (m *Memory) allow(key string, p Policy, now time.Time, member string) Decision {
 	id := p.Name + "\x00" + key
 	w := m.logs[id]
 	if w == nil {
@@ -42,14 +64,37 @@ func (m *Memory) Allow(_ context.Context, key string, p Policy, now time.Time) (
 	}
 	w.expire(now.Add(-p.Window))
 	if w.n >= p.Limit {
-		return Decision{Remaining: 0, Reset: w.oldest().Add(p.Window).Sub(now)}, nil
+		// One more fits once n-limit+1 of the recorded leave (more than one
+		// when the limit was lowered since they were accepted).
+		return Decision{Remaining: 0, Reset: w.at(w.n - p.Limit).Add(p.Window).Sub(now)}
 	}
-	w.push(now, p.Limit)
-	d := Decision{Allowed: true, Remaining: p.Limit - w.n}
-	if w.n > 0 {
-		d.Reset = w.oldest().Add(p.Window).Sub(now)
+	w.push(now, member, p.Limit)
+	return Decision{Allowed: true, Remaining: p.Limit - w.n, Reset: w.oldest().Add(p.Window).Sub(now), at: now, member: member}
+}
+
+// Record adds an accepted time to the log of key without deciding: what
+// Redis accepted, kept so that a fallback to memory starts from the truth.
+func (m *Memory) Record(key string, p Policy, e Entry) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.allow(key, p, e.At, e.Member)
+}
+
+// entries returns what the log of key holds now, for Redis's return.
+func (m *Memory) entries(key string, p Policy, now time.Time) []Entry {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	w := m.logs[p.Name+"\x00"+key]
+	if w == nil {
+		return nil
 	}
-	return d, nil
+	w.expire(now.Add(-p.Window))
+	out := make([]Entry, 0, w.n)
+	for i := range w.n {
+		k := (w.head + i) % len(w.times)
+		out = append(out, Entry{At: w.times[k], Member: w.members[k]})
+	}
+	return out
 }
 
 // expire drops the times at or before cutoff: a request exactly one window
@@ -63,7 +108,10 @@ func (w *window) expire(cutoff time.Time) {
 
 func (w *window) oldest() time.Time { return w.times[w.head] }
 
-func (w *window) push(t time.Time, limit int) {
+// at is the i-th oldest recorded time.
+func (w *window) at(i int) time.Time { return w.times[(w.head+i)%len(w.times)] }
+
+func (w *window) push(t time.Time, member string, limit int) {
 	if w.n > 0 { // a clock stepping back must not break the order
 		if newest := w.times[(w.head+w.n-1)%len(w.times)]; t.Before(newest) {
 			t = newest
@@ -71,13 +119,15 @@ func (w *window) push(t time.Time, limit int) {
 	}
 	if w.n == len(w.times) { // grow (up to limit) keeping order
 		size := min(max(2*len(w.times), 4), limit)
-		grown := make([]time.Time, size)
+		grown, names := make([]time.Time, size), make([]string, size)
 		for i := range w.n {
 			grown[i] = w.times[(w.head+i)%len(w.times)]
+			names[i] = w.members[(w.head+i)%len(w.times)]
 		}
-		w.times, w.head = grown, 0
+		w.times, w.members, w.head = grown, names, 0
 	}
-	w.times[(w.head+w.n)%len(w.times)] = t
+	k := (w.head + w.n) % len(w.times)
+	w.times[k], w.members[k] = t, member
 	w.n++
 }
 

@@ -184,16 +184,18 @@ func TestRedisOutage(t *testing.T) {
 	defer client.Close()
 	f := NewFallback(NewRedis(client, "outage:"), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	f.RetryEvery = 100 * time.Millisecond
-	p := Policy{Name: "hourly", Limit: 3, Window: time.Hour}
+	p := Policy{Name: "hourly", Limit: 4, Window: time.Hour}
 	ctx := context.Background()
-	if d, err := f.Allow(ctx, "k", p, time.Now()); err != nil || !d.Allowed || f.Degraded() {
-		t.Fatalf("with Redis: %+v %v degraded=%v", d, err, f.Degraded())
+	for range 2 {
+		if d, err := f.Allow(ctx, "k", p, time.Time{}); err != nil || !d.Allowed || f.Degraded() {
+			t.Fatalf("with Redis: %+v %v degraded=%v", d, err, f.Degraded())
+		}
 	}
 	srv.Process.Kill()
 	_ = srv.Wait()
 	allowed := 0
 	for range 10 {
-		d, err := f.Allow(ctx, "k", p, time.Now())
+		d, err := f.Allow(ctx, "k", p, time.Time{})
 		if err != nil {
 			t.Fatalf("during the outage: %v", err)
 		}
@@ -201,17 +203,24 @@ func TestRedisOutage(t *testing.T) {
 			allowed++
 		}
 	}
-	if !f.Degraded() || allowed != 3 {
-		t.Fatalf("during the outage: degraded=%v, %d of 10 allowed (want 3, limited in memory)", f.Degraded(), allowed)
+	// Memory knew the 2 Redis had accepted: 2 more, not 4.
+	if !f.Degraded() || allowed != 2 {
+		t.Fatalf("during the outage: degraded=%v, %d of 10 allowed (want 2 of the 4)", f.Degraded(), allowed)
 	}
 	startRedis(t, addr)
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go f.Watch(wctx) // notices the return without traffic
 	deadline := time.Now().Add(5 * time.Second)
 	for f.Degraded() {
 		if time.Now().After(deadline) {
 			t.Fatal("did not return to Redis")
 		}
-		time.Sleep(120 * time.Millisecond)
-		_, _ = f.Allow(ctx, "probe", p, time.Now())
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Back on Redis, which was told what memory accepted: still full.
+	if d, _ := f.Allow(ctx, "k", p, time.Time{}); d.Allowed {
+		t.Fatal("after recovery a fifth request got through")
 	}
 }
 
@@ -243,4 +252,30 @@ func startRedis(t *testing.T, addr string) *exec.Cmd {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return cmd
+}
+
+// TestLoweredLimit: after a key's limit is lowered below what its window
+// holds, the wait is until enough requests leave, and nothing is negative.
+func TestLoweredLimit(t *testing.T) {
+	t.Parallel()
+	for name, l := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			for i := range 10 {
+				if d, _ := l.Allow(ctx, "k", Policy{Name: "hourly", Limit: 10, Window: time.Hour}, t0.Add(time.Duration(i)*time.Minute)); !d.Allowed {
+					t.Fatal("refused under the old limit")
+				}
+			}
+			low := Policy{Name: "hourly", Limit: 3, Window: time.Hour}
+			d, _ := l.Allow(ctx, "k", low, t0.Add(30*time.Minute))
+			// 8 of the 10 must leave; the 8th oldest was at t0+7m.
+			if d.Allowed || d.Remaining != 0 || d.Reset != 37*time.Minute {
+				t.Fatalf("%+v, want refused, remaining 0, reset 37m", d)
+			}
+			if d, _ := l.Allow(ctx, "k", low, t0.Add(67*time.Minute)); !d.Allowed {
+				t.Fatalf("refused at the reset: %+v", d)
+			}
+		})
+	}
 }

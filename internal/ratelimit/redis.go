@@ -15,24 +15,34 @@ import (
 // record this request. Times are microseconds.
 var script = redis.NewScript(`
 local now, window, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+if now == 0 then -- Redis's clock: one clock for every replica
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 local n = redis.call('ZCARD', KEYS[1])
 local allowed = 0
 if n < limit then
-  redis.call('ZADD', KEYS[1], now, ARGV[4])
+  redis.call('ZADD', KEYS[1], now, ARGV[4] .. '-' .. now)
   redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000))
   n = n + 1
   allowed = 1
 end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+-- One more fits once the (n-limit)-th oldest leaves (the oldest, unless
+-- the limit was lowered since the others were accepted).
+local i = 0
+if n >= limit then i = n - limit end
+local leaving = redis.call('ZRANGE', KEYS[1], i, i, 'WITHSCORES')
 local reset = 0
-if oldest[2] then reset = tonumber(oldest[2]) + window - now end
-return {allowed, limit - n, reset}
+if leaving[2] then reset = tonumber(leaving[2]) + window - now end
+local remaining = limit - n
+if remaining < 0 then remaining = 0 end
+return {allowed, remaining, reset, now}
 `)
 
 // Redis is the limiter shared by every replica: one sorted set of accepted
-// times per key and policy, one Lua script per decision. Replicas' clocks
-// must agree (NTP) to the precision wanted of the Retry-After.
+// times per key and policy, one Lua script per decision. Given a zero time
+// it uses Redis's own clock, so replicas' clocks need not agree.
 type Redis struct {
 	client *redis.Client
 	prefix string
@@ -50,13 +60,32 @@ func (r *Redis) Allow(ctx context.Context, key string, p Policy, now time.Time) 
 	}
 	var nonce [6]byte
 	_, _ = rand.Read(nonce[:])
-	us := now.UnixMicro()
+	var us int64
+	if !now.IsZero() {
+		us = now.UnixMicro()
+	}
 	res, err := script.Run(ctx, r.client, []string{r.prefix + p.Name + ":" + key},
-		us, p.Window.Microseconds(), p.Limit, fmt.Sprintf("%d-%s", us, hex.EncodeToString(nonce[:]))).Int64Slice()
+		us, p.Window.Microseconds(), p.Limit, hex.EncodeToString(nonce[:])).Int64Slice()
 	if err != nil {
 		return Decision{}, fmt.Errorf("rate limit in redis: %w", err)
 	}
-	return Decision{Allowed: res[0] == 1, Remaining: int(res[1]), Reset: time.Duration(res[2]) * time.Microsecond}, nil
+	return Decision{Allowed: res[0] == 1, Remaining: int(res[1]), Reset: time.Duration(res[2]) * time.Microsecond,
+		at: time.UnixMicro(res[3]), member: hex.EncodeToString(nonce[:]) + "-" + fmt.Sprint(res[3])}, nil
+}
+
+// Record adds entries to the log of key without deciding. Entries are
+// named, so recording one Redis already holds changes nothing.
+func (r *Redis) Record(ctx context.Context, key string, p Policy, entries []Entry) error {
+	k := r.prefix + p.Name + ":" + key
+	pipe := r.client.TxPipeline()
+	for _, e := range entries {
+		pipe.ZAdd(ctx, k, redis.Z{Score: float64(e.At.UnixMicro()), Member: e.Member})
+	}
+	pipe.PExpire(ctx, k, p.Window)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("recording in redis: %w", err)
+	}
+	return nil
 }
 
 // Ping checks that Redis answers.

@@ -100,6 +100,8 @@ type Store interface {
 	// in state queued and enqueues it, atomically. If j.IdempotencyKey is
 	// already used by the owner, it returns the existing job and ErrConflict.
 	CreateJob(ctx context.Context, j *Job) (*Job, error)
+	// JobByIdempotencyKey returns owner's job made with key, or ErrNotFound.
+	JobByIdempotencyKey(ctx context.Context, owner, key string) (*Job, error)
 	// GetJob returns a job by id, or ErrNotFound.
 	GetJob(ctx context.Context, id string) (*Job, error)
 	// ListJobs returns a page of an owner's jobs, newest first.

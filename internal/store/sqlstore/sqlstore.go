@@ -139,6 +139,11 @@ func (s *Store) CreateJob(ctx context.Context, j *store.Job) (*store.Job, error)
 	return j, nil
 }
 
+// JobByIdempotencyKey implements store.Store.
+func (s *Store) JobByIdempotencyKey(ctx context.Context, owner, key string) (*store.Job, error) {
+	return s.one(ctx, s.db, "owner = ? AND idempotency_key = ?", owner, key)
+}
+
 // GetJob implements store.Store.
 func (s *Store) GetJob(ctx context.Context, id string) (*store.Job, error) {
 	return s.one(ctx, s.db, "id = ?", id)
