@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-command -v ffmpeg  >/dev/null 2>&1 || need_apt+=(ffmpeg)
-command -v ffprobe >/dev/null 2>&1 || need_apt+=(ffmpeg)
+if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then
+  need_apt+=(ffmpeg) # the package holds both
+fi
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "==> installing ${need_apt[*]} from Debian packages (needed to read audio and encode video)"
