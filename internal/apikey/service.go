@@ -115,14 +115,21 @@ func (s *Service) newRecord(p CreateParams) (*store.APIKey, string, error) {
 // Import stores a key that exists already (the API_KEY of a first release)
 // for customer, with every scope, so that its holder keeps working.
 func (s *Service) Import(ctx context.Context, key, customer, actor string) (*store.APIKey, error) {
-	k := &store.APIKey{
-		ID: uuid.NewString(), Hash: Hash(key, s.pepper), Display: legacyDisplay(key), Customer: customer,
-		Scopes: []string{ScopeAdmin, ScopeGenerate}, Notes: "imported from API_KEY",
-	}
-	if err := s.store.CreateKey(ctx, k, "imported", actor, "from the API_KEY environment variable"); err != nil {
+	k := s.importedRecord(key, customer)
+	if err := s.store.CreateKey(ctx, k, "imported", actor, importDetail); err != nil {
 		return nil, fmt.Errorf("importing key: %w", err)
 	}
 	return k, nil
+}
+
+const importDetail = "from the API_KEY environment variable"
+
+// importedRecord is the record of a key of the first release's format.
+func (s *Service) importedRecord(key, customer string) *store.APIKey {
+	return &store.APIKey{
+		ID: uuid.NewString(), Hash: Hash(key, s.pepper), Display: legacyDisplay(key), Customer: customer,
+		Scopes: []string{ScopeAdmin, ScopeGenerate}, Notes: "imported from API_KEY",
+	}
 }
 
 // legacyDisplay keeps the first 4 characters of a key of another format.
@@ -248,16 +255,12 @@ func (s *Service) Rotate(ctx context.Context, id string, grace time.Duration, ac
 
 // Bootstrap gives a fresh install its first key, once, even when several
 // servers start together: if no key exists, it imports legacyKey (the
-// API_KEY variable) for customer — moving the jobs of owner fromOwner to
-// toOwner in the same transaction — or else creates an admin key whose
+// API_KEY variable) for customer, or else creates an admin key whose
 // plaintext the caller must show. With keys present it does nothing.
-func (s *Service) Bootstrap(ctx context.Context, legacyKey, customer, fromOwner, toOwner string) (created *Created, imported *store.APIKey, err error) {
+func (s *Service) Bootstrap(ctx context.Context, legacyKey, customer string) (created *Created, imported *store.APIKey, err error) {
 	if legacyKey != "" {
-		k := &store.APIKey{
-			ID: uuid.NewString(), Hash: Hash(legacyKey, s.pepper), Display: legacyDisplay(legacyKey), Customer: customer,
-			Scopes: []string{ScopeAdmin, ScopeGenerate}, Notes: "imported from API_KEY",
-		}
-		ok, err := s.store.BootstrapKey(ctx, k, "imported", "bootstrap", "from the API_KEY environment variable", fromOwner, toOwner)
+		k := s.importedRecord(legacyKey, customer)
+		ok, err := s.store.BootstrapKey(ctx, k, "imported", "bootstrap", importDetail)
 		if err != nil || !ok {
 			return nil, nil, err
 		}
@@ -268,7 +271,7 @@ func (s *Service) Bootstrap(ctx context.Context, legacyKey, customer, fromOwner,
 	if err != nil {
 		return nil, nil, err
 	}
-	ok, err := s.store.BootstrapKey(ctx, k, "created", "bootstrap", "first start", "", "")
+	ok, err := s.store.BootstrapKey(ctx, k, "created", "bootstrap", "first start")
 	if err != nil || !ok {
 		return nil, nil, err
 	}

@@ -2,9 +2,6 @@ package cli
 
 import (
 	"context"
-	"crypto/pbkdf2"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -210,13 +207,11 @@ type quietRedis struct{}
 
 func (quietRedis) Printf(context.Context, string, ...any) {}
 
-// bootstrapKeys gives a fresh install its first key: the imported API_KEY
-// (whose jobs of the first release move to its customer), or a new admin
-// key printed once to the terminal, never to the logs.
+// bootstrapKeys gives a fresh install its first key: the imported API_KEY,
+// or a new admin key printed once to the terminal, never to the logs.
 func bootstrapKeys(ctx context.Context, keys *apikey.Service, rt *runtime, stdout io.Writer) error {
 	cfg := rt.cfg
-	to := auth.Identity{Customer: cfg.APIKeyCustomer}.Owner()
-	created, imported, err := keys.Bootstrap(ctx, cfg.APIKey, cfg.APIKeyCustomer, legacyOwner(cfg.APIKey), to)
+	created, imported, err := keys.Bootstrap(ctx, cfg.APIKey, cfg.APIKeyCustomer)
 	switch {
 	case err != nil:
 		return fmt.Errorf("creating the first key: %w", err)
@@ -253,17 +248,4 @@ func hasLegacyKey(ctx context.Context, keys *apikey.Service) bool {
 		}
 	}
 	return false
-}
-
-// legacyOwner is the owner id jobs had under the single-key release ("" for
-// no key).
-func legacyOwner(key string) string {
-	if key == "" {
-		return ""
-	}
-	id, err := pbkdf2.Key(sha256.New, key, []byte("avatar-api owner id v1"), 100_000, 8)
-	if err != nil {
-		return ""
-	}
-	return "key_" + hex.EncodeToString(id)
 }

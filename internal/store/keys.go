@@ -60,11 +60,10 @@ type KeyStore interface {
 	// RotateKey stores next, a replacement of key old, and makes old expire
 	// at oldExpires (unless it expires sooner), in one transaction.
 	RotateKey(ctx context.Context, old string, next *APIKey, oldExpires time.Time, actor string) error
-	// BootstrapKey stores k only if no key exists yet, with its event, and
-	// gives the jobs of owner from (if not "") to owner to, all in one
-	// transaction that concurrent bootstraps wait for. created reports
+	// BootstrapKey stores k, with its event, only if no key exists yet, in
+	// a transaction that concurrent bootstraps wait for. created reports
 	// whether k was stored.
-	BootstrapKey(ctx context.Context, k *APIKey, action, actor, detail, from, to string) (created bool, err error)
+	BootstrapKey(ctx context.Context, k *APIKey, action, actor, detail string) (created bool, err error)
 	// TouchKeys records when keys were last used (batched by the caller);
 	// a time never moves backwards.
 	TouchKeys(ctx context.Context, used map[string]time.Time) error

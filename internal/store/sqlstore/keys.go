@@ -42,7 +42,7 @@ func (s *Store) event(ctx context.Context, tx *sql.Tx, keyID, action, actor, det
 }
 
 // BootstrapKey implements store.KeyStore.
-func (s *Store) BootstrapKey(ctx context.Context, k *store.APIKey, action, actor, detail, from, to string) (bool, error) {
+func (s *Store) BootstrapKey(ctx context.Context, k *store.APIKey, action, actor, detail string) (bool, error) {
 	created := false
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if s.dialect.LockFirstKey != "" {
@@ -59,11 +59,6 @@ func (s *Store) BootstrapKey(ctx context.Context, k *store.APIKey, action, actor
 		}
 		if err := s.insertKey(ctx, tx, k, action, actor, detail); err != nil {
 			return err
-		}
-		if from != "" {
-			if _, err := tx.ExecContext(ctx, s.q(`UPDATE jobs SET owner = ? WHERE owner = ?`), to, from); err != nil {
-				return s.interpret(err, "reassigning jobs")
-			}
 		}
 		created = true
 		return nil

@@ -107,7 +107,7 @@ func RunBootstrap(t *testing.T, s store.KeyStore) {
 	for range cap(results) {
 		go func() {
 			k := &store.APIKey{ID: uuid.NewString(), Hash: uuid.NewString(), Display: "av_live_Ab3x", Customer: "operator", Scopes: []string{"admin"}}
-			ok, err := s.BootstrapKey(ctx, k, "created", "bootstrap", "", "", "")
+			ok, err := s.BootstrapKey(ctx, k, "created", "bootstrap", "")
 			if err != nil {
 				t.Error(err)
 			}
