@@ -61,6 +61,27 @@ var defaultCodes = map[int]string{
 	http.StatusServiceUnavailable:    CodeUnavailable,
 }
 
+// sentinelProblems is what each service sentinel tells the client.
+var sentinelProblems = []struct {
+	err    error
+	status int
+	code   string
+	detail string
+}{
+	{apikey.ErrNotFound, http.StatusNotFound, CodeNotFound, "no key with this id"},
+	{apikey.ErrExpired, http.StatusConflict, CodeKeyExpired, "the key has expired"},
+	{apikey.ErrRevoked, http.StatusConflict, CodeKeyRevoked, "the key is revoked"},
+	{job.ErrNotFound, http.StatusNotFound, CodeNotFound, "no job with this id belongs to your key"},
+	{job.ErrNotFinished, http.StatusConflict, CodeJobNotFinished, "the job has not finished yet; poll its status"},
+	{job.ErrNoResult, http.StatusConflict, CodeJobHasNoResult, "the job ended without a video; its status says why"},
+	{job.ErrExpired, http.StatusGone, CodeResultExpired, "the video was deleted after its retention period"},
+	{job.ErrFinal, http.StatusConflict, CodeJobAlreadyEnded, "the job has already ended"},
+	{job.ErrIdempotencyMismatch, http.StatusUnprocessableEntity, CodeIdempotencyMismatch,
+		"this Idempotency-Key was already used with different inputs"},
+	{job.ErrUnavailable, http.StatusServiceUnavailable, CodeUnavailable,
+		"the service cannot store the job right now; retry shortly with the same Idempotency-Key"},
+}
+
 var installOnce sync.Once
 
 // installErrors makes huma build every error body through toProblem, so
@@ -160,32 +181,19 @@ func fromErrors(status int, msg string, errs []error) *problem.Problem {
 			return problem.Newf(http.StatusUnprocessableEntity, CodeInvalidRequest, "%s %s", oe.Field, oe.Message)
 		case errors.As(err, &pe):
 			return problem.Newf(http.StatusUnprocessableEntity, CodeInvalidRequest, "%s %s", pe.Field, pe.Message)
-		case errors.Is(err, apikey.ErrNotFound):
-			return problem.New(http.StatusNotFound, CodeNotFound, "no key with this id")
-		case errors.Is(err, apikey.ErrExpired):
-			return problem.New(http.StatusConflict, CodeKeyExpired, "the key has expired")
-		case errors.Is(err, apikey.ErrRevoked):
-			return problem.New(http.StatusConflict, CodeKeyRevoked, "the key is revoked")
-		case errors.Is(err, job.ErrNotFound):
-			return problem.New(http.StatusNotFound, CodeNotFound, "no job with this id belongs to your key")
-		case errors.Is(err, job.ErrNotFinished):
-			return problem.New(http.StatusConflict, CodeJobNotFinished, "the job has not finished yet; poll its status")
-		case errors.Is(err, job.ErrNoResult):
-			return problem.New(http.StatusConflict, CodeJobHasNoResult, "the job ended without a video; its status says why")
-		case errors.Is(err, job.ErrExpired):
-			return problem.New(http.StatusGone, CodeResultExpired, "the video was deleted after its retention period")
-		case errors.Is(err, job.ErrFinal):
-			return problem.New(http.StatusConflict, CodeJobAlreadyEnded, "the job has already ended")
-		case errors.Is(err, job.ErrIdempotencyMismatch):
-			return problem.New(http.StatusUnprocessableEntity, CodeIdempotencyMismatch,
-				"this Idempotency-Key was already used with different inputs")
-		case errors.Is(err, job.ErrUnavailable):
-			return problem.New(http.StatusServiceUnavailable, CodeUnavailable,
-				"the service cannot store the job right now; retry shortly with the same Idempotency-Key").
-				WithHeader("Retry-After", "5")
 		case errors.As(err, &ed):
 			d := ed.ErrorDetail()
 			details = append(details, problem.Detail{Location: d.Location, Message: d.Message})
+		default:
+			for _, sp := range sentinelProblems {
+				if errors.Is(err, sp.err) {
+					p := problem.New(sp.status, sp.code, sp.detail)
+					if sp.status == http.StatusServiceUnavailable {
+						p.WithHeader("Retry-After", "5")
+					}
+					return p
+				}
+			}
 		}
 	}
 	p := problem.New(status, "", msg)

@@ -83,10 +83,6 @@ type Var struct {
 	set      func(c *Config, v string) error
 }
 
-// Vars returns the table of every variable the service reads, in the order
-// of the documentation.
-func Vars() []Var { return vars }
-
 var vars = []Var{
 	{Name: "PORT", Default: "8080", Doc: "TCP port the HTTP API listens on.", set: intVar(func(c *Config) *int { return &c.Port }, 1, 65535)},
 	{Name: "PUBLIC_URL", Default: "http://localhost:$PORT", Computed: true, Doc: "Base URL clients reach the API at; used in the links the API hands out (status, result, downloads).", set: func(c *Config, v string) error {

@@ -5,7 +5,6 @@ package generator
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -60,10 +59,3 @@ type InputError struct {
 }
 
 func (e *InputError) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }
-
-// IsInputError reports whether err is, or wraps, an *InputError.
-func IsInputError(err error) (*InputError, bool) {
-	var ie *InputError
-	ok := errors.As(err, &ie)
-	return ie, ok
-}

@@ -152,7 +152,8 @@ func TestGenerateFailures(t *testing.T) {
 				t.Fatal("Generate succeeded")
 			}
 			t.Logf("error: %v", err)
-			ie, isInput := generator.IsInputError(err)
+			var ie *generator.InputError
+			isInput := errors.As(err, &ie)
 			switch {
 			case tt.wantInput == "" && isInput:
 				t.Errorf("got InputError %v, want an ordinary error", ie)
