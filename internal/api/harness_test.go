@@ -108,14 +108,19 @@ func setup(t testing.TB, opts options) *testBundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	jobs := job.NewService(st, files, media.Prober{}, opts.checker, job.Settings{
+	ffmpegBin, ffprobeBin := guardedTools(t, dir)
+	jobs := job.NewService(job.Deps{
+		Store: st, Storage: files, Checker: opts.checker, Log: log,
+		Audio:  media.Prober{FFmpeg: ffmpegBin, FFprobe: ffprobeBin},
+		Images: media.NewImageDecoder(256<<20, 128<<20),
+	}, job.Settings{
 		MaxPromptChars: 200, Width: 256, Height: 256, FPS: 25,
 		ResultTTL: opts.resultTTL, DownloadURLTTL: time.Hour,
-	}, log)
+	})
 	var runner *worker.Runner
 	if !opts.noWorkers {
 		runner, err = worker.Start(ctx, st.Driver(), worker.Deps{
-			Store: st, Storage: files, Generator: still.New("", ""), Log: log, WorkDir: dir,
+			Store: st, Storage: files, Generator: still.New(ffmpegBin, ffprobeBin), Log: log, WorkDir: dir,
 			Timeout: time.Minute, ResultTTL: opts.resultTTL, Heartbeat: 100 * time.Millisecond,
 		}, worker.Options{Concurrency: max(opts.concurrency, 1), RescueAfter: 2 * time.Minute, SweepEvery: 200 * time.Millisecond, PollInterval: 100 * time.Millisecond})
 		if err != nil {
@@ -139,6 +144,52 @@ func setup(t testing.TB, opts options) *testBundle {
 		st.Close()
 	})
 	return &testBundle{url: publicURL, dataDir: dir, logs: logs, keys: keys, db: filepath.Join(dir, "avatar.db")}
+}
+
+// guardedTools writes wrappers of ffmpeg and ffprobe that run the real
+// programs only when every input of the command line names its format and
+// its protocol; any other run is refused and written down, and the test
+// fails. So every test through the API also checks, at run time, that no
+// ffmpeg run anywhere on the path of a job guesses a format.
+func guardedTools(t testing.TB, dir string) (ffmpegBin, ffprobeBin string) {
+	t.Helper()
+	violations := filepath.Join(dir, "unguarded-ffmpeg-runs")
+	for _, tool := range []string{"ffmpeg", "ffprobe"} {
+		real, err := exec.LookPath(tool)
+		if err != nil {
+			t.Fatalf("%s not installed", tool)
+		}
+		script := `#!/bin/bash
+f=0; w=0; prev=
+for a in "$@"; do
+  case "$prev" in
+    -f) case "$a" in wav|mp3|ogg|flac|matroska|mov|aac|image2|rawvideo) f=1 ;; esac ;;
+    -protocol_whitelist) case "$a" in file|pipe) w=1 ;; esac ;;
+  esac
+  if [ "$a" = "-i" ]; then
+    if [ $f = 0 ] || [ $w = 0 ]; then printf '%s\n' "$*" >> '` + violations + `'; exit 97; fi
+    f=0; w=0
+  fi
+  prev=$a
+done
+exec '` + real + `' "$@"
+`
+		path := filepath.Join(dir, "guarded-"+tool)
+		if err := os.WriteFile(path, []byte(script), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if tool == "ffmpeg" {
+			ffmpegBin = path
+		} else {
+			ffprobeBin = path
+		}
+	}
+	t.Cleanup(func() {
+		if b, err := os.ReadFile(violations); err == nil {
+			t.Errorf("ffmpeg or ffprobe ran with an input of no forced format or protocol:\n%s", b)
+		}
+	})
+	return ffmpegBin, ffprobeBin
 }
 
 type part struct {

@@ -134,7 +134,7 @@ func (a *api) generate(ctx context.Context, in *generateInput) (*jobOutput, erro
 	sub := job.Submission{
 		Owner: owner(ctx), IdempotencyKey: in.IdempotencyKey, Fingerprint: up.fingerprint,
 		RequestID: logging.Attr(ctx, "request_id"),
-		ImagePath: up.imagePath, AudioPath: up.audioPath, Prompt: up.fields["prompt"],
+		ImagePath: up.imagePath, AudioPath: up.audioPath, Dir: up.dir, Prompt: up.fields["prompt"],
 	}
 	for name, dst := range map[string]*int{"width": &sub.Width, "height": &sub.Height, "fps": &sub.FPS} {
 		if *dst, err = up.intField(name); err != nil {

@@ -33,6 +33,7 @@ func runGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	seed := fs.Int64("seed", 1, "seed of the random motion (blinks, sway): same seed, same video")
 	fallback := fs.Bool("face-fallback", false, "animate an estimated face region if no face is found")
 	ffmpegPath := fs.String("ffmpeg", "ffmpeg", "ffmpeg executable")
+	ffprobePath := fs.String("ffprobe", "ffprobe", "ffprobe executable")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: avatar-api generate --image PORTRAIT --audio SPEECH [--prompt TEXT] [-o out.mp4]")
 		fs.PrintDefaults()
@@ -47,15 +48,29 @@ func runGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := checkOptions(*width, *height, *fps); err != nil {
 		return err
 	}
-	if _, err := media.InspectImage(*image, media.Limits{}); err != nil {
-		return err
-	}
 	absOut, err := filepath.Abs(*out)
 	if err != nil {
 		return err
 	}
+	// The same boundary as the API's: only canonical forms reach the
+	// generator, so a file from anywhere is as safe here as an upload.
+	dir, err := os.MkdirTemp(filepath.Dir(absOut), ".generate-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	canonImage, canonAudio := filepath.Join(dir, "image.png"), filepath.Join(dir, "audio.wav")
+	lim := media.DefaultLimits()
+	if _, err := media.NewImageDecoder(256<<20, 128<<20).CanonicalImage(ctx, *image, canonImage, lim); err != nil {
+		return err
+	}
+	aud, err := media.Prober{FFmpeg: *ffmpegPath, FFprobe: *ffprobePath}.CanonicalAudio(ctx, *audio, canonAudio, lim)
+	if err != nil {
+		return err
+	}
 	req := generator.Request{
-		ImagePath: *image, AudioPath: *audio, Prompt: *prompt, Width: *width, Height: *height,
+		ImagePath: canonImage, AudioPath: canonAudio, AudioFormat: "wav", AudioDuration: aud.Duration,
+		Prompt: *prompt, Width: *width, Height: *height,
 		FPS: *fps, Seed: *seed, OutputPath: absOut, FaceFallback: *fallback,
 	}
 	bar := newProgressBar(stderr)

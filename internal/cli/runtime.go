@@ -7,12 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"syscall"
 
 	"github.com/avatar-api/avatar-api/internal/config"
+	"github.com/avatar-api/avatar-api/internal/ffmpeg"
 	"github.com/avatar-api/avatar-api/internal/generator"
 	"github.com/avatar-api/avatar-api/internal/generator/builtin"
 	"github.com/avatar-api/avatar-api/internal/generator/still"
@@ -57,7 +57,7 @@ func openRuntime(ctx context.Context, stderr io.Writer) (*runtime, error) {
 		return nil, err
 	}
 	for _, tool := range []string{cfg.FFmpeg, cfg.FFprobe} {
-		if _, err := exec.LookPath(tool); err != nil {
+		if err := ffmpeg.LookPath(tool); err != nil {
 			return nil, fmt.Errorf("%s not found: install ffmpeg (scripts/install-deps.sh does) or set FFMPEG/FFPROBE", tool)
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +19,7 @@ import (
 	"github.com/avatar-api/avatar-api/internal/apikey"
 	"github.com/avatar-api/avatar-api/internal/auth"
 	"github.com/avatar-api/avatar-api/internal/config"
+	"github.com/avatar-api/avatar-api/internal/ffmpeg"
 	"github.com/avatar-api/avatar-api/internal/generator"
 	"github.com/avatar-api/avatar-api/internal/job"
 	"github.com/avatar-api/avatar-api/internal/media"
@@ -49,7 +49,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	go func() { authn.Run(flushCtx, 10*time.Second); close(flushed) }()
 	defer func() { stopFlush(); <-flushed }() // the last batch of key uses, before the database closes
 	checker, _ := rt.generator.(generator.Checker)
-	jobs := job.NewService(rt.store, rt.storage, media.Prober{FFmpeg: cfg.FFmpeg, FFprobe: cfg.FFprobe}, checker, job.Settings{
+	jobs := job.NewService(job.Deps{
+		Store: rt.store, Storage: rt.storage, Checker: checker, Log: log,
+		Audio:  media.Prober{FFmpeg: cfg.FFmpeg, FFprobe: cfg.FFprobe},
+		Images: media.NewImageDecoder(cfg.ImageDecodeMemory, cfg.MaxImageDecode),
+	}, job.Settings{
 		Limits: media.Limits{
 			MaxImageDimension: cfg.MaxImageDimension, MaxImagePixels: cfg.MaxImageDimension * cfg.MaxImageDimension,
 			MaxAudioDuration: cfg.MaxAudioDuration,
@@ -57,7 +61,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		MaxPromptChars: cfg.MaxPromptChars,
 		Width:          cfg.DefaultWidth, Height: cfg.DefaultHeight, FPS: cfg.DefaultFPS,
 		ResultTTL: cfg.ResultTTL, DownloadURLTTL: cfg.DownloadURLTTL,
-	}, log)
+	})
 
 	var runner *worker.Runner
 	if cfg.EmbeddedWorkers {
@@ -174,7 +178,7 @@ func (rt *runtime) checkDependencies(ctx context.Context, workers bool) map[stri
 	check("database", rt.store.Ping(ctx))
 	check("queue", rt.store.PingQueue(ctx))
 	check("storage", rt.storage.Ping(ctx))
-	check("ffmpeg", exec.CommandContext(ctx, rt.cfg.FFmpeg, "-hide_banner", "-version").Run())
+	check("ffmpeg", ffmpeg.Check(ctx, rt.cfg.FFmpeg))
 	if workers {
 		checks["workers"] = "ok"
 	}

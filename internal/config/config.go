@@ -61,6 +61,8 @@ type Config struct {
 	MaxImageBytes     int64
 	MaxAudioBytes     int64
 	MaxImageDimension int
+	MaxImageDecode    int64 // bytes one image may take decoded
+	ImageDecodeMemory int64 // bytes all images being checked may take
 	MaxAudioDuration  time.Duration
 	MaxPromptChars    int
 	MaxUploads        int
@@ -187,9 +189,11 @@ var vars = []Var{
 	{Name: "MAX_IMAGE_BYTES", Default: "20971520", Doc: "Largest accepted image upload, in bytes (20 MiB).", set: int64Var(func(c *Config) *int64 { return &c.MaxImageBytes }, 1024)},
 	{Name: "MAX_AUDIO_BYTES", Default: "52428800", Doc: "Largest accepted audio upload, in bytes (50 MiB).", set: int64Var(func(c *Config) *int64 { return &c.MaxAudioBytes }, 1024)},
 	{Name: "MAX_IMAGE_DIMENSION", Default: "4096", Doc: "Largest accepted image width or height, in pixels, read from the header before decoding.", set: intVar(func(c *Config) *int { return &c.MaxImageDimension }, 64, 16384)},
+	{Name: "MAX_IMAGE_DECODE_BYTES", Default: "134217728", Doc: "Most memory one image may take once decoded, worked out from its header before any pixel is decoded (128 MiB: 4096² pixels at 16 bits per channel; at 8 bits with alpha they take 64 MiB). Larger images are refused with `image_dimensions_too_large`.", set: int64Var(func(c *Config) *int64 { return &c.MaxImageDecode }, 1<<20)},
+	{Name: "IMAGE_DECODE_MEMORY", Default: "268435456", Doc: "Memory all the images being checked at once by one API process may take decoded (256 MiB), whatever MAX_CONCURRENT_UPLOADS allows: an upload waits up to 30 s for its share, then gets 503 with Retry-After. At least MAX_IMAGE_DECODE_BYTES.", set: int64Var(func(c *Config) *int64 { return &c.ImageDecodeMemory }, 1<<20)},
 	{Name: "MAX_AUDIO_DURATION", Default: "120s", Doc: "Longest accepted audio.", set: durationVar(func(c *Config) *time.Duration { return &c.MaxAudioDuration }, time.Second)},
 	{Name: "MAX_PROMPT_CHARS", Default: "1000", Doc: "Longest accepted prompt, in characters.", set: intVar(func(c *Config) *int { return &c.MaxPromptChars }, 1, 100000)},
-	{Name: "MAX_CONCURRENT_UPLOADS", Default: "4", Doc: "Uploads received and checked at the same time by one API process; more wait up to 10 s, then get 503 with Retry-After. Each may decode an image of up to MAX_IMAGE_DIMENSION² pixels (up to 128 MiB at 4096²).", set: intVar(func(c *Config) *int { return &c.MaxUploads }, 1, 1024)},
+	{Name: "MAX_CONCURRENT_UPLOADS", Default: "4", Doc: "Uploads received and checked at the same time by one API process; more wait up to 10 s, then get 503 with Retry-After. The memory their images take decoded is bounded apart, by IMAGE_DECODE_MEMORY.", set: intVar(func(c *Config) *int { return &c.MaxUploads }, 1, 1024)},
 	{Name: "VIDEO_WIDTH", Default: "512", Doc: "Default output width (even, 128–1920); a request may choose its own.", set: evenVar(func(c *Config) *int { return &c.DefaultWidth })},
 	{Name: "VIDEO_HEIGHT", Default: "512", Doc: "Default output height (even, 128–1920).", set: evenVar(func(c *Config) *int { return &c.DefaultHeight })},
 	{Name: "VIDEO_FPS", Default: "25", Doc: "Default frames per second (10–60).", set: intVar(func(c *Config) *int { return &c.DefaultFPS }, 10, 60)},
@@ -250,6 +254,9 @@ func (c *Config) finish() error {
 	}
 	if c.DownloadURLTTL > 7*24*time.Hour {
 		errs = append(errs, errors.New("DOWNLOAD_URL_TTL: must be at most 168h (S3 presigned URLs last a week at most)"))
+	}
+	if c.ImageDecodeMemory < c.MaxImageDecode {
+		errs = append(errs, errors.New("IMAGE_DECODE_MEMORY: must be at least MAX_IMAGE_DECODE_BYTES"))
 	}
 	if c.Storage == "s3" && c.S3Bucket == "" {
 		errs = append(errs, errors.New("S3_BUCKET: required when STORAGE=s3"))

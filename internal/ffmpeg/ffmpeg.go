@@ -1,40 +1,19 @@
-// Package ffmpeg runs ffmpeg and ffprobe as child processes and turns what
-// they print into short, safe error text: the end of stderr, with file paths
-// (which reveal the server's layout) replaced by words.
+// Package ffmpeg is the only way the service runs ffmpeg and ffprobe. Every
+// run is built by Command or Probe, which name each input's format and the
+// one protocol it may be read through, and give the run a deadline; no
+// other package may start a process (TestNoOtherPackageRunsPrograms). It
+// also turns what the programs print into short error text for logs: the
+// end of stderr, with file paths (which reveal the server's layout)
+// replaced by words.
 package ffmpeg
 
 import (
-	"bytes"
-	"context"
-	"os/exec"
 	"regexp"
 	"strings"
-	"time"
 )
 
 // StderrKeep is how many bytes of a program's stderr are kept.
 const StderrKeep = 8 << 10
-
-// Command prepares name to run until ctx ends and then be killed at once
-// (SIGKILL: ffmpeg may ignore a polite signal mid-encode). The returned
-// buffer collects the end of its stderr.
-func Command(ctx context.Context, name string, args ...string) (*exec.Cmd, *TailBuffer) {
-	stderr := &TailBuffer{Max: StderrKeep}
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Stderr = stderr
-	cmd.Cancel = func() error { return cmd.Process.Kill() }
-	cmd.WaitDelay = 2 * time.Second
-	return cmd, stderr
-}
-
-// Run runs name to the end and returns its stdout and the end of its stderr.
-func Run(ctx context.Context, name string, args ...string) (stdout []byte, stderr string, err error) {
-	var out bytes.Buffer
-	cmd, errTail := Command(ctx, name, args...)
-	cmd.Stdout = &out
-	err = cmd.Run()
-	return out.Bytes(), errTail.String(), err
-}
 
 // TailBuffer keeps the last Max bytes written to it: ffmpeg can print a
 // great deal, and only the end says why it stopped.

@@ -12,17 +12,33 @@ import (
 // Request describes one video to make. Paths are local files; the output is
 // written to OutputPath only when generation succeeds (no partial files).
 type Request struct {
-	ImagePath  string
-	AudioPath  string
-	Prompt     string
-	Width      int   // output width in pixels, even
-	Height     int   // output height in pixels, even
-	FPS        int   // frames per second
-	Seed       int64 // makes random choices (blinks, sway) repeatable
-	OutputPath string
+	ImagePath string // a PNG, JPEG or WebP (canonical inputs are PNG)
+	AudioPath string
+	// AudioFormat is the ffmpeg demuxer AudioPath is read with, always
+	// forced: "wav" (also when empty) for canonical inputs; the sniffed
+	// format's for jobs accepted before inputs were canonical.
+	AudioFormat string
+	// AudioDuration is the audio's length as measured when it was
+	// accepted; it bounds how long ffmpeg may run over it. Zero: the
+	// generator measures it.
+	AudioDuration time.Duration
+	Prompt        string
+	Width         int   // output width in pixels, even
+	Height        int   // output height in pixels, even
+	FPS           int   // frames per second
+	Seed          int64 // makes random choices (blinks, sway) repeatable
+	OutputPath    string
 	// FaceFallback animates an estimated face region when none is found,
 	// instead of refusing the portrait.
 	FaceFallback bool
+}
+
+// Demuxer is the forced ffmpeg format of the request's audio.
+func (r Request) Demuxer() string {
+	if r.AudioFormat == "" {
+		return "wav"
+	}
+	return r.AudioFormat
 }
 
 // Result describes the video that was written.
@@ -55,7 +71,13 @@ type Checker interface {
 // undecodable file): retrying cannot help, and the caller is told Code.
 type InputError struct {
 	Code    string // stable machine-readable code, e.g. "no_face_detected"
-	Message string // safe to show to the customer
+	Message string // safe to show to the customer: plain words, no tool output
+	Detail  string // what the tool said (ffmpeg's stderr), for the operator's log only
 }
 
-func (e *InputError) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }
+func (e *InputError) Error() string {
+	if e.Detail != "" {
+		return fmt.Sprintf("%s: %s (%s)", e.Code, e.Message, e.Detail)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"time"
 
 	"github.com/google/uuid"
@@ -30,6 +31,9 @@ var (
 	// ErrUnavailable wraps failures of the database or storage: the request
 	// was fine and may be retried.
 	ErrUnavailable = errors.New("a dependency is unavailable")
+	// ErrBusy means the uploads being checked hold all the capacity (the
+	// image decoding budget): the request was fine and may be retried.
+	ErrBusy = errors.New("the service is busy checking other uploads")
 )
 
 // OptionError is an invalid request option (size, fps…).
@@ -47,22 +51,28 @@ type Settings struct {
 	DownloadURLTTL time.Duration
 }
 
+// Deps are what the job service works with.
+type Deps struct {
+	Store   store.Store
+	Storage storage.Storage
+	Audio   media.Prober        // checks and canonicalises audio
+	Images  *media.ImageDecoder // checks and canonicalises images, within a memory budget
+	// Checker, if not nil, vets each submission's inputs the way the
+	// generator will (is there a face?) before the job is queued.
+	Checker generator.Checker
+	Log     *slog.Logger
+}
+
 // Service is the job service.
 type Service struct {
-	store    store.Store
-	storage  storage.Storage
-	prober   media.Prober
-	checker  generator.Checker // may be nil
+	Deps
 	settings Settings
-	log      *slog.Logger
 	now      func() time.Time
 }
 
-// NewService returns a job service. checker, if not nil, vets each
-// submission's inputs the way the generator will (is there a face?) before
-// the job is queued.
-func NewService(st store.Store, sg storage.Storage, prober media.Prober, checker generator.Checker, settings Settings, log *slog.Logger) *Service {
-	return &Service{store: st, storage: sg, prober: prober, checker: checker, settings: settings, log: log, now: time.Now}
+// NewService returns a job service.
+func NewService(d Deps, settings Settings) *Service {
+	return &Service{Deps: d, settings: settings, now: time.Now}
 }
 
 // Submission is a new job as received: inputs already in local files.
@@ -71,8 +81,9 @@ type Submission struct {
 	IdempotencyKey string
 	Fingerprint    string // hash of the request's inputs
 	RequestID      string
-	ImagePath      string
+	ImagePath      string // the uploads, as received; never stored
 	AudioPath      string
+	Dir            string // scratch space for the canonical forms; the caller removes it
 	Prompt         string
 	Width, Height  int   // 0: default
 	FPS            int   // 0: default
@@ -91,19 +102,24 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (j *store.Job, rep
 	if err != nil {
 		return nil, false, err
 	}
-	img, err := media.InspectImage(sub.ImagePath, s.settings.Limits)
-	if err != nil {
-		return nil, false, err
+	if sub.Dir == "" {
+		return nil, false, errors.New("submission without a scratch directory")
 	}
-	aud, err := s.prober.InspectAudio(ctx, sub.AudioPath, s.settings.Limits)
+	imagePath, audioPath := filepath.Join(sub.Dir, "image.png"), filepath.Join(sub.Dir, "audio.wav")
+	img, err := s.Images.CanonicalImage(ctx, sub.ImagePath, imagePath, s.settings.Limits)
 	if err != nil {
-		return nil, false, err
+		return nil, false, s.refused(ctx, "image", err)
 	}
-	if s.checker != nil {
-		if err := s.checker.Check(ctx, generator.Request{
-			ImagePath: sub.ImagePath, AudioPath: sub.AudioPath, Prompt: prompt,
-			Width: w, Height: h, FPS: fps, FaceFallback: sub.FaceFallback,
-		}); err != nil {
+	aud, err := s.Audio.CanonicalAudio(ctx, sub.AudioPath, audioPath, s.settings.Limits)
+	if err != nil {
+		return nil, false, s.refused(ctx, "audio", err)
+	}
+	if s.Checker != nil {
+		req := generator.Request{
+			ImagePath: imagePath, AudioPath: audioPath, AudioFormat: "wav", AudioDuration: aud.Duration,
+			Prompt: prompt, Width: w, Height: h, FPS: fps, FaceFallback: sub.FaceFallback,
+		}
+		if err := s.check(ctx, req, img); err != nil {
 			return nil, false, err
 		}
 	}
@@ -119,14 +135,16 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (j *store.Job, rep
 		AudioKey:      "inputs/" + id.String() + "/audio" + aud.Ext,
 		AudioDuration: aud.Duration.Round(time.Millisecond), // as stored
 	}
-	if err := s.putFile(ctx, j.ImageKey, sub.ImagePath, img.ContentType); err != nil {
+	// Only the canonical forms are stored: the uploads themselves never
+	// reach a worker, a generator or ffmpeg again.
+	if err := s.putFile(ctx, j.ImageKey, imagePath, img.ContentType); err != nil {
 		return nil, false, err
 	}
-	if err := s.putFile(ctx, j.AudioKey, sub.AudioPath, aud.ContentType); err != nil {
+	if err := s.putFile(ctx, j.AudioKey, audioPath, aud.ContentType); err != nil {
 		s.deleteInputs(ctx, j)
 		return nil, false, err
 	}
-	created, err := s.store.CreateJob(ctx, j)
+	created, err := s.Store.CreateJob(ctx, j)
 	if err != nil {
 		s.deleteInputs(ctx, j)
 		if errors.Is(err, store.ErrConflict) && created != nil {
@@ -137,9 +155,40 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (j *store.Job, rep
 		}
 		return nil, false, fmt.Errorf("%w: creating job: %w", ErrUnavailable, err)
 	}
-	s.log.InfoContext(ctx, "job accepted", "job_id", j.ID, "audio_seconds", aud.Duration.Seconds(),
-		"width", w, "height", h, "fps", fps)
+	s.Log.InfoContext(ctx, "job accepted", "job_id", j.ID, "audio_seconds", aud.Duration.Seconds(),
+		"width", w, "height", h, "fps", fps, "image_format", img.Format, "audio_format", aud.Format)
 	return created, false, nil
+}
+
+// refused explains a failed input check: a refusal of the customer's file
+// is logged with the decoder's own words (which the customer is not shown),
+// a busy budget becomes ErrBusy, anything else is the service's trouble.
+func (s *Service) refused(ctx context.Context, part string, err error) error {
+	var me *media.Error
+	switch {
+	case errors.As(err, &me):
+		s.Log.InfoContext(ctx, "upload refused", "part", part, "code", me.Code, "detail", me.Detail)
+		return err
+	case errors.Is(err, media.ErrBusy):
+		return fmt.Errorf("%w: %w", ErrBusy, err)
+	case ctx.Err() != nil:
+		return ctx.Err()
+	}
+	return fmt.Errorf("checking the %s: %w", part, err)
+}
+
+// check runs the generator's own check of the canonical inputs, holding
+// the image budget for the pixels it decodes: the canonical image, and the
+// copy scaled to cover the output.
+func (s *Service) check(ctx context.Context, req generator.Request, img media.Image) error {
+	scale := max(float64(req.Width)/float64(img.Width), float64(req.Height)/float64(img.Height))
+	cover := int64(float64(media.RGBABytes(img.Width, img.Height)) * scale * scale)
+	release, err := s.Images.Reserve(ctx, media.RGBABytes(img.Width, img.Height)+cover)
+	if err != nil {
+		return s.refused(ctx, "image", err)
+	}
+	defer release()
+	return s.Checker.Check(ctx, req)
 }
 
 func (s *Service) options(sub Submission) (w, h, fps int, err error) {
@@ -166,7 +215,7 @@ func cmpOr(v, def int) int {
 }
 
 func (s *Service) putFile(ctx context.Context, key, path, contentType string) error {
-	if err := storage.PutFile(ctx, s.storage, key, path, contentType); err != nil {
+	if err := storage.PutFile(ctx, s.Storage, key, path, contentType); err != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return nil
@@ -175,7 +224,7 @@ func (s *Service) putFile(ctx context.Context, key, path, contentType string) er
 // deleteInputs removes a job's uploaded inputs, logging failures: the
 // sweeper does not retry them, so a failure here is worth a line.
 func (s *Service) deleteInputs(ctx context.Context, j *store.Job) {
-	DeleteInputs(ctx, s.storage, s.log, j)
+	DeleteInputs(ctx, s.Storage, s.Log, j)
 }
 
 // DeleteInputs removes a job's inputs from storage; errors are logged.
@@ -192,7 +241,7 @@ func (s *Service) Get(ctx context.Context, owner, id string) (*store.Job, error)
 	if _, err := uuid.Parse(id); err != nil {
 		return nil, ErrNotFound
 	}
-	j, err := s.store.GetJob(ctx, id)
+	j, err := s.Store.GetJob(ctx, id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && j.Owner != owner) {
 		return nil, ErrNotFound
 	}
@@ -208,13 +257,13 @@ func (s *Service) IsReplay(ctx context.Context, owner, key string) bool {
 	if key == "" {
 		return false
 	}
-	_, err := s.store.JobByIdempotencyKey(ctx, owner, key)
+	_, err := s.Store.JobByIdempotencyKey(ctx, owner, key)
 	return err == nil
 }
 
 // QueuePosition is how many queued jobs are ahead of a queued job.
 func (s *Service) QueuePosition(ctx context.Context, j *store.Job) (int, error) {
-	n, err := s.store.QueuePosition(ctx, j.ID)
+	n, err := s.Store.QueuePosition(ctx, j.ID)
 	if err != nil {
 		return 0, fmt.Errorf("%w: reading queue position: %w", ErrUnavailable, err)
 	}
@@ -248,7 +297,7 @@ func (s *Service) Result(ctx context.Context, owner, id string) (*Download, erro
 	if j.ExpiresAt != nil && j.ExpiresAt.Before(exp) {
 		exp = *j.ExpiresAt
 	}
-	url, err := s.storage.URL(ctx, j.ResultKey, exp, "avatar-"+j.ID+".mp4")
+	url, err := s.Storage.URL(ctx, j.ResultKey, exp, "avatar-"+j.ID+".mp4")
 	if err != nil {
 		return nil, fmt.Errorf("%w: signing download URL: %w", ErrUnavailable, err)
 	}
@@ -261,7 +310,7 @@ func (s *Service) Cancel(ctx context.Context, owner, id string) (*store.Job, err
 	if _, err := uuid.Parse(id); err != nil {
 		return nil, ErrNotFound
 	}
-	j, err := s.store.CancelJob(ctx, id, owner)
+	j, err := s.Store.CancelJob(ctx, id, owner)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, ErrNotFound
@@ -271,7 +320,7 @@ func (s *Service) Cancel(ctx context.Context, owner, id string) (*store.Job, err
 		return nil, fmt.Errorf("%w: cancelling job: %w", ErrUnavailable, err)
 	}
 	s.deleteInputs(ctx, j)
-	s.log.InfoContext(ctx, "job cancelled", "job_id", id)
+	s.Log.InfoContext(ctx, "job cancelled", "job_id", id)
 	return j, nil
 }
 
@@ -283,7 +332,7 @@ func (s *Service) List(ctx context.Context, owner, before string, limit int) ([]
 			return nil, "", &OptionError{Field: "cursor", Message: "is not a job id"}
 		}
 	}
-	jobs, err := s.store.ListJobs(ctx, store.ListParams{Owner: owner, Before: before, Limit: limit + 1})
+	jobs, err := s.Store.ListJobs(ctx, store.ListParams{Owner: owner, Before: before, Limit: limit + 1})
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: listing jobs: %w", ErrUnavailable, err)
 	}

@@ -4,19 +4,20 @@ import (
 	"context"
 	"io"
 	"math"
+	"os"
 	"strconv"
 	"time"
 )
 
-// Audio describes an accepted speech recording.
+// Audio describes an accepted speech recording and its canonical form.
 type Audio struct {
-	Format      string // "wav", "mp3", "ogg", "flac", "m4a", "webm" or "aac"
-	ContentType string // e.g. "audio/wav"
-	Ext         string // e.g. ".wav"
-	Codec       string // ffmpeg's codec name, e.g. "pcm_s16le", "mp3", "opus"
+	Format      string // the upload's: "wav", "mp3", "ogg", "flac", "m4a", "webm" or "aac"
+	Codec       string // the upload's, in ffmpeg's words: "pcm_s16le", "mp3", "opus"…
+	ContentType string // the canonical form's: "audio/wav"
+	Ext         string // the canonical form's: ".wav"
 	Duration    time.Duration
-	SampleRate  int
-	Channels    int
+	SampleRate  int // the canonical form's: the upload's own, within 8–48 kHz
+	Channels    int // the canonical form's: 1 or 2
 }
 
 // Prober inspects audio with the ffprobe and ffmpeg programs. Empty fields
@@ -28,33 +29,57 @@ type Prober struct {
 
 // audioFormat is one accepted audio container.
 type audioFormat struct {
-	contentType, ext string
-	demuxer          string // ffmpeg -f name, so ffmpeg cannot pick another demuxer
+	ext      string // the extension it was stored under before canonical forms
+	demuxer  string // ffmpeg -f name, so ffmpeg cannot pick another demuxer
+	seekable bool   // must be read as a file: MP4's index may come last
 }
 
 var audioFormats = map[string]audioFormat{
-	"wav":  {"audio/wav", ".wav", "wav"},
-	"mp3":  {"audio/mpeg", ".mp3", "mp3"},
-	"ogg":  {"audio/ogg", ".ogg", "ogg"},
-	"flac": {"audio/flac", ".flac", "flac"},
-	"m4a":  {"audio/mp4", ".m4a", "mov"},
-	"webm": {"audio/webm", ".webm", "matroska"},
-	"aac":  {"audio/aac", ".aac", "aac"},
+	"wav":  {".wav", "wav", false},
+	"mp3":  {".mp3", "mp3", false},
+	"ogg":  {".ogg", "ogg", false},
+	"flac": {".flac", "flac", false},
+	"m4a":  {".m4a", "mov", true},
+	"webm": {".webm", "matroska", false},
+	"aac":  {".aac", "aac", false},
 }
 
-// InspectAudio checks that the file at path is a supported audio file with
-// exactly one audio stream and no video, that it decodes from end to end,
-// and that its decoded length is within lim. Duration is the decoded
-// length, not the header's claim. Bad input yields a *Error; a missing
-// ffprobe or ffmpeg, I/O failures and ctx ending are ordinary errors.
-func (p Prober) InspectAudio(ctx context.Context, path string, lim Limits) (Audio, error) {
+// AudioDemuxer is the ffmpeg demuxer of a stored audio input, from the
+// extension its key was given: ".wav" for canonical inputs, the sniffed
+// format's for jobs accepted before inputs were canonical.
+func AudioDemuxer(ext string) (string, bool) {
+	for _, af := range audioFormats {
+		if af.ext == ext {
+			return af.demuxer, true
+		}
+	}
+	return "", false
+}
+
+// CanonicalAudio checks the upload at src and writes its canonical form to
+// dst: 16-bit PCM WAV (see canonicalize). The upload must be a supported
+// audio file with exactly one audio stream and no video, decode from end
+// to end, and last within lim. Duration is the decoded length, not the
+// header's claim. Only dst may be handed to anything later: the upload
+// itself never reaches ffmpeg again. Bad input yields a *Error; a missing
+// ffprobe or ffmpeg, I/O failures and ctx ending are ordinary errors. On
+// any error dst does not exist.
+func (p Prober) CanonicalAudio(ctx context.Context, src, dst string, lim Limits) (Audio, error) {
+	a, err := p.canonicalAudio(ctx, src, dst, lim)
+	if err != nil {
+		os.Remove(dst)
+	}
+	return a, err
+}
+
+func (p Prober) canonicalAudio(ctx context.Context, src, dst string, lim Limits) (Audio, error) {
 	lim = lim.withDefaults()
-	format, err := sniffAudioFile(path)
+	format, err := sniffAudioFile(src)
 	if err != nil {
 		return Audio{}, err
 	}
 	af := audioFormats[format]
-	probe, err := p.probe(ctx, path, af.demuxer)
+	probe, err := p.probe(ctx, src, af.demuxer)
 	if err != nil {
 		return Audio{}, err
 	}
@@ -66,22 +91,23 @@ func (p Prober) InspectAudio(ctx context.Context, path string, lim Limits) (Audi
 	if trusted && claimed > lim.MaxAudioDuration+tolerance(lim.MaxAudioDuration) {
 		return Audio{}, tooLong(claimed, false, lim)
 	}
-	decoded, capped, err := p.decode(ctx, path, af.demuxer, lim.MaxAudioDuration+time.Second)
+	rate, _ := strconv.Atoi(stream.SampleRate)
+	rate, channels := canonicalRate(rate), canonicalChannels(stream.Channels)
+	decoded, capped, err := p.canonicalize(ctx, src, dst, af, rate, channels, lim.MaxAudioDuration+time.Second)
 	if err != nil {
 		return Audio{}, err
 	}
 	if err := checkDecoded(decoded, capped, claimed, trusted, lim); err != nil {
 		return Audio{}, err
 	}
-	rate, _ := strconv.Atoi(stream.SampleRate)
 	return Audio{
 		Format:      format,
-		ContentType: af.contentType,
-		Ext:         af.ext,
 		Codec:       stream.CodecName,
+		ContentType: "audio/wav",
+		Ext:         ".wav",
 		Duration:    decoded,
 		SampleRate:  rate,
-		Channels:    stream.Channels,
+		Channels:    channels,
 	}, nil
 }
 

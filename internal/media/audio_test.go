@@ -3,13 +3,15 @@ package media
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
 
-func TestInspectAudio(t *testing.T) {
+func TestCanonicalAudio(t *testing.T) {
 	t.Parallel()
 	speech := filepath.Join(fixtures, "speech_en_4s.wav")
 	encode := func(args ...string) func(*testing.T) string {
@@ -78,11 +80,15 @@ func TestInspectAudio(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			path := tt.path(t)
-			got, err := Prober{}.InspectAudio(context.Background(), path, tt.lim)
+			dst := filepath.Join(t.TempDir(), "audio.wav")
+			got, err := Prober{}.CanonicalAudio(context.Background(), path, dst, tt.lim)
 			if code := codeOf(err); code != tt.wantCode {
 				t.Fatalf("code = %q, want %q (err %v)", code, tt.wantCode, err)
 			}
 			if err != nil {
+				if _, serr := os.Stat(dst); serr == nil {
+					t.Error("a refused upload left its canonical file behind")
+				}
 				msg := err.(*Error).Message
 				t.Logf("refused: %s", msg)
 				if !strings.Contains(msg, tt.wantInMsg) {
@@ -97,8 +103,16 @@ func TestInspectAudio(t *testing.T) {
 				got.SampleRate != tt.want.SampleRate || got.Channels != tt.want.Channels {
 				t.Errorf("got %+v, want %+v", got, tt.want)
 			}
-			if got.ContentType == "" || got.Ext == "" {
+			if got.ContentType != "audio/wav" || got.Ext != ".wav" {
 				t.Errorf("content type %q, ext %q", got.ContentType, got.Ext)
+			}
+			canon := ffprobeJSON(t, dst)
+			if len(canon.Streams) != 1 || canon.Streams[0].CodecName != "pcm_s16le" || canon.Format.FormatName != "wav" ||
+				canon.Streams[0].SampleRate != strconv.Itoa(got.SampleRate) || canon.Streams[0].Channels != got.Channels {
+				t.Errorf("canonical form %+v, want one pcm_s16le stream in WAV at %d Hz, %d channels", canon, got.SampleRate, got.Channels)
+			}
+			if len(canon.Format.Tags) > 0 {
+				t.Errorf("canonical form keeps metadata %v", canon.Format.Tags)
 			}
 			wantDur := tt.wantDur
 			if wantDur == 0 {
@@ -111,7 +125,7 @@ func TestInspectAudio(t *testing.T) {
 	}
 }
 
-func TestInspectAudioFailuresAreNotCustomerErrors(t *testing.T) {
+func TestCanonicalAudioFailuresAreNotCustomerErrors(t *testing.T) {
 	t.Parallel()
 	speech := filepath.Join(fixtures, "speech_en_4s.wav")
 	cancelled, cancel := context.WithCancel(context.Background())
@@ -130,7 +144,7 @@ func TestInspectAudioFailuresAreNotCustomerErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := tt.prober.InspectAudio(tt.ctx, tt.path, Limits{})
+			_, err := tt.prober.CanonicalAudio(tt.ctx, tt.path, filepath.Join(t.TempDir(), "a.wav"), Limits{})
 			var me *Error
 			if err == nil || errors.As(err, &me) {
 				t.Fatalf("err = %v, want an ordinary error", err)

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"strconv"
 	"time"
+
+	"github.com/avatar-api/avatar-api/internal/ffmpeg"
 )
 
 func (p Prober) ffmpeg() string {
@@ -15,26 +18,67 @@ func (p Prober) ffmpeg() string {
 	return p.FFmpeg
 }
 
-// decode decodes the first audio stream of path to nowhere and returns how
-// much audio came out. -xerror makes any decoding error fatal: ffmpeg flags
-// the short last packet of a cut-off WAV as corrupt, which is how a
-// truncated WAV is caught. At most limit is decoded, so a very long upload
-// costs little; capped reports that the limit was reached.
-func (p Prober) decode(ctx context.Context, path, demuxer string, limit time.Duration) (d time.Duration, capped bool, err error) {
-	stdout, stderr, err := run(ctx, decodeTimeout, p.ffmpeg(),
-		"-nostdin", "-v", "error", "-xerror",
-		"-f", demuxer, "-i", "file:"+path,
-		"-map", "0:a:0", "-t", strconv.FormatFloat(limit.Seconds(), 'f', 3, 64),
-		"-f", "null", "-progress", "pipe:1", "-nostats", "-")
-	if err != nil {
-		if programFailed(err) {
-			return 0, false, refuse(CodeInvalidAudio, "the audio is truncated or corrupt: %s", stderrReason(stderr, path))
+// Canonical audio: what every later step reads. 16-bit PCM WAV needs no
+// demuxer but the simplest, and every model script can read it.
+const (
+	canonicalFormat = "wav"
+	minRate         = 8000
+	maxRate         = 48000
+)
+
+// canonicalize decodes the first audio stream of src with the sniffed
+// demuxer forced and writes it to dst as 16-bit PCM WAV at rate with
+// channels, keeping nothing else (no metadata, no cover art, no other
+// stream). The upload is fed on stdin under a pipe-only protocol whitelist,
+// so no demuxer can open anything; only MP4 audio, whose index may sit at
+// the end, is read as a file (file protocol only, external references
+// off). -xerror makes any decoding error fatal: ffmpeg flags the short last
+// packet of a cut-off WAV as corrupt, which is how a truncated WAV is
+// caught. At most limit is decoded, so a very long upload costs little;
+// capped reports that the limit was reached. It returns how much audio
+// came out.
+func (p Prober) canonicalize(ctx context.Context, src, dst string, af audioFormat, rate, channels int, limit time.Duration) (d time.Duration, capped bool, err error) {
+	in := ffmpeg.Input{Format: af.demuxer}
+	var stdin *os.File
+	if af.seekable {
+		in.Path = src
+	} else {
+		if stdin, err = os.Open(src); err != nil {
+			return 0, false, fmt.Errorf("open upload: %w", err)
 		}
-		return 0, false, fmt.Errorf("decode audio: %w", err)
+		defer stdin.Close()
+	}
+	cmd, err := ffmpeg.Command(ctx, p.ffmpeg(), ffmpeg.Deadline(limit, audioSpeed), []ffmpeg.Input{in},
+		"-v", "error", "-xerror", "-nostats", "-progress", "pipe:1", "-y",
+		"-map", "0:a:0", "-vn", "-sn", "-dn", "-map_metadata", "-1", "-map_chapters", "-1",
+		"-t", strconv.FormatFloat(limit.Seconds(), 'f', 3, 64),
+		"-ac", strconv.Itoa(channels), "-ar", strconv.Itoa(rate),
+		"-c:a", "pcm_s16le", "-bitexact", "-f", canonicalFormat, "file:"+dst)
+	if err != nil {
+		return 0, false, err
+	}
+	if stdin != nil {
+		cmd.Stdin = stdin
+	}
+	stdout, err := cmd.Output()
+	if err != nil {
+		return 0, false, runError(err, cmd, src, CodeInvalidAudio, "the audio is truncated or corrupt", "decode audio")
 	}
 	d = lastOutTime(stdout)
 	return d, d >= limit-50*time.Millisecond, nil
 }
+
+// canonicalRate is the sample rate of the canonical WAV: the upload's own,
+// within 8–48 kHz.
+func canonicalRate(rate int) int {
+	if rate <= 0 {
+		return 44100
+	}
+	return min(max(rate, minRate), maxRate)
+}
+
+// canonicalChannels keeps mono or stereo; more channels are mixed to two.
+func canonicalChannels(n int) int { return min(max(n, 1), 2) }
 
 // lastOutTime returns the final out_time_us from ffmpeg's -progress output.
 func lastOutTime(progress []byte) time.Duration {

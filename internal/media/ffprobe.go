@@ -1,15 +1,17 @@
 package media
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/avatar-api/avatar-api/internal/ffmpeg"
 )
 
-// probeResult is the part of ffprobe's JSON that InspectAudio uses.
+// probeResult is the part of ffprobe's JSON that CanonicalAudio uses.
 type probeResult struct {
 	Streams []probeStream `json:"streams"`
 	Format  struct {
@@ -40,23 +42,25 @@ func (p Prober) ffprobe() string {
 	return p.FFprobe
 }
 
-// probe runs ffprobe on path with the demuxer fixed to the sniffed format.
-// It logs at warning level (not error) only to learn whether the duration
-// was estimated; the warnings are otherwise ignored.
+// probe runs ffprobe on path with the demuxer fixed to the sniffed format
+// and only the file protocol allowed. It logs at warning level (not error)
+// only to learn whether the duration was estimated; the warnings are
+// otherwise ignored.
 func (p Prober) probe(ctx context.Context, path, demuxer string) (probeResult, error) {
-	stdout, stderr, err := run(ctx, probeTimeout, p.ffprobe(),
-		"-v", "warning", "-f", demuxer, "-of", "json", "-show_format", "-show_streams", "-i", "file:"+path)
+	cmd, err := ffmpeg.Probe(ctx, p.ffprobe(), probeTimeout, ffmpeg.Input{Format: demuxer, Path: path},
+		"-v", "warning", "-of", "json", "-show_format", "-show_streams")
 	if err != nil {
-		if programFailed(err) {
-			return probeResult{}, refuse(CodeInvalidAudio, "the audio could not be read: %s", stderrReason(stderr, path))
-		}
-		return probeResult{}, fmt.Errorf("probe audio: %w", err)
+		return probeResult{}, err
+	}
+	stdout, err := cmd.Output()
+	if err != nil {
+		return probeResult{}, runError(err, cmd, path, CodeInvalidAudio, "the audio could not be read", "probe audio")
 	}
 	var r probeResult
 	if err := json.Unmarshal(stdout, &r); err != nil {
 		return probeResult{}, fmt.Errorf("parse ffprobe output: %w", err)
 	}
-	r.estimated = bytes.Contains(stderr, []byte("Estimating duration from bitrate"))
+	r.estimated = strings.Contains(cmd.Stderr.String(), "Estimating duration from bitrate")
 	return r, nil
 }
 

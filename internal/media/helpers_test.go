@@ -1,6 +1,7 @@
 package media
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -54,4 +55,30 @@ func ffmpegMake(t *testing.T, args ...string) string {
 		t.Fatalf("ffmpeg %v: %v\n%s", args, err, b)
 	}
 	return out
+}
+
+// probed is ffprobe's view of a file, as the tests read it.
+type probed struct {
+	Streams []struct {
+		CodecName  string `json:"codec_name"`
+		SampleRate string `json:"sample_rate"`
+		Channels   int    `json:"channels"`
+	} `json:"streams"`
+	Format struct {
+		FormatName string            `json:"format_name"`
+		Tags       map[string]string `json:"tags"`
+	} `json:"format"`
+}
+
+func ffprobeJSON(t *testing.T, path string) probed {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-of", "json", "-show_streams", "-show_format", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", path, err)
+	}
+	var p probed
+	if err := json.Unmarshal(out, &p); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

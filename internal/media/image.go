@@ -2,73 +2,170 @@ package media
 
 import (
 	"bufio"
+	"context"
+	"errors"
+	"fmt"
 	"image"
+	"image/color"
 	"image/jpeg"
 	"image/png"
 	"io"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/image/webp"
+	"golang.org/x/sync/semaphore"
 )
 
-// Image describes an accepted portrait.
+// Image describes an accepted portrait and its canonical form.
 type Image struct {
-	Format      string // "png", "jpeg" or "webp"
-	ContentType string // e.g. "image/png"
-	Ext         string // e.g. ".png"
-	Width       int
+	Format      string // the upload's: "png", "jpeg" or "webp"
+	ContentType string // the canonical form's: "image/png"
+	Ext         string // the canonical form's: ".png"
+	Width       int    // of the canonical form (after EXIF orientation)
 	Height      int
 }
 
 // imageCodec is one accepted image format: how to recognise it and decode it.
 type imageCodec struct {
-	format, contentType, ext string
-	match                    func([]byte) bool
-	decodeConfig             func(io.Reader) (image.Config, error)
-	decode                   func(io.Reader) (image.Image, error)
+	format       string
+	match        func([]byte) bool
+	decodeConfig func(io.Reader) (image.Config, error)
+	decode       func(io.Reader) (image.Image, error)
 }
 
 var imageCodecs = []imageCodec{
-	{"png", "image/png", ".png", isPNG, png.DecodeConfig, png.Decode},
-	{"jpeg", "image/jpeg", ".jpg", isJPEG, jpeg.DecodeConfig, jpeg.Decode},
-	{"webp", "image/webp", ".webp", func(b []byte) bool { return isRIFF(b, "WEBP") }, webp.DecodeConfig, webp.Decode},
+	{"png", isPNG, png.DecodeConfig, png.Decode},
+	{"jpeg", isJPEG, jpeg.DecodeConfig, jpeg.Decode},
+	{"webp", func(b []byte) bool { return isRIFF(b, "WEBP") }, webp.DecodeConfig, webp.Decode},
 }
 
-// InspectImage checks that the file at path is a PNG, JPEG or WebP image
-// within lim and that it decodes completely. The dimensions are read from the
-// header and checked before any pixel is decoded, so a small file claiming
-// an enormous image (a decompression bomb) costs nothing. Bad input yields a
-// *Error; I/O failures are returned as ordinary errors.
-func InspectImage(path string, lim Limits) (Image, error) {
+// ErrBusy means the images being decoded already hold the memory budget
+// and the upload waited too long for its share: the service is busy, the
+// upload was not at fault.
+var ErrBusy = errors.New("every image decoding slot is taken")
+
+// ImageDecoder decodes uploaded images within one memory budget shared by
+// every upload of the process. The memory an image's pixels need is worked
+// out from its header before any pixel is decoded; an image needing more
+// than the per-image cap is refused, and the others wait until their share
+// of the budget is free. So concurrent uploads of decompression bombs (a
+// 130 KB PNG of 4096x4096 at 16 bits per channel decodes to 128 MiB) cannot
+// drive the process's memory past the budget.
+type ImageDecoder struct {
+	sem      *semaphore.Weighted
+	budget   int64
+	perImage int64
+	// Wait is how long an upload waits for its share before ErrBusy.
+	Wait time.Duration
+}
+
+// NewImageDecoder returns a decoder with a budget of bytes for all the
+// images decoded at once and a cap of perImage bytes for one image.
+func NewImageDecoder(budget, perImage int64) *ImageDecoder {
+	perImage = min(perImage, budget)
+	return &ImageDecoder{sem: semaphore.NewWeighted(budget), budget: budget, perImage: perImage, Wait: 30 * time.Second}
+}
+
+// Reserve takes n bytes of the budget, for other work on decoded pixels
+// (the face check decodes the canonical image again). release gives them
+// back.
+func (d *ImageDecoder) Reserve(ctx context.Context, n int64) (release func(), err error) {
+	n = min(max(n, 1), d.budget)
+	wctx, cancel := context.WithTimeout(ctx, d.Wait)
+	defer cancel()
+	if err := d.sem.Acquire(wctx, n); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, ErrBusy
+	}
+	return func() { d.sem.Release(n) }, nil
+}
+
+// RGBABytes is the memory of w×h pixels at 8 bits per channel with alpha.
+func RGBABytes(w, h int) int64 { return 4 * int64(w) * int64(h) }
+
+// CanonicalImage checks that the upload at src is a PNG, JPEG or WebP
+// image within lim that decodes completely, and writes its canonical form
+// to dst: a PNG at 8 bits per channel, turned upright as its EXIF
+// orientation says, and nothing else — no EXIF (GPS positions, camera
+// serial numbers), no text chunks, no trailing bytes. The dimensions and
+// the decoding memory are checked from the header before any pixel is
+// decoded, so a small file claiming an enormous image costs nothing. Bad
+// input yields a *Error; a busy budget ErrBusy; I/O failures ordinary
+// errors. On any error dst does not exist.
+func (d *ImageDecoder) CanonicalImage(ctx context.Context, src, dst string, lim Limits) (Image, error) {
 	lim = lim.withDefaults()
-	f, head, err := openHead(path)
+	f, head, err := openHead(src)
 	if err != nil {
 		return Image{}, err
 	}
 	defer f.Close()
-
 	codec, err := sniffImage(head)
 	if err != nil {
 		return Image{}, err
 	}
 	cfg, err := codec.decodeConfig(fromStart(f))
 	if err != nil {
-		return Image{}, refuse(CodeInvalidImage, "the image header could not be read: %s", decodeReason(err))
+		return Image{}, refuse(CodeInvalidImage, "the image header could not be read").withDetail(decodeReason(err))
 	}
 	if err := checkDimensions(cfg.Width, cfg.Height, lim); err != nil {
 		return Image{}, err
 	}
-	if _, err := codec.decode(fromStart(f)); err != nil {
-		return Image{}, refuse(CodeInvalidImage, "the image is truncated or corrupt: %s", decodeReason(err))
+	cost := decodeCost(codec.format, cfg, f, head)
+	if cost > d.perImage {
+		return Image{}, refuse(CodeImageTooLarge, "the image is %dx%d pixels%s: decoding it would take %s of memory, and at most %s is allowed; send it smaller or at 8 bits per channel",
+			cfg.Width, cfg.Height, depthNote(cfg), mib(cost), mib(d.perImage))
 	}
-	return Image{
-		Format:      codec.format,
-		ContentType: codec.contentType,
-		Ext:         codec.ext,
-		Width:       cfg.Width,
-		Height:      cfg.Height,
-	}, nil
+	release, err := d.Reserve(ctx, cost)
+	if err != nil {
+		return Image{}, err
+	}
+	defer release()
+	img, err := codec.decode(fromStart(f))
+	if err != nil {
+		return Image{}, refuse(CodeInvalidImage, "the image is truncated or corrupt").withDetail(decodeReason(err))
+	}
+	orientation := 1
+	if codec.format == "jpeg" {
+		orientation = jpegOrientation(f)
+	}
+	canon := canonicalView(img, orientation)
+	if err := writePNG(dst, canon); err != nil {
+		return Image{}, err
+	}
+	b := canon.Bounds()
+	return Image{Format: codec.format, ContentType: "image/png", Ext: ".png", Width: b.Dx(), Height: b.Dy()}, nil
+}
+
+// writePNG encodes img to path through a temporary file, so that path
+// holds a whole image or nothing.
+func writePNG(path string, img image.Image) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".image-*.png")
+	if err != nil {
+		return fmt.Errorf("creating canonical image: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // a no-op once renamed
+	w := bufio.NewWriterSize(tmp, 256<<10)
+	enc := png.Encoder{CompressionLevel: png.BestSpeed}
+	err = enc.Encode(w, img)
+	if err == nil {
+		err = w.Flush()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		return fmt.Errorf("writing canonical image: %w", err)
+	}
+	return nil
 }
 
 func sniffImage(head []byte) (imageCodec, error) {
@@ -104,8 +201,8 @@ func checkDimensions(w, h int, lim Limits) error {
 	return nil
 }
 
-// decodeReason turns a decoder error into a phrase for the customer, without
-// the Go package prefix ("png: ", "jpeg: ") that means nothing to them.
+// decodeReason turns a decoder error into a phrase for the log, without
+// the Go package prefix ("png: ", "jpeg: ").
 func decodeReason(err error) string {
 	msg := err.Error()
 	for _, p := range []string{"png: ", "jpeg: ", "webp: ", "vp8: ", "vp8l: "} {
@@ -113,6 +210,16 @@ func decodeReason(err error) string {
 	}
 	return msg
 }
+
+func depthNote(cfg image.Config) string {
+	switch cfg.ColorModel {
+	case color.RGBA64Model, color.NRGBA64Model, color.Gray16Model:
+		return " at 16 bits per channel"
+	}
+	return ""
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.0f MiB", math.Ceil(float64(n)/(1<<20))) }
 
 // fromStart reads f from its first byte, independent of earlier reads.
 func fromStart(f io.ReaderAt) io.Reader {

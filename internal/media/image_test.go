@@ -2,12 +2,14 @@ package media
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"hash/crc32"
 	"image"
 	"image/color"
 	"image/gif"
 	"image/jpeg"
+	"image/png"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -15,7 +17,7 @@ import (
 	"testing"
 )
 
-func TestInspectImage(t *testing.T) {
+func TestCanonicalImage(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name       string
@@ -60,11 +62,15 @@ func TestInspectImage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := InspectImage(tt.path(t), tt.lim)
+			dst := filepath.Join(t.TempDir(), "image.png")
+			got, err := testDecoder().CanonicalImage(context.Background(), tt.path(t), dst, tt.lim)
 			if code := codeOf(err); code != tt.wantCode {
 				t.Fatalf("code = %q, want %q (err %v)", code, tt.wantCode, err)
 			}
 			if err != nil {
+				if _, serr := os.Stat(dst); serr == nil {
+					t.Error("a refused upload left its canonical file behind")
+				}
 				t.Logf("refused: %s", err.(*Error).Message)
 				if !strings.Contains(err.(*Error).Message, tt.wantInMsg) {
 					t.Errorf("message %q does not mention %q", err.(*Error).Message, tt.wantInMsg)
@@ -74,20 +80,25 @@ func TestInspectImage(t *testing.T) {
 			if got.Format != tt.wantFormat || got.Width != tt.wantW || got.Height != tt.wantH {
 				t.Errorf("got %+v, want %s %dx%d", got, tt.wantFormat, tt.wantW, tt.wantH)
 			}
-			if got.ContentType != "image/"+tt.wantFormat || got.Ext == "" {
+			if got.ContentType != "image/png" || got.Ext != ".png" {
 				t.Errorf("content type %q, ext %q", got.ContentType, got.Ext)
+			}
+			canon := decodePNG(t, dst)
+			if b := canon.Bounds(); b.Dx() != tt.wantW || b.Dy() != tt.wantH {
+				t.Errorf("canonical image is %v", b)
 			}
 		})
 	}
 }
 
-// TestInspectImageDecompressionBomb is not parallel so that the allocation
+// TestCanonicalImageDecompressionBomb is not parallel so that the allocation
 // count it reads belongs to it alone.
-func TestInspectImageDecompressionBomb(t *testing.T) {
+func TestCanonicalImageDecompressionBomb(t *testing.T) {
 	path := writeFile(t, "bomb.png", pngHeader(100_000, 100_000))
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	_, err := InspectImage(path, Limits{MaxImageDimension: 200_000, MaxImagePixels: 4096 * 4096})
+	_, err := testDecoder().CanonicalImage(context.Background(), path, filepath.Join(t.TempDir(), "x.png"),
+		Limits{MaxImageDimension: 200_000, MaxImagePixels: 4096 * 4096})
 	runtime.ReadMemStats(&after)
 	if code := codeOf(err); code != CodeImageTooLarge {
 		t.Fatalf("code = %q, want %q", code, CodeImageTooLarge)
@@ -145,4 +156,20 @@ func gifFile(t *testing.T) string {
 
 func webpFile(t *testing.T) string {
 	return ffmpegMake(t, "-i", filepath.Join(fixtures, "astronaut.png"), "-c:v", "libwebp", "-f", "webp")
+}
+
+func testDecoder() *ImageDecoder { return NewImageDecoder(256<<20, 128<<20) }
+
+func decodePNG(t *testing.T, path string) image.Image {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("canonical image: %v", err)
+	}
+	return img
 }

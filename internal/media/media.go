@@ -31,10 +31,23 @@ const (
 type Error struct {
 	Code    string
 	Message string
+	// Detail is what the decoder itself said, for the operator's log only:
+	// ffmpeg's words mean nothing to a customer and describe the server.
+	Detail string
 }
 
-// Error returns the code and the message, for logs.
-func (e *Error) Error() string { return e.Code + ": " + e.Message }
+// Error returns the code, the message and the detail, for logs.
+func (e *Error) Error() string {
+	if e.Detail != "" {
+		return e.Code + ": " + e.Message + " (" + e.Detail + ")"
+	}
+	return e.Code + ": " + e.Message
+}
+
+func (e *Error) withDetail(d string) *Error {
+	e.Detail = d
+	return e
+}
 
 func refuse(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}

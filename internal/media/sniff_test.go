@@ -84,11 +84,11 @@ func TestStderrReason(t *testing.T) {
 	t.Parallel()
 	path := "/var/tmp/uploads/abc123.wav"
 	stderr := "[wav @ 0x55d0c8a0f2c0] some warning\nfile:" + path + ": corrupt input packet in stream 0\n"
-	if got, want := stderrReason([]byte(stderr), path), "corrupt input packet in stream 0"; got != want {
+	if got, want := stderrReason(stderr, path), "corrupt input packet in stream 0"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
 	stderr = "[mp3float @ 0x55f56d0e7fc0] cannot open " + path + " twice\n"
-	if got, want := stderrReason([]byte(stderr), path), "mp3float: cannot open the audio twice"; got != want {
+	if got, want := stderrReason(stderr, path), "mp3float: cannot open the audio twice"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/avatar-api/avatar-api/internal/generator"
 	"github.com/avatar-api/avatar-api/internal/job"
+	"github.com/avatar-api/avatar-api/internal/media"
 	"github.com/avatar-api/avatar-api/internal/queue"
 	"github.com/avatar-api/avatar-api/internal/storage"
 	"github.com/avatar-api/avatar-api/internal/store"
@@ -120,6 +121,9 @@ func (w *generateWorker) settle(ctx context.Context, rj *river.Job[queue.Generat
 	return err
 }
 
+// fail records the job's failure. msg is what the customer reads: plain
+// words, never a tool's output; cause, with ffmpeg's own words, goes to
+// the log.
 func (w *generateWorker) fail(ctx context.Context, j *store.Job, code, msg string, log *slog.Logger, cause error) error {
 	log.WarnContext(ctx, "job failed", "code", code, "error", cause)
 	if err := w.deps.Store.FailJob(ctx, j.ID, j.Attempt, code, msg); err != nil && !errors.Is(err, store.ErrConflict) {
@@ -161,8 +165,12 @@ func (w *generateWorker) generate(ctx context.Context, j *store.Job, log *slog.L
 		w.heartbeat(gctx, j, &progress, &total, cancel, log)
 	}()
 	out := filepath.Join(dir, "out.mp4")
+	format, ok := media.AudioDemuxer(filepath.Ext(j.AudioKey))
+	if !ok {
+		return store.Result{}, fmt.Errorf("audio input %q has no known format", j.AudioKey)
+	}
 	gres, err := d.Generator.Generate(gctx, generator.Request{
-		ImagePath: imagePath, AudioPath: audioPath, Prompt: j.Prompt,
+		ImagePath: imagePath, AudioPath: audioPath, AudioFormat: format, AudioDuration: j.AudioDuration, Prompt: j.Prompt,
 		Width: j.Width, Height: j.Height, FPS: j.FPS, Seed: j.Seed, OutputPath: out, FaceFallback: j.FaceFallback,
 	}, func(done, n int) {
 		progress.Store(uint64(done))

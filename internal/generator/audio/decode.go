@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"time"
@@ -24,46 +23,58 @@ var ErrInvalid = errors.New("invalid audio")
 // a few minutes long.
 const maxDecode = 20 * time.Minute
 
-// Decode converts the first audio stream of any file ffmpeg can read to
-// SampleRate mono PCM. ffmpeg writes raw samples to a pipe, so nothing is
-// written to disk; ffmpegPath "" means "ffmpeg" on the PATH. Cancelling ctx
-// kills ffmpeg at once. Error text never holds the path: ffmpeg's own words
-// name it "the audio".
-func Decode(ctx context.Context, ffmpegPath, path string) (PCM, error) {
+// Input is an audio file to decode, with the ffmpeg demuxer it is read
+// with (forced: never guessed) and its length as measured when it was
+// accepted, which bounds how long ffmpeg may run (0: maxDecode's).
+type Input struct {
+	Path     string
+	Format   string
+	Duration time.Duration
+}
+
+// decodeSpeed is the slowest pace, in multiples of real time, a decode may
+// keep on a loaded machine (it runs hundreds of times faster).
+const decodeSpeed = 4
+
+// Decode converts the first audio stream of in to SampleRate mono PCM.
+// ffmpeg writes raw samples to a pipe, so nothing is written to disk;
+// ffmpegPath "" means "ffmpeg" on the PATH. Cancelling ctx kills ffmpeg at
+// once. Error text never holds the path: ffmpeg's own words name it "the
+// audio".
+func Decode(ctx context.Context, ffmpegPath string, in Input) (PCM, error) {
 	if ffmpegPath == "" {
 		ffmpegPath = "ffmpeg"
 	}
-	if _, err := os.Stat(path); err != nil {
+	if _, err := os.Stat(in.Path); err != nil {
 		return PCM{}, fmt.Errorf("decode audio: open the audio: %w", unwrapPath(err))
 	}
+	length := in.Duration
+	if length <= 0 {
+		length = maxDecode
+	}
 	out := &sampleWriter{max: int(maxDecode.Seconds()) * SampleRate}
-	cmd, stderr := ffmpeg.Command(ctx, ffmpegPath, decodeArgs(path)...)
+	cmd, err := ffmpeg.Command(ctx, ffmpegPath, ffmpeg.Deadline(length, decodeSpeed),
+		[]ffmpeg.Input{{Format: in.Format, Path: in.Path}},
+		"-v", "error", "-map", "0:a:0", "-vn", "-sn", "-dn",
+		"-ac", "1", "-ar", strconv.Itoa(SampleRate),
+		"-c:a", "pcm_s16le", "-f", "s16le", "pipe:1")
+	if err != nil {
+		return PCM{}, fmt.Errorf("decode audio: %w", err)
+	}
 	cmd.Stdout = out
-	err := cmd.Run()
+	err = cmd.Run()
+	stderr := cmd.Stderr.String()
 	switch {
 	case ctx.Err() != nil:
 		return PCM{}, fmt.Errorf("decode audio: %w", ctx.Err())
 	case out.full:
 		return PCM{}, fmt.Errorf("decode audio: %w: longer than %v", ErrInvalid, maxDecode)
 	case err != nil:
-		return PCM{}, fmt.Errorf("decode audio: %w", ffmpegError(err, stderr.String(), path))
+		return PCM{}, fmt.Errorf("decode audio: %w", ffmpegError(err, stderr, in.Path))
 	case len(out.samples) == 0:
-		return PCM{}, fmt.Errorf("decode audio: %w: no samples decoded (the file is empty or cut short)%s", ErrInvalid, scrubbedTail(stderr.String(), path))
+		return PCM{}, fmt.Errorf("decode audio: %w: no samples decoded (the file is empty or cut short)%s", ErrInvalid, scrubbedTail(stderr, in.Path))
 	}
 	return PCM{Samples: out.samples, Rate: SampleRate}, nil
-}
-
-// decodeArgs asks ffmpeg for the first audio stream of path as raw 16-bit
-// mono samples on stdout. The "file:" prefix keeps a path that looks like a
-// URL or an option from being read as one.
-func decodeArgs(path string) []string {
-	return []string{
-		"-nostdin", "-v", "error",
-		"-i", "file:" + path,
-		"-map", "0:a:0", "-vn", "-sn", "-dn",
-		"-ac", "1", "-ar", strconv.Itoa(SampleRate),
-		"-c:a", "pcm_s16le", "-f", "s16le", "pipe:1",
-	}
 }
 
 // unwrapPath drops the path from an *os.PathError, keeping its cause (so
@@ -80,14 +91,13 @@ func unwrapPath(err error) error {
 // refused the file, so the input is to blame; anything else (ffmpeg
 // missing, cannot start) is the service's problem.
 func ffmpegError(err error, stderr, path string) error {
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) {
+	if !ffmpeg.Failed(err) {
 		return fmt.Errorf("run ffmpeg: %w", err)
 	}
 	if strings.Contains(stderr, "matches no streams") {
 		return fmt.Errorf("%w: the file has no audio stream", ErrInvalid)
 	}
-	return fmt.Errorf("%w: ffmpeg %v%s", ErrInvalid, exit, scrubbedTail(stderr, path))
+	return fmt.Errorf("%w: ffmpeg %v%s", ErrInvalid, err, scrubbedTail(stderr, path))
 }
 
 // scrubbedTail is ": " and the last lines of ffmpeg's stderr with path

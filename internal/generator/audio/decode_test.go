@@ -76,7 +76,7 @@ func TestDecodeErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := Decode(context.Background(), "", tt.path)
+			_, err := Decode(context.Background(), "", Input{Path: tt.path, Format: "wav"})
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("error %v, want %v", err, tt.want)
 			}
@@ -93,7 +93,7 @@ func TestDecodeErrors(t *testing.T) {
 
 func TestDecodeNoFFmpeg(t *testing.T) {
 	t.Parallel()
-	_, err := Decode(context.Background(), filepath.Join(t.TempDir(), "no-ffmpeg"), fixture("speech_en_4s.wav"))
+	_, err := Decode(context.Background(), filepath.Join(t.TempDir(), "no-ffmpeg"), fixtureInput("speech_en_4s.wav"))
 	if err == nil || errors.Is(err, ErrInvalid) {
 		t.Fatalf("error %v: want a service error, not an input one", err)
 	}
@@ -111,7 +111,7 @@ func TestDecodeCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(300*time.Millisecond, cancel)
 	start := time.Now()
-	_, err := Decode(ctx, slow, fixture("speech_en_12s.wav"))
+	_, err := Decode(ctx, slow, fixtureInput("speech_en_12s.wav"))
 	took := time.Since(start)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("error %v, want context.Canceled", err)

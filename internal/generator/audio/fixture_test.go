@@ -8,13 +8,20 @@ import (
 	"strconv"
 	"testing"
 	"time"
-
-	"github.com/avatar-api/avatar-api/internal/ffmpeg"
 )
 
 const fixtures = "../../../testdata"
 
 func fixture(name string) string { return filepath.Join(fixtures, name) }
+
+// fixtureInput is a fixture with its format, as the worker names it.
+func fixtureInput(name string) Input {
+	format := "wav"
+	if filepath.Ext(name) == ".mp3" {
+		format = "mp3"
+	}
+	return Input{Path: fixture(name), Format: format}
+}
 
 // needFFmpeg skips tests that run the real ffmpeg where it is not installed.
 func needFFmpeg(t testing.TB) {
@@ -32,7 +39,7 @@ func decodeFixture(t testing.TB, name string) PCM {
 	needFFmpeg(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	pcm, err := Decode(ctx, "", fixture(name))
+	pcm, err := Decode(ctx, "", fixtureInput(name))
 	if err != nil {
 		t.Fatalf("decode %s: %v", name, err)
 	}
@@ -45,11 +52,11 @@ func decodeFixture(t testing.TB, name string) PCM {
 // duration.
 func decodedDuration(t *testing.T, path string) time.Duration {
 	t.Helper()
-	out, stderr, err := ffmpeg.Run(context.Background(), "ffprobe", "-v", "error",
+	out, err := exec.Command("ffprobe", "-v", "error",
 		"-select_streams", "a:0", "-show_entries", "frame=nb_samples:stream=sample_rate",
-		"-of", "json", "file:"+path)
+		"-of", "json", "file:"+path).Output()
 	if err != nil {
-		t.Fatalf("ffprobe: %v: %s", err, stderr)
+		t.Fatalf("ffprobe: %v", err)
 	}
 	var p struct {
 		Frames []struct {

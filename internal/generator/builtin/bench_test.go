@@ -66,7 +66,7 @@ func encodeStill(ctx context.Context, req generator.Request) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	pcm, err := audio.Decode(ctx, "", req.AudioPath)
+	pcm, err := audio.Decode(ctx, "", audio.Input{Path: req.AudioPath, Format: req.Demuxer()})
 	if err != nil {
 		return 0, err
 	}
@@ -74,7 +74,7 @@ func encodeStill(ctx context.Context, req generator.Request) (int, error) {
 	scene := animate.NewScene(img, f)
 	frame := make([]byte, scene.FrameSize())
 	scene.Render(frame, animate.Pose{})
-	enc, err := encode.Start(ctx, encode.Options{Width: scene.W, Height: scene.H, FPS: req.FPS, AudioPath: req.AudioPath, Output: req.OutputPath})
+	enc, err := encode.Start(ctx, encode.Options{Width: scene.W, Height: scene.H, FPS: req.FPS, AudioPath: req.AudioPath, Output: req.OutputPath, Timeout: time.Minute})
 	if err != nil {
 		return 0, err
 	}

@@ -18,6 +18,7 @@ import (
 	xdraw "golang.org/x/image/draw"
 	_ "golang.org/x/image/webp"
 
+	"github.com/avatar-api/avatar-api/internal/ffmpeg"
 	"github.com/avatar-api/avatar-api/internal/generator"
 	"github.com/avatar-api/avatar-api/internal/generator/animate"
 	"github.com/avatar-api/avatar-api/internal/generator/audio"
@@ -84,7 +85,7 @@ func loadScaled(path string, w, h int) (*image.RGBA, error) {
 	defer file.Close()
 	src, _, err := image.Decode(file)
 	if err != nil {
-		return nil, &generator.InputError{Code: CodeInvalidImage, Message: "the image could not be decoded: " + err.Error()}
+		return nil, &generator.InputError{Code: CodeInvalidImage, Message: "the image could not be decoded", Detail: err.Error()}
 	}
 	b := src.Bounds()
 	scale := max(float64(w)/float64(b.Dx()), float64(h)/float64(b.Dy()))
@@ -124,9 +125,9 @@ func (g *Generator) plan(ctx context.Context, req generator.Request) (*animate.S
 	if err != nil {
 		return nil, nil, err
 	}
-	pcm, err := audio.Decode(ctx, g.ffmpeg, req.AudioPath)
+	pcm, err := audio.Decode(ctx, g.ffmpeg, audio.Input{Path: req.AudioPath, Format: req.Demuxer(), Duration: req.AudioDuration})
 	if errors.Is(err, audio.ErrInvalid) {
-		return nil, nil, &generator.InputError{Code: CodeInvalidAudio, Message: err.Error()}
+		return nil, nil, &generator.InputError{Code: CodeInvalidAudio, Message: "the audio could not be decoded", Detail: err.Error()}
 	}
 	if err != nil {
 		return nil, nil, err
@@ -150,7 +151,8 @@ func (g *Generator) Generate(ctx context.Context, req generator.Request, progres
 	n := len(poses)
 	enc, err := encode.Start(ctx, encode.Options{
 		FFmpeg: g.ffmpeg, Width: scene.W, Height: scene.H, FPS: req.FPS,
-		AudioPath: req.AudioPath, Output: req.OutputPath,
+		AudioPath: req.AudioPath, AudioFormat: req.Demuxer(), Output: req.OutputPath,
+		Timeout: ffmpeg.EncodeDeadline(time.Duration(n)*time.Second/time.Duration(req.FPS), scene.W, scene.H, req.FPS),
 	})
 	if err != nil {
 		return generator.Result{}, err

@@ -19,8 +19,12 @@ import (
 
 func request(t *testing.T, image, sound string) generator.Request {
 	t.Helper()
+	format := "wav"
+	if filepath.Ext(sound) == ".mp3" {
+		format = "mp3"
+	}
 	return generator.Request{
-		ImagePath: fixture(image), AudioPath: fixture(sound), Width: 512, Height: 512, FPS: 25, Seed: 7,
+		ImagePath: fixture(image), AudioPath: fixture(sound), AudioFormat: format, Width: 512, Height: 512, FPS: 25, Seed: 7,
 		OutputPath: filepath.Join(t.TempDir(), "out.mp4"),
 	}
 }
@@ -53,7 +57,7 @@ func TestVideos(t *testing.T) {
 				t.Errorf("progress ended at %d/%d, %d frames", last, total, res.Frames)
 			}
 			p := probe(t, req.OutputPath)
-			pcm, err := audio.Decode(context.Background(), "", req.AudioPath)
+			pcm, err := audio.Decode(context.Background(), "", audio.Input{Path: req.AudioPath, Format: req.Demuxer()})
 			if err != nil {
 				t.Fatal(err)
 			}

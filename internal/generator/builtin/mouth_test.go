@@ -47,7 +47,7 @@ func mouthChange(t *testing.T, sound string) (change, level []float64) {
 		}
 		change = append(change, sum/float64(box.Dx()*box.Dy()))
 	}
-	pcm, err := audio.Decode(context.Background(), "", req.AudioPath)
+	pcm, err := audio.Decode(context.Background(), "", audio.Input{Path: req.AudioPath, Format: req.Demuxer()})
 	if err != nil {
 		t.Fatal(err)
 	}

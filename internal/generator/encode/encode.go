@@ -6,35 +6,36 @@ package encode
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/avatar-api/avatar-api/internal/ffmpeg"
 )
 
 // Options describe the video to write.
 type Options struct {
-	FFmpeg    string // executable; "" means "ffmpeg"
-	Width     int
-	Height    int
-	FPS       int
-	AudioPath string // any file ffmpeg reads; its first audio stream is used
-	Output    string // written only when Finish succeeds
+	FFmpeg      string // executable; "" means "ffmpeg"
+	Width       int
+	Height      int
+	FPS         int
+	AudioPath   string // its first audio stream is used
+	AudioFormat string // the demuxer AudioPath is read with (forced); "" means "wav"
+	Output      string // written only when Finish succeeds
+	// Timeout bounds the whole encode, frames included (ffmpeg.EncodeDeadline).
+	Timeout time.Duration
 }
 
 // Encoder is a running ffmpeg process taking frames.
 type Encoder struct {
-	opts   Options
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	stderr *ffmpeg.TailBuffer
-	tmp    string
-	done   bool
+	opts  Options
+	cmd   *ffmpeg.Cmd
+	stdin io.WriteCloser
+	tmp   string
+	done  bool
 }
 
 // Start launches ffmpeg. The caller must end with Finish or Abort.
@@ -42,23 +43,28 @@ func Start(ctx context.Context, o Options) (*Encoder, error) {
 	if o.FFmpeg == "" {
 		o.FFmpeg = "ffmpeg"
 	}
+	if o.AudioFormat == "" {
+		o.AudioFormat = "wav"
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(o.Output), ".encode-*.mp4")
 	if err != nil {
 		return nil, fmt.Errorf("creating output: %w", err)
 	}
 	tmp.Close()
-	args := []string{
-		"-hide_banner", "-loglevel", "error", "-y",
-		"-f", "rawvideo", "-pix_fmt", "yuv420p",
-		"-video_size", strconv.Itoa(o.Width) + "x" + strconv.Itoa(o.Height),
-		"-framerate", strconv.Itoa(o.FPS), "-i", "pipe:0",
-		"-i", "file:" + o.AudioPath,
+	frames := ffmpeg.Input{Format: "rawvideo", Options: []string{
+		"-pix_fmt", "yuv420p", "-video_size", strconv.Itoa(o.Width) + "x" + strconv.Itoa(o.Height),
+		"-framerate", strconv.Itoa(o.FPS),
+	}}
+	cmd, err := ffmpeg.Command(ctx, o.FFmpeg, o.Timeout, []ffmpeg.Input{frames, {Format: o.AudioFormat, Path: o.AudioPath}},
+		"-loglevel", "error", "-y",
 		"-map", "0:v:0", "-map", "1:a:0",
 		"-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
 		"-colorspace", "smpte170m", "-color_primaries", "smpte170m", "-color_trc", "smpte170m", "-color_range", "tv",
+		"-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart", "-f", "mp4", "file:"+tmp.Name())
+	if err != nil {
+		os.Remove(tmp.Name())
+		return nil, err
 	}
-	args = append(args, "-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart", "-f", "mp4", "file:"+tmp.Name())
-	cmd, stderr := ffmpeg.Command(ctx, o.FFmpeg, args...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		os.Remove(tmp.Name())
@@ -66,9 +72,9 @@ func Start(ctx context.Context, o Options) (*Encoder, error) {
 	}
 	if err := cmd.Start(); err != nil {
 		os.Remove(tmp.Name())
-		return nil, fmt.Errorf("starting ffmpeg: %w", err)
+		return nil, err
 	}
-	return &Encoder{opts: o, cmd: cmd, stdin: stdin, stderr: stderr, tmp: tmp.Name()}, nil
+	return &Encoder{opts: o, cmd: cmd, stdin: stdin, tmp: tmp.Name()}, nil
 }
 
 // FrameSize is the byte size of one frame the encoder expects.
@@ -130,14 +136,13 @@ func (e *Encoder) wait() error {
 	if err == nil {
 		return nil
 	}
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) {
+	if !ffmpeg.Failed(err) {
 		return fmt.Errorf("ffmpeg: %w", err)
 	}
 	names := map[string]string{e.opts.AudioPath: "the audio", e.tmp: "the output"}
-	msg := ffmpeg.Scrub(ffmpeg.TailLines(e.stderr.String(), 3), names)
+	msg := ffmpeg.Scrub(ffmpeg.TailLines(e.cmd.Stderr.String(), 3), names)
 	if msg == "" {
-		msg = exit.String()
+		msg = err.Error()
 	}
 	return fmt.Errorf("ffmpeg failed: %s", msg)
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestBrokenPipeReportsFFmpeg: when ffmpeg dies (here: it cannot read the
@@ -17,7 +18,7 @@ func TestBrokenPipeReportsFFmpeg(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("this is not audio"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	enc, err := Start(context.Background(), Options{Width: 128, Height: 128, FPS: 25, AudioPath: bad, Output: filepath.Join(dir, "out.mp4")})
+	enc, err := Start(context.Background(), Options{Width: 128, Height: 128, FPS: 25, AudioPath: bad, Output: filepath.Join(dir, "out.mp4"), Timeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +41,7 @@ func TestBrokenPipeReportsFFmpeg(t *testing.T) {
 func TestWrongFrameSize(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	enc, err := Start(context.Background(), Options{Width: 128, Height: 128, FPS: 25, AudioPath: filepath.Join("..", "..", "..", "testdata", "silence_3s.wav"), Output: filepath.Join(dir, "out.mp4")})
+	enc, err := Start(context.Background(), Options{Width: 128, Height: 128, FPS: 25, AudioPath: filepath.Join("..", "..", "..", "testdata", "silence_3s.wav"), Output: filepath.Join(dir, "out.mp4"), Timeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,18 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os/exec"
 	"regexp"
 	"strings"
 
 	"github.com/avatar-api/avatar-api/internal/ffmpeg"
 	"github.com/avatar-api/avatar-api/internal/generator"
 )
-
-// run runs name and returns its stdout and the end of its stderr.
-func run(ctx context.Context, name string, args ...string) (stdout []byte, stderr string, err error) {
-	return ffmpeg.Run(ctx, name, args...)
-}
 
 // toolError is a failure that ffmpeg or ffprobe reported itself. Detail is
 // the end of its stderr and Last its final line, with file paths replaced.
@@ -37,8 +31,7 @@ func commandError(ctx context.Context, program string, err error, stderr string,
 	if ctx.Err() != nil {
 		return fmt.Errorf("%s stopped: %w", program, ctx.Err())
 	}
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) {
+	if !ffmpeg.Failed(err) {
 		return fmt.Errorf("run %s: %w", program, err)
 	}
 	return &toolError{
@@ -56,11 +49,7 @@ func blameInput(err error, code, what string) error {
 	if !errors.As(err, &te) {
 		return err
 	}
-	reason := te.Last
-	for _, word := range []string{"the image: ", "the audio: "} {
-		reason = strings.TrimPrefix(reason, word)
-	}
-	return &generator.InputError{Code: code, Message: what + ": " + reason}
+	return &generator.InputError{Code: code, Message: what, Detail: te.Detail}
 }
 
 // encodeError explains a failed encode, blaming the image or the audio when

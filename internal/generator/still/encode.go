@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/avatar-api/avatar-api/internal/ffmpeg"
 	"github.com/avatar-api/avatar-api/internal/generator"
@@ -22,24 +23,28 @@ func (g *Generator) encode(ctx context.Context, req generator.Request, frames in
 	fps := float64(req.FPS)
 	vf := fmt.Sprintf("scale=%d:%d:force_original_aspect_ratio=increase,crop=%d:%d,format=yuv420p",
 		req.Width, req.Height, req.Width, req.Height)
-	args := []string{
-		"-nostdin", "-v", "error", "-xerror", "-y",
-		"-f", "image2", "-pattern_type", "none", "-loop", "1", "-framerate", strconv.Itoa(req.FPS),
-		"-t", secondsArg((float64(frames) - 0.5) / fps), "-i", "file:" + req.ImagePath,
-		"-i", "file:" + req.AudioPath,
-		"-map", "0:v:0", "-map", "1:a:0", "-t", secondsArg(float64(frames) / fps),
+	image := ffmpeg.Input{Format: "image2", Path: req.ImagePath, Options: []string{
+		"-pattern_type", "none", "-loop", "1", "-framerate", strconv.Itoa(req.FPS),
+		"-t", secondsArg((float64(frames) - 0.5) / fps),
+	}}
+	d := time.Duration(frames) * time.Second / time.Duration(req.FPS)
+	cmd, err := ffmpeg.Command(ctx, g.ffmpeg, ffmpeg.EncodeDeadline(d, req.Width, req.Height, req.FPS),
+		[]ffmpeg.Input{image, {Format: req.Demuxer(), Path: req.AudioPath}},
+		"-v", "error", "-xerror", "-y",
+		"-map", "0:v:0", "-map", "1:a:0", "-t", secondsArg(float64(frames)/fps),
 		"-vf", vf,
 		"-c:v", "libx264", "-preset", "veryfast", "-tune", "stillimage", "-pix_fmt", "yuv420p",
 		"-c:a", "aac", "-b:a", "128k",
 		"-movflags", "+faststart", "-f", "mp4",
 		"-progress", "pipe:1", "-nostats",
-		"file:" + tmpPath,
+		"file:"+tmpPath)
+	if err != nil {
+		return 0, err
 	}
 	pw := &progressWriter{total: frames, report: progress}
-	cmd, stderr := ffmpeg.Command(ctx, g.ffmpeg, args...)
 	cmd.Stdout = pw
 	if err := cmd.Run(); err != nil {
-		return 0, encodeError(ctx, err, stderr.String(), req, tmpPath)
+		return 0, encodeError(ctx, err, cmd.Stderr.String(), req, tmpPath)
 	}
 	if pw.last == 0 {
 		return frames, nil

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/avatar-api/avatar-api/internal/ffmpeg"
 	"github.com/avatar-api/avatar-api/internal/generator"
 )
 
@@ -24,11 +25,19 @@ type probeOutput struct {
 	} `json:"format"`
 }
 
-func (g *Generator) probe(ctx context.Context, path string, names map[string]string) (probeOutput, error) {
-	stdout, stderr, err := run(ctx, g.ffprobe,
-		"-v", "error", "-of", "json", "-show_format", "-show_streams", "-i", "file:"+path)
+// probeTimeout bounds ffprobe, which reads headers only.
+const probeTimeout = 15 * time.Second
+
+// probe describes the file at path, read with the demuxer format (forced).
+func (g *Generator) probe(ctx context.Context, path, format string, names map[string]string) (probeOutput, error) {
+	cmd, err := ffmpeg.Probe(ctx, g.ffprobe, probeTimeout, ffmpeg.Input{Format: format, Path: path},
+		"-v", "error", "-of", "json", "-show_format", "-show_streams")
 	if err != nil {
-		return probeOutput{}, commandError(ctx, "ffprobe", err, stderr, names)
+		return probeOutput{}, err
+	}
+	stdout, err := cmd.Output()
+	if err != nil {
+		return probeOutput{}, commandError(ctx, "ffprobe", err, cmd.Stderr.String(), names)
 	}
 	var p probeOutput
 	if err := json.Unmarshal(stdout, &p); err != nil {
@@ -39,9 +48,9 @@ func (g *Generator) probe(ctx context.Context, path string, names map[string]str
 
 // audioDuration is the length of the audio's first audio stream (or of the
 // file, if the stream does not say).
-func (g *Generator) audioDuration(ctx context.Context, path string) (time.Duration, error) {
+func (g *Generator) audioDuration(ctx context.Context, path, format string) (time.Duration, error) {
 	names := map[string]string{path: "the audio"}
-	p, err := g.probe(ctx, path, names)
+	p, err := g.probe(ctx, path, format, names)
 	if err != nil {
 		return 0, fmt.Errorf("probe audio: %w", blameInput(err, "invalid_audio", "the audio could not be read"))
 	}
@@ -62,7 +71,7 @@ func (g *Generator) audioDuration(ctx context.Context, path string) (time.Durati
 
 // describeOutput measures the finished video at path.
 func (g *Generator) describeOutput(ctx context.Context, path string) (generator.Result, error) {
-	p, err := g.probe(ctx, path, map[string]string{path: "the output"})
+	p, err := g.probe(ctx, path, "mov", map[string]string{path: "the output"})
 	if err != nil {
 		return generator.Result{}, fmt.Errorf("probe output: %w", err)
 	}

@@ -45,7 +45,7 @@ func (g *Generator) Generate(ctx context.Context, req generator.Request, progres
 	if err := checkRequest(req); err != nil {
 		return generator.Result{}, err
 	}
-	audio, err := g.audioDuration(ctx, req.AudioPath)
+	audio, err := g.audioDuration(ctx, req.AudioPath, req.Demuxer())
 	if err != nil {
 		return generator.Result{}, err
 	}

@@ -36,7 +36,7 @@ func TestGenerate(t *testing.T) {
 			dir := t.TempDir()
 			audio := filepath.Join(fixtures, tt.audio)
 			req := generator.Request{
-				ImagePath: filepath.Join(fixtures, tt.image), AudioPath: audio,
+				ImagePath: filepath.Join(fixtures, tt.image), AudioPath: audio, AudioFormat: strings.TrimPrefix(filepath.Ext(audio), "."),
 				Width: tt.width, Height: tt.height, FPS: tt.fps,
 				OutputPath: filepath.Join(dir, "out.mp4"),
 			}

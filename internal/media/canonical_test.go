@@ -1,0 +1,208 @@
+package media
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/avatar-api/avatar-api/internal/media/mediatest"
+)
+
+// TestCanonicalImageStripsWhatRidesAlong: EXIF (GPS positions), text
+// chunks and trailing bytes (a playlist) are not in the canonical form.
+func TestCanonicalImageStripsWhatRidesAlong(t *testing.T) {
+	t.Parallel()
+	mp3, _ := os.ReadFile(filepath.Join(fixtures, "speech_en_12s.mp3"))
+	for _, c := range mediatest.Corpus(mp3) {
+		if c.Part != "image" || c.Refused != "" || len(c.Data) > 1<<20 && testing.Short() {
+			continue
+		}
+		t.Run(c.Name, func(t *testing.T) {
+			t.Parallel()
+			src := writeFile(t, c.Name, c.Data)
+			dst := filepath.Join(t.TempDir(), "image.png")
+			if _, err := testDecoder().CanonicalImage(context.Background(), src, dst, Limits{}); err != nil {
+				t.Fatal(err)
+			}
+			b, _ := os.ReadFile(dst)
+			for _, bad := range []string{mediatest.Canary, "Exif", "eXIf", "tEXt", "iTXt", "#EXTM3U"} {
+				if bytes.Contains(b, []byte(bad)) {
+					t.Errorf("canonical image holds %q", bad)
+				}
+			}
+			img := decodePNG(t, dst)
+			switch img.(type) {
+			case *image.RGBA, *image.NRGBA, *image.Gray, *image.Paletted:
+			default:
+				t.Errorf("canonical image decodes as %T, want 8 bits per channel", img)
+			}
+		})
+	}
+}
+
+func TestCanonicalImageIsEightBit(t *testing.T) {
+	t.Parallel()
+	src := writeFile(t, "deep.png", mediatest.Bomb16(256))
+	dst := filepath.Join(t.TempDir(), "image.png")
+	if _, err := testDecoder().CanonicalImage(context.Background(), src, dst, Limits{}); err != nil {
+		t.Fatal(err)
+	}
+	img := decodePNG(t, dst)
+	c, ok := img.At(10, 10).(color.RGBA)
+	if !ok {
+		t.Fatalf("pixel is %T, want 8-bit RGBA", img.At(10, 10))
+	}
+	if c != (color.RGBA{0x80, 0x40, 0x20, 0xFF}) {
+		t.Errorf("pixel %v, want the 16-bit colour's high bytes", c)
+	}
+}
+
+// TestCanonicalImageMemoryCap: the memory an image needs is known from its
+// header, and one needing more than the cap is refused before any pixel is
+// decoded.
+func TestCanonicalImageMemoryCap(t *testing.T) {
+	t.Parallel()
+	src := writeFile(t, "deep.png", mediatest.Bomb16(1024)) // 8 MiB decoded
+	dst := filepath.Join(t.TempDir(), "image.png")
+	_, err := NewImageDecoder(64<<20, 4<<20).CanonicalImage(context.Background(), src, dst, Limits{})
+	if codeOf(err) != CodeImageTooLarge || !strings.Contains(err.Error(), "16 bits per channel") {
+		t.Fatalf("err = %v, want image_dimensions_too_large naming the depth", err)
+	}
+	if _, err := NewImageDecoder(64<<20, 9<<20).CanonicalImage(context.Background(), src, dst, Limits{}); err != nil {
+		t.Fatalf("within the cap: %v", err)
+	}
+}
+
+// TestCanonicalImageWaitsForTheBudget: while other uploads hold the
+// budget, an image waits for its share, then the upload is told the
+// service is busy (not that the image is bad).
+func TestCanonicalImageWaitsForTheBudget(t *testing.T) {
+	t.Parallel()
+	d := NewImageDecoder(16<<20, 16<<20)
+	d.Wait = 100 * time.Millisecond
+	release, err := d.Reserve(context.Background(), 12<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := writeFile(t, "deep.png", mediatest.Bomb16(1024))
+	dst := filepath.Join(t.TempDir(), "image.png")
+	if _, err := d.CanonicalImage(context.Background(), src, dst, Limits{}); !errors.Is(err, ErrBusy) {
+		t.Fatalf("with the budget taken: %v, want ErrBusy", err)
+	}
+	if _, err := os.Stat(dst); err == nil {
+		t.Error("a busy refusal left a file")
+	}
+	done := make(chan error, 1)
+	d.Wait = time.Minute
+	go func() { _, err := d.CanonicalImage(context.Background(), src, dst, Limits{}); done <- err }()
+	release()
+	if err := <-done; err != nil {
+		t.Fatalf("once the budget is free: %v", err)
+	}
+}
+
+func TestDecodeCost(t *testing.T) {
+	t.Parallel()
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, image.NewYCbCr(image.Rect(0, 0, 400, 200), image.YCbCrSubsampleRatio420), nil); err != nil {
+		t.Fatal(err)
+	}
+	baseline := b.Bytes()
+	if s, prog := jpegLayout(bytes.NewReader(baseline)); s != 1.5 || prog {
+		t.Errorf("4:2:0 baseline: %v samples, progressive %v", s, prog)
+	}
+	progressive := bytes.Replace(baseline, []byte{0xFF, 0xC0}, []byte{0xFF, 0xC2}, 1)
+	if s, prog := jpegLayout(bytes.NewReader(progressive)); s != 1.5 || !prog {
+		t.Errorf("4:2:0 progressive: %v samples, progressive %v", s, prog)
+	}
+	cfg := image.Config{Width: 4096, Height: 4096, ColorModel: color.NRGBA64Model}
+	if got := decodeCost("png", cfg, nil, nil); got != 128<<20 {
+		t.Errorf("16-bit 4096² PNG costs %d", got)
+	}
+}
+
+// exifWithOrientation is a little-endian TIFF block whose IFD0 holds only
+// the orientation tag.
+func exifWithOrientation(o uint16) []byte {
+	b := []byte("II*\x00\x08\x00\x00\x00\x01\x00")
+	e := make([]byte, 12)
+	binary.LittleEndian.PutUint16(e[0:], 0x0112)
+	binary.LittleEndian.PutUint16(e[2:], 3)
+	binary.LittleEndian.PutUint32(e[4:], 1)
+	binary.LittleEndian.PutUint16(e[8:], o)
+	return append(append(b, e...), 0, 0, 0, 0)
+}
+
+// TestCanonicalImageTurnsPhotosUpright: a phone stores a portrait sideways
+// and says so in EXIF; the canonical form is upright, since the EXIF that
+// said so is dropped.
+func TestCanonicalImageTurnsPhotosUpright(t *testing.T) {
+	t.Parallel()
+	img := image.NewRGBA(image.Rect(0, 0, 64, 128)) // stored: red on top, blue below
+	for y := range 128 {
+		for x := range 64 {
+			c := color.RGBA{255, 0, 0, 255}
+			if y >= 64 {
+				c = color.RGBA{0, 0, 255, 255}
+			}
+			img.SetRGBA(x, y, c)
+		}
+	}
+	src := writeFile(t, "phone.jpg", mediatest.JPEGWithExif(img, exifWithOrientation(6)))
+	dst := filepath.Join(t.TempDir(), "image.png")
+	got, err := testDecoder().CanonicalImage(context.Background(), src, dst, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Width != 128 || got.Height != 64 {
+		t.Fatalf("upright size %dx%d, want 128x64", got.Width, got.Height)
+	}
+	up := decodePNG(t, dst)
+	r, _, b, _ := up.At(110, 32).RGBA()
+	r2, _, b2, _ := up.At(16, 32).RGBA()
+	if r < 0xC000 || b > 0x4000 || b2 < 0xC000 || r2 > 0x4000 {
+		t.Errorf("rotated 90° clockwise, the top (red) should be on the right: right %x/%x, left %x/%x", r, b, r2, b2)
+	}
+}
+
+// TestOrientations holds canonicalView to the EXIF definitions, written
+// here the other way round: where each stored pixel lands.
+func TestOrientations(t *testing.T) {
+	t.Parallel()
+	const w, h = 3, 2
+	src := image.NewNRGBA(image.Rect(0, 0, w, h))
+	for y := range h {
+		for x := range w {
+			src.SetNRGBA(x, y, color.NRGBA{uint8(x), uint8(y), 0, 255})
+		}
+	}
+	land := map[int]func(x, y int) (int, int){
+		2: func(x, y int) (int, int) { return w - 1 - x, y },
+		3: func(x, y int) (int, int) { return w - 1 - x, h - 1 - y },
+		4: func(x, y int) (int, int) { return x, h - 1 - y },
+		5: func(x, y int) (int, int) { return y, x },
+		6: func(x, y int) (int, int) { return h - 1 - y, x },
+		7: func(x, y int) (int, int) { return h - 1 - y, w - 1 - x },
+		8: func(x, y int) (int, int) { return y, w - 1 - x },
+	}
+	for o, f := range land {
+		v := canonicalView(src, o)
+		for y := range h {
+			for x := range w {
+				dx, dy := f(x, y)
+				if got := v.At(dx, dy).(color.NRGBA); got.R != uint8(x) || got.G != uint8(y) {
+					t.Errorf("orientation %d: stored (%d,%d) should show at (%d,%d), found (%d,%d)", o, x, y, dx, dy, got.R, got.G)
+				}
+			}
+		}
+	}
+}
