@@ -168,8 +168,15 @@ func TestHostileCorpus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range mediatest.Corpus(mp3) {
+	t.Run("each", func(t *testing.T) { sendCorpus(t, tb, mediatest.Corpus(mp3)) })
+	// What was stored: only canonical WAVs and PNGs, none with the canary.
+	checkCanonicalInputs(t, filepath.Join(tb.dataDir, "objects", "inputs"))
+}
+
+func sendCorpus(t *testing.T, tb *testBundle, cases []mediatest.Case) {
+	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {
+			t.Parallel()
 			file := filepath.Join("..", "..", "testdata", "hostile", c.Name)
 			parts := []part{portrait, {name: "audio", file: file}, prompt}
 			if c.Part == "image" {
@@ -189,8 +196,12 @@ func TestHostileCorpus(t *testing.T) {
 			}
 		})
 	}
-	// What was stored: only canonical WAVs and PNGs, none with the canary.
-	inputs := filesUnder(t, filepath.Join(tb.dataDir, "objects", "inputs"))
+}
+
+// checkCanonicalInputs holds every stored input to its canonical form.
+func checkCanonicalInputs(t *testing.T, dir string) {
+	t.Helper()
+	inputs := filesUnder(t, dir)
 	if len(inputs) == 0 {
 		t.Fatal("nothing stored")
 	}

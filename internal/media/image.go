@@ -116,12 +116,17 @@ func (d *ImageDecoder) CanonicalImage(ctx context.Context, src, dst string, lim 
 	if err := checkDimensions(cfg.Width, cfg.Height, lim); err != nil {
 		return Image{}, err
 	}
-	cost := decodeCost(codec.format, cfg, f, head)
-	if cost > d.perImage {
-		return Image{}, refuse(CodeImageTooLarge, "the image is %dx%d pixels%s: decoding it would take %s of memory, and at most %s is allowed; send it smaller or at 8 bits per channel",
-			cfg.Width, cfg.Height, depthNote(cfg), mib(cost), mib(d.perImage))
+	orientation := 1
+	if codec.format == "jpeg" {
+		orientation = jpegOrientation(f)
 	}
-	release, err := d.Reserve(ctx, cost)
+	decoded := decodeCost(codec.format, cfg, f, head)
+	if decoded > d.perImage {
+		return Image{}, refuse(CodeImageTooLarge, "the image is %dx%d pixels%s: decoding it would take %s of memory, and at most %s is allowed; send it smaller or at 8 bits per channel",
+			cfg.Width, cfg.Height, depthNote(cfg), mib(decoded), mib(d.perImage))
+	}
+	// The budget holds the decoder's pixels and the copies made from them.
+	release, err := d.Reserve(ctx, decoded+canonicalCost(cfg, orientation))
 	if err != nil {
 		return Image{}, err
 	}
@@ -130,11 +135,7 @@ func (d *ImageDecoder) CanonicalImage(ctx context.Context, src, dst string, lim 
 	if err != nil {
 		return Image{}, refuse(CodeInvalidImage, "the image is truncated or corrupt").withDetail(decodeReason(err))
 	}
-	orientation := 1
-	if codec.format == "jpeg" {
-		orientation = jpegOrientation(f)
-	}
-	canon := canonicalView(img, orientation)
+	canon := canonicalPixels(img, orientation)
 	if err := writePNG(dst, canon); err != nil {
 		return Image{}, err
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"image"
 	"image/color"
+	"image/draw"
 	"io"
 )
 
@@ -167,62 +168,144 @@ func exifOrientation(t []byte) int {
 	return 1
 }
 
-// canonicalView is img as it is stored: turned upright by its EXIF
-// orientation and at 8 bits per channel. The PNG encoder reads it pixel by
-// pixel, so no second copy of the pixels is made. Images already in an
-// 8-bit layout the encoder knows are returned as they are.
-func canonicalView(img image.Image, orientation int) image.Image {
-	if orientation == 1 {
-		switch img.(type) {
-		case *image.RGBA, *image.NRGBA, *image.Gray:
-			return img
+// canonicalPixels is img as it is stored: at 8 bits per channel, as
+// *image.RGBA, *image.NRGBA or *image.Gray (the types Go's PNG decoder
+// gives back, so the worker decodes exactly these pixels), turned upright
+// by its EXIF orientation. Conversions use typed loops, not a call per
+// pixel; each makes one copy, which canonicalCost accounts for.
+func canonicalPixels(img image.Image, orientation int) image.Image {
+	img = eightBit(img)
+	if orientation > 1 && orientation <= 8 {
+		img = upright(img, orientation)
+	}
+	return img
+}
+
+// needsEightBit reports whether an image of model decodes to a type that
+// canonicalPixels must convert (with a copy).
+func needsEightBit(m color.Model) bool {
+	return m != color.RGBAModel && m != color.NRGBAModel && m != color.GrayModel
+}
+
+// canonicalCost is the memory the canonical pixels take beyond the
+// decoder's own: an 8-bit copy and an upright copy, when they are needed.
+func canonicalCost(cfg image.Config, orientation int) int64 {
+	var n int64
+	copies := 0
+	if needsEightBit(cfg.ColorModel) {
+		copies++
+	}
+	if orientation > 1 {
+		copies++
+	}
+	bpp := int64(4)
+	if cfg.ColorModel == color.GrayModel || cfg.ColorModel == color.Gray16Model {
+		bpp = 1
+	}
+	n = int64(copies) * bpp * int64(cfg.Width) * int64(cfg.Height)
+	return n
+}
+
+func eightBit(img image.Image) image.Image {
+	b := img.Bounds()
+	switch src := img.(type) {
+	case *image.RGBA, *image.NRGBA, *image.Gray:
+		return img
+	case *image.RGBA64:
+		dst := image.NewRGBA(b)
+		highBytes(dst.Pix, dst.Stride, src.Pix, src.Stride, b.Dx()*4, b.Dy())
+		return dst
+	case *image.NRGBA64:
+		dst := image.NewNRGBA(b)
+		highBytes(dst.Pix, dst.Stride, src.Pix, src.Stride, b.Dx()*4, b.Dy())
+		return dst
+	case *image.Gray16:
+		dst := image.NewGray(b)
+		highBytes(dst.Pix, dst.Stride, src.Pix, src.Stride, b.Dx(), b.Dy())
+		return dst
+	case *image.Paletted:
+		dst := image.NewNRGBA(b)
+		pal := make([]color.NRGBA, 256)
+		for i, c := range src.Palette {
+			pal[i] = color.NRGBAModel.Convert(c).(color.NRGBA)
+		}
+		for y := range b.Dy() {
+			row := dst.Pix[y*dst.Stride:]
+			for x, idx := range src.Pix[y*src.Stride : y*src.Stride+b.Dx()] {
+				c := pal[idx]
+				row[4*x], row[4*x+1], row[4*x+2], row[4*x+3] = c.R, c.G, c.B, c.A
+			}
+		}
+		return dst
+	case *image.YCbCr, *image.CMYK:
+		dst := image.NewRGBA(b) // image/draw converts these on typed paths
+		draw.Draw(dst, b, img, b.Min, draw.Src)
+		return dst
+	}
+	dst := image.NewNRGBA(b) // NYCbCrA and the rare rest: one call per pixel
+	draw.Draw(dst, b, img, b.Min, draw.Src)
+	return dst
+}
+
+// highBytes keeps the high byte of each big-endian 16-bit sample.
+func highBytes(dst []byte, dstStride int, src []byte, srcStride, samples, rows int) {
+	for y := range rows {
+		d, s := dst[y*dstStride:y*dstStride+samples], src[y*srcStride:]
+		for i := range d {
+			d[i] = s[2*i]
 		}
 	}
-	model := color.NRGBAModel
-	if _, ok := img.(*image.Gray16); ok {
-		model = color.GrayModel
-	} else if _, ok := img.(*image.Gray); ok {
-		model = color.GrayModel
-	}
+}
+
+// upright applies an EXIF orientation (2 to 8) to an 8-bit image (EXIF
+// 2.32, tag 0x0112: 2 mirrored, 3 rotated 180°, 4 flipped, 5 transposed,
+// 6 rotated 90° clockwise to view, 7 transversed, 8 rotated 90°
+// anticlockwise). For each pixel of the upright picture it finds the
+// stored one.
+func upright(img image.Image, o int) image.Image {
 	b := img.Bounds()
-	w, h := b.Dx(), b.Dy()
-	if orientation >= 5 { // the transposing ones swap the sides
-		w, h = h, w
+	sw, sh := b.Dx(), b.Dy()
+	w, h := sw, sh
+	if o >= 5 { // the transposing ones swap the sides
+		w, h = sh, sw
 	}
-	return &oriented{src: img, o: orientation, w: w, h: h, model: model}
-}
-
-type oriented struct {
-	src   image.Image
-	o     int
-	w, h  int
-	model color.Model
-}
-
-func (v *oriented) ColorModel() color.Model { return v.model }
-func (v *oriented) Bounds() image.Rectangle { return image.Rect(0, 0, v.w, v.h) }
-
-// At maps a pixel of the upright picture to the stored one (EXIF 2.32,
-// tag 0x0112: 2 mirrored, 3 rotated 180°, 4 flipped, 5 transposed, 6
-// rotated 90° clockwise to view, 7 transversed, 8 rotated 90° anticlockwise).
-func (v *oriented) At(x, y int) color.Color {
-	sx, sy := x, y
-	switch v.o {
-	case 2:
-		sx = v.w - 1 - x
-	case 3:
-		sx, sy = v.w-1-x, v.h-1-y
-	case 4:
-		sy = v.h - 1 - y
-	case 5:
-		sx, sy = y, x
-	case 6:
-		sx, sy = y, v.w-1-x
-	case 7:
-		sx, sy = v.h-1-y, v.w-1-x
-	case 8:
-		sx, sy = v.h-1-y, x
+	var srcPix, dstPix []byte
+	var srcStride, dstStride, bpp int
+	var out image.Image
+	switch src := img.(type) {
+	case *image.RGBA:
+		dst := image.NewRGBA(image.Rect(0, 0, w, h))
+		srcPix, srcStride, dstPix, dstStride, bpp, out = src.Pix, src.Stride, dst.Pix, dst.Stride, 4, dst
+	case *image.NRGBA:
+		dst := image.NewNRGBA(image.Rect(0, 0, w, h))
+		srcPix, srcStride, dstPix, dstStride, bpp, out = src.Pix, src.Stride, dst.Pix, dst.Stride, 4, dst
+	case *image.Gray:
+		dst := image.NewGray(image.Rect(0, 0, w, h))
+		srcPix, srcStride, dstPix, dstStride, bpp, out = src.Pix, src.Stride, dst.Pix, dst.Stride, 1, dst
+	default:
+		return img
 	}
-	b := v.src.Bounds()
-	return v.model.Convert(v.src.At(b.Min.X+sx, b.Min.Y+sy))
+	for y := range h {
+		for x := range w {
+			sx, sy := x, y
+			switch o {
+			case 2:
+				sx = w - 1 - x
+			case 3:
+				sx, sy = w-1-x, h-1-y
+			case 4:
+				sy = h - 1 - y
+			case 5:
+				sx, sy = y, x
+			case 6:
+				sx, sy = y, w-1-x
+			case 7:
+				sx, sy = h-1-y, w-1-x
+			case 8:
+				sx, sy = h-1-y, x
+			}
+			copy(dstPix[y*dstStride+x*bpp:y*dstStride+x*bpp+bpp], srcPix[sy*srcStride+sx*bpp:])
+		}
+	}
+	return out
 }

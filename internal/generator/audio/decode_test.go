@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/avatar-api/avatar-api/internal/ffmpeg"
 )
 
 func TestDecode(t *testing.T) {
@@ -158,5 +160,27 @@ func TestSampleWriterStopsWhenFull(t *testing.T) {
 	}
 	if _, err := w.Write(make([]byte, 2)); err == nil || !w.full {
 		t.Fatalf("past the limit: err %v, full %v", err, w.full)
+	}
+}
+
+// TestDecodeStopsAtItsDeadline: a decode that hangs (here an "ffmpeg" that
+// sleeps; in the wild a demuxer waiting for a live playlist) is killed at
+// a deadline set by the audio's length, long before the job's own timeout,
+// and the error says so rather than blaming the input.
+func TestDecodeStopsAtItsDeadline(t *testing.T) {
+	t.Parallel()
+	hang := filepath.Join(t.TempDir(), "ffmpeg")
+	if err := os.WriteFile(hang, []byte("#!/bin/sh\nexec sleep 120\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	in := fixtureInput("speech_en_4s.wav")
+	in.Duration = 4 * time.Second
+	start := time.Now()
+	_, err := Decode(context.Background(), hang, in)
+	if !errors.Is(err, ffmpeg.ErrDeadline) || errors.Is(err, ErrInvalid) {
+		t.Fatalf("error %v, want ffmpeg.ErrDeadline", err)
+	}
+	if took, want := time.Since(start), ffmpeg.Deadline(in.Duration, decodeSpeed); took > want+5*time.Second {
+		t.Errorf("stopped after %s, its deadline is %s", took, want)
 	}
 }

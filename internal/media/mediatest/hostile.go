@@ -192,11 +192,16 @@ func Bomb16(size int) []byte {
 type Case struct {
 	Name string // file name under testdata/hostile
 	Part string // the multipart part it is sent as: "audio" or "image"
-	Data []byte
+	// Make builds the file. Tests read it from testdata/hostile instead:
+	// some are slow to build (the 16-bit image compresses 128 MiB).
+	Make func() []byte
 	// Refused is the problem code it must be refused with; "" means it is
 	// accepted, and only its canonical form is kept.
 	Refused string
 	Why     string
+	// Slow cases take long to build under the race detector, where
+	// TestCorpus only checks that their file is there and readable.
+	Slow bool
 }
 
 // A job id that no job has: the corpus names it where a real attack
@@ -210,39 +215,45 @@ func Corpus(mp3 []byte) []Case {
 	result := "../objects/results/" + otherJob + "-1.mp4"
 	portrait := Portrait(96)
 	return []Case{
-		{"id3-hls-relative.mp3", "audio", ID3Polyglot(Playlist(false, result), frames), "",
-			"an ID3 tag, an HLS playlist naming another job's video by relative path, then MP3 frames"},
-		{"id3-hls-absolute.mp3", "audio", ID3Polyglot(Playlist(false, "/var/lib/avatar-api/objects/results/"+otherJob+"-1.mp4"), frames), "",
-			"the same with an absolute path"},
-		{"id3-hls-file-url.mp3", "audio", ID3Polyglot(Playlist(false, "file:///etc/passwd", "file:/proc/self/environ"), frames), "",
-			"segments as file: URLs"},
-		{"id3-hls-http.mp3", "audio", ID3Polyglot(Playlist(false, "http://127.0.0.1:9/segment.mp4"), frames), "",
-			"a segment on an HTTP server (server-side request forgery)"},
-		{"id3-hls-live.mp3", "audio", ID3Polyglot(Playlist(true, result), frames), "",
-			"a live playlist: no end marker, huge target duration (a demuxer waits for ever)"},
-		{"id3-hls-master.mp3", "audio", ID3Polyglot(MasterPlaylist("../inputs/"+otherJob+"/audio.mp3"), frames), "",
-			"a master playlist naming another upload as its variant"},
-		{"id3-ffconcat.mp3", "audio", ID3Polyglot(FFConcat(result, "/etc/passwd"), frames), "",
-			"an ID3 tag, an ffconcat script, then MP3 frames"},
-		{"id3-hls-no-frames.mp3", "audio", ID3Polyglot(Playlist(false, result), nil), "invalid_audio",
-			"an ID3 tag and a playlist, and no audio at all"},
-		{"hls-playlist.mp3", "audio", Playlist(false, result), "unsupported_audio_type",
-			"a bare playlist named .mp3"},
-		{"ffconcat.wav", "audio", FFConcat(result), "unsupported_audio_type",
-			"a bare ffconcat script named .wav"},
-		{"riff-hls.wav", "audio", append([]byte("RIFF\x24\x00\x00\x00WAVE"), Playlist(false, result)...), "invalid_audio",
-			"a RIFF/WAVE header over a playlist"},
-		{"png-exif-gps.png", "image", PNGWithChunk(PNG(portrait), "eXIf", Exif()), "",
-			"a PNG with an eXIf chunk holding GPS coordinates and a description"},
-		{"png-text-canary.png", "image", PNGWithChunk(PNG(portrait), "tEXt", []byte("Comment\x00"+Canary)), "",
-			"a PNG with a tEXt comment"},
-		{"jpeg-exif-gps.jpg", "image", JPEGWithExif(portrait, Exif()), "",
-			"a JPEG with an APP1 Exif segment holding GPS coordinates"},
-		{"png-hls-trailer.png", "image", append(PNG(portrait), Playlist(false, result)...), "",
-			"a PNG followed by an HLS playlist (an image/playlist polyglot)"},
-		{"svg-as-png.png", "image", []byte(`<svg xmlns="http://www.w3.org/2000/svg"><image href="file:///etc/passwd"/></svg>`), "unsupported_image_type",
-			"an SVG naming a local file, sent as .png"},
-		{"png-16bit-4096.png", "image", Bomb16(4096), "",
-			"4096x4096 at 16 bits per channel: small on disk, 128 MiB decoded"},
+		{"id3-hls-relative.mp3", "audio", func() []byte { return ID3Polyglot(Playlist(false, result), frames) }, "",
+			"an ID3 tag, an HLS playlist naming another job's video by relative path, then MP3 frames", false},
+		{"id3-hls-absolute.mp3", "audio", func() []byte {
+			return ID3Polyglot(Playlist(false, "/var/lib/avatar-api/objects/results/"+otherJob+"-1.mp4"), frames)
+		}, "",
+			"the same with an absolute path", false},
+		{"id3-hls-file-url.mp3", "audio", func() []byte {
+			return ID3Polyglot(Playlist(false, "file:///etc/passwd", "file:/proc/self/environ"), frames)
+		}, "",
+			"segments as file: URLs", false},
+		{"id3-hls-http.mp3", "audio", func() []byte { return ID3Polyglot(Playlist(false, "http://127.0.0.1:9/segment.mp4"), frames) }, "",
+			"a segment on an HTTP server (server-side request forgery)", false},
+		{"id3-hls-live.mp3", "audio", func() []byte { return ID3Polyglot(Playlist(true, result), frames) }, "",
+			"a live playlist: no end marker, huge target duration (a demuxer waits for ever)", false},
+		{"id3-hls-master.mp3", "audio", func() []byte { return ID3Polyglot(MasterPlaylist("../inputs/"+otherJob+"/audio.mp3"), frames) }, "",
+			"a master playlist naming another upload as its variant", false},
+		{"id3-ffconcat.mp3", "audio", func() []byte { return ID3Polyglot(FFConcat(result, "/etc/passwd"), frames) }, "",
+			"an ID3 tag, an ffconcat script, then MP3 frames", false},
+		{"id3-hls-no-frames.mp3", "audio", func() []byte { return ID3Polyglot(Playlist(false, result), nil) }, "invalid_audio",
+			"an ID3 tag and a playlist, and no audio at all", false},
+		{"hls-playlist.mp3", "audio", func() []byte { return Playlist(false, result) }, "unsupported_audio_type",
+			"a bare playlist named .mp3", false},
+		{"ffconcat.wav", "audio", func() []byte { return FFConcat(result) }, "unsupported_audio_type",
+			"a bare ffconcat script named .wav", false},
+		{"riff-hls.wav", "audio", func() []byte { return append([]byte("RIFF\x24\x00\x00\x00WAVE"), Playlist(false, result)...) }, "invalid_audio",
+			"a RIFF/WAVE header over a playlist", false},
+		{"png-exif-gps.png", "image", func() []byte { return PNGWithChunk(PNG(portrait), "eXIf", Exif()) }, "",
+			"a PNG with an eXIf chunk holding GPS coordinates and a description", false},
+		{"png-text-canary.png", "image", func() []byte { return PNGWithChunk(PNG(portrait), "tEXt", []byte("Comment\x00"+Canary)) }, "",
+			"a PNG with a tEXt comment", false},
+		{"jpeg-exif-gps.jpg", "image", func() []byte { return JPEGWithExif(portrait, Exif()) }, "",
+			"a JPEG with an APP1 Exif segment holding GPS coordinates", false},
+		{"png-hls-trailer.png", "image", func() []byte { return append(PNG(portrait), Playlist(false, result)...) }, "",
+			"a PNG followed by an HLS playlist (an image/playlist polyglot)", false},
+		{"svg-as-png.png", "image", func() []byte {
+			return []byte(`<svg xmlns="http://www.w3.org/2000/svg"><image href="file:///etc/passwd"/></svg>`)
+		}, "unsupported_image_type",
+			"an SVG naming a local file, sent as .png", false},
+		{"png-16bit-4096.png", "image", func() []byte { return Bomb16(4096) }, "",
+			"4096x4096 at 16 bits per channel: small on disk, 128 MiB decoded", true},
 	}
 }
