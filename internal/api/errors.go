@@ -78,6 +78,8 @@ var sentinelProblems = []struct {
 	{job.ErrFinal, http.StatusConflict, CodeJobAlreadyEnded, "the job has already ended"},
 	{job.ErrIdempotencyMismatch, http.StatusUnprocessableEntity, CodeIdempotencyMismatch,
 		"this Idempotency-Key was already used with different inputs"},
+	{job.ErrBusy, http.StatusServiceUnavailable, CodeUnavailable,
+		"the service is busy checking other uploads; retry shortly with the same Idempotency-Key"},
 	{job.ErrUnavailable, http.StatusServiceUnavailable, CodeUnavailable,
 		"the service cannot store the job right now; retry shortly with the same Idempotency-Key"},
 }

@@ -46,6 +46,7 @@ const (
 type testBundle struct {
 	url     string
 	dataDir string
+	runs    string // every ffmpeg and ffprobe run, a line each
 	logs    *syncBuffer
 	keys    *apikey.Service
 	db      string // the SQLite file
@@ -63,6 +64,7 @@ type options struct {
 	limiter                ratelimit.Limiter
 	clock                  func() time.Time // the limiter's
 	metrics                *metric.Metrics
+	images                 *media.ImageDecoder // default: 256 MiB, 128 MiB an image
 }
 
 // setup runs the whole service in-process on real parts: an SQLite file,
@@ -109,10 +111,13 @@ func setup(t testing.TB, opts options) *testBundle {
 		t.Fatal(err)
 	}
 	ffmpegBin, ffprobeBin := guardedTools(t, dir)
+	if opts.images == nil {
+		opts.images = media.NewImageDecoder(256<<20, 128<<20)
+	}
 	jobs := job.NewService(job.Deps{
 		Store: st, Storage: files, Checker: opts.checker, Log: log,
 		Audio:  media.Prober{FFmpeg: ffmpegBin, FFprobe: ffprobeBin},
-		Images: media.NewImageDecoder(256<<20, 128<<20),
+		Images: opts.images,
 	}, job.Settings{
 		MaxPromptChars: 200, Width: 256, Height: 256, FPS: 25,
 		ResultTTL: opts.resultTTL, DownloadURLTTL: time.Hour,
@@ -143,7 +148,7 @@ func setup(t testing.TB, opts options) *testBundle {
 		}
 		st.Close()
 	})
-	return &testBundle{url: publicURL, dataDir: dir, logs: logs, keys: keys, db: filepath.Join(dir, "avatar.db")}
+	return &testBundle{url: publicURL, dataDir: dir, runs: filepath.Join(dir, "ffmpeg-runs"), logs: logs, keys: keys, db: filepath.Join(dir, "avatar.db")}
 }
 
 // guardedTools writes wrappers of ffmpeg and ffprobe that run the real
@@ -153,7 +158,7 @@ func setup(t testing.TB, opts options) *testBundle {
 // ffmpeg run anywhere on the path of a job guesses a format.
 func guardedTools(t testing.TB, dir string) (ffmpegBin, ffprobeBin string) {
 	t.Helper()
-	violations := filepath.Join(dir, "unguarded-ffmpeg-runs")
+	violations, runs := filepath.Join(dir, "unguarded-ffmpeg-runs"), filepath.Join(dir, "ffmpeg-runs")
 	for _, tool := range []string{"ffmpeg", "ffprobe"} {
 		real, err := exec.LookPath(tool)
 		if err != nil {
@@ -172,6 +177,7 @@ for a in "$@"; do
   fi
   prev=$a
 done
+printf '%s\n' "$*" >> '` + runs + `'
 exec '` + real + `' "$@"
 `
 		path := filepath.Join(dir, "guarded-"+tool)
@@ -190,6 +196,16 @@ exec '` + real + `' "$@"
 		}
 	})
 	return ffmpegBin, ffprobeBin
+}
+
+// ffmpegRuns is how many times ffmpeg or ffprobe has run so far.
+func (tb *testBundle) ffmpegRuns(t *testing.T) int {
+	t.Helper()
+	b, err := os.ReadFile(tb.runs)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return bytes.Count(b, []byte("\n"))
 }
 
 type part struct {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
@@ -131,6 +132,28 @@ func (a *api) generate(ctx context.Context, in *generateInput) (*jobOutput, erro
 		return nil, err
 	}
 	defer up.Close()
+	// Replay or reuse of an Idempotency-Key is decided from the raw parts'
+	// fingerprint, before any check of the inputs runs: a retry gets its
+	// job back at once, and different inputs under a used key are refused
+	// at once (and count).
+	if in.IdempotencyKey != "" {
+		j, err := a.Jobs.Replay(ctx, owner(ctx), in.IdempotencyKey, up.fingerprint)
+		switch {
+		case err == nil:
+			refund(ctx)
+			return a.jobOutput(ctx, j, true)
+		case errors.Is(err, job.ErrIdempotencyMismatch):
+			if err := a.chargeNow(ctx, in.w); err != nil {
+				return nil, err
+			}
+			return nil, err
+		case !errors.Is(err, job.ErrNotFound):
+			return nil, err
+		}
+	}
+	if err := a.chargeNow(ctx, in.w); err != nil {
+		return nil, err
+	}
 	sub := job.Submission{
 		Owner: owner(ctx), IdempotencyKey: in.IdempotencyKey, Fingerprint: up.fingerprint,
 		RequestID: logging.Attr(ctx, "request_id"),
@@ -152,6 +175,9 @@ func (a *api) generate(ctx context.Context, in *generateInput) (*jobOutput, erro
 	j, replayed, err := a.Jobs.Submit(ctx, sub)
 	if err != nil {
 		return nil, err
+	}
+	if replayed { // the same request, sent twice at once: the other made the job
+		refund(ctx)
 	}
 	return a.jobOutput(ctx, j, replayed)
 }

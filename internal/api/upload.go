@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -82,7 +83,7 @@ func parseUpload(w http.ResponseWriter, r *http.Request, tmpDir string, lim uplo
 }
 
 func (u *upload) read(mr *multipart.Reader, lim uploadLimits) error {
-	fp := sha256.New()
+	fp := fingerprint{}
 	for n := 0; ; n++ {
 		part, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
@@ -116,20 +117,44 @@ func (u *upload) read(mr *multipart.Reader, lim uploadLimits) error {
 			return problem.Newf(http.StatusUnprocessableEntity, CodeMissingField, "the %s part is missing", req.name)
 		}
 	}
-	u.fingerprint = hex.EncodeToString(fp.Sum(nil))
+	u.fingerprint = fp.sum()
 	return nil
 }
 
+// fingerprint identifies a request's inputs without decoding them: each
+// part is hashed apart while it streams in, and the parts' names, lengths
+// and hashes are combined in name order. Bytes moved from the end of one
+// part to the start of another change it (the lengths differ), and so does
+// any change to any part.
+type fingerprint map[string]string
+
+func (f fingerprint) add(name string, n int64, h hash.Hash) {
+	f[name] = strconv.FormatInt(n, 10) + ":" + hex.EncodeToString(h.Sum(nil))
+}
+
+func (f fingerprint) sum() string {
+	names := make([]string, 0, len(f))
+	for name := range f {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	all := sha256.New()
+	for _, name := range names {
+		fmt.Fprintf(all, "%d:%s=%s\n", len(name), name, f[name])
+	}
+	return hex.EncodeToString(all.Sum(nil))
+}
+
 // save writes a file part to disk, at most limit bytes.
-func (u *upload) save(part *multipart.Part, name string, limit int64, code string, fp hash.Hash) (string, error) {
+func (u *upload) save(part *multipart.Part, name string, limit int64, code string, fp fingerprint) (string, error) {
 	path := filepath.Join(u.dir, name)
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return "", fmt.Errorf("creating upload file: %w", err)
 	}
-	fmt.Fprintf(fp, "%s\x00", name)
+	h := sha256.New()
 	fw := &fileWriter{f: f}
-	n, err := io.Copy(io.MultiWriter(fw, fp), io.LimitReader(part, limit+1))
+	n, err := io.Copy(io.MultiWriter(fw, h), io.LimitReader(part, limit+1))
 	if cerr := f.Close(); fw.err == nil && cerr != nil {
 		fw.err = cerr
 	}
@@ -145,10 +170,11 @@ func (u *upload) save(part *multipart.Part, name string, limit int64, code strin
 	if n == 0 {
 		return "", problem.Newf(http.StatusUnprocessableEntity, CodeMissingField, "the %s part is empty", name)
 	}
+	fp.add(name, n, h)
 	return path, nil
 }
 
-func readField(part *multipart.Part, fp hash.Hash) (string, error) {
+func readField(part *multipart.Part, fp fingerprint) (string, error) {
 	b, err := io.ReadAll(io.LimitReader(part, maxFieldBytes+1))
 	if err != nil {
 		return "", bodyError(err)
@@ -157,7 +183,9 @@ func readField(part *multipart.Part, fp hash.Hash) (string, error) {
 		return "", problem.Newf(http.StatusRequestEntityTooLarge, CodeRequestTooLarge,
 			"the %s field is larger than %d bytes", part.FormName(), maxFieldBytes)
 	}
-	fmt.Fprintf(fp, "%s\x00%s\x00", part.FormName(), b)
+	h := sha256.New()
+	h.Write(b)
+	fp.add(part.FormName(), int64(len(b)), h)
 	return string(b), nil
 }
 

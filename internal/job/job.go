@@ -261,6 +261,22 @@ func (s *Service) IsReplay(ctx context.Context, owner, key string) bool {
 	return err == nil
 }
 
+// Replay answers a request that names an idempotency key: the job made
+// with it when fingerprint matches (the request is a retry), or
+// ErrIdempotencyMismatch when it does not; ErrNotFound when the key is new.
+func (s *Service) Replay(ctx context.Context, owner, key, fingerprint string) (*store.Job, error) {
+	j, err := s.Store.JobByIdempotencyKey(ctx, owner, key)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, ErrNotFound
+	case err != nil:
+		return nil, fmt.Errorf("%w: reading idempotency key: %w", ErrUnavailable, err)
+	case j.Fingerprint != fingerprint:
+		return nil, ErrIdempotencyMismatch
+	}
+	return j, nil
+}
+
 // QueuePosition is how many queued jobs are ahead of a queued job.
 func (s *Service) QueuePosition(ctx context.Context, j *store.Job) (int, error) {
 	n, err := s.Store.QueuePosition(ctx, j.ID)

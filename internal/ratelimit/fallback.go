@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 )
@@ -27,6 +26,13 @@ type Fallback struct {
 	downSince time.Time // zero while Redis answers
 	nextTry   time.Time
 	touched   map[string]touched // keys limited in memory during the outage
+	released  []release          // releases Redis has not heard of yet
+}
+
+type release struct {
+	key string
+	p   Policy
+	d   Decision
 }
 
 type touched struct {
@@ -63,7 +69,7 @@ func (f *Fallback) Allow(ctx context.Context, key string, p Policy, now time.Tim
 	if now.IsZero() {
 		now = time.Now()
 	}
-	d := f.backup.allowNamed(key, p, now, newMember(now))
+	d := f.backup.allowNamed(key, p, now, newMember())
 	if d.Allowed {
 		f.mu.Lock()
 		if len(f.touched) < maxTouched {
@@ -74,11 +80,33 @@ func (f *Fallback) Allow(ctx context.Context, key string, p Policy, now time.Tim
 	return d, nil
 }
 
-// newMember names an entry decided in memory, as Redis names its own.
-func newMember(t time.Time) string {
-	var nonce [6]byte
+// Release implements Limiter. The entry leaves memory at once, and Redis
+// now or, while Redis is unreachable, before Redis is trusted again.
+func (f *Fallback) Release(ctx context.Context, key string, p Policy, d Decision) error {
+	f.backup.release(key, p, d.member)
+	if !f.Degraded() {
+		err := f.primary.Release(ctx, key, p, d)
+		if err == nil {
+			return nil
+		}
+		f.down(err)
+	}
+	f.mu.Lock()
+	if len(f.released) < maxTouched {
+		f.released = append(f.released, release{key, p, d})
+	}
+	f.mu.Unlock()
+	return nil
+}
+
+// newMember names an entry: 128 random bits, the same name in Redis and
+// in the memory that mirrors it, so that writing memory's entries back to
+// Redis after an outage adds only those Redis lacks, and a release removes
+// the entry wherever it is.
+func newMember() string {
+	var nonce [16]byte
 	_, _ = rand.Read(nonce[:])
-	return hex.EncodeToString(nonce[:]) + "-" + strconv.FormatInt(t.UnixMicro(), 10)
+	return hex.EncodeToString(nonce[:])
 }
 
 // usePrimary says whether to ask Redis: always while it answers; while it
@@ -107,17 +135,27 @@ func (f *Fallback) recover(ctx context.Context) bool {
 		f.mu.Unlock()
 		return true
 	}
-	keys := f.touched
-	f.touched = map[string]touched{}
+	keys, released := f.touched, f.released
+	f.touched, f.released = map[string]touched{}, nil
 	f.mu.Unlock()
+	restore := func() { // keep them all for the next try
+		f.mu.Lock()
+		for rest, v := range keys {
+			f.touched[rest] = v
+		}
+		f.released = append(released, f.released...)
+		f.mu.Unlock()
+	}
+	for _, r := range released {
+		if err := f.primary.Release(ctx, r.key, r.p, r.d); err != nil {
+			restore()
+			return false
+		}
+	}
 	now := time.Now()
 	for _, k := range keys {
 		if err := f.primary.Record(ctx, k.key, k.p, f.backup.entries(k.key, k.p, now)); err != nil {
-			f.mu.Lock()
-			for rest, v := range keys { // keep them all for the next try
-				f.touched[rest] = v
-			}
-			f.mu.Unlock()
+			restore()
 			return false
 		}
 	}

@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -12,6 +13,7 @@ type Memory struct {
 	mu   sync.Mutex
 	logs map[string]*window
 	ops  int
+	seq  uint64 // names the entries of decisions made here
 }
 
 // window holds the accepted times of one key and policy, oldest first, in
@@ -38,7 +40,26 @@ func (m *Memory) Allow(_ context.Context, key string, p Policy, now time.Time) (
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.maybeSweep(now)
-	return m.allow(key, p, now, ""), nil
+	m.seq++
+	return m.allow(key, p, now, "m"+strconv.FormatUint(m.seq, 10)), nil
+}
+
+// Release implements Limiter: the entry d recorded leaves the log, if it is
+// still in the window.
+func (m *Memory) Release(_ context.Context, key string, p Policy, d Decision) error {
+	m.release(key, p, d.member)
+	return nil
+}
+
+func (m *Memory) release(key string, p Policy, member string) {
+	if member == "" {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if w := m.logs[p.Name+"\x00"+key]; w != nil {
+		w.remove(member)
+	}
 }
 
 // allowNamed is Allow recording the request under member.
@@ -107,6 +128,21 @@ func (w *window) expire(cutoff time.Time) {
 }
 
 func (w *window) oldest() time.Time { return w.times[w.head] }
+
+// remove drops the entry named member, keeping the others in order.
+func (w *window) remove(member string) {
+	for i := range w.n {
+		if w.members[(w.head+i)%len(w.times)] != member {
+			continue
+		}
+		for j := i; j < w.n-1; j++ {
+			a, b := (w.head+j)%len(w.times), (w.head+j+1)%len(w.times)
+			w.times[a], w.members[a] = w.times[b], w.members[b]
+		}
+		w.n--
+		return
+	}
+}
 
 // at is the i-th oldest recorded time.
 func (w *window) at(i int) time.Time { return w.times[(w.head+i)%len(w.times)] }

@@ -5,7 +5,8 @@
 // fixed windows or sliding-window counters, which let a client through up
 // to twice the limit around a window edge — and the time to retry is exact:
 // when the oldest counted request leaves the window. Refused requests are
-// not recorded, so retrying never pushes the wait back.
+// not recorded, so retrying never pushes the wait back; and an allowed
+// request can be released (given back) when it turns out not to count.
 //
 // Memory: one entry per accepted request still in the window, per key and
 // policy, at most Limit of them: about 40 bytes in memory (a time and a
@@ -45,10 +46,14 @@ type Decision struct {
 	member string    // its name in the log (Redis)
 }
 
-// Limiter decides, and records when it allows. Implementations are safe
-// for concurrent use; the Redis one is also shared by every replica.
+// Limiter decides, and records when it allows. Release takes back what an
+// allowed decision recorded, when the request turned out not to count (the
+// service failed it, or answered it with an earlier result): a reservation
+// that is given back, exactly, as if it had never been made. Implementations
+// are safe for concurrent use; the Redis one is also shared by every replica.
 type Limiter interface {
 	Allow(ctx context.Context, key string, p Policy, now time.Time) (Decision, error)
+	Release(ctx context.Context, key string, p Policy, d Decision) error
 }
 
 func check(p Policy) error {

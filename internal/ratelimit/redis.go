@@ -2,8 +2,6 @@ package ratelimit
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -23,7 +21,7 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 local n = redis.call('ZCARD', KEYS[1])
 local allowed = 0
 if n < limit then
-  redis.call('ZADD', KEYS[1], now, ARGV[4] .. '-' .. now)
+  redis.call('ZADD', KEYS[1], now, ARGV[4])
   redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000))
   n = n + 1
   allowed = 1
@@ -58,19 +56,29 @@ func (r *Redis) Allow(ctx context.Context, key string, p Policy, now time.Time) 
 	if err := check(p); err != nil {
 		return Decision{}, err
 	}
-	var nonce [6]byte
-	_, _ = rand.Read(nonce[:])
+	member := newMember()
 	var us int64
 	if !now.IsZero() {
 		us = now.UnixMicro()
 	}
 	res, err := script.Run(ctx, r.client, []string{r.prefix + p.Name + ":" + key},
-		us, p.Window.Microseconds(), p.Limit, hex.EncodeToString(nonce[:])).Int64Slice()
+		us, p.Window.Microseconds(), p.Limit, member).Int64Slice()
 	if err != nil {
 		return Decision{}, fmt.Errorf("rate limit in redis: %w", err)
 	}
 	return Decision{Allowed: res[0] == 1, Remaining: int(res[1]), Reset: time.Duration(res[2]) * time.Microsecond,
-		at: time.UnixMicro(res[3]), member: hex.EncodeToString(nonce[:]) + "-" + fmt.Sprint(res[3])}, nil
+		at: time.UnixMicro(res[3]), member: member}, nil
+}
+
+// Release implements Limiter: the entry d recorded leaves the sorted set.
+func (r *Redis) Release(ctx context.Context, key string, p Policy, d Decision) error {
+	if d.member == "" {
+		return nil
+	}
+	if err := r.client.ZRem(ctx, r.prefix+p.Name+":"+key, d.member).Err(); err != nil {
+		return fmt.Errorf("releasing in redis: %w", err)
+	}
+	return nil
 }
 
 // Record adds entries to the log of key without deciding. Entries are

@@ -1,0 +1,169 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/avatar-api/avatar-api/internal/api"
+	"github.com/avatar-api/avatar-api/internal/media"
+	"github.com/avatar-api/avatar-api/internal/ratelimit"
+)
+
+// rawBody is a multipart body of the given parts, as bytes (to send twice).
+func rawBody(t *testing.T, image, audio []byte) ([]byte, string) {
+	t.Helper()
+	var b bytes.Buffer
+	w := multipart.NewWriter(&b)
+	for _, p := range []struct {
+		name string
+		data []byte
+	}{{"image", image}, {"audio", audio}} {
+		fw, _ := w.CreateFormFile(p.name, p.name)
+		_, _ = fw.Write(p.data)
+	}
+	_ = w.Close()
+	return b.Bytes(), w.FormDataContentType()
+}
+
+func (tb *testBundle) post(t *testing.T, key string, body []byte, ct string, out any, header ...string) *http.Response {
+	t.Helper()
+	return tb.call(t, http.MethodPost, "/generate", key, bytes.NewReader(body), ct, out, header...)
+}
+
+// wavChunk is a RIFF chunk.
+func wavChunk(id string, data []byte) []byte {
+	b := append([]byte(id), 0, 0, 0, 0)
+	binary.LittleEndian.PutUint32(b[4:], uint32(len(data)))
+	b = append(b, data...)
+	if len(data)%2 == 1 {
+		b = append(b, 0)
+	}
+	return b
+}
+
+// TestFingerprintSeesPartBoundaries: the first fingerprint joined part
+// names and contents without lengths, so moving bytes from the end of the
+// image to the start of the audio gave the same fingerprint, and a
+// different request was answered as a replay. Here the first request's
+// audio is a WAV carrying, in a chunk players skip, the text "audio\0" and
+// a whole second WAV; the second request moves everything up to that text
+// into the image. Both requests are valid; they are different requests.
+func TestFingerprintSeesPartBoundaries(t *testing.T) {
+	t.Parallel()
+	tb := setup(t, options{noWorkers: true})
+	png, _ := os.ReadFile(portrait.file)
+	inner, _ := os.ReadFile(speech.file)
+	fmtChunk, dataChunk := inner[12:12+8+16], inner[12+8+16:]
+	junk := wavChunk("junk", append([]byte("audio\x00"), inner...))
+	riff := append(append(append([]byte{}, fmtChunk...), junk...), dataChunk...)
+	wav := append([]byte("RIFF\x00\x00\x00\x00WAVE"), riff...)
+	binary.LittleEndian.PutUint32(wav[4:], uint32(len(wav)-8))
+	cut := bytes.Index(wav, []byte("audio\x00"))
+	movedImage := append(append(append([]byte{}, png...), "audio\x00"...), wav[:cut]...)
+	movedAudio := wav[cut+len("audio\x00"):]
+
+	body1, ct1 := rawBody(t, png, wav)
+	var first api.Job
+	if r := tb.post(t, keyA, body1, ct1, &first, "Idempotency-Key", "k-1"); r.StatusCode != 202 {
+		t.Fatalf("first request: %d", r.StatusCode)
+	}
+	// The second request is valid on its own.
+	body2, ct2 := rawBody(t, movedImage, movedAudio)
+	if r := tb.post(t, keyA, body2, ct2, nil, "Idempotency-Key", "k-2"); r.StatusCode != 202 {
+		t.Fatalf("the moved request alone: %d", r.StatusCode)
+	}
+	var pb problemBody
+	r := tb.post(t, keyA, body2, ct2, &pb, "Idempotency-Key", "k-1")
+	if r.StatusCode != 422 || pb.Code != "idempotency_key_reused" {
+		t.Fatalf("different inputs under k-1: %d %q (replayed %q), want 422 idempotency_key_reused", r.StatusCode, pb.Code, r.Header.Get("Idempotent-Replayed"))
+	}
+}
+
+// TestReuseIsDecidedBeforeAnyCheck: a request reusing an Idempotency-Key
+// was received and fully checked (image decode, ffmpeg) before the reuse
+// was found, even with the key's limit reached: unlimited expensive checks.
+// Now replay or reuse is decided from the raw parts' fingerprint first: a
+// reuse runs no check, counts, and is refused at once.
+func TestReuseIsDecidedBeforeAnyCheck(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
+	tb := setup(t, options{noWorkers: true, limiter: ratelimit.NewMemory(), clock: clock.now})
+	var c createdKey
+	tb.json(t, http.MethodPost, "/admin/keys", keyA, map[string]any{"customer": "acme", "rate_limit": 2}, &c)
+	png, _ := os.ReadFile(portrait.file)
+	wav, _ := os.ReadFile(speech.file)
+	other, _ := os.ReadFile(fixture("speech_en_12s.wav"))
+	body, ct := rawBody(t, png, wav)
+	reuse, rct := rawBody(t, png, other)
+
+	var first api.Job
+	if r := tb.post(t, c.Key, body, ct, &first, "Idempotency-Key", "order-1"); r.StatusCode != 202 {
+		t.Fatalf("first: %d", r.StatusCode)
+	}
+	runs := tb.ffmpegRuns(t)
+	// Under the limit, a reuse is refused at once, and counts.
+	var pb problemBody
+	r := tb.post(t, c.Key, reuse, rct, &pb, "Idempotency-Key", "order-1")
+	if r.StatusCode != 422 || pb.Code != "idempotency_key_reused" || r.Header.Get("RateLimit") != `"hourly";r=0;t=3600` {
+		t.Fatalf("reuse: %d %q RateLimit %q", r.StatusCode, pb.Code, r.Header.Get("RateLimit"))
+	}
+	// With the limit reached, reuses are refused by the limit; none runs a check.
+	for range 5 {
+		if r := tb.post(t, c.Key, reuse, rct, &pb, "Idempotency-Key", "order-1"); r.StatusCode != 429 {
+			t.Fatalf("reuse over the limit: %d %q", r.StatusCode, pb.Code)
+		}
+	}
+	if n := tb.ffmpegRuns(t) - runs; n != 0 {
+		t.Fatalf("reused keys ran ffmpeg %d times", n)
+	}
+	// The retry of the first request still gets its job, without a check.
+	var again api.Job
+	r = tb.post(t, c.Key, body, ct, &again, "Idempotency-Key", "order-1")
+	if r.StatusCode != 202 || again.ID != first.ID || r.Header.Get("Idempotent-Replayed") != "true" || tb.ffmpegRuns(t) != runs {
+		t.Fatalf("replay: %d %s (first %s), ffmpeg runs %d → %d", r.StatusCode, again.ID, first.ID, runs, tb.ffmpegRuns(t))
+	}
+}
+
+// TestCapacityRefusalsDoNotCount: 503 answers (no upload slot, storage
+// down, here every image decoding slot taken) used up the customer's
+// hourly generations, so retries counted again. Only what the service
+// accepts, or refuses for the client's own fault, counts now.
+func TestCapacityRefusalsDoNotCount(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
+	images := media.NewImageDecoder(64<<20, 64<<20)
+	images.Wait = 50 * time.Millisecond
+	tb := setup(t, options{noWorkers: true, limiter: ratelimit.NewMemory(), clock: clock.now, images: images})
+	var c createdKey
+	tb.json(t, http.MethodPost, "/admin/keys", keyA, map[string]any{"customer": "acme", "rate_limit": 2}, &c)
+	busy, err := images.Reserve(context.Background(), 64<<20) // other uploads hold the budget
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		_, r := tb.submit(t, c.Key, portrait, speech)
+		if r.StatusCode != 503 || r.Header.Get("RateLimit") != `"hourly";r=1;t=3600` || r.Header.Get("Retry-After") == "" {
+			t.Fatalf("busy %d: %d RateLimit %q", i, r.StatusCode, r.Header.Get("RateLimit"))
+		}
+	}
+	busy()
+	for i := range 2 {
+		if _, r := tb.submit(t, c.Key, portrait, speech); r.StatusCode != 202 {
+			t.Fatalf("after the outage, request %d: %d", i, r.StatusCode)
+		}
+	}
+	// A refusal for the client's own fault counts.
+	clock.set(clock.now().Add(time.Hour))
+	if _, r := tb.submit(t, c.Key, portrait, part{name: "audio", file: fixture("truncated.wav")}); r.StatusCode != 422 {
+		t.Fatalf("bad audio: %d", r.StatusCode)
+	}
+	if _, r := tb.submit(t, c.Key, portrait, speech); r.StatusCode != 202 || r.Header.Get("RateLimit") != `"hourly";r=0;t=3600` {
+		t.Fatalf("after a bad upload: %d RateLimit %q", r.StatusCode, r.Header.Get("RateLimit"))
+	}
+}
