@@ -113,18 +113,24 @@ func (p *partition) cut() {
 	p.conns = nil
 }
 
+// fallbackThrough is a Fallback on the machine's Redis, reached through a
+// partition the test can cut.
+func fallbackThrough(t *testing.T) (*partition, *Fallback, *Redis) {
+	net := newPartition(t)
+	client := redis.NewClient(&redis.Options{Addr: net.addr, DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, MaxRetries: -1})
+	t.Cleanup(func() { client.Close() })
+	r := newRedis(t)
+	r.client = client
+	return net, NewFallback(r, slog.New(slog.NewTextHandler(io.Discard, nil))), r
+}
+
 // TestReleaseAcrossAnOutage: a release made while Redis is unreachable is
 // applied in memory at once and in Redis before Redis is trusted again, so
 // the shared count stays exact.
 func TestReleaseAcrossAnOutage(t *testing.T) {
 	t.Parallel()
-	net := newPartition(t)
-	client := redis.NewClient(&redis.Options{Addr: net.addr, DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, MaxRetries: -1})
-	defer client.Close()
-	r := newRedis(t)
-	r.client = client
-	f := NewFallback(r, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	f.RetryEvery = 50 * time.Millisecond
+	net, f, r := fallbackThrough(t)
+	client := r.client
 	p := Policy{Name: "hourly", Limit: 3, Window: time.Hour}
 	ctx := context.Background()
 	first, _ := f.Allow(ctx, "k", p, time.Time{})
@@ -160,12 +166,8 @@ func TestReleaseAcrossAnOutage(t *testing.T) {
 // Redis gave the entries, so what Redis already held is not counted twice.
 func TestOutageWritesBackOnlyWhatRedisLacks(t *testing.T) {
 	t.Parallel()
-	net := newPartition(t)
-	client := redis.NewClient(&redis.Options{Addr: net.addr, DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, MaxRetries: -1})
-	defer client.Close()
-	r := newRedis(t)
-	r.client = client
-	f := NewFallback(r, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	net, f, r := fallbackThrough(t)
+	client := r.client
 	p := Policy{Name: "hourly", Limit: 5, Window: time.Hour}
 	ctx := context.Background()
 	for range 2 {
