@@ -4,7 +4,6 @@
 package api
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"time"
@@ -16,7 +15,6 @@ import (
 	"github.com/avatar-api/avatar-api/internal/auth"
 	"github.com/avatar-api/avatar-api/internal/job"
 	"github.com/avatar-api/avatar-api/internal/metric"
-	"github.com/avatar-api/avatar-api/internal/problem"
 	"github.com/avatar-api/avatar-api/internal/ratelimit"
 )
 
@@ -36,22 +34,14 @@ type Deps struct {
 	Ready      func(r *http.Request) map[string]string // named checks: "ok" or what failed
 	Files      http.Handler                            // signed downloads of local storage; nil with S3
 	UploadDir  string
-	Limits     uploadLimits
-	// MaxUploads bounds the uploads checked at once: each may decode a
-	// large image and run ffmpeg over its audio.
-	MaxUploads int
+	Uploads    UploadPolicy
 	PublicURL  string
 	Log        *slog.Logger
 }
 
-// Limits sets the upload size limits.
-func Limits(imageBytes, audioBytes int64) uploadLimits {
-	return uploadLimits{imageBytes: imageBytes, audioBytes: audioBytes}
-}
-
 type api struct {
 	Deps
-	uploads chan struct{} // one token per upload being received and checked
+	slots *uploadSlots
 }
 
 // now is the limiter's time: the injected clock of tests, or zero, which
@@ -63,28 +53,11 @@ func (a *api) now() time.Time {
 	return time.Time{}
 }
 
-// uploadWait is how long an upload waits for a free slot before 503.
-const uploadWait = 10 * time.Second
-
-// uploadSlot waits for a free upload slot; release returns it.
-func (a *api) uploadSlot(ctx context.Context) (release func(), err error) {
-	t := time.NewTimer(uploadWait)
-	defer t.Stop()
-	select {
-	case a.uploads <- struct{}{}:
-		return func() { <-a.uploads }, nil
-	case <-t.C:
-		return nil, problem.New(http.StatusServiceUnavailable, CodeUnavailable,
-			"too many uploads are being processed; retry shortly").WithHeader("Retry-After", "5")
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
 // New returns the API's handler, every route of the service on one mux.
 func New(d Deps) http.Handler {
 	installErrors()
-	a := &api{Deps: d, uploads: make(chan struct{}, max(d.MaxUploads, 1))}
+	d.Uploads = d.Uploads.withDefaults()
+	a := &api{Deps: d, slots: newUploadSlots(d.Uploads.Slots, d.Uploads.SlotsPerCustomer)}
 	mux := http.NewServeMux()
 	config := huma.DefaultConfig("Avatar API", Version)
 	config.Info.Description = "Turns a portrait image, a speech recording and a short prompt into a talking-avatar MP4, as an asynchronous job."

@@ -348,15 +348,16 @@ func TestStorageOutage(t *testing.T) {
 	}
 }
 
-// TestUploadSlots: with every upload slot taken (here by a client that
-// stalls mid-body), the next upload waits, then gets 503 with Retry-After.
+// TestUploadSlots: with every upload slot taken (here by another
+// customer's client that stalls mid-body), the next upload waits, then
+// gets 503 with Retry-After.
 func TestUploadSlots(t *testing.T) {
 	t.Parallel()
 	tb := setup(t, options{noWorkers: true, maxUploads: 1})
 	pr, pw := io.Pipe()
 	defer pw.Close()
 	stalled, _ := http.NewRequest(http.MethodPost, tb.url+"/generate", pr)
-	stalled.Header.Set("Authorization", "Bearer "+keyA)
+	stalled.Header.Set("Authorization", "Bearer "+keyB)
 	stalled.Header.Set("Content-Type", "multipart/form-data; boundary=b")
 	go func() {
 		if resp, err := http.DefaultClient.Do(stalled); err == nil {

@@ -55,9 +55,12 @@ type testBundle struct {
 type options struct {
 	imageBytes, audioBytes int64
 	resultTTL              time.Duration
-	noWorkers              bool // jobs stay queued
-	concurrency            int  // generation jobs at once (default 1)
-	maxUploads             int  // uploads checked at once (default 16)
+	noWorkers              bool          // jobs stay queued
+	concurrency            int           // generation jobs at once (default 1)
+	maxUploads             int           // uploads checked at once (default 16)
+	uploadsPerCustomer     int           // of which one customer's (default half)
+	uploadGrace            time.Duration // before the minimum rate (32 KiB/s) applies; default 1 min
+	slotWait               time.Duration // for an upload slot (default 10 s)
 	checker                generator.Checker
 	postgres               bool // PostgreSQL instead of SQLite
 	noKeyCache             bool // every request looks its key up
@@ -137,8 +140,13 @@ func setup(t testing.TB, opts options) *testBundle {
 		Limiter: opts.limiter, Now: opts.clock, Metrics: opts.metrics,
 		RateLimits: api.RateLimits{PerHour: 10, PollLimit: 600, PollWindow: time.Minute},
 		Ready:      func(*http.Request) map[string]string { return map[string]string{"database": "ok"} },
-		Files:      files.Handler(), UploadDir: filepath.Join(dir, "uploads"), MaxUploads: cmp.Or(opts.maxUploads, 16),
-		Limits: api.Limits(opts.imageBytes, opts.audioBytes), PublicURL: publicURL, Log: log,
+		Files:      files.Handler(), UploadDir: filepath.Join(dir, "uploads"),
+		Uploads: api.UploadPolicy{
+			ImageBytes: opts.imageBytes, AudioBytes: opts.audioBytes,
+			Slots: cmp.Or(opts.maxUploads, 16), SlotsPerCustomer: opts.uploadsPerCustomer, SlotWait: opts.slotWait,
+			MinRate: 32 << 10, Grace: cmp.Or(opts.uploadGrace, time.Minute),
+		},
+		PublicURL: publicURL, Log: log,
 	}), log)
 	srv.Start()
 	t.Cleanup(func() {

@@ -94,7 +94,7 @@ func (a *api) opGenerate() huma.Operation {
 		Tags:          []string{"Jobs"},
 		Security:      bearer,
 		DefaultStatus: http.StatusAccepted,
-		Errors:        []int{400, 401, 413, 415, 422},
+		Errors:        []int{400, 401, 408, 413, 415, 422, 429, 503},
 	}
 }
 
@@ -122,12 +122,12 @@ func generateBody() *huma.RequestBody {
 }
 
 func (a *api) generate(ctx context.Context, in *generateInput) (*jobOutput, error) {
-	release, err := a.uploadSlot(ctx)
+	release, err := a.slots.acquire(ctx, owner(ctx), a.Uploads.SlotWait)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	up, err := parseUpload(in.w, in.req, a.UploadDir, a.Limits)
+	up, err := parseUpload(in.w, in.req, a.UploadDir, a.Uploads)
 	if err != nil {
 		return nil, err
 	}

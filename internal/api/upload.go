@@ -34,12 +34,6 @@ type upload struct {
 // Close removes the uploaded files.
 func (u *upload) Close() error { return os.RemoveAll(u.dir) }
 
-// uploadLimits bound a request: each file, and the whole body.
-type uploadLimits struct {
-	imageBytes int64
-	audioBytes int64
-}
-
 const (
 	maxFieldBytes = 64 << 10 // a text field (the prompt is checked again, in characters)
 	maxParts      = 16
@@ -47,21 +41,16 @@ const (
 
 var textFields = map[string]bool{"prompt": true, "width": true, "height": true, "fps": true, "seed": true, "face_fallback": true}
 
-// uploadIdle is how long an upload may send nothing before it is cut off,
-// so that a client trickling bytes cannot hold a slot for the whole
-// server read timeout.
-const uploadIdle = 30 * time.Second
-
 // parseUpload streams a multipart body to files under tmpDir, never holding
 // a file in memory, and refuses oversized parts as soon as they pass their
 // limit. On error nothing is left on disk.
-func parseUpload(w http.ResponseWriter, r *http.Request, tmpDir string, lim uploadLimits) (*upload, error) {
+func parseUpload(w http.ResponseWriter, r *http.Request, tmpDir string, lim UploadPolicy) (*upload, error) {
 	ct, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || ct != "multipart/form-data" || params["boundary"] == "" {
 		return nil, problem.New(http.StatusUnsupportedMediaType, CodeUnsupportedMedia,
 			"send the request as multipart/form-data with the parts image, audio and prompt")
 	}
-	total := lim.imageBytes + lim.audioBytes + maxParts*maxFieldBytes
+	total := lim.maxBody()
 	if r.ContentLength > total {
 		return nil, problem.Newf(http.StatusRequestEntityTooLarge, CodeRequestTooLarge,
 			"the request is %d bytes; at most %d are accepted", r.ContentLength, total)
@@ -74,7 +63,7 @@ func parseUpload(w http.ResponseWriter, r *http.Request, tmpDir string, lim uplo
 		return nil, fmt.Errorf("creating upload directory: %w", err)
 	}
 	u := &upload{dir: dir, fields: map[string]string{}}
-	body := &idleReader{r: http.MaxBytesReader(nil, r.Body, total), rc: http.NewResponseController(w)}
+	body := newPacedReader(http.MaxBytesReader(nil, r.Body, total), w, lim, time.Now)
 	if err := u.read(multipart.NewReader(body, params["boundary"]), lim); err != nil {
 		u.Close()
 		return nil, err
@@ -82,7 +71,7 @@ func parseUpload(w http.ResponseWriter, r *http.Request, tmpDir string, lim uplo
 	return u, nil
 }
 
-func (u *upload) read(mr *multipart.Reader, lim uploadLimits) error {
+func (u *upload) read(mr *multipart.Reader, lim UploadPolicy) error {
 	fp := fingerprint{}
 	for n := 0; ; n++ {
 		part, err := mr.NextPart()
@@ -90,7 +79,7 @@ func (u *upload) read(mr *multipart.Reader, lim uploadLimits) error {
 			break
 		}
 		if err != nil {
-			return bodyError(err)
+			return bodyError(err, lim)
 		}
 		if n >= maxParts {
 			return problem.Newf(http.StatusBadRequest, CodeBadRequest, "too many parts; at most %d", maxParts)
@@ -98,11 +87,11 @@ func (u *upload) read(mr *multipart.Reader, lim uploadLimits) error {
 		name := part.FormName()
 		switch {
 		case name == "image" && u.imagePath == "":
-			u.imagePath, err = u.save(part, "image", lim.imageBytes, CodeImageTooLarge, fp)
+			u.imagePath, err = u.save(part, "image", lim.ImageBytes, CodeImageTooLarge, fp, lim)
 		case name == "audio" && u.audioPath == "":
-			u.audioPath, err = u.save(part, "audio", lim.audioBytes, CodeAudioTooLarge, fp)
+			u.audioPath, err = u.save(part, "audio", lim.AudioBytes, CodeAudioTooLarge, fp, lim)
 		case textFields[name] && u.fields[name] == "":
-			u.fields[name], err = readField(part, fp)
+			u.fields[name], err = readField(part, fp, lim)
 		default:
 			err = problem.Newf(http.StatusBadRequest, CodeBadRequest,
 				"unexpected or repeated part %q; send image, audio, prompt and optionally width, height, fps, seed", name)
@@ -146,7 +135,7 @@ func (f fingerprint) sum() string {
 }
 
 // save writes a file part to disk, at most limit bytes.
-func (u *upload) save(part *multipart.Part, name string, limit int64, code string, fp fingerprint) (string, error) {
+func (u *upload) save(part *multipart.Part, name string, limit int64, code string, fp fingerprint, lim UploadPolicy) (string, error) {
 	path := filepath.Join(u.dir, name)
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -162,7 +151,7 @@ func (u *upload) save(part *multipart.Part, name string, limit int64, code strin
 		return "", fmt.Errorf("%w: writing upload: %w", job.ErrUnavailable, fw.err)
 	}
 	if err != nil {
-		return "", bodyError(err)
+		return "", bodyError(err, lim)
 	}
 	if n > limit {
 		return "", problem.Newf(http.StatusRequestEntityTooLarge, code, "the %s is larger than %d bytes", name, limit)
@@ -174,10 +163,10 @@ func (u *upload) save(part *multipart.Part, name string, limit int64, code strin
 	return path, nil
 }
 
-func readField(part *multipart.Part, fp fingerprint) (string, error) {
+func readField(part *multipart.Part, fp fingerprint, lim UploadPolicy) (string, error) {
 	b, err := io.ReadAll(io.LimitReader(part, maxFieldBytes+1))
 	if err != nil {
-		return "", bodyError(err)
+		return "", bodyError(err, lim)
 	}
 	if len(b) > maxFieldBytes {
 		return "", problem.Newf(http.StatusRequestEntityTooLarge, CodeRequestTooLarge,
@@ -228,27 +217,15 @@ func (w *fileWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// idleReader moves the connection's read deadline forward before each read.
-type idleReader struct {
-	r  io.Reader
-	rc *http.ResponseController
-}
-
-func (ir *idleReader) Read(p []byte) (int, error) {
-	_ = ir.rc.SetReadDeadline(time.Now().Add(uploadIdle)) // unsupported by some writers: then the server's timeout rules
-	return ir.r.Read(p)
-}
-
 // bodyError explains a failure to read the request body.
-func bodyError(err error) error {
+func bodyError(err error, lim UploadPolicy) error {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		return problem.Newf(http.StatusRequestEntityTooLarge, CodeRequestTooLarge,
 			"the request is larger than %d bytes", mbe.Limit)
 	}
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		return problem.Newf(http.StatusRequestTimeout, CodeRequestTimeout,
-			"the upload sent nothing for %s", uploadIdle)
+	if why := lim.uploadTimeout(err); why != "" {
+		return problem.New(http.StatusRequestTimeout, CodeRequestTimeout, why).WithHeader("Connection", "close")
 	}
 	return problem.Newf(http.StatusBadRequest, CodeBadRequest, "the multipart body could not be read: %v", err)
 }

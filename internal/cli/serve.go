@@ -80,9 +80,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	deps := api.Deps{
 		Jobs: jobs, Keys: keys, Auth: authn, Throttle: auth.NewThrottle(10, 6*time.Second),
-		UploadDir: uploads, MaxUploads: cfg.MaxUploads, Limiter: limiter, Metrics: metrics,
+		UploadDir: uploads, Limiter: limiter, Metrics: metrics,
+		Uploads: api.UploadPolicy{
+			ImageBytes: cfg.MaxImageBytes, AudioBytes: cfg.MaxAudioBytes,
+			Slots: cfg.MaxUploads, SlotsPerCustomer: cfg.MaxUploadsPerCust,
+			MinRate: cfg.UploadMinRate, Grace: cfg.UploadRateGrace,
+		},
 		RateLimits: api.RateLimits{PerHour: cfg.RateLimitPerHour, PollLimit: cfg.PollRateLimit, PollWindow: cfg.PollRateWindow},
-		Limits:     api.Limits(cfg.MaxImageBytes, cfg.MaxAudioBytes), PublicURL: cfg.PublicURL, Log: log,
+		PublicURL: cfg.PublicURL, Log: log,
 		Ready: rt.readiness(runner != nil, degraded),
 	}
 	if rt.files != nil {

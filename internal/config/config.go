@@ -66,6 +66,9 @@ type Config struct {
 	MaxAudioDuration  time.Duration
 	MaxPromptChars    int
 	MaxUploads        int
+	MaxUploadsPerCust int   // 0: half of MaxUploads, rounded up
+	UploadMinRate     int64 // bytes a second
+	UploadRateGrace   time.Duration
 	DefaultWidth      int
 	DefaultHeight     int
 	DefaultFPS        int
@@ -194,6 +197,14 @@ var vars = []Var{
 	{Name: "MAX_AUDIO_DURATION", Default: "120s", Doc: "Longest accepted audio.", set: durationVar(func(c *Config) *time.Duration { return &c.MaxAudioDuration }, time.Second)},
 	{Name: "MAX_PROMPT_CHARS", Default: "1000", Doc: "Longest accepted prompt, in characters.", set: intVar(func(c *Config) *int { return &c.MaxPromptChars }, 1, 100000)},
 	{Name: "MAX_CONCURRENT_UPLOADS", Default: "4", Doc: "Uploads received and checked at the same time by one API process; more wait up to 10 s, then get 503 with Retry-After. The memory their images take decoded is bounded apart, by IMAGE_DECODE_MEMORY.", set: intVar(func(c *Config) *int { return &c.MaxUploads }, 1, 1024)},
+	{Name: "MAX_CONCURRENT_UPLOADS_PER_CUSTOMER", Default: "half of MAX_CONCURRENT_UPLOADS, rounded up", Computed: true, Doc: "Upload slots one customer may hold at once, so that the others still get theirs; more of that customer's uploads wait up to 10 s, then get `429 too_many_concurrent_uploads` (not counted by the rate limit).", set: func(c *Config, v string) error {
+		if v == "" {
+			return nil // computed from MAX_CONCURRENT_UPLOADS
+		}
+		return intVar(func(c *Config) *int { return &c.MaxUploadsPerCust }, 1, 1024)(c, v)
+	}},
+	{Name: "UPLOAD_MIN_RATE", Default: "32768", Doc: "Bytes a second an upload must average once UPLOAD_RATE_GRACE has passed (32 KiB/s); a slower one is cut off with `408 request_timeout`, so that a client trickling bytes cannot hold an upload slot. With the size limits it also sets each upload's total deadline: the grace plus the largest request at this rate.", set: int64Var(func(c *Config) *int64 { return &c.UploadMinRate }, 1024)},
+	{Name: "UPLOAD_RATE_GRACE", Default: "10s", Doc: "How long an upload may take before UPLOAD_MIN_RATE applies (a slow start, a mobile link waking up). An upload that sends nothing for 30 s is cut off whatever its rate.", set: durationVar(func(c *Config) *time.Duration { return &c.UploadRateGrace }, 0)},
 	{Name: "VIDEO_WIDTH", Default: "512", Doc: "Default output width (even, 128–1920); a request may choose its own.", set: evenVar(func(c *Config) *int { return &c.DefaultWidth })},
 	{Name: "VIDEO_HEIGHT", Default: "512", Doc: "Default output height (even, 128–1920).", set: evenVar(func(c *Config) *int { return &c.DefaultHeight })},
 	{Name: "VIDEO_FPS", Default: "25", Doc: "Default frames per second (10–60).", set: intVar(func(c *Config) *int { return &c.DefaultFPS }, 10, 60)},
@@ -245,6 +256,9 @@ func (c *Config) finish() error {
 	if c.PublicURL == "" {
 		c.PublicURL = fmt.Sprintf("http://localhost:%d", c.Port)
 	}
+	if c.MaxUploadsPerCust == 0 {
+		c.MaxUploadsPerCust = (c.MaxUploads + 1) / 2
+	}
 	if c.JobRescueAfter == 0 {
 		c.JobRescueAfter = c.JobTimeout + time.Minute
 	}
@@ -254,6 +268,9 @@ func (c *Config) finish() error {
 	}
 	if c.DownloadURLTTL > 7*24*time.Hour {
 		errs = append(errs, errors.New("DOWNLOAD_URL_TTL: must be at most 168h (S3 presigned URLs last a week at most)"))
+	}
+	if c.MaxUploadsPerCust > c.MaxUploads {
+		errs = append(errs, errors.New("MAX_CONCURRENT_UPLOADS_PER_CUSTOMER: must be at most MAX_CONCURRENT_UPLOADS"))
 	}
 	if c.ImageDecodeMemory < c.MaxImageDecode {
 		errs = append(errs, errors.New("IMAGE_DECODE_MEMORY: must be at least MAX_IMAGE_DECODE_BYTES"))

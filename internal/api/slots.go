@@ -1,0 +1,76 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/avatar-api/avatar-api/internal/problem"
+)
+
+// CodeTooManyUploads refuses an upload while its customer already holds
+// its share of the upload slots.
+const CodeTooManyUploads = "too_many_concurrent_uploads"
+
+// uploadSlots are the uploads received and checked at once, shared fairly:
+// one customer holds at most perOwner of them, so the others still get
+// theirs whatever one customer sends.
+type uploadSlots struct {
+	mu       sync.Mutex
+	total    int
+	perOwner int
+	used     int
+	byOwner  map[string]int
+	changed  chan struct{} // closed, and replaced, whenever a slot is freed
+}
+
+func newUploadSlots(total, perOwner int) *uploadSlots {
+	return &uploadSlots{total: total, perOwner: perOwner, byOwner: map[string]int{}, changed: make(chan struct{})}
+}
+
+// acquire waits up to wait for a slot for owner; release gives it back.
+// It refuses with 429 when owner's own share was what it waited for (its
+// own uploads hold it), with 503 when every slot was taken.
+func (s *uploadSlots) acquire(ctx context.Context, owner string, wait time.Duration) (release func(), err error) {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		ownerFull := s.byOwner[owner] >= s.perOwner
+		if !ownerFull && s.used < s.total {
+			s.used++
+			s.byOwner[owner]++
+			s.mu.Unlock()
+			var once sync.Once
+			return func() { once.Do(func() { s.release(owner) }) }, nil
+		}
+		changed := s.changed
+		s.mu.Unlock()
+		select {
+		case <-changed:
+		case <-timer.C:
+			if ownerFull {
+				return nil, problem.Newf(http.StatusTooManyRequests, CodeTooManyUploads,
+					"your key already has %d uploads in progress, the most one customer may; send the next when one ends", s.perOwner).
+					WithHeader("Retry-After", strconv.Itoa(5))
+			}
+			return nil, problem.New(http.StatusServiceUnavailable, CodeUnavailable,
+				"too many uploads are being processed; retry shortly").WithHeader("Retry-After", "5")
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func (s *uploadSlots) release(owner string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.used--
+	if s.byOwner[owner]--; s.byOwner[owner] <= 0 {
+		delete(s.byOwner, owner)
+	}
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
