@@ -87,7 +87,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			MinRate: cfg.UploadMinRate, Grace: cfg.UploadRateGrace,
 		},
 		RateLimits: api.RateLimits{PerHour: cfg.RateLimitPerHour, PollLimit: cfg.PollRateLimit, PollWindow: cfg.PollRateWindow},
-		PublicURL: cfg.PublicURL, Log: log,
+		PublicURL:  cfg.PublicURL, Log: log,
 		Ready: rt.readiness(runner != nil, degraded),
 	}
 	if rt.files != nil {
