@@ -66,7 +66,7 @@ func (a *api) view(j *store.Job) Job {
 }
 
 type generateInput struct {
-	IdempotencyKey string `header:"Idempotency-Key" maxLength:"255" doc:"Any unique string (a UUID): a retried request with the same key returns the first job instead of creating another"`
+	IdempotencyKey string `header:"Idempotency-Key" maxLength:"255" doc:"Any unique string of 1 to 255 printable ASCII characters (a UUID): a retried request with the same key returns the first job instead of creating another"`
 	req            *http.Request
 	w              http.ResponseWriter
 }
@@ -122,6 +122,11 @@ func generateBody() *huma.RequestBody {
 }
 
 func (a *api) generate(ctx context.Context, in *generateInput) (*jobOutput, error) {
+	if in.IdempotencyKey != "" {
+		if err := job.CheckIdempotencyKey(in.IdempotencyKey); err != nil {
+			return nil, err
+		}
+	}
 	release, err := a.slots.acquire(ctx, owner(ctx), a.Uploads.SlotWait)
 	if err != nil {
 		return nil, err

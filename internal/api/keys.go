@@ -48,11 +48,11 @@ func actor(ctx context.Context) string { return "key:" + identity(ctx).KeyID }
 
 type createKeyInput struct {
 	Body struct {
-		Customer  string   `json:"customer" minLength:"1" maxLength:"200" doc:"Whose key it is; jobs belong to the customer"`
+		Customer  string   `json:"customer" minLength:"1" maxLength:"200" doc:"Whose key it is; jobs belong to the customer. One line of text, at most 200 characters."`
 		Scopes    []string `json:"scopes,omitempty" doc:"generate (default) and/or admin"`
 		RateLimit int      `json:"rate_limit,omitempty" minimum:"0" doc:"Generation requests per hour; 0 or absent: the default"`
 		ExpiresIn string   `json:"expires_in,omitempty" doc:"Lifetime, e.g. 90d or 720h; absent: never" example:"90d"`
-		Notes     string   `json:"notes,omitempty" maxLength:"2000"`
+		Notes     string   `json:"notes,omitempty" maxLength:"2000" doc:"Free text, at most 2000 characters; newlines and tabs allowed, no other control characters"`
 	}
 }
 
@@ -172,7 +172,7 @@ type updateKeyInput struct {
 	ID   string `path:"id"`
 	Body struct {
 		RateLimit *int    `json:"rate_limit,omitempty" minimum:"0" doc:"Generation requests per hour; 0: the default. Takes effect within about a second."`
-		Notes     *string `json:"notes,omitempty" maxLength:"2000"`
+		Notes     *string `json:"notes,omitempty" maxLength:"2000" doc:"Free text, at most 2000 characters; newlines and tabs allowed, no other control characters"`
 		ExpiresIn *string `json:"expires_in,omitempty" doc:"New lifetime from now, e.g. 30d; empty string: never expires"`
 	}
 }

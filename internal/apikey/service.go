@@ -12,6 +12,7 @@ import (
 
 	"github.com/avatar-api/avatar-api/internal/ratelimit"
 	"github.com/avatar-api/avatar-api/internal/store"
+	"github.com/avatar-api/avatar-api/internal/text"
 )
 
 // Scopes a key can carry.
@@ -80,8 +81,11 @@ func (s *Service) Create(ctx context.Context, p CreateParams, actor string) (*Cr
 
 func (s *Service) newRecord(p CreateParams) (*store.APIKey, string, error) {
 	p.Customer = strings.TrimSpace(p.Customer)
-	if p.Customer == "" || len(p.Customer) > 200 {
-		return nil, "", &ParamError{"customer", "is required, at most 200 characters"}
+	if err := checkCustomer(p.Customer); err != nil {
+		return nil, "", err
+	}
+	if err := checkNotes(p.Notes); err != nil {
+		return nil, "", err
 	}
 	if len(p.Scopes) == 0 {
 		p.Scopes = []string{ScopeGenerate}
@@ -112,9 +116,38 @@ func (s *Service) newRecord(p CreateParams) (*store.APIKey, string, error) {
 	return k, plain, nil
 }
 
+// Limits of the text a key carries, in characters.
+const (
+	MaxCustomerChars = 200
+	MaxNotesChars    = 2000
+)
+
+// checkCustomer and checkNotes hold a key's text to what every database
+// stores alike: UTF-8, no control characters (notes may have newlines and
+// tabs), within the documented lengths.
+func checkCustomer(c string) error {
+	if c == "" {
+		return &ParamError{"customer", "is required"}
+	}
+	if why := text.Check(c, MaxCustomerChars, false); why != "" {
+		return &ParamError{"customer", why}
+	}
+	return nil
+}
+
+func checkNotes(n string) error {
+	if why := text.Check(n, MaxNotesChars, true); why != "" {
+		return &ParamError{"notes", why}
+	}
+	return nil
+}
+
 // Import stores a key that exists already (the API_KEY of a first release)
 // for customer, with every scope, so that its holder keeps working.
 func (s *Service) Import(ctx context.Context, key, customer, actor string) (*store.APIKey, error) {
+	if err := checkCustomer(customer); err != nil {
+		return nil, err
+	}
 	k := s.importedRecord(key, customer)
 	if err := s.store.CreateKey(ctx, k, "imported", actor, importDetail); err != nil {
 		return nil, fmt.Errorf("importing key: %w", err)
@@ -186,6 +219,11 @@ func (s *Service) Update(ctx context.Context, id string, p UpdateParams, actor s
 		return nil, err
 	}
 	u := store.KeyUpdate{RateLimit: p.RateLimit, Notes: p.Notes}
+	if p.Notes != nil {
+		if err := checkNotes(*p.Notes); err != nil {
+			return nil, err
+		}
+	}
 	if p.RateLimit != nil && (*p.RateLimit < 0 || *p.RateLimit > MaxRateLimit) {
 		return nil, &ParamError{"rate_limit", fmt.Sprintf("must be from 0 (the default) to %d per hour", MaxRateLimit)}
 	}
@@ -259,6 +297,9 @@ func (s *Service) Rotate(ctx context.Context, id string, grace time.Duration, ac
 // plaintext the caller must show. With keys present it does nothing.
 func (s *Service) Bootstrap(ctx context.Context, legacyKey, customer string) (created *Created, imported *store.APIKey, err error) {
 	if legacyKey != "" {
+		if err := checkCustomer(customer); err != nil {
+			return nil, nil, err
+		}
 		k := s.importedRecord(legacyKey, customer)
 		ok, err := s.store.BootstrapKey(ctx, k, "imported", "bootstrap", importDetail)
 		if err != nil || !ok {

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/avatar-api/avatar-api/internal/text"
 )
 
 // Config is the whole configuration of a process. It is built once by Load
@@ -143,7 +145,13 @@ var vars = []Var{
 		c.APIKey = v
 		return nil
 	}},
-	{Name: "API_KEY_CUSTOMER", Default: "default", Doc: "Customer the imported API_KEY belongs to.", set: strVar(func(c *Config) *string { return &c.APIKeyCustomer })},
+	{Name: "API_KEY_CUSTOMER", Default: "default", Doc: "Customer the imported API_KEY belongs to (one line of text, at most 200 characters).", set: func(c *Config, v string) error {
+		if why := text.Check(v, 200, false); why != "" || v == "" {
+			return errors.New("must be one line of text of 1 to 200 characters")
+		}
+		c.APIKeyCustomer = v
+		return nil
+	}},
 	{Name: "API_KEY_PEPPER", Default: "", Secret: true, Doc: "Optional server secret (16+ characters) keying the stored key hashes (HMAC-SHA256), so that the database alone cannot confirm a guessed key. Changing it invalidates every key.", set: func(c *Config, v string) error {
 		if v != "" && len(v) < 16 {
 			return errors.New("must be at least 16 characters")

@@ -18,6 +18,7 @@ import (
 	"github.com/avatar-api/avatar-api/internal/media"
 	"github.com/avatar-api/avatar-api/internal/storage"
 	"github.com/avatar-api/avatar-api/internal/store"
+	"github.com/avatar-api/avatar-api/internal/text"
 )
 
 // Errors of the job service.
@@ -91,9 +92,26 @@ type Submission struct {
 	FaceFallback   bool  // animate an estimated face if none is found
 }
 
+// MaxIdempotencyKey is the longest Idempotency-Key, in bytes.
+const MaxIdempotencyKey = 255
+
+// CheckIdempotencyKey refuses a key that is not 1 to 255 printable ASCII
+// characters: what every database stores alike, and the header's form.
+func CheckIdempotencyKey(key string) error {
+	if why := text.InvalidToken(key, MaxIdempotencyKey); why != "" {
+		return &OptionError{Field: "Idempotency-Key", Message: why}
+	}
+	return nil
+}
+
 // Submit checks a submission, stores its inputs and queues it. replayed is
 // true when the idempotency key named an existing job, which is returned.
 func (s *Service) Submit(ctx context.Context, sub Submission) (j *store.Job, replayed bool, err error) {
+	if sub.IdempotencyKey != "" {
+		if err := CheckIdempotencyKey(sub.IdempotencyKey); err != nil {
+			return nil, false, err
+		}
+	}
 	prompt, err := media.ValidatePrompt(sub.Prompt, s.settings.MaxPromptChars)
 	if err != nil {
 		return nil, false, err
@@ -254,7 +272,7 @@ func (s *Service) Get(ctx context.Context, owner, id string) (*store.Job, error)
 // IsReplay reports whether owner already made a job with idempotency key:
 // the request will be answered with that job, creating nothing.
 func (s *Service) IsReplay(ctx context.Context, owner, key string) bool {
-	if key == "" {
+	if key == "" || CheckIdempotencyKey(key) != nil {
 		return false
 	}
 	_, err := s.Store.JobByIdempotencyKey(ctx, owner, key)
@@ -265,6 +283,9 @@ func (s *Service) IsReplay(ctx context.Context, owner, key string) bool {
 // with it when fingerprint matches (the request is a retry), or
 // ErrIdempotencyMismatch when it does not; ErrNotFound when the key is new.
 func (s *Service) Replay(ctx context.Context, owner, key, fingerprint string) (*store.Job, error) {
+	if err := CheckIdempotencyKey(key); err != nil {
+		return nil, err
+	}
 	j, err := s.Store.JobByIdempotencyKey(ctx, owner, key)
 	switch {
 	case errors.Is(err, store.ErrNotFound):

@@ -2,8 +2,9 @@ package media
 
 import (
 	"strings"
-	"unicode"
 	"unicode/utf8"
+
+	"github.com/avatar-api/avatar-api/internal/text"
 )
 
 // ValidatePrompt checks a free-text prompt and returns it trimmed of
@@ -12,14 +13,9 @@ import (
 // into newlines first), and hold at most maxRunes characters after
 // trimming; maxRunes <= 0 means no length limit. An empty prompt is valid.
 func ValidatePrompt(s string, maxRunes int) (string, error) {
-	if !utf8.ValidString(s) {
-		return "", refuse(CodeInvalidPrompt, "the prompt is not valid UTF-8 text")
-	}
 	s = strings.ReplaceAll(s, "\r\n", "\n")
-	for _, r := range s {
-		if unicode.IsControl(r) && r != '\n' && r != '\t' {
-			return "", refuse(CodeInvalidPrompt, "the prompt contains a control character (%U); only text, newlines and tabs are allowed", r)
-		}
+	if why := text.Invalid(s, true); why != "" {
+		return "", refuse(CodeInvalidPrompt, "the prompt %s", why)
 	}
 	s = strings.TrimSpace(s)
 	if n := utf8.RuneCountInString(s); maxRunes > 0 && n > maxRunes {
