@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -50,10 +51,21 @@ func TestKeysAcrossReplicas(t *testing.T) {
 	t.Parallel()
 	dbURL := pgtest.NewDatabase(t)
 	env := []string{"DATABASE_URL=" + dbURL, "EMBEDDED_WORKERS=false", "API_KEY="} // a fresh install: no key to import
-	first := start(t, t.TempDir(), freePort(t), env...)
-	admin := keyPattern.FindString(first.logs.String())
-	if admin == "" {
-		t.Fatalf("the first start printed no admin key:\n%s", first.logs)
+	firstDir := t.TempDir()
+	first := start(t, firstDir, freePort(t), env...)
+	// Its output is not a terminal: the key is in a file only this user
+	// can read, and the log names the file, never the key.
+	keyFile := filepath.Join(firstDir, "first-admin-key")
+	b, err := os.ReadFile(keyFile)
+	admin := keyPattern.FindString(string(b))
+	if err != nil || admin == "" {
+		t.Fatalf("the first start wrote no admin key (%v):\n%s", err, first.logs)
+	}
+	if fi, _ := os.Stat(keyFile); fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s has mode %v, want 0600", keyFile, fi.Mode().Perm())
+	}
+	if keyPattern.MatchString(first.logs.String()) || !strings.Contains(first.logs.String(), keyFile) {
+		t.Fatalf("the output holds the key, or does not name its file:\n%s", first.logs)
 	}
 	second := start(t, t.TempDir(), freePort(t), env...)
 	if keyPattern.MatchString(second.logs.String()) {

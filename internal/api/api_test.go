@@ -38,8 +38,8 @@ func TestGenerateToDownload(t *testing.T) {
 		t.Fatalf("finished job: %+v", done)
 	}
 	var res api.Result
-	if resp := tb.call(t, http.MethodGet, "/result/"+j.ID, keyA, nil, "", &res); resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /result = %d", resp.StatusCode)
+	if resp := tb.call(t, http.MethodGet, "/result/"+j.ID, keyA, nil, "", &res); resp.StatusCode != http.StatusOK || resp.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("GET /result = %d, Cache-Control %q: the signed URL must not be cached", resp.StatusCode, resp.Header.Get("Cache-Control"))
 	}
 	dl, err := http.Get(res.URL)
 	if err != nil {
@@ -158,6 +158,11 @@ func TestAuthAndRouting(t *testing.T) {
 	resp := tb.call(t, http.MethodGet, "/jobs", "", nil, "", &pb)
 	if resp.StatusCode != 401 || pb.Code != "unauthorized" || resp.Header.Get("WWW-Authenticate") == "" {
 		t.Fatalf("no key: %d %s", resp.StatusCode, pb.Code)
+	}
+	for _, path := range []string{"/jobs", "/whoami", "/admin/keys"} { // /metrics: see TestRateLimits
+		if resp := tb.call(t, http.MethodGet, path, keyA, nil, "", nil); resp.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("GET %s with a key: %d, Cache-Control %q", path, resp.StatusCode, resp.Header.Get("Cache-Control"))
+		}
 	}
 	resp = tb.call(t, http.MethodGet, "/jobs", "wrong-key-wrong-key-wrong", nil, "", &pb)
 	if resp.StatusCode != 401 {

@@ -52,6 +52,9 @@ func (a *api) authenticate(h huma.API) func(huma.Context, func(huma.Context)) {
 			next(ctx)
 			return
 		}
+		// What answers a key is the key holder's alone (a signed download
+		// URL, a job): no cache may keep it, whatever the answer.
+		ctx.SetHeader("Cache-Control", "no-store")
 		id, p := a.identify(ctx.Context(), ctx.RemoteAddr(), ctx.Header("Authorization"), sec[0][securityScheme])
 		if p != nil {
 			_ = huma.WriteErr(h, ctx, p.Status, "", p)
@@ -104,6 +107,7 @@ func (a *api) identify(ctx context.Context, addr, header string, scopes []string
 // key, answering like the operations do.
 func (a *api) requireAdmin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
 		if _, p := a.identify(r.Context(), r.RemoteAddr, r.Header.Get("Authorization"), []string{scopeOfOperatorOps}); p != nil {
 			p.RequestID = logging.Attr(r.Context(), "request_id")
 			for k, vs := range p.GetHeaders() {

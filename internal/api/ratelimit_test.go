@@ -91,7 +91,7 @@ func TestRateLimits(t *testing.T) {
 	}
 	rec := tb.call(t, http.MethodGet, "/metrics", keyA, nil, "", nil)
 	metrics := scrape(t, tb.url+"/metrics", keyA)
-	if rec.StatusCode != 200 || !strings.Contains(metrics, `avatar_rate_limited_requests_total{policy="hourly"} 7`) {
+	if rec.StatusCode != 200 || rec.Header.Get("Cache-Control") != "no-store" || !strings.Contains(metrics, `avatar_rate_limited_requests_total{policy="hourly"} 7`) {
 		t.Fatalf("metrics %d:\n%s", rec.StatusCode, grepLines(metrics, "avatar_"))
 	}
 	if r := tb.call(t, http.MethodGet, "/metrics", c.Key, nil, "", nil); r.StatusCode != 403 {

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mattn/go-isatty"
-
 	"github.com/avatar-api/avatar-api/internal/generator"
 	"github.com/avatar-api/avatar-api/internal/generator/builtin"
 	"github.com/avatar-api/avatar-api/internal/media"
@@ -121,8 +119,7 @@ type progressBar struct {
 }
 
 func newProgressBar(w io.Writer) *progressBar {
-	f, ok := w.(*os.File)
-	return &progressBar{w: w, tty: ok && isatty.IsTerminal(f.Fd()), lastPct: -1}
+	return &progressBar{w: w, tty: isTerminal(w), lastPct: -1}
 }
 
 func (p *progressBar) update(done, total int) {

@@ -8,11 +8,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/mattn/go-isatty"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/avatar-api/avatar-api/internal/api"
@@ -217,7 +220,10 @@ type quietRedis struct{}
 func (quietRedis) Printf(context.Context, string, ...any) {}
 
 // bootstrapKeys gives a fresh install its first key: the imported API_KEY,
-// or a new admin key printed once to the terminal, never to the logs.
+// or a new admin key shown once — on the terminal when stdout is one; else
+// (stdout is a log file, a journal, a container's log) written to a file
+// only this user can read, whose path is logged, as Jenkins does with its
+// first password. The key itself never goes to a log.
 func bootstrapKeys(ctx context.Context, keys *apikey.Service, rt *runtime, stdout io.Writer) error {
 	cfg := rt.cfg
 	created, imported, err := keys.Bootstrap(ctx, cfg.APIKey, cfg.APIKeyCustomer)
@@ -227,19 +233,53 @@ func bootstrapKeys(ctx context.Context, keys *apikey.Service, rt *runtime, stdou
 	case imported != nil:
 		rt.log.Info("imported API_KEY as the first key; it can now be removed from the environment",
 			"key_id", imported.ID, "customer", imported.Customer)
-	case created != nil:
+	case created != nil && isTerminal(stdout):
 		fmt.Fprintf(stdout, "\n"+
 			"  This is a new installation. An admin key was created; it is shown ONLY NOW:\n\n"+
 			"      %s\n\n"+
 			"  It can call every endpoint and manage keys (avatar-api keys --help).\n"+
 			"  Create a key per customer with:  avatar-api keys create --customer NAME\n\n", created.Key)
 		rt.log.Info("created the first admin key and printed it to the terminal", "key_id", created.Record.ID)
+	case created != nil:
+		path := filepath.Join(cfg.DataDir, FirstKeyFile)
+		if err := writeSecret(path, created.Key+"\n"); err != nil {
+			return fmt.Errorf("writing the first admin key: %w", err)
+		}
+		rt.log.Warn("created the first admin key; it is in this file, readable only by this user: store it, then delete the file",
+			"path", path, "key_id", created.Record.ID)
 	case cfg.APIKey != "":
 		if known, err := keys.Known(ctx, cfg.APIKey); err == nil && !known {
 			rt.log.Warn("API_KEY is set but is not among the stored keys, so it is ignored: keys existed before it could be imported; create a key with avatar-api keys create")
 		}
 	}
 	return nil
+}
+
+// FirstKeyFile is where the first admin key is written, in DATA_DIR, when
+// standard output is not a terminal.
+const FirstKeyFile = "first-admin-key"
+
+// writeSecret writes s to a new file at path that only this user can read.
+func writeSecret(path, s string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Chmod(0o600); err != nil { // an older file may have had other rights
+		f.Close()
+		return err
+	}
+	if _, err := f.WriteString(s); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && isatty.IsTerminal(f.Fd())
 }
 
 // hasLegacyKey reports whether an imported key of the old format exists,

@@ -38,19 +38,21 @@ func New(addr string, h http.Handler, log *slog.Logger) *Server {
 			ReadTimeout:       10 * time.Minute, // large uploads on slow links
 			IdleTimeout:       2 * time.Minute,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+			ConnContext:       withConn,
 		},
 	}
 }
 
 // Wrap puts h behind the middleware every request passes: request id and
-// access log, panic recovery, security headers.
+// access log, panic recovery, security headers, and closing connections
+// whose framing was ambiguous.
 func Wrap(h http.Handler, log *slog.Logger) http.Handler {
-	return requestContext(log, recoverPanics(log, securityHeaders(h)))
+	return requestContext(log, recoverPanics(log, securityHeaders(closeAmbiguous(h))))
 }
 
 // Serve listens on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	if err := s.http.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+	if err := s.http.Serve(framingListener{ln}); !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serving HTTP: %w", err)
 	}
 	return nil
