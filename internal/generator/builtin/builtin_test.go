@@ -96,6 +96,11 @@ func TestRefusals(t *testing.T) {
 			if ie.Message == "" || containsPath(ie.Message) {
 				t.Errorf("message %q", ie.Message)
 			}
+			// The customer reads plain words; the decoder's own are for the log.
+			if plain := map[string]string{CodeInvalidImage: "the image could not be decoded", CodeInvalidAudio: "the audio could not be decoded"}[ie.Code]; plain != "" &&
+				(ie.Message != plain || ie.Detail == "") {
+				t.Errorf("message %q (detail %q), want %q and the decoder's words in the detail", ie.Message, ie.Detail, plain)
+			}
 			if _, err := os.Stat(req.OutputPath); !os.IsNotExist(err) {
 				t.Error("an output file was left")
 			}

@@ -163,6 +163,11 @@ func TestGenerateFailures(t *testing.T) {
 			if isInput && (strings.Contains(ie.Message, dir) || strings.Contains(ie.Message, "testdata")) {
 				t.Errorf("customer message %q reveals a path", ie.Message)
 			}
+			// The customer reads plain words; ffmpeg's own are for the log.
+			plain := map[string]bool{"the image could not be decoded": true, "the audio could not be decoded": true, "the audio could not be read": true}
+			if isInput && (!plain[ie.Message] || ie.Detail == "") {
+				t.Errorf("message %q (detail %q), want plain words and the tool's in the detail", ie.Message, ie.Detail)
+			}
 			assertOnly(t, dir)
 		})
 	}
