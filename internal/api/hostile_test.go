@@ -168,7 +168,11 @@ func TestHostileCorpus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Run("each", func(t *testing.T) { sendCorpus(t, tb, mediatest.Corpus(mp3)) })
+	wav, err := os.ReadFile(speech.file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("each", func(t *testing.T) { sendCorpus(t, tb, mediatest.Corpus(mp3, wav)) })
 	// What was stored: only canonical WAVs and PNGs, none with the canary.
 	checkCanonicalInputs(t, filepath.Join(tb.dataDir, "objects", "inputs"))
 }

@@ -3,7 +3,6 @@ package api_test
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"mime/multipart"
 	"net/http"
 	"os"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/avatar-api/avatar-api/internal/api"
 	"github.com/avatar-api/avatar-api/internal/media"
+	"github.com/avatar-api/avatar-api/internal/media/mediatest"
 	"github.com/avatar-api/avatar-api/internal/ratelimit"
 )
 
@@ -36,17 +36,6 @@ func (tb *testBundle) post(t *testing.T, key string, body []byte, ct string, out
 	return tb.call(t, http.MethodPost, "/generate", key, bytes.NewReader(body), ct, out, header...)
 }
 
-// wavChunk is a RIFF chunk.
-func wavChunk(id string, data []byte) []byte {
-	b := append([]byte(id), 0, 0, 0, 0)
-	binary.LittleEndian.PutUint32(b[4:], uint32(len(data)))
-	b = append(b, data...)
-	if len(data)%2 == 1 {
-		b = append(b, 0)
-	}
-	return b
-}
-
 // TestFingerprintSeesPartBoundaries: the first fingerprint joined part
 // names and contents without lengths, so moving bytes from the end of the
 // image to the start of the audio gave the same fingerprint, and a
@@ -59,11 +48,7 @@ func TestFingerprintSeesPartBoundaries(t *testing.T) {
 	tb := setup(t, options{noWorkers: true})
 	png, _ := os.ReadFile(portrait.file)
 	inner, _ := os.ReadFile(speech.file)
-	fmtChunk, dataChunk := inner[12:12+8+16], inner[12+8+16:]
-	junk := wavChunk("junk", append([]byte("audio\x00"), inner...))
-	riff := append(append(append([]byte{}, fmtChunk...), junk...), dataChunk...)
-	wav := append([]byte("RIFF\x00\x00\x00\x00WAVE"), riff...)
-	binary.LittleEndian.PutUint32(wav[4:], uint32(len(wav)-8))
+	wav := mediatest.WAVWithChunk(inner, "junk", append([]byte("audio\x00"), inner...))
 	cut := bytes.Index(wav, []byte("audio\x00"))
 	movedImage := append(append(append([]byte{}, png...), "audio\x00"...), wav[:cut]...)
 	movedAudio := wav[cut+len("audio\x00"):]

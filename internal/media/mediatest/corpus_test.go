@@ -26,7 +26,11 @@ func TestCorpus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cases := Corpus(mp3)
+	wav, err := os.ReadFile("../../../testdata/speech_en_4s.wav")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := Corpus(mp3, wav)
 	readme := corpusReadme(cases)
 	if *update {
 		if err := os.RemoveAll(corpusDir); err != nil {

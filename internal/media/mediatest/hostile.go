@@ -187,6 +187,35 @@ func Bomb16(size int) []byte {
 	return b.Bytes()
 }
 
+// WAVWithChunk returns the WAV wav with a chunk of type id holding data
+// inserted before its data chunk: a chunk players skip, which can carry
+// anything (another whole file, a playlist). wav must hold a 16-byte fmt
+// chunk right after its header, as the fixtures do.
+func WAVWithChunk(wav []byte, id string, data []byte) []byte {
+	const fmtEnd = 12 + 8 + 16
+	chunk := append([]byte(id), 0, 0, 0, 0)
+	binary.LittleEndian.PutUint32(chunk[4:], uint32(len(data)))
+	chunk = append(chunk, data...)
+	if len(data)%2 == 1 {
+		chunk = append(chunk, 0)
+	}
+	out := append(append(append([]byte{}, wav[:fmtEnd]...), chunk...), wav[fmtEnd:]...)
+	binary.LittleEndian.PutUint32(out[4:], uint32(len(out)-8))
+	return out
+}
+
+// ExifOrientation is a little-endian TIFF block whose IFD0 holds only the
+// orientation tag (1 to 8): a phone's sideways portrait.
+func ExifOrientation(o uint16) []byte {
+	b := []byte("II*\x00\x08\x00\x00\x00\x01\x00")
+	e := make([]byte, 12)
+	binary.LittleEndian.PutUint16(e[0:], 0x0112)
+	binary.LittleEndian.PutUint16(e[2:], 3)
+	binary.LittleEndian.PutUint32(e[4:], 1)
+	binary.LittleEndian.PutUint16(e[8:], o)
+	return append(append(b, e...), 0, 0, 0, 0)
+}
+
 // Case is one file of the hostile corpus and what the service must do
 // with it.
 type Case struct {
@@ -210,7 +239,7 @@ const otherJob = "0190a000-0000-7000-8000-000000000000"
 
 // Corpus is the committed hostile corpus, built from mp3 (the bytes of an
 // MP3 recording).
-func Corpus(mp3 []byte) []Case {
+func Corpus(mp3, wav []byte) []Case {
 	frames := MP3Frames(mp3)
 	result := "../objects/results/" + otherJob + "-1.mp4"
 	portrait := Portrait(96)
@@ -239,6 +268,8 @@ func Corpus(mp3 []byte) []Case {
 			"a bare playlist named .mp3", false},
 		{"ffconcat.wav", "audio", func() []byte { return FFConcat(result) }, "unsupported_audio_type",
 			"a bare ffconcat script named .wav", false},
+		{"wav-junk-chunk-hls.wav", "audio", func() []byte { return WAVWithChunk(wav, "junk", append(Playlist(false, result), wav...)) }, "",
+			"a valid WAV whose skipped chunk holds a playlist and a whole second WAV", false},
 		{"riff-hls.wav", "audio", func() []byte { return append([]byte("RIFF\x24\x00\x00\x00WAVE"), Playlist(false, result)...) }, "invalid_audio",
 			"a RIFF/WAVE header over a playlist", false},
 		{"png-exif-gps.png", "image", func() []byte { return PNGWithChunk(PNG(portrait), "eXIf", Exif()) }, "",
@@ -247,6 +278,8 @@ func Corpus(mp3 []byte) []Case {
 			"a PNG with a tEXt comment", false},
 		{"jpeg-exif-gps.jpg", "image", func() []byte { return JPEGWithExif(portrait, Exif()) }, "",
 			"a JPEG with an APP1 Exif segment holding GPS coordinates", false},
+		{"jpeg-exif-rotated.jpg", "image", func() []byte { return JPEGWithExif(Portrait(96), ExifOrientation(6)) }, "",
+			"a JPEG stored sideways with EXIF orientation 6 (the canonical PNG is upright, without EXIF)", false},
 		{"png-hls-trailer.png", "image", func() []byte { return append(PNG(portrait), Playlist(false, result)...) }, "",
 			"a PNG followed by an HLS playlist (an image/playlist polyglot)", false},
 		{"svg-as-png.png", "image", func() []byte {
