@@ -9,6 +9,7 @@ import (
 	"image/jpeg"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -125,7 +126,7 @@ func TestDecodeCost(t *testing.T) {
 		t.Errorf("4:2:0 progressive: %v samples, progressive %v", s, prog)
 	}
 	cfg := image.Config{Width: 4096, Height: 4096, ColorModel: color.NRGBA64Model}
-	if got := decodeCost("png", cfg, nil, nil); got != 128<<20 {
+	if got, tables := decodeCost("png", cfg, cfg.ColorModel, nil, nil); got != 128<<20 || tables != 0 {
 		t.Errorf("16-bit 4096² PNG costs %d", got)
 	}
 }
@@ -191,6 +192,93 @@ func TestOrientations(t *testing.T) {
 					t.Errorf("orientation %d: stored (%d,%d) should show at (%d,%d), found (%d,%d)", o, x, y, dx, dy, got.R, got.G)
 				}
 			}
+		}
+	}
+}
+
+// TestDecoderTricksRefusedFirst: images that make Go's decoders allocate
+// far more than their header seems to say (a frame header hidden from a
+// naive walk, tRNS, interlacing, lossless WebP's Huffman groups) are
+// measured as Go will decode them, and refused before anything is decoded.
+// Not parallel, so that the allocation count it reads is its own.
+func TestDecoderTricksRefusedFirst(t *testing.T) {
+	mp3, _ := os.ReadFile(filepath.Join(fixtures, "speech_en_12s.mp3"))
+	wav, _ := os.ReadFile(filepath.Join(fixtures, "speech_en_4s.wav"))
+	d := testDecoder()
+	for _, c := range mediatest.Corpus(mp3, wav) {
+		if c.Part != "image" || c.Refused != CodeImageTooLarge {
+			continue
+		}
+		src := filepath.Join(fixtures, "hostile", c.Name)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, err := d.CanonicalImage(context.Background(), src, filepath.Join(t.TempDir(), "x.png"), Limits{})
+		runtime.ReadMemStats(&after)
+		if codeOf(err) != CodeImageTooLarge {
+			t.Errorf("%s: %v, want %s", c.Name, err, CodeImageTooLarge)
+		}
+		if n := after.TotalAlloc - before.TotalAlloc; n > 2<<20 {
+			t.Errorf("%s: allocated %d bytes before refusing", c.Name, n)
+		}
+	}
+}
+
+// TestDecodeCostIsAnUpperBound: for images the service accepts, what the
+// decoder and the canonical conversion allocate stays within what was
+// reserved for them. Not parallel, for the same reason.
+func TestDecodeCostIsAnUpperBound(t *testing.T) {
+	lossless := ffmpegMake(t, "-i", filepath.Join(fixtures, "astronaut.png"), "-c:v", "libwebp", "-lossless", "1", "-f", "webp")
+	lossy := ffmpegMake(t, "-i", filepath.Join(fixtures, "astronaut.png"), "-c:v", "libwebp", "-f", "webp")
+	cases := map[string]string{
+		"png":                   filepath.Join(fixtures, "astronaut.png"),
+		"grey png":              filepath.Join(fixtures, "camera.png"),
+		"16-bit png":            writeFile(t, "deep.png", mediatest.Bomb16(1024)),
+		"interlaced tRNS png":   writeFile(t, "i.png", mediatest.Gray16TRNSInterlaced(512)),
+		"baseline jpeg":         jpegFile(t),
+		"progressive ycc jpeg":  writeFile(t, "p.jpg", mediatest.HandmadeJPEG(512, 512, 3, true, false)),
+		"progressive cmyk jpeg": writeFile(t, "c.jpg", mediatest.HandmadeJPEG(512, 512, 4, true, false)),
+		"sideways jpeg":         writeFile(t, "r.jpg", mediatest.JPEGWithExif(mediatest.Portrait(300), mediatest.ExifOrientation(6))),
+		"lossy webp":            lossy,
+		"lossless webp":         lossless,
+		"webp groups":           writeFile(t, "g.webp", mediatest.WebPHuffmanGroups(64, 64, 256)),
+	}
+	for name, path := range cases {
+		f, head, err := openHead(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		codec, _ := sniffImage(head)
+		cfg, _ := codec.decodeConfig(fromStart(f))
+		orientation := 1
+		if codec.format == "jpeg" {
+			orientation = jpegOrientation(f)
+		}
+		model := decodedModel(codec.format, cfg, f)
+		pixels, tables := decodeCost(codec.format, cfg, model, f, head)
+		reserved := pixels + tables + canonicalCost(cfg, model, orientation) + encoderBytes
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, derr := decodeToPNG(f, codec, orientation, filepath.Join(t.TempDir(), "x.png"))
+		runtime.ReadMemStats(&after)
+		f.Close()
+		used := int64(after.TotalAlloc - before.TotalAlloc)
+		t.Logf("%s %dx%d: allocated %d KiB, reserved %d KiB (%v)", name, cfg.Width, cfg.Height, used>>10, reserved>>10, derr)
+		if used > reserved {
+			t.Errorf("%s: allocated %d bytes, reserved %d", name, used, reserved)
+		}
+	}
+}
+
+// TestLosslessWebPWithinTheBudget: a lossless WebP may need 200 MiB of
+// Huffman tables whatever its size; one whose pixels do not fit beside
+// them is refused as too large (not a 500), one that fits is accepted.
+func TestLosslessWebPWithinTheBudget(t *testing.T) {
+	t.Parallel()
+	for size, want := range map[string]string{"1024x1024": "", "1400x1400": CodeImageTooLarge} {
+		src := ffmpegMake(t, "-f", "lavfi", "-i", "testsrc=size="+size+":rate=1", "-frames:v", "1", "-c:v", "libwebp", "-lossless", "1", "-f", "webp")
+		_, err := testDecoder().CanonicalImage(context.Background(), src, filepath.Join(t.TempDir(), "x.png"), Limits{})
+		if codeOf(err) != want {
+			t.Errorf("%s lossless WebP: %v, want %q", size, err, want)
 		}
 	}
 }

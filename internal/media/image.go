@@ -71,11 +71,17 @@ func NewImageDecoder(budget, perImage int64) *ImageDecoder {
 	return &ImageDecoder{sem: semaphore.NewWeighted(budget), budget: budget, perImage: perImage, Wait: 30 * time.Second}
 }
 
+// ErrOverBudget means work needs more memory than the whole budget.
+var ErrOverBudget = errors.New("needs more memory than the image decoding budget")
+
 // Reserve takes n bytes of the budget, for other work on decoded pixels
 // (the face check decodes the canonical image again). release gives them
 // back.
 func (d *ImageDecoder) Reserve(ctx context.Context, n int64) (release func(), err error) {
-	n = min(max(n, 1), d.budget)
+	if n > d.budget {
+		return nil, ErrOverBudget
+	}
+	n = max(n, 1)
 	wctx, cancel := context.WithTimeout(ctx, d.Wait)
 	defer cancel()
 	if err := d.sem.Acquire(wctx, n); err != nil {
@@ -97,6 +103,10 @@ func (d *ImageDecoder) Reserve(ctx context.Context, n int64) (release func(), er
 		d.sem.Release(n)
 	}, nil
 }
+
+// encoderBytes is what the PNG encoder allocates besides the pixels
+// (zlib's state and its row buffers, measured under 2 MiB at BestSpeed).
+const encoderBytes = 2 << 20
 
 // collectAbove is the share of the budget above which giving it back
 // collects the garbage first.
@@ -136,13 +146,19 @@ func (d *ImageDecoder) CanonicalImage(ctx context.Context, src, dst string, lim 
 	if codec.format == "jpeg" {
 		orientation = jpegOrientation(f)
 	}
-	decoded := decodeCost(codec.format, cfg, f, head)
-	if decoded > d.perImage {
+	model := decodedModel(codec.format, cfg, f)
+	pixels, tables := decodeCost(codec.format, cfg, model, f, head)
+	pixels += canonicalCost(cfg, model, orientation)
+	if pixels > d.perImage {
 		return Image{}, refuse(CodeImageTooLarge, "the image is %dx%d pixels%s: decoding it would take %s of memory, and at most %s is allowed; send it smaller or at 8 bits per channel",
-			cfg.Width, cfg.Height, depthNote(cfg), mib(decoded), mib(d.perImage))
+			cfg.Width, cfg.Height, depthNote(cfg), mib(pixels), mib(d.perImage))
 	}
-	// The budget holds the decoder's pixels and the copies made from them.
-	release, err := d.Reserve(ctx, decoded+canonicalCost(cfg, orientation))
+	need := pixels + tables + encoderBytes
+	if need > d.budget {
+		return Image{}, refuse(CodeImageTooLarge, "the image is %dx%d pixels: its decoder may need %s of memory, more than this service allows; send it smaller, or as PNG",
+			cfg.Width, cfg.Height, mib(need))
+	}
+	release, err := d.Reserve(ctx, need)
 	if err != nil {
 		return Image{}, err
 	}

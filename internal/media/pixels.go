@@ -10,14 +10,18 @@ import (
 
 // decodeCost is an upper bound of the bytes Go's decoder allocates for an
 // image, read from its header: the pixel buffer in the decoder's own
-// layout, plus what the decoder needs besides (interlaced PNG passes,
-// progressive JPEG coefficients, the lossless WebP pixel array).
-func decodeCost(format string, cfg image.Config, f io.ReaderAt, head []byte) int64 {
+// layout (model, from decodedModel), plus what the decoder needs besides
+// (interlaced PNG passes, progressive JPEG coefficients, the lossless WebP
+// pixel array and Huffman tables). Where the header cannot be read the way
+// Go's decoder will read it, the worst case is assumed. pixels is what the
+// decoded image and its working buffers take; tables what the decoder
+// needs besides, whatever the image's size.
+func decodeCost(format string, cfg image.Config, model color.Model, f io.ReaderAt, head []byte) (pixels, tables int64) {
 	px := float64(cfg.Width) * float64(cfg.Height)
-	perPixel := 4.0
+	perPixel, extra := 4.0, 0.0
 	switch format {
 	case "png":
-		perPixel = pngBytesPerPixel(cfg.ColorModel)
+		perPixel = bytesPerPixel(model)
 		if len(head) > 28 && head[28] == 1 { // Adam7: each pass is decoded apart, then merged
 			perPixel *= 2
 		}
@@ -36,14 +40,63 @@ func decodeCost(format string, cfg image.Config, f io.ReaderAt, head []byte) int
 			perPixel = 1.5
 		case color.NYCbCrAModel:
 			perPixel = 2.5
-		default: // lossless: an ARGB array, then NRGBA
+		default:
+			// Lossless: an ARGB array, then NRGBA; and up to one group of
+			// five Huffman trees per 4x4 tile, 2600 at most (the limit of
+			// x/image's decoder and libwebp's encoder), each up to about 80
+			// KB whatever the image's size: a 200x200 file can ask for 200
+			// MiB of tables.
 			perPixel = 8
+			tiles := float64((cfg.Width+3)/4) * float64((cfg.Height+3)/4)
+			extra = min(tiles, 2600) * webpGroupBytes
 		}
 	}
-	return int64(px * perPixel)
+	return int64(px * perPixel), int64(extra)
 }
 
-func pngBytesPerPixel(m color.Model) float64 {
+// webpGroupBytes bounds one lossless WebP Huffman group in x/image's
+// decoder: the nodes of a green tree of 2328 symbols (a 2^11 colour cache)
+// and four smaller ones, their look-up tables, and the code-length slices
+// built while reading them (measured: 2600 groups allocate 201 MiB).
+const webpGroupBytes = 96 << 10
+
+// decodedModel is the colour model Go's decoder returns: the header's,
+// except for a PNG with a tRNS chunk, which decodes to NRGBA (NRGBA64 at 16
+// bits) although png.DecodeConfig reports Gray or RGBA.
+func decodedModel(format string, cfg image.Config, f io.ReaderAt) color.Model {
+	if format != "png" || !pngHasTRNS(f) {
+		return cfg.ColorModel
+	}
+	switch cfg.ColorModel {
+	case color.GrayModel, color.RGBAModel:
+		return color.NRGBAModel
+	case color.Gray16Model, color.RGBA64Model:
+		return color.NRGBA64Model
+	}
+	return cfg.ColorModel
+}
+
+// pngHasTRNS reports whether a tRNS chunk comes before the image data. A
+// chunk list that cannot be walked says yes: the worst case.
+func pngHasTRNS(f io.ReaderAt) bool {
+	off := int64(8)
+	hdr := make([]byte, 8)
+	for range 1024 {
+		if _, err := f.ReadAt(hdr, off); err != nil {
+			return true
+		}
+		switch string(hdr[4:]) {
+		case "tRNS":
+			return true
+		case "IDAT", "IEND":
+			return false
+		}
+		off += 12 + int64(binary.BigEndian.Uint32(hdr))
+	}
+	return true
+}
+
+func bytesPerPixel(m color.Model) float64 {
 	switch m {
 	case color.GrayModel:
 		return 1
@@ -60,10 +113,16 @@ func pngBytesPerPixel(m color.Model) float64 {
 
 // jpegLayout reads a JPEG's frame header: how many samples each pixel has
 // in all (3 for 4:4:4 colour, 1.5 for 4:2:0, 1 for grey) and whether it is
-// progressive. Unreadable headers give the worst case.
+// progressive. A header it cannot walk exactly as Go's decoder does — a
+// restart marker, stuffing or junk between segments, which Go skips —
+// gives the worst case: a frame hidden from this walk could be the one Go
+// decodes.
 func jpegLayout(f io.ReaderAt) (samples float64, progressive bool) {
 	samples, progressive = 4, true
 	walkJPEG(f, func(marker byte, seg []byte) bool {
+		if marker == 0xDA { // the scan, and no frame header before it: Go refuses the file
+			return false
+		}
 		if marker < 0xC0 || marker > 0xCF || marker == 0xC4 || marker == 0xC8 || marker == 0xCC {
 			return true
 		}
@@ -73,7 +132,7 @@ func jpegLayout(f io.ReaderAt) (samples float64, progressive bool) {
 			return false
 		}
 		n := int(seg[5])
-		if n < 1 || len(seg) < 6+3*n {
+		if n < 1 || n > 4 || len(seg) < 6+3*n {
 			return false
 		}
 		hmax, vmax := 1, 1
@@ -107,7 +166,9 @@ func jpegOrientation(f io.ReaderAt) int {
 }
 
 // walkJPEG calls fn with each marker segment before the image data, until
-// fn returns false. Segments longer than 64 KiB cannot exist.
+// fn returns false. It stops at anything but a plain sequence of marker
+// segments (FF, a marker that has a length, the length, the segment), so
+// that it never sees a segment Go's decoder would not.
 func walkJPEG(f io.ReaderAt, fn func(marker byte, seg []byte) bool) {
 	off := int64(2) // after SOI
 	hdr := make([]byte, 4)
@@ -115,9 +176,10 @@ func walkJPEG(f io.ReaderAt, fn func(marker byte, seg []byte) bool) {
 		if _, err := f.ReadAt(hdr, off); err != nil || hdr[0] != 0xFF {
 			return
 		}
-		if hdr[1] == 0xFF { // fill byte
-			off++
-			continue
+		marker := hdr[1]
+		switch {
+		case marker == 0xFF, marker == 0x00, marker >= 0xD0 && marker <= 0xD9, marker == 0x01:
+			return // fill, stuffing, restart, SOI/EOI, TEM: no length; Go skips them
 		}
 		n := int(binary.BigEndian.Uint16(hdr[2:]))
 		if n < 2 {
@@ -127,7 +189,7 @@ func walkJPEG(f io.ReaderAt, fn func(marker byte, seg []byte) bool) {
 		if _, err := f.ReadAt(seg, off+4); err != nil {
 			return
 		}
-		if !fn(hdr[1], seg) {
+		if !fn(marker, seg) {
 			return
 		}
 		off += 2 + int64(n)
@@ -171,39 +233,46 @@ func exifOrientation(t []byte) int {
 // canonicalPixels is img as it is stored: at 8 bits per channel, as
 // *image.RGBA, *image.NRGBA or *image.Gray (the types Go's PNG decoder
 // gives back, so the worker decodes exactly these pixels), turned upright
-// by its EXIF orientation. Conversions use typed loops, not a call per
-// pixel; each makes one copy, which canonicalCost accounts for.
+// by its EXIF orientation. 16-bit images are narrowed in their own buffer;
+// a conversion or a turn makes one copy, both at once from YCbCr (JPEG);
+// canonicalCost accounts for the copies.
 func canonicalPixels(img image.Image, orientation int) image.Image {
+	turn := orientation > 1 && orientation <= 8
+	if src, ok := img.(*image.YCbCr); ok && turn {
+		return upright(src, orientation)
+	}
 	img = eightBit(img)
-	if orientation > 1 && orientation <= 8 {
+	if turn {
 		img = upright(img, orientation)
 	}
 	return img
 }
 
-// needsEightBit reports whether an image of model decodes to a type that
-// canonicalPixels must convert (with a copy).
-func needsEightBit(m color.Model) bool {
-	return m != color.RGBAModel && m != color.NRGBAModel && m != color.GrayModel
-}
-
-// canonicalCost is the memory the canonical pixels take beyond the
-// decoder's own: an 8-bit copy and an upright copy, when they are needed.
-func canonicalCost(cfg image.Config, orientation int) int64 {
-	var n int64
-	copies := 0
-	if needsEightBit(cfg.ColorModel) {
-		copies++
+// canonicalCost is the memory canonicalPixels takes beyond the decoder's
+// own, for an image decoding to model: a copy for each conversion and
+// each turn it makes.
+func canonicalCost(cfg image.Config, model color.Model, orientation int) int64 {
+	convert := true
+	switch model {
+	case color.RGBAModel, color.NRGBAModel, color.GrayModel, // already 8-bit
+		color.RGBA64Model, color.NRGBA64Model, color.Gray16Model: // narrowed in place
+		convert = false
 	}
-	if orientation > 1 {
-		copies++
+	turn := orientation > 1 && orientation <= 8
+	copies := 0
+	switch {
+	case model == color.YCbCrModel && turn: // converted while turned
+		copies = 1
+	case convert && turn:
+		copies = 2
+	case convert || turn:
+		copies = 1
 	}
 	bpp := int64(4)
-	if cfg.ColorModel == color.GrayModel || cfg.ColorModel == color.Gray16Model {
+	if model == color.GrayModel || model == color.Gray16Model {
 		bpp = 1
 	}
-	n = int64(copies) * bpp * int64(cfg.Width) * int64(cfg.Height)
-	return n
+	return int64(copies) * bpp * int64(cfg.Width) * int64(cfg.Height)
 }
 
 func eightBit(img image.Image) image.Image {
@@ -212,17 +281,11 @@ func eightBit(img image.Image) image.Image {
 	case *image.RGBA, *image.NRGBA, *image.Gray:
 		return img
 	case *image.RGBA64:
-		dst := image.NewRGBA(b)
-		highBytes(dst.Pix, dst.Stride, src.Pix, src.Stride, b.Dx()*4, b.Dy())
-		return dst
+		return &image.RGBA{Pix: narrow(src.Pix, src.Stride, b.Dx()*4, b.Dy()), Stride: b.Dx() * 4, Rect: b}
 	case *image.NRGBA64:
-		dst := image.NewNRGBA(b)
-		highBytes(dst.Pix, dst.Stride, src.Pix, src.Stride, b.Dx()*4, b.Dy())
-		return dst
+		return &image.NRGBA{Pix: narrow(src.Pix, src.Stride, b.Dx()*4, b.Dy()), Stride: b.Dx() * 4, Rect: b}
 	case *image.Gray16:
-		dst := image.NewGray(b)
-		highBytes(dst.Pix, dst.Stride, src.Pix, src.Stride, b.Dx(), b.Dy())
-		return dst
+		return &image.Gray{Pix: narrow(src.Pix, src.Stride, b.Dx(), b.Dy()), Stride: b.Dx(), Rect: b}
 	case *image.Paletted:
 		dst := image.NewNRGBA(b)
 		pal := make([]color.NRGBA, 256)
@@ -247,44 +310,49 @@ func eightBit(img image.Image) image.Image {
 	return dst
 }
 
-// highBytes keeps the high byte of each big-endian 16-bit sample.
-func highBytes(dst []byte, dstStride int, src []byte, srcStride, samples, rows int) {
+// narrow keeps the high byte of each big-endian 16-bit sample, writing
+// the 8-bit rows packed at the start of pix itself (byte i is read from
+// byte 2i or later, so nothing is overwritten before it is read), and
+// returns them.
+func narrow(pix []byte, stride, samples, rows int) []byte {
 	for y := range rows {
-		d, s := dst[y*dstStride:y*dstStride+samples], src[y*srcStride:]
-		for i := range d {
-			d[i] = s[2*i]
+		d, s := y*samples, y*stride
+		for i := range samples {
+			pix[d+i] = pix[s+2*i]
 		}
 	}
+	return pix[: samples*rows : samples*rows]
 }
 
-// upright applies an EXIF orientation (2 to 8) to an 8-bit image (EXIF
-// 2.32, tag 0x0112: 2 mirrored, 3 rotated 180°, 4 flipped, 5 transposed,
-// 6 rotated 90° clockwise to view, 7 transversed, 8 rotated 90°
+// upright applies an EXIF orientation (2 to 8) to an 8-bit image or a
+// YCbCr one (converting it to RGBA on the way), in one copy (EXIF 2.32,
+// tag 0x0112: 2 mirrored, 3 rotated 180°, 4 flipped, 5 transposed, 6
+// rotated 90° clockwise to view, 7 transversed, 8 rotated 90°
 // anticlockwise). For each pixel of the upright picture it finds the
 // stored one.
 func upright(img image.Image, o int) image.Image {
 	b := img.Bounds()
-	sw, sh := b.Dx(), b.Dy()
-	w, h := sw, sh
+	w, h := b.Dx(), b.Dy()
 	if o >= 5 { // the transposing ones swap the sides
-		w, h = sh, sw
+		w, h = h, w
 	}
-	var srcPix, dstPix []byte
-	var srcStride, dstStride, bpp int
+	var dstPix []byte
+	var dstStride, bpp int
 	var out image.Image
-	switch src := img.(type) {
-	case *image.RGBA:
-		dst := image.NewRGBA(image.Rect(0, 0, w, h))
-		srcPix, srcStride, dstPix, dstStride, bpp, out = src.Pix, src.Stride, dst.Pix, dst.Stride, 4, dst
-	case *image.NRGBA:
-		dst := image.NewNRGBA(image.Rect(0, 0, w, h))
-		srcPix, srcStride, dstPix, dstStride, bpp, out = src.Pix, src.Stride, dst.Pix, dst.Stride, 4, dst
+	switch img.(type) {
 	case *image.Gray:
 		dst := image.NewGray(image.Rect(0, 0, w, h))
-		srcPix, srcStride, dstPix, dstStride, bpp, out = src.Pix, src.Stride, dst.Pix, dst.Stride, 1, dst
+		dstPix, dstStride, bpp, out = dst.Pix, dst.Stride, 1, dst
+	case *image.NRGBA:
+		dst := image.NewNRGBA(image.Rect(0, 0, w, h))
+		dstPix, dstStride, bpp, out = dst.Pix, dst.Stride, 4, dst
+	case *image.RGBA, *image.YCbCr:
+		dst := image.NewRGBA(image.Rect(0, 0, w, h))
+		dstPix, dstStride, bpp, out = dst.Pix, dst.Stride, 4, dst
 	default:
 		return img
 	}
+	get := pixelReader(img)
 	for y := range h {
 		for x := range w {
 			sx, sy := x, y
@@ -304,8 +372,28 @@ func upright(img image.Image, o int) image.Image {
 			case 8:
 				sx, sy = h-1-y, x
 			}
-			copy(dstPix[y*dstStride+x*bpp:y*dstStride+x*bpp+bpp], srcPix[sy*srcStride+sx*bpp:])
+			get(dstPix[y*dstStride+x*bpp:y*dstStride+x*bpp+bpp], b.Min.X+sx, b.Min.Y+sy)
 		}
 	}
 	return out
+}
+
+// pixelReader copies the pixel at (x, y) of img into dst, in img's own
+// 8-bit layout (RGBA for YCbCr).
+func pixelReader(img image.Image) func(dst []byte, x, y int) {
+	switch src := img.(type) {
+	case *image.Gray:
+		return func(dst []byte, x, y int) { dst[0] = src.Pix[src.PixOffset(x, y)] }
+	case *image.RGBA:
+		return func(dst []byte, x, y int) { copy(dst, src.Pix[src.PixOffset(x, y):]) }
+	case *image.NRGBA:
+		return func(dst []byte, x, y int) { copy(dst, src.Pix[src.PixOffset(x, y):]) }
+	case *image.YCbCr:
+		return func(dst []byte, x, y int) {
+			ci := src.COffset(x, y)
+			dst[0], dst[1], dst[2] = color.YCbCrToRGB(src.Y[src.YOffset(x, y)], src.Cb[ci], src.Cr[ci])
+			dst[3] = 0xFF
+		}
+	}
+	return func([]byte, int, int) {}
 }

@@ -46,38 +46,45 @@ func New(ffmpeg string) *Generator {
 }
 
 // Check refuses, before a job is queued, a portrait in which no face can be
-// found (unless req.FaceFallback asks to animate an estimated face).
+// found (unless req.FaceFallback asks to animate an estimated face). It
+// looks for the face exactly as Generate will, and builds nothing else: its
+// memory is the decoded portrait, a grey copy and a small working image.
 func (g *Generator) Check(_ context.Context, req generator.Request) error {
-	_, _, err := prepare(req)
+	src, err := load(req.ImagePath)
+	if err != nil {
+		return err
+	}
+	_, err = findFace(src, req)
 	return err
 }
 
-// prepare loads the portrait, scales it to cover the output size, finds the
-// face, and crops the output window around it.
+// prepare loads the portrait, finds the face, and makes the scene: the
+// window of the portrait that covers the output, centred on the face,
+// scaled to the output size. Only that window is scaled, so nothing larger
+// than the portrait and the output is made whatever their shapes (scaling
+// the whole portrait to cover the output first turned a 64x4096 portrait
+// for a 1920x128 video into a 1920x122880 image).
 func prepare(req generator.Request) (image.Image, face.Face, error) {
-	scaled, err := loadScaled(req.ImagePath, req.Width, req.Height)
+	src, err := load(req.ImagePath)
 	if err != nil {
 		return nil, face.Face{}, err
 	}
-	f, err := face.Detect(scaled)
-	switch {
-	case errors.Is(err, face.ErrNoFace):
-		if !req.FaceFallback {
-			return nil, face.Face{}, &generator.InputError{Code: CodeNoFace,
-				Message: "no face was found in the image; send a frontal portrait, or set face_fallback=true to animate an estimated face region"}
-		}
-		win := cropWindow(scaled.Bounds(), req.Width, req.Height, nil)
-		return scaled.SubImage(win), face.Fallback(req.Width, req.Height), nil
-	case err != nil:
-		return nil, face.Face{}, fmt.Errorf("finding the face: %w", err)
+	f, err := findFace(src, req)
+	if err != nil {
+		return nil, face.Face{}, err
 	}
-	win := cropWindow(scaled.Bounds(), req.Width, req.Height, &f)
-	return scaled.SubImage(win), shift(f, -float64(win.Min.X), -float64(win.Min.Y)), nil
+	win := cropWindow(src.Bounds(), req.Width, req.Height, f)
+	scene := image.NewRGBA(image.Rect(0, 0, req.Width, req.Height))
+	xdraw.CatmullRom.Scale(scene, scene.Bounds(), src, win, xdraw.Src, nil)
+	if f == nil {
+		return scene, face.Fallback(req.Width, req.Height), nil
+	}
+	sx, sy := float64(req.Width)/float64(win.Dx()), float64(req.Height)/float64(win.Dy())
+	return scene, transform(*f, win.Min, sx, sy), nil
 }
 
-// loadScaled decodes the portrait and scales it to the smallest size that
-// covers w×h.
-func loadScaled(path string, w, h int) (*image.RGBA, error) {
+// load decodes the portrait (canonical inputs are PNG).
+func load(path string) (image.Image, error) {
 	file, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("opening the image: %w", err)
@@ -87,26 +94,67 @@ func loadScaled(path string, w, h int) (*image.RGBA, error) {
 	if err != nil {
 		return nil, &generator.InputError{Code: CodeInvalidImage, Message: "the image could not be decoded", Detail: err.Error()}
 	}
-	b := src.Bounds()
-	scale := max(float64(w)/float64(b.Dx()), float64(h)/float64(b.Dy()))
-	sw, sh := max(int(float64(b.Dx())*scale+0.5), w), max(int(float64(b.Dy())*scale+0.5), h)
-	scaled := image.NewRGBA(image.Rect(0, 0, sw, sh))
-	xdraw.CatmullRom.Scale(scaled, scaled.Bounds(), src, b, xdraw.Src, nil)
-	return scaled, nil
+	return src, nil
 }
 
-// cropWindow places the w×h output inside bounds: centred on the face, with
-// the face 40% of the way down, as far as the picture allows; without a
-// face, centred across and 40% down the overflow.
-func cropWindow(bounds image.Rectangle, w, h int, f *face.Face) image.Rectangle {
-	x0, y0 := (bounds.Dx()-w)/2, (bounds.Dy()-h)*2/5
-	if f != nil {
-		x0 = int(f.Center.X) - w/2
-		y0 = int(f.Center.Y - 0.4*float64(h))
+// findFace finds the face in the portrait, in its coordinates. A portrait
+// smaller than the output is looked at scaled up to it (at most 2048 pixels
+// a side), as the detector needs a face of some size; face.Detect shrinks
+// large ones itself. With no face it refuses the portrait, or with
+// req.FaceFallback returns nil: animate an estimated face.
+func findFace(src image.Image, req generator.Request) (*face.Face, error) {
+	b := src.Bounds()
+	look, k := src, 1.0
+	if up := min(float64(min(req.Width, req.Height))/float64(min(b.Dx(), b.Dy())), 2048/float64(max(b.Dx(), b.Dy()))); up > 1 {
+		big := image.NewRGBA(image.Rect(0, 0, int(float64(b.Dx())*up+0.5), int(float64(b.Dy())*up+0.5)))
+		xdraw.CatmullRom.Scale(big, big.Bounds(), src, b, xdraw.Src, nil)
+		look, k = big, float64(big.Bounds().Dx())/float64(b.Dx())
 	}
-	x0 = max(0, min(x0, bounds.Dx()-w))
-	y0 = max(0, min(y0, bounds.Dy()-h))
-	return image.Rect(x0, y0, x0+w, y0+h).Add(bounds.Min)
+	f, err := face.Detect(look)
+	switch {
+	case errors.Is(err, face.ErrNoFace):
+		if !req.FaceFallback {
+			return nil, &generator.InputError{Code: CodeNoFace,
+				Message: "no face was found in the image; send a frontal portrait, or set face_fallback=true to animate an estimated face region"}
+		}
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("finding the face: %w", err)
+	}
+	if k != 1 {
+		f = transform(f, image.Point{}, 1/k, 1/k)
+		f = shift(f, float64(b.Min.X), float64(b.Min.Y))
+	}
+	return &f, nil
+}
+
+// cropWindow is the window of the portrait (bounds) that covers a w×h
+// output at the smallest scale: centred on the face, with the face 40% of
+// the way down, as far as the picture allows; without a face, centred
+// across and 40% down the overflow.
+func cropWindow(bounds image.Rectangle, w, h int, f *face.Face) image.Rectangle {
+	s := max(float64(w)/float64(bounds.Dx()), float64(h)/float64(bounds.Dy()))
+	ww := min(bounds.Dx(), max(1, int(float64(w)/s+0.5)))
+	wh := min(bounds.Dy(), max(1, int(float64(h)/s+0.5)))
+	x0, y0 := (bounds.Dx()-ww)/2, (bounds.Dy()-wh)*2/5
+	if f != nil {
+		x0 = int(f.Center.X-float64(bounds.Min.X)) - ww/2
+		y0 = int(f.Center.Y - float64(bounds.Min.Y) - 0.4*float64(wh))
+	}
+	x0 = max(0, min(x0, bounds.Dx()-ww))
+	y0 = max(0, min(y0, bounds.Dy()-wh))
+	return image.Rect(x0, y0, x0+ww, y0+wh).Add(bounds.Min)
+}
+
+// transform maps f into the scene made from the window starting at origin
+// scaled by sx, sy.
+func transform(f face.Face, origin image.Point, sx, sy float64) face.Face {
+	for _, p := range []*face.Point{&f.Center, &f.LeftEye, &f.RightEye, &f.MouthLeft, &f.MouthRight, &f.UpperLip, &f.LowerLip} {
+		p.X = (p.X - float64(origin.X)) * sx
+		p.Y = (p.Y - float64(origin.Y)) * sy
+	}
+	f.Size *= (sx + sy) / 2
+	return f
 }
 
 // shift moves every point of f by (dx, dy).

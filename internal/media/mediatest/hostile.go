@@ -286,6 +286,16 @@ func Corpus(mp3, wav []byte) []Case {
 			return []byte(`<svg xmlns="http://www.w3.org/2000/svg"><image href="file:///etc/passwd"/></svg>`)
 		}, "unsupported_image_type",
 			"an SVG naming a local file, sent as .png", false},
+		{"jpeg-hidden-frame-cmyk.jpg", "image", func() []byte { return HandmadeJPEG(4096, 4096, 4, true, true) }, "image_dimensions_too_large",
+			"a progressive CMYK JPEG (448 MiB to decode) hiding its frame header behind a restart marker and a fake one-component frame", false},
+		{"jpeg-hidden-frame-ycc.jpg", "image", func() []byte { return HandmadeJPEG(4096, 4096, 3, true, true) }, "image_dimensions_too_large",
+			"the same trick on a progressive 4:4:4 YCbCr JPEG", false},
+		{"jpeg-progressive-cmyk.jpg", "image", func() []byte { return HandmadeJPEG(4096, 4096, 4, true, false) }, "image_dimensions_too_large",
+			"a progressive CMYK 4096x4096 JPEG of 130 KB: 32-bit coefficients for every sample", false},
+		{"png-gray16-trns-interlaced.png", "image", func() []byte { return Gray16TRNSInterlaced(4096) }, "image_dimensions_too_large",
+			"33 KB: 16-bit grey (2 bytes a pixel, says its header) with tRNS (decodes to 8) and Adam7 (twice that)", false},
+		{"webp-huffman-groups.webp", "image", func() []byte { return WebPHuffmanGroups(204, 204, 2600) }, "invalid_image",
+			"a 204x204 lossless WebP with 2600 groups of full Huffman trees: 200 MiB of tables before any pixel (reserved in full, then refused: it has no pixels)", false},
 		{"png-16bit-4096.png", "image", func() []byte { return Bomb16(4096) }, "",
 			"4096x4096 at 16 bits per channel: small on disk, 128 MiB decoded", true},
 	}
