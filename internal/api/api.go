@@ -41,7 +41,8 @@ type Deps struct {
 
 type api struct {
 	Deps
-	slots *uploadSlots
+	slots    *uploadSlots
+	keyLocks keyLocks
 }
 
 // now is the limiter's time: the injected clock of tests, or zero, which

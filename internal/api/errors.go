@@ -40,7 +40,14 @@ const (
 	CodeUnavailable         = "service_unavailable"
 	CodeKeyRevoked          = "key_revoked"
 	CodeKeyExpired          = "key_expired"
+	// CodeClientClosed is logged (the client never reads it) for a
+	// request whose client hung up before it was answered: status 499, as
+	// nginx logs it.
+	CodeClientClosed = "client_closed_request"
 )
+
+// statusClientClosed is nginx's status for a request its client abandoned.
+const statusClientClosed = 499
 
 // statusOfMediaCode is the HTTP status of each input refusal.
 var statusOfMediaCode = map[string]int{
@@ -139,6 +146,13 @@ func finishProblem(ctx huma.Context, _ string, v any) (any, error) {
 
 // toProblem turns a status and the errors behind it into the response.
 func toProblem(ctx context.Context, log *slog.Logger, status int, msg string, errs []error) *problem.Problem {
+	if ctx.Err() != nil && errors.Is(errors.Join(errs...), context.Canceled) {
+		// The client hung up: not the service's failure, nothing to log
+		// as one, and (see charge) not given back to the rate limit.
+		p := problem.New(statusClientClosed, CodeClientClosed, "the client closed the connection before the answer")
+		p.RequestID = logging.Attr(ctx, "request_id")
+		return p
+	}
 	p := fromErrors(status, msg, errs)
 	if p.Status == http.StatusServiceUnavailable && len(errs) > 0 {
 		log.WarnContext(ctx, "request refused: dependency unavailable", "error", errors.Join(errs...))

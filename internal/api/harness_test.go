@@ -47,6 +47,8 @@ type testBundle struct {
 	url     string
 	dataDir string
 	runs    string // every ffmpeg and ffprobe run, a line each
+	// stop closes the server, once every request in flight has ended.
+	stop func()
 	logs    *syncBuffer
 	keys    *apikey.Service
 	db      string // the SQLite file
@@ -156,7 +158,7 @@ func setup(t testing.TB, opts options) *testBundle {
 		}
 		st.Close()
 	})
-	return &testBundle{url: publicURL, dataDir: dir, runs: filepath.Join(dir, "ffmpeg-runs"), logs: logs, keys: keys, db: filepath.Join(dir, "avatar.db")}
+	return &testBundle{url: publicURL, stop: srv.Close, dataDir: dir, runs: filepath.Join(dir, "ffmpeg-runs"), logs: logs, keys: keys, db: filepath.Join(dir, "avatar.db")}
 }
 
 // guardedTools writes wrappers of ffmpeg and ffprobe that run the real

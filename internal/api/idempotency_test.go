@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/avatar-api/avatar-api/internal/api"
+	"github.com/avatar-api/avatar-api/internal/generator"
 	"github.com/avatar-api/avatar-api/internal/media"
 	"github.com/avatar-api/avatar-api/internal/media/mediatest"
 	"github.com/avatar-api/avatar-api/internal/ratelimit"
@@ -150,5 +151,50 @@ func TestCapacityRefusalsDoNotCount(t *testing.T) {
 	}
 	if _, r := tb.submit(t, c.Key, portrait, speech); r.StatusCode != 202 || r.Header.Get("RateLimit") != `"hourly";r=0;t=3600` {
 		t.Fatalf("after a bad upload: %d RateLimit %q", r.StatusCode, r.Header.Get("RateLimit"))
+	}
+}
+
+// blockingChecker holds a submission in its check until the request ends:
+// an expensive check in progress (a test double of the generator's own
+// check, to know when the client hangs up).
+type blockingChecker struct{ started chan struct{} }
+
+func (c blockingChecker) Check(ctx context.Context, _ generator.Request) error {
+	c.started <- struct{}{}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestHangingUpStillCounts: a client that sends a whole upload and hangs
+// up while it is being checked used to be refunded (its request ended in a
+// 500 "context canceled"), so its checks were free, for ever. An abandoned
+// request counts; its line in the log is a 499, not an error.
+func TestHangingUpStillCounts(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
+	checker := blockingChecker{started: make(chan struct{})}
+	limiter := ratelimit.NewMemory()
+	tb := setup(t, options{noWorkers: true, limiter: limiter, clock: clock.now, checker: checker})
+	var c createdKey
+	tb.json(t, http.MethodPost, "/admin/keys", keyA, map[string]any{"customer": "acme", "rate_limit": 1}, &c)
+	body, ct := multipartBody(t, portrait, speech, prompt)
+	ctx, hangUp := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, tb.url+"/generate", body)
+	req.Header.Set("Authorization", "Bearer "+c.Key)
+	req.Header.Set("Content-Type", ct)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	<-checker.started // the upload is in, its check running
+	hangUp()
+	<-done
+	tb.stop() // once the abandoned request has ended on the server too
+	d, err := limiter.Allow(context.Background(), c.Record.ID, ratelimit.Policy{Name: "hourly", Limit: 1, Window: time.Hour}, clock.now())
+	if err != nil || d.Allowed {
+		t.Fatalf("after an abandoned upload the window has room (%+v, %v): it was given back", d, err)
 	}
 }

@@ -126,6 +126,11 @@ func (a *api) generate(ctx context.Context, in *generateInput) (*jobOutput, erro
 		if err := job.CheckIdempotencyKey(in.IdempotencyKey); err != nil {
 			return nil, err
 		}
+		unlock, err := a.keyLocks.lock(ctx, owner(ctx)+"\x00"+in.IdempotencyKey)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
 	}
 	release, err := a.slots.acquire(ctx, owner(ctx), a.Uploads.SlotWait)
 	if err != nil {

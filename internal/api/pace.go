@@ -19,7 +19,7 @@ import (
 type UploadPolicy struct {
 	ImageBytes, AudioBytes int64
 	Slots                  int           // uploads received and checked at once (each may decode an image and run ffmpeg)
-	SlotsPerCustomer       int           // of which one customer may hold (0: half, rounded up)
+	SlotsPerCustomer       int           // of which one customer may hold (0: a quarter, at least 1)
 	SlotWait               time.Duration // how long an upload waits for a slot (0: 10 s)
 	MinRate                int64         // bytes a second a body must average once Grace has passed (0: none)
 	Grace                  time.Duration
@@ -29,7 +29,7 @@ type UploadPolicy struct {
 func (p UploadPolicy) withDefaults() UploadPolicy {
 	p.Slots = max(p.Slots, 1)
 	if p.SlotsPerCustomer <= 0 {
-		p.SlotsPerCustomer = (p.Slots + 1) / 2
+		p.SlotsPerCustomer = DefaultSlotsPerCustomer(p.Slots)
 	}
 	p.SlotsPerCustomer = min(p.SlotsPerCustomer, p.Slots)
 	if p.SlotWait <= 0 {
@@ -41,17 +41,33 @@ func (p UploadPolicy) withDefaults() UploadPolicy {
 	return p
 }
 
+// DefaultSlotsPerCustomer is the share of slots one customer may hold: a
+// quarter, at least one. With the default four slots, one customer holds
+// one, and it takes four customers' uploads at once to fill them.
+func DefaultSlotsPerCustomer(slots int) int { return max(1, slots/4) }
+
 // maxBody is the largest body the policy accepts.
 func (p UploadPolicy) maxBody() int64 { return p.ImageBytes + p.AudioBytes + maxParts*maxFieldBytes }
 
-// Deadline is the longest a whole upload may take: the grace, then the
-// largest body at the minimum rate.
-func (p UploadPolicy) Deadline() time.Duration {
+// Deadline is the longest an upload of size bytes may take: the grace,
+// then size at the minimum rate. A body that declares its length gets the
+// deadline of that length, one that does not (chunked) the deadline of the
+// largest body.
+func (p UploadPolicy) Deadline(size int64) time.Duration {
 	if p.MinRate <= 0 {
 		return 0
 	}
-	return p.Grace + time.Duration(float64(p.maxBody())/float64(p.MinRate)*float64(time.Second))
+	if size <= 0 || size > p.maxBody() {
+		size = p.maxBody()
+	}
+	return p.Grace + time.Duration(float64(size)/float64(p.MinRate)*float64(time.Second))
 }
+
+// totalTimeout is errUploadTotal with the deadline it missed.
+type totalTimeout struct{ d time.Duration }
+
+func (e *totalTimeout) Error() string { return errUploadTotal.Error() }
+func (e *totalTimeout) Unwrap() error { return errUploadTotal }
 
 // Why an upload was cut off.
 var (
@@ -62,21 +78,74 @@ var (
 
 // pacedReader reads a body under an UploadPolicy. Before each read it sets
 // the connection's read deadline to the first moment a rule would be
-// broken if no more bytes came — a pause of Idle, the rate falling below
-// MinRate after Grace, the total deadline — so a stalled client is cut off
-// by the connection itself, and a read past that moment says which rule.
+// broken if no more bytes came — a pause of Idle, the average rate since
+// the start falling below MinRate after Grace, the rate over the last Idle
+// falling below it (so that bytes sent fast at first cannot buy an hour of
+// trickling), the total deadline — so a stalled client is cut off by the
+// connection itself, and a read past that moment says which rule.
 type pacedReader struct {
 	r      io.Reader
 	rc     *http.ResponseController
 	p      UploadPolicy
+	total  time.Duration // the whole body's deadline
 	start  time.Time
 	n      int64
+	recent []sample // bytes received so far, at moments of the last Idle (and one before)
 	now    func() time.Time
 	broken error
 }
 
-func newPacedReader(r io.Reader, w http.ResponseWriter, p UploadPolicy, now func() time.Time) *pacedReader {
-	return &pacedReader{r: r, rc: http.NewResponseController(w), p: p, start: now(), now: now}
+// sample is how many bytes had arrived at a moment.
+type sample struct {
+	at time.Time
+	n  int64
+}
+
+// record notes that n bytes had arrived at now, keeping one sample per
+// tenth of a second and none older than needed.
+func (pr *pacedReader) record(now time.Time) {
+	if k := len(pr.recent); k > 0 && now.Sub(pr.recent[k-1].at) < 100*time.Millisecond {
+		pr.recent[k-1].n = pr.n
+	} else {
+		pr.recent = append(pr.recent, sample{now, pr.n})
+	}
+	cut := 0
+	for cut+1 < len(pr.recent) && !pr.recent[cut+1].at.After(now.Add(-pr.p.Idle)) {
+		cut++
+	}
+	pr.recent = pr.recent[cut:]
+}
+
+// windowBreaks is when, with no more bytes, the bytes of the last window
+// (Idle long) fall below MinRate × Idle: once the first moment at which
+// more than n − MinRate×Idle had arrived is a window old. The rule holds
+// from Grace + Idle on.
+func (pr *pacedReader) windowBreaks() time.Time {
+	from := pr.start.Add(pr.p.Grace + pr.p.Idle)
+	floor := pr.n - int64(float64(pr.p.MinRate)*pr.p.Idle.Seconds())
+	first := pr.start
+	if floor >= 0 {
+		first = time.Time{}
+		for _, s := range pr.recent {
+			if s.n > floor {
+				first = s.at
+				break
+			}
+		}
+		if first.IsZero() { // only the current count is above: it just arrived
+			first = pr.now()
+		}
+	}
+	if at := first.Add(pr.p.Idle); at.After(from) {
+		return at
+	}
+	return from
+}
+
+// newPacedReader paces a body of size bytes (its Content-Length; 0 when
+// unknown).
+func newPacedReader(r io.Reader, w http.ResponseWriter, p UploadPolicy, size int64, now func() time.Time) *pacedReader {
+	return &pacedReader{r: r, rc: http.NewResponseController(w), p: p, total: p.Deadline(size), start: now(), now: now}
 }
 
 // deadline is when the first rule breaks with n bytes read, and which.
@@ -88,7 +157,10 @@ func (pr *pacedReader) deadline(now time.Time) (time.Time, error) {
 		if slow.Before(at) {
 			at, why = slow, errUploadSlow
 		}
-		if total := pr.start.Add(pr.p.Deadline()); total.Before(at) {
+		if window := pr.windowBreaks(); window.Before(at) {
+			at, why = window, errUploadSlow
+		}
+		if total := pr.start.Add(pr.total); total.Before(at) {
 			at, why = total, errUploadTotal
 		}
 	}
@@ -103,27 +175,38 @@ func (pr *pacedReader) Read(b []byte) (int, error) {
 	at, why := pr.deadline(now)
 	if !at.After(now) {
 		pr.broken = why
-		return 0, why
+		if why == errUploadTotal {
+			pr.broken = &totalTimeout{pr.total}
+		}
+		return 0, pr.broken
 	}
 	_ = pr.rc.SetReadDeadline(at) // unsupported by some writers: then the server's timeout rules
 	n, err := pr.r.Read(b)
 	pr.n += int64(n)
+	if n > 0 {
+		pr.record(pr.now())
+	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		pr.broken = why
-		return n, why
+		if why == errUploadTotal {
+			pr.broken = &totalTimeout{pr.total}
+		}
+		return n, pr.broken
 	}
 	return n, err
 }
 
 // uploadTimeout explains why an upload was cut off, or returns "".
 func (p UploadPolicy) uploadTimeout(err error) string {
+	var te *totalTimeout
+	if errors.As(err, &te) {
+		return fmt.Sprintf("the upload took longer than %s, its deadline at %d KiB/s", te.d.Round(time.Second), p.MinRate>>10)
+	}
 	switch {
 	case errors.Is(err, errUploadIdle), errors.Is(err, os.ErrDeadlineExceeded):
 		return fmt.Sprintf("the upload sent nothing for %s", p.Idle)
 	case errors.Is(err, errUploadSlow):
 		return fmt.Sprintf("the upload was slower than %d KiB/s after its first %s; send it faster, or smaller", p.MinRate>>10, p.Grace)
-	case errors.Is(err, errUploadTotal):
-		return fmt.Sprintf("the upload took longer than %s", p.Deadline().Round(time.Second))
 	}
 	return ""
 }

@@ -39,7 +39,8 @@ func (a *api) policy(op *huma.Operation, rateLimit int) ratelimit.Policy {
 
 // charge is one request's account with the limiter, shared by the
 // middleware and the handler. A request counts once it is let through,
-// unless the service answers it with its own failure (5xx, 503), refuses
+// unless the service answers it with its own failure (5xx, 503, but not
+// when the client hung up first), refuses
 // it for capacity (429 from a limit other than the rate limit, such as
 // concurrent uploads), or answers it with an earlier job (an idempotent
 // replay): then what it took is given back, exactly.
@@ -77,7 +78,10 @@ func (a *api) limit(h huma.API) func(huma.Context, func(huma.Context)) {
 			return
 		}
 		next(huma.WithValue(ctx, chargeKey{}, c))
-		if st := ctx.Status(); c.taken != nil && (c.refund || st >= 500 || st == http.StatusTooManyRequests) {
+		// A client that hung up is not refunded: it would get the costly
+		// checks of every upload it abandons for free.
+		served := ctx.Context().Err() == nil
+		if st := ctx.Status(); c.taken != nil && served && (c.refund || st >= 500 || st == http.StatusTooManyRequests) {
 			if err := a.Limiter.Release(context.WithoutCancel(ctx.Context()), c.key, c.policy, *c.taken); err != nil {
 				a.Log.WarnContext(ctx.Context(), "giving back a rate-limit slot failed", "error", err)
 			}

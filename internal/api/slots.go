@@ -64,6 +64,43 @@ func (s *uploadSlots) acquire(ctx context.Context, owner string, wait time.Durat
 	}
 }
 
+// keyLocks lets one request at a time use an Idempotency-Key of a
+// customer, in this process: a duplicate sent while the first is being
+// checked waits for it, and is then answered as its replay, instead of
+// running the same checks a second time for nothing.
+type keyLocks struct {
+	mu   sync.Mutex
+	busy map[string]chan struct{}
+}
+
+// lock waits until no other request holds key (or ctx ends), and takes it.
+func (l *keyLocks) lock(ctx context.Context, key string) (unlock func(), err error) {
+	for {
+		l.mu.Lock()
+		if l.busy == nil {
+			l.busy = map[string]chan struct{}{}
+		}
+		held, ok := l.busy[key]
+		if !ok {
+			done := make(chan struct{})
+			l.busy[key] = done
+			l.mu.Unlock()
+			return func() {
+				l.mu.Lock()
+				delete(l.busy, key)
+				l.mu.Unlock()
+				close(done)
+			}, nil
+		}
+		l.mu.Unlock()
+		select {
+		case <-held:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
 func (s *uploadSlots) release(owner string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

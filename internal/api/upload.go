@@ -63,7 +63,7 @@ func parseUpload(w http.ResponseWriter, r *http.Request, tmpDir string, lim Uplo
 		return nil, fmt.Errorf("creating upload directory: %w", err)
 	}
 	u := &upload{dir: dir, fields: map[string]string{}}
-	body := newPacedReader(http.MaxBytesReader(nil, r.Body, total), w, lim, time.Now)
+	body := newPacedReader(http.MaxBytesReader(nil, r.Body, total), w, lim, r.ContentLength, time.Now)
 	if err := u.read(multipart.NewReader(body, params["boundary"]), lim); err != nil {
 		u.Close()
 		return nil, err

@@ -175,7 +175,8 @@ func legacyDisplay(key string) string {
 
 // Get returns a key's record.
 func (s *Service) Get(ctx context.Context, id string) (*store.APIKey, error) {
-	if _, err := uuid.Parse(id); err != nil {
+	id, ok := store.ParseID(id)
+	if !ok {
 		return nil, ErrNotFound
 	}
 	k, err := s.store.GetKey(ctx, id)
@@ -215,9 +216,11 @@ type UpdateParams struct {
 
 // Update changes a key's rate limit, notes or expiry.
 func (s *Service) Update(ctx context.Context, id string, p UpdateParams, actor string) (*store.APIKey, error) {
-	if _, err := s.Get(ctx, id); err != nil {
+	cur, err := s.Get(ctx, id)
+	if err != nil {
 		return nil, err
 	}
+	id = cur.ID
 	u := store.KeyUpdate{RateLimit: p.RateLimit, Notes: p.Notes}
 	if p.Notes != nil {
 		if err := checkNotes(*p.Notes); err != nil {
@@ -246,9 +249,11 @@ func (s *Service) Update(ctx context.Context, id string, p UpdateParams, actor s
 
 // Revoke stops a key at once (every replica within about a second).
 func (s *Service) Revoke(ctx context.Context, id, actor string) (*store.APIKey, error) {
-	if _, err := s.Get(ctx, id); err != nil {
+	cur, err := s.Get(ctx, id)
+	if err != nil {
 		return nil, err
 	}
+	id = cur.ID
 	k, err := s.store.RevokeKey(ctx, id, s.now(), actor)
 	if errors.Is(err, store.ErrConflict) {
 		return k, ErrRevoked
@@ -282,7 +287,7 @@ func (s *Service) Rotate(ctx context.Context, id string, grace time.Duration, ac
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.RotateKey(ctx, id, k, s.now().Add(grace), actor); err != nil {
+	if err := s.store.RotateKey(ctx, old.ID, k, s.now().Add(grace), actor); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return nil, ErrRevoked
 		}

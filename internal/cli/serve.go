@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/mattn/go-isatty"
@@ -243,7 +244,12 @@ func bootstrapKeys(ctx context.Context, keys *apikey.Service, rt *runtime, stdou
 	case created != nil:
 		path := filepath.Join(cfg.DataDir, FirstKeyFile)
 		if err := writeSecret(path, created.Key+"\n"); err != nil {
-			return fmt.Errorf("writing the first admin key: %w", err)
+			// A key nobody can read is a key to revoke; keys are then made with
+			// the CLI, which reaches the database directly.
+			if _, rerr := keys.Revoke(ctx, created.Record.ID, "bootstrap"); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
+			return fmt.Errorf("writing the first admin key (it was revoked; make one with: avatar-api keys create --customer ops --scope admin --scope generate): %w", err)
 		}
 		rt.log.Warn("created the first admin key; it is in this file, readable only by this user: store it, then delete the file",
 			"path", path, "key_id", created.Record.ID)
@@ -259,21 +265,27 @@ func bootstrapKeys(ctx context.Context, keys *apikey.Service, rt *runtime, stdou
 // standard output is not a terminal.
 const FirstKeyFile = "first-admin-key"
 
-// writeSecret writes s to a new file at path that only this user can read.
+// writeSecret writes s to a new file at path that only this user can
+// read. Whatever was at path (a stale file, a planted symbolic link) is
+// removed first, and the new file must be the one created here.
 func writeSecret(path, s string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	if err := f.Chmod(0o600); err != nil { // an older file may have had other rights
-		f.Close()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
 		return err
 	}
 	if _, err := f.WriteString(s); err != nil {
 		f.Close()
+		os.Remove(path)
 		return err
 	}
-	return f.Close()
+	if err := f.Close(); err != nil {
+		os.Remove(path)
+		return err
+	}
+	return nil
 }
 
 // isTerminal reports whether w is a terminal.

@@ -200,18 +200,18 @@ var vars = []Var{
 	{Name: "MAX_IMAGE_BYTES", Default: "20971520", Doc: "Largest accepted image upload, in bytes (20 MiB).", set: int64Var(func(c *Config) *int64 { return &c.MaxImageBytes }, 1024)},
 	{Name: "MAX_AUDIO_BYTES", Default: "52428800", Doc: "Largest accepted audio upload, in bytes (50 MiB).", set: int64Var(func(c *Config) *int64 { return &c.MaxAudioBytes }, 1024)},
 	{Name: "MAX_IMAGE_DIMENSION", Default: "4096", Doc: "Largest accepted image width or height, in pixels, read from the header before decoding.", set: intVar(func(c *Config) *int { return &c.MaxImageDimension }, 64, 16384)},
-	{Name: "MAX_IMAGE_DECODE_BYTES", Default: "134217728", Doc: "Most memory one image may take once decoded, worked out from its header before any pixel is decoded (128 MiB: 4096² pixels at 16 bits per channel; at 8 bits with alpha they take 64 MiB). Larger images are refused with `image_dimensions_too_large`.", set: int64Var(func(c *Config) *int64 { return &c.MaxImageDecode }, 1<<20)},
-	{Name: "IMAGE_DECODE_MEMORY", Default: "268435456", Doc: "Memory all the images being checked at once by one API process may take decoded (256 MiB), whatever MAX_CONCURRENT_UPLOADS allows: an upload waits up to 30 s for its share, then gets 503 with Retry-After. At least MAX_IMAGE_DECODE_BYTES.", set: int64Var(func(c *Config) *int64 { return &c.ImageDecodeMemory }, 1<<20)},
+	{Name: "MAX_IMAGE_DECODE_BYTES", Default: "134217728", Doc: "Most memory one image's pixels may take while it is checked, worked out from its header before any pixel is decoded: the decoder's buffers (progressive JPEG coefficients, interlaced PNG passes…) and the copies made for the canonical PNG (128 MiB: a 4096² PNG at 16 bits per channel is just allowed). Larger images are refused with `image_dimensions_too_large`.", set: int64Var(func(c *Config) *int64 { return &c.MaxImageDecode }, 1<<20)},
+	{Name: "IMAGE_DECODE_MEMORY", Default: "268435456", Doc: "Memory all the images being checked at once by one API process may take (256 MiB), whatever MAX_CONCURRENT_UPLOADS allows: an upload waits up to 30 s for its share, then gets 503 with Retry-After. Besides the pixels it holds the decoders' tables (a lossless WebP reserves up to 200 MiB for its Huffman tables, so one larger than about 1.3 megapixels is refused at the default) and the face check's copies. At least MAX_IMAGE_DECODE_BYTES.", set: int64Var(func(c *Config) *int64 { return &c.ImageDecodeMemory }, 1<<20)},
 	{Name: "MAX_AUDIO_DURATION", Default: "120s", Doc: "Longest accepted audio.", set: durationVar(func(c *Config) *time.Duration { return &c.MaxAudioDuration }, time.Second)},
 	{Name: "MAX_PROMPT_CHARS", Default: "1000", Doc: "Longest accepted prompt, in characters.", set: intVar(func(c *Config) *int { return &c.MaxPromptChars }, 1, 100000)},
 	{Name: "MAX_CONCURRENT_UPLOADS", Default: "4", Doc: "Uploads received and checked at the same time by one API process; more wait up to 10 s, then get 503 with Retry-After. The memory their images take decoded is bounded apart, by IMAGE_DECODE_MEMORY.", set: intVar(func(c *Config) *int { return &c.MaxUploads }, 1, 1024)},
-	{Name: "MAX_CONCURRENT_UPLOADS_PER_CUSTOMER", Default: "half of MAX_CONCURRENT_UPLOADS, rounded up", Computed: true, Doc: "Upload slots one customer may hold at once, so that the others still get theirs; more of that customer's uploads wait up to 10 s, then get `429 too_many_concurrent_uploads` (not counted by the rate limit).", set: func(c *Config, v string) error {
+	{Name: "MAX_CONCURRENT_UPLOADS_PER_CUSTOMER", Default: "a quarter of MAX_CONCURRENT_UPLOADS, at least 1", Computed: true, Doc: "Upload slots one customer may hold at once, so that the others still get theirs; more of that customer's uploads wait up to 10 s, then get `429 too_many_concurrent_uploads` (not counted by the rate limit).", set: func(c *Config, v string) error {
 		if v == "" {
 			return nil // computed from MAX_CONCURRENT_UPLOADS
 		}
 		return intVar(func(c *Config) *int { return &c.MaxUploadsPerCust }, 1, 1024)(c, v)
 	}},
-	{Name: "UPLOAD_MIN_RATE", Default: "32768", Doc: "Bytes a second an upload must average once UPLOAD_RATE_GRACE has passed (32 KiB/s); a slower one is cut off with `408 request_timeout`, so that a client trickling bytes cannot hold an upload slot. With the size limits it also sets each upload's total deadline: the grace plus the largest request at this rate.", set: int64Var(func(c *Config) *int64 { return &c.UploadMinRate }, 1024)},
+	{Name: "UPLOAD_MIN_RATE", Default: "32768", Doc: "Bytes a second an upload must average once UPLOAD_RATE_GRACE has passed (32 KiB/s), both since its start and over every 30 s, so that bytes sent fast at first buy no trickling later; a slower one is cut off with `408 request_timeout`, so that a client trickling bytes cannot hold an upload slot. With the size limits it also sets each upload's total deadline: the grace plus its declared Content-Length (or, when it declares none, the largest request) at this rate.", set: int64Var(func(c *Config) *int64 { return &c.UploadMinRate }, 1024)},
 	{Name: "UPLOAD_RATE_GRACE", Default: "10s", Doc: "How long an upload may take before UPLOAD_MIN_RATE applies (a slow start, a mobile link waking up). An upload that sends nothing for 30 s is cut off whatever its rate.", set: durationVar(func(c *Config) *time.Duration { return &c.UploadRateGrace }, 0)},
 	{Name: "VIDEO_WIDTH", Default: "512", Doc: "Default output width (even, 128–1920); a request may choose its own.", set: evenVar(func(c *Config) *int { return &c.DefaultWidth })},
 	{Name: "VIDEO_HEIGHT", Default: "512", Doc: "Default output height (even, 128–1920).", set: evenVar(func(c *Config) *int { return &c.DefaultHeight })},
@@ -265,7 +265,7 @@ func (c *Config) finish() error {
 		c.PublicURL = fmt.Sprintf("http://localhost:%d", c.Port)
 	}
 	if c.MaxUploadsPerCust == 0 {
-		c.MaxUploadsPerCust = (c.MaxUploads + 1) / 2
+		c.MaxUploadsPerCust = max(1, c.MaxUploads/4)
 	}
 	if c.JobRescueAfter == 0 {
 		c.JobRescueAfter = c.JobTimeout + time.Minute

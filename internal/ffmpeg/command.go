@@ -63,10 +63,16 @@ func (in Input) check() error {
 
 // forbidden are options a caller may not pass: they would add an input, or
 // change how inputs are read, behind the constructor's back.
-var forbidden = []string{"-i", "-f", "-protocol_whitelist", "-protocol_blacklist", "-enable_drefs", "-safe", "-filter_complex_script", "-filter_script"}
+var forbidden = []string{"-i", "-f", "-protocol_whitelist", "-protocol_blacklist", "-enable_drefs", "-safe",
+	"-filter_complex_script", "-filter_script", "-attach", "-dump_attachment"}
 
-// checkOptions refuses forbidden options and filter graphs that open files
-// themselves (the movie and amovie sources).
+// filters are the only filters a filter graph may use: none of them opens
+// anything (movie, amovie, subtitles, drawtext's textfile, sendcmd and zmq
+// would).
+var filters = []string{"scale", "crop", "format", "setsar", "pad", "fps", "null", "anull", "aformat", "aresample"}
+
+// checkOptions refuses forbidden options and filter graphs with other
+// filters than those listed.
 func checkOptions(where string, opts []string) error {
 	for i, o := range opts {
 		if slices.Contains(forbidden, o) {
@@ -75,15 +81,36 @@ func checkOptions(where string, opts []string) error {
 			}
 			return fmt.Errorf("ffmpeg %s: option %s is not allowed here", where, o)
 		}
-		if i > 0 && isFilterOption(opts[i-1]) && (strings.Contains(o, "movie") || strings.Contains(o, "sendcmd")) {
-			return fmt.Errorf("ffmpeg %s: filter %q may open files", where, o)
+		if i > 0 && isFilterOption(opts[i-1]) {
+			if err := checkGraph(o); err != nil {
+				return fmt.Errorf("ffmpeg %s: %w", where, err)
+			}
 		}
 	}
 	return nil
 }
 
 func isFilterOption(o string) bool {
-	return o == "-vf" || o == "-af" || o == "-filter_complex" || strings.HasPrefix(o, "-filter")
+	return o == "-vf" || o == "-af" || o == "-lavfi" || strings.HasPrefix(o, "-filter")
+}
+
+// checkGraph refuses a filter graph naming a filter not in filters.
+func checkGraph(graph string) error {
+	for _, f := range strings.FieldsFunc(graph, func(r rune) bool { return r == ',' || r == ';' }) {
+		f = strings.TrimSpace(f)
+		for strings.HasPrefix(f, "[") { // input pad labels
+			end := strings.IndexByte(f, ']')
+			if end < 0 {
+				return fmt.Errorf("filter graph %q is malformed", graph)
+			}
+			f = f[end+1:]
+		}
+		name, _, _ := strings.Cut(f, "=")
+		if name, _, _ = strings.Cut(name, "@"); !slices.Contains(filters, strings.TrimSpace(name)) {
+			return fmt.Errorf("filter %q is not one of %v", name, filters)
+		}
+	}
+	return nil
 }
 
 // Cmd is one prepared run of ffmpeg or ffprobe, built only by Command or

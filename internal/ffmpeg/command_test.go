@@ -50,6 +50,10 @@ func TestEveryInputNamesItsFormatAndProtocol(t *testing.T) {
 				{Format: "wav", Path: "/in/audio.wav"},
 			}, "-f", "mp4", "file:/out.mp4")
 		},
+		"filters": func() (*Cmd, error) {
+			return Command(ctx, "ffmpeg", time.Second, []Input{{Format: "image2", Path: "/in/image.png", Options: []string{"-pattern_type", "none"}}},
+				"-vf", "scale=512:512:force_original_aspect_ratio=increase,crop=512:512,format=yuv420p", "-f", "mp4", "file:/out.mp4")
+		},
 		"mov": func() (*Cmd, error) {
 			return Command(ctx, "ffmpeg", time.Second, []Input{{Format: "mov", Path: "/up/a.m4a"}}, "-f", "null", "-")
 		},
@@ -122,6 +126,22 @@ func TestCommandRefusesUnguardedRuns(t *testing.T) {
 		},
 		"movie filter": func() error {
 			_, err := Command(ctx, "ffmpeg", time.Second, []Input{wav}, "-vf", "movie=/etc/passwd", "-f", "null", "-")
+			return err
+		},
+		"subtitles filter": func() error {
+			_, err := Command(ctx, "ffmpeg", time.Second, []Input{wav}, "-vf", "scale=64:64,subtitles=/etc/passwd", "-f", "null", "-")
+			return err
+		},
+		"lavfi graph": func() error {
+			_, err := Command(ctx, "ffmpeg", time.Second, []Input{wav}, "-lavfi", "[0:a]amovie=/etc/passwd", "-f", "null", "-")
+			return err
+		},
+		"drawtext": func() error {
+			_, err := Command(ctx, "ffmpeg", time.Second, []Input{wav}, "-filter:v", "drawtext=textfile=/etc/passwd", "-f", "null", "-")
+			return err
+		},
+		"attachment": func() error {
+			_, err := Command(ctx, "ffmpeg", time.Second, []Input{wav}, "-attach", "/etc/passwd", "-f", "matroska", "-")
 			return err
 		},
 		"two stdin inputs": func() error {

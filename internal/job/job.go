@@ -196,12 +196,14 @@ func (s *Service) refused(ctx context.Context, part string, err error) error {
 }
 
 // check runs the generator's own check of the canonical inputs, holding
-// the image budget for the pixels it decodes: the canonical image, and the
-// copy scaled to cover the output.
+// the image budget for what it decodes: the canonical image, a grey copy,
+// and a working copy of at most 2048² pixels.
 func (s *Service) check(ctx context.Context, req generator.Request, img media.Image) error {
-	scale := max(float64(req.Width)/float64(img.Width), float64(req.Height)/float64(img.Height))
-	cover := int64(float64(media.RGBABytes(img.Width, img.Height)) * scale * scale)
-	release, err := s.Images.Reserve(ctx, media.RGBABytes(img.Width, img.Height)+cover)
+	cost := media.RGBABytes(img.Width, img.Height) + int64(img.Width)*int64(img.Height) + media.RGBABytes(2048, 2048)
+	release, err := s.Images.Reserve(ctx, cost)
+	if errors.Is(err, media.ErrOverBudget) {
+		return &media.Error{Code: media.CodeImageTooLarge, Message: "the image is too large to be checked with the memory this service allows; send it smaller"}
+	}
 	if err != nil {
 		return s.refused(ctx, "image", err)
 	}
@@ -256,7 +258,8 @@ func DeleteInputs(ctx context.Context, sg storage.Storage, log *slog.Logger, j *
 
 // Get returns one of owner's jobs.
 func (s *Service) Get(ctx context.Context, owner, id string) (*store.Job, error) {
-	if _, err := uuid.Parse(id); err != nil {
+	id, ok := store.ParseID(id)
+	if !ok {
 		return nil, ErrNotFound
 	}
 	j, err := s.Store.GetJob(ctx, id)
@@ -344,7 +347,8 @@ func (s *Service) Result(ctx context.Context, owner, id string) (*Download, erro
 // Cancel stops one of owner's jobs and deletes its inputs. A worker that
 // is generating it has its own copy, and stops within a second.
 func (s *Service) Cancel(ctx context.Context, owner, id string) (*store.Job, error) {
-	if _, err := uuid.Parse(id); err != nil {
+	id, ok := store.ParseID(id)
+	if !ok {
 		return nil, ErrNotFound
 	}
 	j, err := s.Store.CancelJob(ctx, id, owner)
@@ -365,7 +369,8 @@ func (s *Service) Cancel(ctx context.Context, owner, id string) (*store.Job, err
 // next page ("" at the end).
 func (s *Service) List(ctx context.Context, owner, before string, limit int) ([]*store.Job, string, error) {
 	if before != "" {
-		if _, err := uuid.Parse(before); err != nil {
+		var ok bool
+		if before, ok = store.ParseID(before); !ok {
 			return nil, "", &OptionError{Field: "cursor", Message: "is not a job id"}
 		}
 	}

@@ -58,33 +58,34 @@ func TestRelease(t *testing.T) {
 
 // partition is a TCP proxy to the machine's Redis that can be cut and
 // restored: a network outage that, unlike a restart, keeps Redis's data.
+// While cut it keeps its port (so no other test can take it) and drops
+// every connection.
 type partition struct {
 	addr  string
 	mu    sync.Mutex
-	ln    net.Listener
+	down  bool
 	conns []net.Conn
 }
 
 func newPartition(t *testing.T) *partition {
-	p := &partition{addr: freeAddr(t)}
-	p.restore(t)
-	t.Cleanup(p.cut)
-	return p
-}
-
-func (p *partition) restore(t *testing.T) {
-	ln, err := net.Listen("tcp", p.addr)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
+	p := &partition{addr: ln.Addr().String()}
+	t.Cleanup(func() { ln.Close(); p.cut() })
 	go func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
+			}
+			p.mu.Lock()
+			down := p.down
+			p.mu.Unlock()
+			if down {
+				c.Close()
+				continue
 			}
 			u, err := net.Dial("tcp", redisAddr)
 			if err != nil {
@@ -98,15 +99,19 @@ func (p *partition) restore(t *testing.T) {
 			go func() { _, _ = io.Copy(c, u); c.Close() }()
 		}
 	}()
+	return p
+}
+
+func (p *partition) restore(*testing.T) {
+	p.mu.Lock()
+	p.down = false
+	p.mu.Unlock()
 }
 
 func (p *partition) cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
+	p.down = true
 	for _, c := range p.conns {
 		c.Close()
 	}

@@ -10,6 +10,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // Sentinel errors every implementation maps its own errors to.
@@ -17,6 +19,22 @@ var (
 	ErrNotFound = errors.New("not found")
 	ErrConflict = errors.New("conflict")
 )
+
+// ParseID returns the canonical form of an id (a job's or a key's): only
+// the 36-character form of a UUID is an id, in lower case. Other spellings
+// uuid.Parse accepts (urn:uuid:…, braces, 32 hex digits) are not: PostgreSQL
+// reads some of them and refuses others, while SQLite compares text, so
+// they would answer differently on each database.
+func ParseID(s string) (string, bool) {
+	if len(s) != 36 {
+		return "", false
+	}
+	u, err := uuid.Parse(s)
+	if err != nil {
+		return "", false
+	}
+	return u.String(), true
+}
 
 // State is where a job is in its life.
 type State string
