@@ -49,9 +49,9 @@ type testBundle struct {
 	runs    string // every ffmpeg and ffprobe run, a line each
 	// stop closes the server, once every request in flight has ended.
 	stop func()
-	logs    *syncBuffer
-	keys    *apikey.Service
-	db      string // the SQLite file
+	logs *syncBuffer
+	keys *apikey.Service
+	db   string // the SQLite file
 }
 
 type options struct {
