@@ -318,6 +318,7 @@ func TestErrorCodesDocumented(t *testing.T) {
 		api.CodeAudioTooLarge, api.CodeJobNotFinished, api.CodeJobHasNoResult, api.CodeResultExpired,
 		api.CodeJobAlreadyEnded, api.CodeIdempotencyMismatch, api.CodeInternal, api.CodeUnavailable,
 		api.CodeForbidden, api.CodeAuthThrottled, api.CodeKeyRevoked, api.CodeKeyExpired, api.CodeRateLimited,
+		api.CodeTooManyUploads, api.CodeKeyInUse,
 		media.CodeUnsupportedImageType, media.CodeInvalidImage, media.CodeImageTooLarge, media.CodeImageTooSmall,
 		media.CodeUnsupportedAudioType, media.CodeInvalidAudio, media.CodeAudioTooLong, media.CodeAudioTooShort,
 		media.CodeInvalidPrompt, media.CodePromptTooLong,

@@ -69,7 +69,7 @@ type options struct {
 	limiter                ratelimit.Limiter
 	clock                  func() time.Time // the limiter's
 	metrics                *metric.Metrics
-	images                 *media.ImageDecoder // default: 256 MiB, 128 MiB an image
+	images                 *media.ImageDecoder // default: 384 MiB, 128 MiB an image
 }
 
 // setup runs the whole service in-process on real parts: an SQLite file,
@@ -117,7 +117,7 @@ func setup(t testing.TB, opts options) *testBundle {
 	}
 	ffmpegBin, ffprobeBin := guardedTools(t, dir)
 	if opts.images == nil {
-		opts.images = media.NewImageDecoder(256<<20, 128<<20)
+		opts.images = media.NewImageDecoder(384<<20, 128<<20)
 	}
 	jobs := job.NewService(job.Deps{
 		Store: st, Storage: files, Checker: opts.checker, Log: log,

@@ -198,3 +198,59 @@ func TestHangingUpStillCounts(t *testing.T) {
 		t.Fatalf("after an abandoned upload the window has room (%+v, %v): it was given back", d, err)
 	}
 }
+
+// gatedChecker holds each check until the test opens the gate.
+type gatedChecker struct{ started, gate chan struct{} }
+
+func (c gatedChecker) Check(ctx context.Context, _ generator.Request) error {
+	select {
+	case c.started <- struct{}{}:
+	default: // nobody waits for this one
+	}
+	select {
+	case <-c.gate:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// TestDuplicateWhileInProgress: a second request naming an Idempotency-Key
+// that a first is still using (a client retrying too early) is refused at
+// once with 409 and not counted, instead of running the same checks again;
+// once the first has made its job, the retry gets it.
+func TestDuplicateWhileInProgress(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
+	checker := gatedChecker{started: make(chan struct{}, 1), gate: make(chan struct{})}
+	tb := setup(t, options{noWorkers: true, limiter: ratelimit.NewMemory(), clock: clock.now, checker: checker})
+	var c createdKey
+	tb.json(t, http.MethodPost, "/admin/keys", keyA, map[string]any{"customer": "acme", "rate_limit": 2}, &c)
+	png, _ := os.ReadFile(portrait.file)
+	wav, _ := os.ReadFile(speech.file)
+	body, ct := rawBody(t, png, wav)
+	first := make(chan api.Job, 1)
+	go func() {
+		var j api.Job
+		tb.post(t, c.Key, body, ct, &j, "Idempotency-Key", "order-7")
+		first <- j
+	}()
+	<-checker.started
+	var pb problemBody
+	r := tb.post(t, c.Key, body, ct, &pb, "Idempotency-Key", "order-7")
+	if r.StatusCode != http.StatusConflict || pb.Code != "idempotency_key_in_use" || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("duplicate while the first is checked: %d %q", r.StatusCode, pb.Code)
+	}
+	close(checker.gate)
+	j := <-first
+	var again api.Job
+	r = tb.post(t, c.Key, body, ct, &again, "Idempotency-Key", "order-7")
+	if r.StatusCode != 202 || again.ID != j.ID || j.ID == "" {
+		t.Fatalf("retry after: %d %s, first %s", r.StatusCode, again.ID, j.ID)
+	}
+	// Only the first counted: one of the two is left.
+	_, r = tb.submit(t, c.Key, portrait, speech)
+	if r.StatusCode != 202 || r.Header.Get("RateLimit") != `"hourly";r=0;t=3600` {
+		t.Fatalf("the next request: %d RateLimit %q, want the last one left", r.StatusCode, r.Header.Get("RateLimit"))
+	}
+}

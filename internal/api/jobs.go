@@ -94,7 +94,7 @@ func (a *api) opGenerate() huma.Operation {
 		Tags:          []string{"Jobs"},
 		Security:      bearer,
 		DefaultStatus: http.StatusAccepted,
-		Errors:        []int{400, 401, 408, 413, 415, 422, 429, 503},
+		Errors:        []int{400, 401, 408, 409, 413, 415, 422, 429, 503},
 	}
 }
 
@@ -126,9 +126,10 @@ func (a *api) generate(ctx context.Context, in *generateInput) (*jobOutput, erro
 		if err := job.CheckIdempotencyKey(in.IdempotencyKey); err != nil {
 			return nil, err
 		}
-		unlock, err := a.keyLocks.lock(ctx, owner(ctx)+"\x00"+in.IdempotencyKey)
-		if err != nil {
-			return nil, err
+		unlock, ok := a.keyLocks.lock(owner(ctx) + "\x00" + in.IdempotencyKey)
+		if !ok {
+			refund(ctx) // a retry that came too early: it costs nothing
+			return nil, keyInUse()
 		}
 		defer unlock()
 	}

@@ -12,7 +12,7 @@ import (
 // would show) and checks that every accepted job completes.
 func TestConcurrentLoad(t *testing.T) {
 	t.Parallel()
-	tb := setup(t, options{concurrency: 2})
+	tb := setup(t, options{concurrency: 2, uploadsPerCustomer: 16}) // one customer's load: every slot is theirs
 	const clients, perClient = 10, 4
 	small := []part{
 		{name: "image", file: fixture("chelsea.png")}, {name: "audio", file: fixture("silence_3s.wav")},

@@ -76,13 +76,16 @@ var (
 	errUploadTotal = errors.New("the upload took too long")
 )
 
-// pacedReader reads a body under an UploadPolicy. Before each read it sets
-// the connection's read deadline to the first moment a rule would be
-// broken if no more bytes came — a pause of Idle, the average rate since
-// the start falling below MinRate after Grace, the rate over the last Idle
-// falling below it (so that bytes sent fast at first cannot buy an hour of
-// trickling), the total deadline — so a stalled client is cut off by the
-// connection itself, and a read past that moment says which rule.
+// pacedReader reads a body under an UploadPolicy. It keeps a credit of
+// bytes: the grace's worth at MinRate to start with, MinRate a second spent,
+// every byte received earned, and never more than Idle's worth at MinRate —
+// so a body must average MinRate once its grace is over, may pause while
+// it is ahead, and bytes sent fast at first buy no more than Idle of
+// pausing later. Before each read it sets the connection's read deadline
+// to the first moment a rule would be broken if no more bytes came — the
+// credit running out, a pause of Idle, the total deadline — so a stalled
+// client is cut off by the connection itself, and a read past that moment
+// says which rule.
 type pacedReader struct {
 	r      io.Reader
 	rc     *http.ResponseController
@@ -90,75 +93,41 @@ type pacedReader struct {
 	total  time.Duration // the whole body's deadline
 	start  time.Time
 	n      int64
-	recent []sample // bytes received so far, at moments of the last Idle (and one before)
+	credit float64   // bytes, as of at
+	at     time.Time // when credit was last worked out
 	now    func() time.Time
 	broken error
-}
-
-// sample is how many bytes had arrived at a moment.
-type sample struct {
-	at time.Time
-	n  int64
-}
-
-// record notes that n bytes had arrived at now, keeping one sample per
-// tenth of a second and none older than needed.
-func (pr *pacedReader) record(now time.Time) {
-	if k := len(pr.recent); k > 0 && now.Sub(pr.recent[k-1].at) < 100*time.Millisecond {
-		pr.recent[k-1].n = pr.n
-	} else {
-		pr.recent = append(pr.recent, sample{now, pr.n})
-	}
-	cut := 0
-	for cut+1 < len(pr.recent) && !pr.recent[cut+1].at.After(now.Add(-pr.p.Idle)) {
-		cut++
-	}
-	pr.recent = pr.recent[cut:]
-}
-
-// windowBreaks is when, with no more bytes, the bytes of the last window
-// (Idle long) fall below MinRate × Idle: once the first moment at which
-// more than n − MinRate×Idle had arrived is a window old. The rule holds
-// from Grace + Idle on.
-func (pr *pacedReader) windowBreaks() time.Time {
-	from := pr.start.Add(pr.p.Grace + pr.p.Idle)
-	floor := pr.n - int64(float64(pr.p.MinRate)*pr.p.Idle.Seconds())
-	first := pr.start
-	if floor >= 0 {
-		first = time.Time{}
-		for _, s := range pr.recent {
-			if s.n > floor {
-				first = s.at
-				break
-			}
-		}
-		if first.IsZero() { // only the current count is above: it just arrived
-			first = pr.now()
-		}
-	}
-	if at := first.Add(pr.p.Idle); at.After(from) {
-		return at
-	}
-	return from
 }
 
 // newPacedReader paces a body of size bytes (its Content-Length; 0 when
 // unknown).
 func newPacedReader(r io.Reader, w http.ResponseWriter, p UploadPolicy, size int64, now func() time.Time) *pacedReader {
-	return &pacedReader{r: r, rc: http.NewResponseController(w), p: p, total: p.Deadline(size), start: now(), now: now}
+	start := now()
+	return &pacedReader{r: r, rc: http.NewResponseController(w), p: p, total: p.Deadline(size), start: start,
+		credit: float64(p.MinRate) * p.Grace.Seconds(), at: start, now: now}
 }
 
-// deadline is when the first rule breaks with n bytes read, and which.
+// earn spends the credit for the time since it was last worked out, then
+// adds n bytes, up to the cap.
+func (pr *pacedReader) earn(now time.Time, n int) {
+	pr.n += int64(n)
+	if pr.p.MinRate <= 0 {
+		return
+	}
+	rate := float64(pr.p.MinRate)
+	pr.credit -= rate * now.Sub(pr.at).Seconds()
+	pr.at = now
+	if pr.credit >= 0 {
+		pr.credit = min(pr.credit+float64(n), rate*pr.p.Idle.Seconds())
+	}
+}
+
+// deadline is when the first rule breaks if nothing more arrives, and which.
 func (pr *pacedReader) deadline(now time.Time) (time.Time, error) {
 	at, why := now.Add(pr.p.Idle), errUploadIdle
 	if pr.p.MinRate > 0 {
-		// n >= rate×(t − start − grace) holds until start + grace + n/rate.
-		slow := pr.start.Add(pr.p.Grace + time.Duration(float64(pr.n)/float64(pr.p.MinRate)*float64(time.Second)))
-		if slow.Before(at) {
+		if slow := pr.at.Add(time.Duration(pr.credit / float64(pr.p.MinRate) * float64(time.Second))); slow.Before(at) {
 			at, why = slow, errUploadSlow
-		}
-		if window := pr.windowBreaks(); window.Before(at) {
-			at, why = window, errUploadSlow
 		}
 		if total := pr.start.Add(pr.total); total.Before(at) {
 			at, why = total, errUploadTotal
@@ -182,10 +151,7 @@ func (pr *pacedReader) Read(b []byte) (int, error) {
 	}
 	_ = pr.rc.SetReadDeadline(at) // unsupported by some writers: then the server's timeout rules
 	n, err := pr.r.Read(b)
-	pr.n += int64(n)
-	if n > 0 {
-		pr.record(pr.now())
-	}
+	pr.earn(pr.now(), n)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		pr.broken = why
 		if why == errUploadTotal {

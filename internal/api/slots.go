@@ -64,41 +64,41 @@ func (s *uploadSlots) acquire(ctx context.Context, owner string, wait time.Durat
 	}
 }
 
+// CodeKeyInUse refuses a request whose Idempotency-Key another request
+// of the same customer is using right now.
+const CodeKeyInUse = "idempotency_key_in_use"
+
 // keyLocks lets one request at a time use an Idempotency-Key of a
-// customer, in this process: a duplicate sent while the first is being
-// checked waits for it, and is then answered as its replay, instead of
-// running the same checks a second time for nothing.
+// customer, in this process: a duplicate sent while the first is still
+// being received or checked is refused at once with 409 (as Stripe does),
+// instead of running the same checks a second time, and its retry gets the
+// first request's job.
 type keyLocks struct {
 	mu   sync.Mutex
-	busy map[string]chan struct{}
+	busy map[string]bool
 }
 
-// lock waits until no other request holds key (or ctx ends), and takes it.
-func (l *keyLocks) lock(ctx context.Context, key string) (unlock func(), err error) {
-	for {
-		l.mu.Lock()
-		if l.busy == nil {
-			l.busy = map[string]chan struct{}{}
-		}
-		held, ok := l.busy[key]
-		if !ok {
-			done := make(chan struct{})
-			l.busy[key] = done
-			l.mu.Unlock()
-			return func() {
-				l.mu.Lock()
-				delete(l.busy, key)
-				l.mu.Unlock()
-				close(done)
-			}, nil
-		}
-		l.mu.Unlock()
-		select {
-		case <-held:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+// lock takes key, or reports that another request holds it.
+func (l *keyLocks) lock(key string) (unlock func(), ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.busy[key] {
+		return nil, false
 	}
+	if l.busy == nil {
+		l.busy = map[string]bool{}
+	}
+	l.busy[key] = true
+	return func() {
+		l.mu.Lock()
+		delete(l.busy, key)
+		l.mu.Unlock()
+	}, true
+}
+
+func keyInUse() error {
+	return problem.New(http.StatusConflict, CodeKeyInUse,
+		"another request with this Idempotency-Key is in progress; retry it in a moment to get its job").WithHeader("Retry-After", "1")
 }
 
 func (s *uploadSlots) release(owner string) {

@@ -59,7 +59,7 @@ func runGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	defer os.RemoveAll(dir)
 	canonImage, canonAudio := filepath.Join(dir, "image.png"), filepath.Join(dir, "audio.wav")
 	lim := media.DefaultLimits()
-	if _, err := media.NewImageDecoder(256<<20, 128<<20).CanonicalImage(ctx, *image, canonImage, lim); err != nil {
+	if _, err := media.NewImageDecoder(384<<20, 128<<20).CanonicalImage(ctx, *image, canonImage, lim); err != nil {
 		return err
 	}
 	aud, err := media.Prober{FFmpeg: *ffmpegPath, FFprobe: *ffprobePath}.CanonicalAudio(ctx, *audio, canonAudio, lim)

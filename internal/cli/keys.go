@@ -214,7 +214,7 @@ func (k *keysCmd) show(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	events, err := k.svc.Events(ctx, id, 1000)
+	events, err := k.svc.Events(ctx, r.ID, 1000)
 	if err != nil {
 		return err
 	}

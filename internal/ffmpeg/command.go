@@ -94,18 +94,15 @@ func isFilterOption(o string) bool {
 	return o == "-vf" || o == "-af" || o == "-lavfi" || strings.HasPrefix(o, "-filter")
 }
 
-// checkGraph refuses a filter graph naming a filter not in filters.
+// checkGraph refuses a filter graph naming a filter not in filters. Our
+// graphs are plain chains: labels, quotes and escapes (which ffmpeg's
+// parser honours, and a naive split does not) are refused outright.
 func checkGraph(graph string) error {
+	if strings.ContainsAny(graph, "[]'\"\\") {
+		return fmt.Errorf("filter graph %q has labels, quotes or escapes", graph)
+	}
 	for _, f := range strings.FieldsFunc(graph, func(r rune) bool { return r == ',' || r == ';' }) {
-		f = strings.TrimSpace(f)
-		for strings.HasPrefix(f, "[") { // input pad labels
-			end := strings.IndexByte(f, ']')
-			if end < 0 {
-				return fmt.Errorf("filter graph %q is malformed", graph)
-			}
-			f = f[end+1:]
-		}
-		name, _, _ := strings.Cut(f, "=")
+		name, _, _ := strings.Cut(strings.TrimSpace(f), "=")
 		if name, _, _ = strings.Cut(name, "@"); !slices.Contains(filters, strings.TrimSpace(name)) {
 			return fmt.Errorf("filter %q is not one of %v", name, filters)
 		}

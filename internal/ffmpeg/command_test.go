@@ -136,6 +136,14 @@ func TestCommandRefusesUnguardedRuns(t *testing.T) {
 			_, err := Command(ctx, "ffmpeg", time.Second, []Input{wav}, "-lavfi", "[0:a]amovie=/etc/passwd", "-f", "null", "-")
 			return err
 		},
+		"escaped label": func() error {
+			_, err := Command(ctx, "ffmpeg", time.Second, []Input{wav}, "-vf", `[a\]scale=1:1]movie=/etc/passwd`, "-f", "null", "-")
+			return err
+		},
+		"quoted label": func() error {
+			_, err := Command(ctx, "ffmpeg", time.Second, []Input{wav}, "-vf", `['x]scale=1:1']movie=/etc/passwd`, "-f", "null", "-")
+			return err
+		},
 		"drawtext": func() error {
 			_, err := Command(ctx, "ffmpeg", time.Second, []Input{wav}, "-filter:v", "drawtext=textfile=/etc/passwd", "-f", "null", "-")
 			return err

@@ -195,11 +195,20 @@ func (s *Service) refused(ctx context.Context, part string, err error) error {
 	return fmt.Errorf("checking the %s: %w", part, err)
 }
 
+// memoryBound is implemented by checkers that know what their check of a
+// w×h portrait allocates.
+type memoryBound interface {
+	CheckMemory(w, h int) int64
+}
+
 // check runs the generator's own check of the canonical inputs, holding
-// the image budget for what it decodes: the canonical image, a grey copy,
-// and a working copy of at most 2048² pixels.
+// the image budget for what it decodes: what the checker says, or else
+// four times the portrait's pixels at 8 bits with alpha.
 func (s *Service) check(ctx context.Context, req generator.Request, img media.Image) error {
-	cost := media.RGBABytes(img.Width, img.Height) + int64(img.Width)*int64(img.Height) + media.RGBABytes(2048, 2048)
+	cost := 4 * media.RGBABytes(img.Width, img.Height)
+	if mb, ok := s.Checker.(memoryBound); ok {
+		cost = mb.CheckMemory(img.Width, img.Height)
+	}
 	release, err := s.Images.Reserve(ctx, cost)
 	if errors.Is(err, media.ErrOverBudget) {
 		return &media.Error{Code: media.CodeImageTooLarge, Message: "the image is too large to be checked with the memory this service allows; send it smaller"}

@@ -152,3 +152,20 @@ func TestCanonicalAudioFailuresAreNotCustomerErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestCanonicalAudioPastItsDeadline: an upload whose decoding runs out its
+// whole deadline is the upload's fault: refused (and so counted by the
+// rate limit), not a 500 that would be given back. The "ffmpeg" here
+// sleeps; ffprobe is real.
+func TestCanonicalAudioPastItsDeadline(t *testing.T) {
+	t.Parallel()
+	hang := writeFile(t, "ffmpeg", []byte("#!/bin/sh\nexec sleep 120\n"))
+	if err := os.Chmod(hang, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Prober{FFmpeg: hang}.CanonicalAudio(context.Background(), filepath.Join(fixtures, "silence_3s.wav"),
+		filepath.Join(t.TempDir(), "a.wav"), Limits{MaxAudioDuration: 4 * time.Second})
+	if codeOf(err) != CodeInvalidAudio {
+		t.Fatalf("err = %v, want %s", err, CodeInvalidAudio)
+	}
+}

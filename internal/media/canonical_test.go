@@ -118,15 +118,15 @@ func TestDecodeCost(t *testing.T) {
 		t.Fatal(err)
 	}
 	baseline := b.Bytes()
-	if s, prog := jpegLayout(bytes.NewReader(baseline)); s != 1.5 || prog {
+	if _, s, prog := jpegLayout(bytes.NewReader(baseline)); s != 1.5 || prog {
 		t.Errorf("4:2:0 baseline: %v samples, progressive %v", s, prog)
 	}
 	progressive := bytes.Replace(baseline, []byte{0xFF, 0xC0}, []byte{0xFF, 0xC2}, 1)
-	if s, prog := jpegLayout(bytes.NewReader(progressive)); s != 1.5 || !prog {
+	if _, s, prog := jpegLayout(bytes.NewReader(progressive)); s != 1.5 || !prog {
 		t.Errorf("4:2:0 progressive: %v samples, progressive %v", s, prog)
 	}
 	cfg := image.Config{Width: 4096, Height: 4096, ColorModel: color.NRGBA64Model}
-	if got, tables := decodeCost("png", cfg, cfg.ColorModel, nil, nil); got != 128<<20 || tables != 0 {
+	if got, tables := imageCost("png", cfg, bytes.NewReader(nil), nil, 1); got != 128<<20 || tables != 0 {
 		t.Errorf("16-bit 4096² PNG costs %d", got)
 	}
 }
@@ -229,7 +229,45 @@ func TestDecoderTricksRefusedFirst(t *testing.T) {
 func TestDecodeCostIsAnUpperBound(t *testing.T) {
 	lossless := ffmpegMake(t, "-i", filepath.Join(fixtures, "astronaut.png"), "-c:v", "libwebp", "-lossless", "1", "-f", "webp")
 	lossy := ffmpegMake(t, "-i", filepath.Join(fixtures, "astronaut.png"), "-c:v", "libwebp", "-f", "webp")
+	// A lossy WebP with alpha: libwebp compresses the alpha plane losslessly.
+	alpha := ffmpegMake(t, "-f", "lavfi", "-i", "testsrc=size=512x512:rate=1,format=rgba,colorchannelmixer=aa=0.5",
+		"-frames:v", "1", "-c:v", "libwebp", "-f", "webp")
+	read := func(p string) []byte {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	lossy208 := ffmpegMake(t, "-i", filepath.Join(fixtures, "astronaut.png"), "-vf", "scale=208:208", "-c:v", "libwebp", "-f", "webp")
+	groups := mediatest.WebPChunk(mediatest.WebPHuffmanGroups(208, 208, 2600), "VP8L")
+	ex6 := mediatest.ExifOrientation(6)
+	rgb := []byte{'R', 'G', 'B'}
+	jpeg := func(name string, j mediatest.JPEG) string { return writeFile(t, name, j.Bytes()) }
+	png := func(name string, p mediatest.RawPNG) string { return writeFile(t, name, p.Bytes()) }
 	cases := map[string]string{
+		// Found by the second review:
+		"rgb jpeg (adobe 0)":           jpeg("a.jpg", mediatest.JPEG{W: 1024, H: 1024, Sampling: []byte{0x11, 0x11, 0x11}, Adobe: 0}),
+		"rgb jpeg (ids) sideways":      jpeg("b.jpg", mediatest.JPEG{W: 1024, H: 768, Sampling: []byte{0x11, 0x11, 0x11}, IDs: rgb, Adobe: -1, Exif: ex6}),
+		"rgb jpeg progressive":         jpeg("c.jpg", mediatest.JPEG{W: 1000, H: 1000, Sampling: []byte{0x11, 0x11, 0x11}, IDs: rgb, Adobe: -1, Progressive: true}),
+		"ycc 4:2:0 jpeg sideways":      jpeg("d.jpg", mediatest.JPEG{W: 1001, H: 777, Sampling: []byte{0x22, 0x11, 0x11}, Adobe: -1, Exif: ex6}),
+		"ycc 4:1:0 progressive 65":     jpeg("e.jpg", mediatest.JPEG{W: 65, H: 65, Sampling: []byte{0x42, 0x11, 0x11}, Adobe: -1, Progressive: true}),
+		"ycck 2,1,1,2 sideways":        jpeg("f.jpg", mediatest.JPEG{W: 1000, H: 1000, Sampling: []byte{0x22, 0x11, 0x11, 0x22}, Adobe: 2, Exif: ex6}),
+		"cmyk progressive sideways":    jpeg("g.jpg", mediatest.JPEG{W: 1000, H: 1000, Sampling: []byte{0x11, 0x11, 0x11, 0x11}, Adobe: 0, Progressive: true, Exif: ex6}),
+		"grey jpeg progressive turned": jpeg("h.jpg", mediatest.JPEG{W: 1000, H: 1000, Sampling: []byte{0x11}, Adobe: -1, Progressive: true, Exif: ex6}),
+		"1-bit palette interlaced":     png("a.png", mediatest.RawPNG{W: 1024, H: 1024, Depth: 1, ColorType: 3, Interlaced: true, PLTE: []byte{0, 0, 0, 255, 255, 255}, TRNS: []byte{0}}),
+		"8-bit palette tRNS":           png("b.png", mediatest.RawPNG{W: 1024, H: 1024, Depth: 8, ColorType: 3, PLTE: make([]byte, 768), TRNS: make([]byte, 256)}),
+		"2-bit grey tRNS interlaced":   png("c.png", mediatest.RawPNG{W: 1024, H: 1024, Depth: 2, ColorType: 0, Interlaced: true, TRNS: []byte{0, 1}}),
+		"16-bit rgb tRNS interlaced":   png("d.png", mediatest.RawPNG{W: 512, H: 512, Depth: 16, ColorType: 2, Interlaced: true, TRNS: make([]byte, 6)}),
+		"16-bit grey+alpha interlaced": png("e.png", mediatest.RawPNG{W: 512, H: 512, Depth: 16, ColorType: 4, Interlaced: true}),
+		"webp: vp8x + groups":          writeFile(t, "a.webp", mediatest.WebP(mediatest.VP8X(208, 208, false), mediatest.RIFFChunk("VP8L", groups))),
+		"webp: vp8x(alpha) + groups":   writeFile(t, "b.webp", mediatest.WebP(mediatest.VP8X(208, 208, true), mediatest.RIFFChunk("VP8L", groups))),
+		"webp: alpha groups + vp8": writeFile(t, "c.webp", mediatest.WebP(mediatest.VP8X(208, 208, true),
+			mediatest.RIFFChunk("ALPH", append([]byte{1}, groups[5:]...)), mediatest.RIFFChunk("VP8 ", mediatest.WebPChunk(read(lossy208), "VP8 ")))),
+		"webp: vp8x + real lossless": writeFile(t, "d.webp", mediatest.WebP(mediatest.VP8X(512, 512, false),
+			mediatest.RIFFChunk("VP8L", mediatest.WebPChunk(read(lossless), "VP8L")))),
+		"lossy webp with alpha": alpha,
+		// Found by the first review and before:
 		"png":                   filepath.Join(fixtures, "astronaut.png"),
 		"grey png":              filepath.Join(fixtures, "camera.png"),
 		"16-bit png":            writeFile(t, "deep.png", mediatest.Bomb16(1024)),
@@ -253,9 +291,8 @@ func TestDecodeCostIsAnUpperBound(t *testing.T) {
 		if codec.format == "jpeg" {
 			orientation = jpegOrientation(f)
 		}
-		model := decodedModel(codec.format, cfg, f)
-		pixels, tables := decodeCost(codec.format, cfg, model, f, head)
-		reserved := pixels + tables + canonicalCost(cfg, model, orientation) + encoderBytes
+		pixels, tables := imageCost(codec.format, cfg, f, head, orientation)
+		reserved := pixels + tables + encoderBytes
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
 		_, derr := decodeToPNG(f, codec, orientation, filepath.Join(t.TempDir(), "x.png"))

@@ -1,6 +1,7 @@
 package media
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -23,6 +24,11 @@ const audioSpeed = 4
 func runError(err error, cmd *ffmpeg.Cmd, path, code, message, what string) error {
 	if ffmpeg.Failed(err) {
 		return refuse(code, "%s", message).withDetail(stderrReason(cmd.Stderr.String(), path))
+	}
+	if errors.Is(err, ffmpeg.ErrDeadline) {
+		// It ran the whole deadline (set from the longest allowed audio):
+		// the upload is to blame, and the refusal counts like any other.
+		return refuse(code, "the audio took too long to read; send it in a plainer format (WAV, MP3)").withDetail(err.Error())
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

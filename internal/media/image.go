@@ -146,9 +146,7 @@ func (d *ImageDecoder) CanonicalImage(ctx context.Context, src, dst string, lim 
 	if codec.format == "jpeg" {
 		orientation = jpegOrientation(f)
 	}
-	model := decodedModel(codec.format, cfg, f)
-	pixels, tables := decodeCost(codec.format, cfg, model, f, head)
-	pixels += canonicalCost(cfg, model, orientation)
+	pixels, tables := imageCost(codec.format, cfg, f, head, orientation)
 	if pixels > d.perImage {
 		return Image{}, refuse(CodeImageTooLarge, "the image is %dx%d pixels%s: decoding it would take %s of memory, and at most %s is allowed; send it smaller or at 8 bits per channel",
 			cfg.Width, cfg.Height, depthNote(cfg), mib(pixels), mib(d.perImage))

@@ -8,149 +8,6 @@ import (
 	"io"
 )
 
-// decodeCost is an upper bound of the bytes Go's decoder allocates for an
-// image, read from its header: the pixel buffer in the decoder's own
-// layout (model, from decodedModel), plus what the decoder needs besides
-// (interlaced PNG passes, progressive JPEG coefficients, the lossless WebP
-// pixel array and Huffman tables). Where the header cannot be read the way
-// Go's decoder will read it, the worst case is assumed. pixels is what the
-// decoded image and its working buffers take; tables what the decoder
-// needs besides, whatever the image's size.
-func decodeCost(format string, cfg image.Config, model color.Model, f io.ReaderAt, head []byte) (pixels, tables int64) {
-	px := float64(cfg.Width) * float64(cfg.Height)
-	perPixel, extra := 4.0, 0.0
-	switch format {
-	case "png":
-		perPixel = bytesPerPixel(model)
-		if len(head) > 28 && head[28] == 1 { // Adam7: each pass is decoded apart, then merged
-			perPixel *= 2
-		}
-	case "jpeg":
-		samples, progressive := jpegLayout(f)
-		perPixel = samples
-		if samples > 3 { // CMYK: the planes, then an RGBA-sized CMYK image
-			perPixel += 4
-		}
-		if progressive { // one 32-bit coefficient per sample, kept to the end
-			perPixel += 4 * samples
-		}
-	case "webp":
-		switch cfg.ColorModel {
-		case color.YCbCrModel:
-			perPixel = 1.5
-		case color.NYCbCrAModel:
-			perPixel = 2.5
-		default:
-			// Lossless: an ARGB array, then NRGBA; and up to one group of
-			// five Huffman trees per 4x4 tile, 2600 at most (the limit of
-			// x/image's decoder and libwebp's encoder), each up to about 80
-			// KB whatever the image's size: a 200x200 file can ask for 200
-			// MiB of tables.
-			perPixel = 8
-			tiles := float64((cfg.Width+3)/4) * float64((cfg.Height+3)/4)
-			extra = min(tiles, 2600) * webpGroupBytes
-		}
-	}
-	return int64(px * perPixel), int64(extra)
-}
-
-// webpGroupBytes bounds one lossless WebP Huffman group in x/image's
-// decoder: the nodes of a green tree of 2328 symbols (a 2^11 colour cache)
-// and four smaller ones, their look-up tables, and the code-length slices
-// built while reading them (measured: 2600 groups allocate 201 MiB).
-const webpGroupBytes = 96 << 10
-
-// decodedModel is the colour model Go's decoder returns: the header's,
-// except for a PNG with a tRNS chunk, which decodes to NRGBA (NRGBA64 at 16
-// bits) although png.DecodeConfig reports Gray or RGBA.
-func decodedModel(format string, cfg image.Config, f io.ReaderAt) color.Model {
-	if format != "png" || !pngHasTRNS(f) {
-		return cfg.ColorModel
-	}
-	switch cfg.ColorModel {
-	case color.GrayModel, color.RGBAModel:
-		return color.NRGBAModel
-	case color.Gray16Model, color.RGBA64Model:
-		return color.NRGBA64Model
-	}
-	return cfg.ColorModel
-}
-
-// pngHasTRNS reports whether a tRNS chunk comes before the image data. A
-// chunk list that cannot be walked says yes: the worst case.
-func pngHasTRNS(f io.ReaderAt) bool {
-	off := int64(8)
-	hdr := make([]byte, 8)
-	for range 1024 {
-		if _, err := f.ReadAt(hdr, off); err != nil {
-			return true
-		}
-		switch string(hdr[4:]) {
-		case "tRNS":
-			return true
-		case "IDAT", "IEND":
-			return false
-		}
-		off += 12 + int64(binary.BigEndian.Uint32(hdr))
-	}
-	return true
-}
-
-func bytesPerPixel(m color.Model) float64 {
-	switch m {
-	case color.GrayModel:
-		return 1
-	case color.Gray16Model:
-		return 2
-	case color.RGBA64Model, color.NRGBA64Model:
-		return 8
-	}
-	if _, ok := m.(color.Palette); ok {
-		return 1
-	}
-	return 4
-}
-
-// jpegLayout reads a JPEG's frame header: how many samples each pixel has
-// in all (3 for 4:4:4 colour, 1.5 for 4:2:0, 1 for grey) and whether it is
-// progressive. A header it cannot walk exactly as Go's decoder does — a
-// restart marker, stuffing or junk between segments, which Go skips —
-// gives the worst case: a frame hidden from this walk could be the one Go
-// decodes.
-func jpegLayout(f io.ReaderAt) (samples float64, progressive bool) {
-	samples, progressive = 4, true
-	walkJPEG(f, func(marker byte, seg []byte) bool {
-		if marker == 0xDA { // the scan, and no frame header before it: Go refuses the file
-			return false
-		}
-		if marker < 0xC0 || marker > 0xCF || marker == 0xC4 || marker == 0xC8 || marker == 0xCC {
-			return true
-		}
-		// SOFn: precision, height, width, components, then per component
-		// an id, sampling factors (h<<4|v) and a table.
-		if len(seg) < 6 {
-			return false
-		}
-		n := int(seg[5])
-		if n < 1 || n > 4 || len(seg) < 6+3*n {
-			return false
-		}
-		hmax, vmax := 1, 1
-		for i := range n {
-			s := seg[6+3*i+1]
-			hmax, vmax = max(hmax, int(s>>4)), max(vmax, int(s&15))
-		}
-		total := 0.0
-		for i := range n {
-			s := seg[6+3*i+1]
-			total += float64(max(int(s>>4), 1)*max(int(s&15), 1)) / float64(hmax*vmax)
-		}
-		samples, progressive = total, marker == 0xC2
-		return false
-	})
-	return samples, progressive
-}
-
 // jpegOrientation is the EXIF orientation of a JPEG (1 to 8; 1 is upright),
 // from its APP1 Exif segment; 1 when there is none.
 func jpegOrientation(f io.ReaderAt) int {
@@ -163,37 +20,6 @@ func jpegOrientation(f io.ReaderAt) int {
 		return marker != 0xDA && (marker < 0xC0 || marker > 0xCF || marker == 0xC4 || marker == 0xCC)
 	})
 	return o
-}
-
-// walkJPEG calls fn with each marker segment before the image data, until
-// fn returns false. It stops at anything but a plain sequence of marker
-// segments (FF, a marker that has a length, the length, the segment), so
-// that it never sees a segment Go's decoder would not.
-func walkJPEG(f io.ReaderAt, fn func(marker byte, seg []byte) bool) {
-	off := int64(2) // after SOI
-	hdr := make([]byte, 4)
-	for range 512 {
-		if _, err := f.ReadAt(hdr, off); err != nil || hdr[0] != 0xFF {
-			return
-		}
-		marker := hdr[1]
-		switch {
-		case marker == 0xFF, marker == 0x00, marker >= 0xD0 && marker <= 0xD9, marker == 0x01:
-			return // fill, stuffing, restart, SOI/EOI, TEM: no length; Go skips them
-		}
-		n := int(binary.BigEndian.Uint16(hdr[2:]))
-		if n < 2 {
-			return
-		}
-		seg := make([]byte, n-2)
-		if _, err := f.ReadAt(seg, off+4); err != nil {
-			return
-		}
-		if !fn(marker, seg) {
-			return
-		}
-		off += 2 + int64(n)
-	}
 }
 
 // exifOrientation reads tag 0x0112 of IFD0 of a TIFF block.
@@ -235,7 +61,7 @@ func exifOrientation(t []byte) int {
 // gives back, so the worker decodes exactly these pixels), turned upright
 // by its EXIF orientation. 16-bit images are narrowed in their own buffer;
 // a conversion or a turn makes one copy, both at once from YCbCr (JPEG);
-// canonicalCost accounts for the copies.
+// imageCost accounts for the copies.
 func canonicalPixels(img image.Image, orientation int) image.Image {
 	turn := orientation > 1 && orientation <= 8
 	if src, ok := img.(*image.YCbCr); ok && turn {
@@ -246,33 +72,6 @@ func canonicalPixels(img image.Image, orientation int) image.Image {
 		img = upright(img, orientation)
 	}
 	return img
-}
-
-// canonicalCost is the memory canonicalPixels takes beyond the decoder's
-// own, for an image decoding to model: a copy for each conversion and
-// each turn it makes.
-func canonicalCost(cfg image.Config, model color.Model, orientation int) int64 {
-	convert := true
-	switch model {
-	case color.RGBAModel, color.NRGBAModel, color.GrayModel, // already 8-bit
-		color.RGBA64Model, color.NRGBA64Model, color.Gray16Model: // narrowed in place
-		convert = false
-	}
-	turn := orientation > 1 && orientation <= 8
-	copies := 0
-	switch {
-	case model == color.YCbCrModel && turn: // converted while turned
-		copies = 1
-	case convert && turn:
-		copies = 2
-	case convert || turn:
-		copies = 1
-	}
-	bpp := int64(4)
-	if model == color.GrayModel || model == color.Gray16Model {
-		bpp = 1
-	}
-	return int64(copies) * bpp * int64(cfg.Width) * int64(cfg.Height)
 }
 
 func eightBit(img image.Image) image.Image {
@@ -305,7 +104,18 @@ func eightBit(img image.Image) image.Image {
 		draw.Draw(dst, b, img, b.Min, draw.Src)
 		return dst
 	}
-	dst := image.NewNRGBA(b) // NYCbCrA and the rare rest: one call per pixel
+	if src, ok := img.(*image.NYCbCrA); ok { // WebP with alpha: colours on draw's typed path, then alpha
+		dst := image.NewNRGBA(b)
+		draw.Draw(&image.RGBA{Pix: dst.Pix, Stride: dst.Stride, Rect: b}, b, &src.YCbCr, b.Min, draw.Src)
+		for y := range b.Dy() {
+			row, a := dst.Pix[y*dst.Stride:], src.A[src.AOffset(b.Min.X, b.Min.Y+y):]
+			for x := range b.Dx() {
+				row[4*x+3] = a[x]
+			}
+		}
+		return dst
+	}
+	dst := image.NewNRGBA(b) // the rare rest: one call per pixel
 	draw.Draw(dst, b, img, b.Min, draw.Src)
 	return dst
 }

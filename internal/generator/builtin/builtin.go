@@ -58,6 +58,15 @@ func (g *Generator) Check(_ context.Context, req generator.Request) error {
 	return err
 }
 
+// CheckMemory is an upper bound of what Check allocates for a w×h
+// portrait: the decoded portrait, face.Detect's grey copy, and for a small
+// portrait the working copy scaled up to at most 2048² with its own grey
+// copy, plus the detector's small buffers. TestCheckMemory holds it.
+func (g *Generator) CheckMemory(w, h int) int64 {
+	const work = 2048 * 2048
+	return 4*int64(w)*int64(h) + int64(w)*int64(h) + 5*work + 1<<20
+}
+
 // prepare loads the portrait, finds the face, and makes the scene: the
 // window of the portrait that covers the output, centred on the face,
 // scaled to the output size. Only that window is scaled, so nothing larger
@@ -100,14 +109,17 @@ func load(path string) (image.Image, error) {
 // findFace finds the face in the portrait, in its coordinates. A portrait
 // smaller than the output is looked at scaled up to it (at most 2048 pixels
 // a side), as the detector needs a face of some size; face.Detect shrinks
-// large ones itself. With no face it refuses the portrait, or with
+// large ones itself. The scaling is bilinear: CatmullRom would allocate a
+// working buffer of 32 bytes per output column and input row (152 MiB for
+// a 1919² portrait and a 1920² video), which the upload's check has not
+// reserved. With no face it refuses the portrait, or with
 // req.FaceFallback returns nil: animate an estimated face.
 func findFace(src image.Image, req generator.Request) (*face.Face, error) {
 	b := src.Bounds()
 	look, k := src, 1.0
 	if up := min(float64(min(req.Width, req.Height))/float64(min(b.Dx(), b.Dy())), 2048/float64(max(b.Dx(), b.Dy()))); up > 1 {
 		big := image.NewRGBA(image.Rect(0, 0, int(float64(b.Dx())*up+0.5), int(float64(b.Dy())*up+0.5)))
-		xdraw.CatmullRom.Scale(big, big.Bounds(), src, b, xdraw.Src, nil)
+		xdraw.ApproxBiLinear.Scale(big, big.Bounds(), src, b, xdraw.Src, nil)
 		look, k = big, float64(big.Bounds().Dx())/float64(b.Dx())
 	}
 	f, err := face.Detect(look)

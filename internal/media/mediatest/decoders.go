@@ -10,25 +10,43 @@ import (
 // Images that make Go's decoders allocate far more than their header
 // seems to say (found by an independent review of the decoding budget).
 
-// HandmadeJPEG is a w×h JPEG of comps components (4: CMYK, with Adobe's
-// APP14 segment) whose blocks are all zero, a few hundred bytes per
-// megapixel. Progressive, Go's decoder keeps a 32-bit coefficient per
-// sample until the end. With hideFrame, a restart marker after SOI (which
-// Go skips without a length) is followed by an APP1 segment inside which
-// sits a fake one-component baseline frame header: a walker reading a
-// length after every marker lands on the fake, while Go skips the APP1
-// and decodes the real frame.
-func HandmadeJPEG(w, h, comps int, progressive, hideFrame bool) []byte {
+// JPEG describes a handmade JPEG whose blocks are all zero: a few hundred
+// bytes per megapixel, however large.
+type JPEG struct {
+	W, H        int
+	Sampling    []byte // per component, h<<4|v: {0x22, 0x11, 0x11} is 4:2:0
+	IDs         []byte // per component; nil: 1, 2, 3, 4 ('R', 'G', 'B' make Go read RGB)
+	Adobe       int    // the APP14 transform (0: RGB or CMYK, 2: YCCK); -1: no APP14
+	Progressive bool
+	Exif        []byte // an APP1 Exif TIFF block, or nil
+	// HideFrame puts, right after SOI, a restart marker (which Go skips
+	// without a length) and then an APP1 segment inside which sits a fake
+	// one-component baseline frame header: a walker reading a length after
+	// every marker lands on the fake, while Go skips the APP1 and decodes
+	// the real frame.
+	HideFrame bool
+}
+
+// Bytes builds the file.
+func (j JPEG) Bytes() []byte {
 	seg := func(marker byte, data []byte) []byte {
 		b := []byte{0xFF, marker, 0, 0}
 		binary.BigEndian.PutUint16(b[2:], uint16(len(data)+2))
 		return append(b, data...)
 	}
-	out := []byte{0xFF, 0xD8}
-	if comps == 4 {
-		out = append(out, seg(0xEE, []byte("Adobe\x00\x64\x00\x00\x00\x00\x00"))...)
+	comps := len(j.Sampling)
+	ids := j.IDs
+	if ids == nil {
+		ids = []byte{1, 2, 3, 4}
 	}
-	if hideFrame {
+	out := []byte{0xFF, 0xD8}
+	if j.Exif != nil {
+		out = append(out, seg(0xE1, append([]byte("Exif\x00\x00"), j.Exif...))...)
+	}
+	if j.Adobe >= 0 {
+		out = append(out, seg(0xEE, []byte{'A', 'd', 'o', 'b', 'e', 0, 0x64, 0, 0, 0, 0, byte(j.Adobe)})...)
+	}
+	if j.HideFrame {
 		payload := make([]byte, 65533)
 		fake := []byte{0xFF, 0xC0, 0x00, 0x0B, 0x08, 0x10, 0x00, 0x10, 0x00, 0x01, 0x01, 0x11, 0x00}
 		copy(payload[65509-8:], fake)
@@ -36,44 +54,68 @@ func HandmadeJPEG(w, h, comps int, progressive, hideFrame bool) []byte {
 		out = append(out, payload...)
 	}
 	out = append(out, seg(0xDB, append([]byte{0}, bytes.Repeat([]byte{1}, 64)...))...)
-	sof := []byte{8, byte(h >> 8), byte(h), byte(w >> 8), byte(w), byte(comps)}
-	for i := range comps {
-		sof = append(sof, byte(i+1), 0x11, 0)
+	sof := []byte{8, byte(j.H >> 8), byte(j.H), byte(j.W >> 8), byte(j.W), byte(comps)}
+	hmax, vmax, per := 1, 1, 0
+	for i, hv := range j.Sampling {
+		sof = append(sof, ids[i], hv, 0)
+		hmax, vmax = max(hmax, int(hv>>4)), max(vmax, int(hv&15))
+		per += int(hv>>4) * int(hv&15)
 	}
 	frame := byte(0xC0)
-	if progressive {
+	if j.Progressive {
 		frame = 0xC2
 	}
 	out = append(out, seg(frame, sof)...)
 	oneCode := append(append([]byte{}, 1), make([]byte, 15)...) // one code of length 1
 	out = append(out, seg(0xC4, append(append([]byte{0x00}, oneCode...), 0))...)
-	if !progressive {
+	if !j.Progressive {
 		out = append(out, seg(0xC4, append(append([]byte{0x10}, oneCode...), 0))...)
 	}
 	sos := []byte{byte(comps)}
 	for i := range comps {
-		sos = append(sos, byte(i+1), 0)
+		sos = append(sos, ids[i], 0)
 	}
-	if progressive {
+	if j.Progressive {
 		sos = append(sos, 0, 0, 0) // DC only
 	} else {
 		sos = append(sos, 0, 63, 0)
 	}
 	out = append(out, seg(0xDA, sos)...)
-	blocks := ((w + 7) / 8) * ((h + 7) / 8) * comps
+	blocks := ((j.W + 8*hmax - 1) / (8 * hmax)) * ((j.H + 8*vmax - 1) / (8 * vmax)) * per
+	if comps == 1 {
+		blocks = ((j.W + 7) / 8) * ((j.H + 7) / 8)
+	}
 	bits := blocks
-	if !progressive {
+	if !j.Progressive {
 		bits *= 2
 	}
 	out = append(out, make([]byte, (bits+7)/8)...)
 	return append(out, 0xFF, 0xD9)
 }
 
-// Gray16TRNSInterlaced is a size×size PNG, 16-bit grey, Adam7-interlaced,
-// with a tRNS chunk: png.DecodeConfig says Gray16 (2 bytes a pixel), but
-// the transparency makes Go decode to NRGBA64 (8), and interlacing
-// decodes each pass apart before merging them (twice that).
-func Gray16TRNSInterlaced(size int) []byte {
+// HandmadeJPEG is a w×h JPEG of comps components at full resolution (4:
+// CMYK, with Adobe's APP14) whose blocks are all zero. Progressive, Go's
+// decoder keeps a 32-bit coefficient per sample until the end.
+func HandmadeJPEG(w, h, comps int, progressive, hideFrame bool) []byte {
+	j := JPEG{W: w, H: h, Sampling: bytes.Repeat([]byte{0x11}, comps), Adobe: -1, Progressive: progressive, HideFrame: hideFrame}
+	if comps == 4 {
+		j.Adobe = 0
+	}
+	return j.Bytes()
+}
+
+// RawPNG describes a PNG whose pixels are all zero, of any depth and colour
+// type, with optional interlacing, palette and tRNS chunk.
+type RawPNG struct {
+	W, H       int
+	Depth      byte
+	ColorType  byte // 0 grey, 2 RGB, 3 palette, 4 grey+alpha, 6 RGBA
+	Interlaced bool
+	PLTE, TRNS []byte
+}
+
+// Bytes builds the file.
+func (p RawPNG) Bytes() []byte {
 	chunk := func(typ string, data []byte) []byte {
 		b := make([]byte, 4, 12+len(data))
 		binary.BigEndian.PutUint32(b, uint32(len(data)))
@@ -81,18 +123,23 @@ func Gray16TRNSInterlaced(size int) []byte {
 		return binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(append([]byte(typ), data...)))
 	}
 	ihdr := make([]byte, 13)
-	binary.BigEndian.PutUint32(ihdr[0:], uint32(size))
-	binary.BigEndian.PutUint32(ihdr[4:], uint32(size))
-	ihdr[8], ihdr[9], ihdr[12] = 16, 0, 1 // 16-bit grey, Adam7
+	binary.BigEndian.PutUint32(ihdr[0:], uint32(p.W))
+	binary.BigEndian.PutUint32(ihdr[4:], uint32(p.H))
+	ihdr[8], ihdr[9] = p.Depth, p.ColorType
+	passes := [][4]int{{0, 0, 1, 1}}
+	if p.Interlaced {
+		ihdr[12] = 1
+		passes = [][4]int{{0, 0, 8, 8}, {4, 0, 8, 8}, {0, 4, 4, 8}, {2, 0, 4, 4}, {0, 2, 2, 4}, {1, 0, 2, 2}, {0, 1, 1, 2}}
+	}
+	bits := int(p.Depth) * map[byte]int{0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[p.ColorType]
 	var raw bytes.Buffer
 	z, _ := zlib.NewWriterLevel(&raw, zlib.BestCompression)
-	// Adam7's seven passes: start and step in x and y.
-	for _, p := range [7][4]int{{0, 0, 8, 8}, {4, 0, 8, 8}, {0, 4, 4, 8}, {2, 0, 4, 4}, {0, 2, 2, 4}, {1, 0, 2, 2}, {0, 1, 1, 2}} {
-		pw, ph := (size-p[0]+p[2]-1)/p[2], (size-p[1]+p[3]-1)/p[3]
+	for _, ps := range passes { // start and step in x and y
+		pw, ph := (p.W-ps[0]+ps[2]-1)/ps[2], (p.H-ps[1]+ps[3]-1)/ps[3]
 		if pw <= 0 || ph <= 0 {
 			continue
 		}
-		row := make([]byte, 1+2*pw) // filter byte 0, then zero samples
+		row := make([]byte, 1+(bits*pw+7)/8) // filter byte 0, then zero samples
 		for range ph {
 			_, _ = z.Write(row)
 		}
@@ -100,9 +147,67 @@ func Gray16TRNSInterlaced(size int) []byte {
 	_ = z.Close()
 	out := []byte("\x89PNG\r\n\x1a\n")
 	out = append(out, chunk("IHDR", ihdr)...)
-	out = append(out, chunk("tRNS", []byte{0, 1})...)
+	if p.PLTE != nil {
+		out = append(out, chunk("PLTE", p.PLTE)...)
+	}
+	if p.TRNS != nil {
+		out = append(out, chunk("tRNS", p.TRNS)...)
+	}
 	out = append(out, chunk("IDAT", raw.Bytes())...)
 	return append(out, chunk("IEND", nil)...)
+}
+
+// Gray16TRNSInterlaced is a size×size PNG, 16-bit grey, Adam7-interlaced,
+// with a tRNS chunk: png.DecodeConfig says Gray16 (2 bytes a pixel), but
+// the transparency makes Go decode to NRGBA64 (8), and interlacing
+// decodes each pass apart before merging them (twice that).
+func Gray16TRNSInterlaced(size int) []byte {
+	return RawPNG{W: size, H: size, Depth: 16, ColorType: 0, Interlaced: true, TRNS: []byte{0, 1}}.Bytes()
+}
+
+// RIFFChunk is a chunk of a RIFF file, padded to an even length.
+func RIFFChunk(id string, data []byte) []byte {
+	b := append([]byte(id), binary.LittleEndian.AppendUint32(nil, uint32(len(data)))...)
+	b = append(b, data...)
+	if len(data)%2 == 1 {
+		b = append(b, 0)
+	}
+	return b
+}
+
+// WebP is a RIFF WEBP file of chunks.
+func WebP(chunks ...[]byte) []byte {
+	body := []byte("WEBP")
+	for _, c := range chunks {
+		body = append(body, c...)
+	}
+	return append(append([]byte("RIFF"), binary.LittleEndian.AppendUint32(nil, uint32(len(body)))...), body...)
+}
+
+// VP8X is the chunk that makes a WebP extended: webp.DecodeConfig then
+// reports YCbCr (NYCbCrA with alpha) whatever chunks follow.
+func VP8X(w, h int, alpha bool) []byte {
+	d := make([]byte, 10)
+	if alpha {
+		d[0] = 1 << 4
+	}
+	w, h = w-1, h-1
+	d[4], d[5], d[6] = byte(w), byte(w>>8), byte(w>>16)
+	d[7], d[8], d[9] = byte(h), byte(h>>8), byte(h>>16)
+	return RIFFChunk("VP8X", d)
+}
+
+// WebPChunk is the payload of the first chunk id of a WebP file.
+func WebPChunk(b []byte, id string) []byte {
+	off := 12
+	for off+8 <= len(b) {
+		n := int(binary.LittleEndian.Uint32(b[off+4:]))
+		if string(b[off:off+4]) == id {
+			return b[off+8 : min(off+8+n, len(b))]
+		}
+		off += 8 + n + n&1
+	}
+	return nil
 }
 
 // WebPHuffmanGroups is a w×h lossless WebP whose entropy image gives every

@@ -296,6 +296,15 @@ func Corpus(mp3, wav []byte) []Case {
 			"33 KB: 16-bit grey (2 bytes a pixel, says its header) with tRNS (decodes to 8) and Adam7 (twice that)", false},
 		{"webp-huffman-groups.webp", "image", func() []byte { return WebPHuffmanGroups(204, 204, 2600) }, "invalid_image",
 			"a 204x204 lossless WebP with 2600 groups of full Huffman trees: 200 MiB of tables before any pixel (reserved in full, then refused: it has no pixels)", false},
+		{"webp-vp8x-lossless-groups.webp", "image", func() []byte {
+			return WebP(VP8X(208, 208, false), RIFFChunk("VP8L", WebPChunk(WebPHuffmanGroups(208, 208, 2600), "VP8L")))
+		}, "invalid_image", "the Huffman-group stream behind an extended header, for which webp.DecodeConfig reports lossy YCbCr", false},
+		{"jpeg-rgb-adobe0-4096.jpg", "image", func() []byte {
+			return JPEG{W: 4096, H: 4096, Sampling: []byte{0x11, 0x11, 0x11}, Adobe: 0}.Bytes()
+		}, "", "a 4096x4096 RGB JPEG (Adobe transform 0): Go makes an RGBA copy itself", false},
+		{"jpeg-ycck-2211-4096.jpg", "image", func() []byte {
+			return JPEG{W: 4096, H: 4096, Sampling: []byte{0x22, 0x11, 0x11, 0x22}, Adobe: 2}.Bytes()
+		}, "image_dimensions_too_large", "a 4096x4096 YCCK JPEG sampled 2,1,1,2: 2.5 samples a pixel, then a CMYK image and an RGBA copy", false},
 		{"png-16bit-4096.png", "image", func() []byte { return Bomb16(4096) }, "",
 			"4096x4096 at 16 bits per channel: small on disk, 128 MiB decoded", true},
 	}
