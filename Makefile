@@ -25,6 +25,7 @@ test-deps:
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
+	staticcheck ./...
 
 ## bench-generator: the generator against the encoding floor (see internal/generator/builtin/bench_test.go)
 bench-generator: deps

@@ -25,4 +25,11 @@ fi
 
 if [ "${1:-}" = "--test" ]; then
   scripts/install-versitygw.sh
+  # staticcheck, which `make vet` runs beside go vet.
+  STATICCHECK=v0.8.2
+  gobin=${GOBIN:-$(go env GOPATH | cut -d: -f1)/bin}
+  if [ ! -x "$gobin/staticcheck" ]; then
+    echo "==> installing staticcheck $STATICCHECK into $gobin"
+    GOBIN=$gobin go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK"
+  fi
 fi
