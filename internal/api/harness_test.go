@@ -31,6 +31,7 @@ import (
 	"github.com/avatar-api/avatar-api/internal/ratelimit"
 	"github.com/avatar-api/avatar-api/internal/server"
 	"github.com/avatar-api/avatar-api/internal/storage/local"
+	"github.com/avatar-api/avatar-api/internal/store"
 	"github.com/avatar-api/avatar-api/internal/store/postgres"
 	"github.com/avatar-api/avatar-api/internal/store/postgres/pgtest"
 	"github.com/avatar-api/avatar-api/internal/store/sqlite"
@@ -48,10 +49,11 @@ type testBundle struct {
 	dataDir string
 	runs    string // every ffmpeg and ffprobe run, a line each
 	// stop closes the server, once every request in flight has ended.
-	stop func()
-	logs *syncBuffer
-	keys *apikey.Service
-	db   string // the SQLite file
+	stop  func()
+	logs  *syncBuffer
+	keys  *apikey.Service
+	db    string // the SQLite file
+	store *sqlstore.Store
 }
 
 type options struct {
@@ -130,7 +132,7 @@ func setup(t testing.TB, opts options) *testBundle {
 	var runner *worker.Runner
 	if !opts.noWorkers {
 		runner, err = worker.Start(ctx, st.Driver(), worker.Deps{
-			Store: st, Storage: files, Generator: still.New(ffmpegBin, ffprobeBin), Log: log, WorkDir: dir,
+			Jobs: job.NewLifecycle(st, files, log), Storage: files, Generator: still.New(ffmpegBin, ffprobeBin), Log: log, WorkDir: dir,
 			Timeout: time.Minute, ResultTTL: opts.resultTTL, Heartbeat: 100 * time.Millisecond,
 		}, worker.Options{Concurrency: max(opts.concurrency, 1), RescueAfter: 2 * time.Minute, SweepEvery: 200 * time.Millisecond, PollInterval: 100 * time.Millisecond})
 		if err != nil {
@@ -158,7 +160,7 @@ func setup(t testing.TB, opts options) *testBundle {
 		}
 		st.Close()
 	})
-	return &testBundle{url: publicURL, stop: srv.Close, dataDir: dir, runs: filepath.Join(dir, "ffmpeg-runs"), logs: logs, keys: keys, db: filepath.Join(dir, "avatar.db")}
+	return &testBundle{url: publicURL, stop: srv.Close, dataDir: dir, runs: filepath.Join(dir, "ffmpeg-runs"), logs: logs, keys: keys, db: filepath.Join(dir, "avatar.db"), store: st}
 }
 
 // guardedTools writes wrappers of ffmpeg and ffprobe that run the real
@@ -216,6 +218,36 @@ func (tb *testBundle) ffmpegRuns(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return bytes.Count(b, []byte("\n"))
+}
+
+// waitQueue polls the state of a job's queue entry until it is want.
+func (tb *testBundle) waitQueue(t *testing.T, id, want string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, err := tb.store.QueueJobState(context.Background(), id)
+		if err == nil && st == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("queue entry of %s is %q (%v), want %q", id, st, err, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// transitions are the transitions recorded for a job, in order.
+func (tb *testBundle) transitions(t *testing.T, id string) []string {
+	t.Helper()
+	evs, err := tb.store.Events(context.Background(), store.EventsParams{JobID: id, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range evs {
+		out = append(out, string(e.Transition))
+	}
+	return out
 }
 
 type part struct {

@@ -140,7 +140,7 @@ func (rt *runtime) startWorkers(ctx context.Context) (*worker.Runner, error) {
 	}
 	cfg := rt.cfg
 	return worker.Start(ctx, rt.store.Driver(), worker.Deps{
-		Store: rt.store, Storage: rt.storage, Generator: rt.generator, Log: rt.log, WorkDir: dir,
+		Jobs: job.NewLifecycle(rt.store, rt.storage, rt.log), Storage: rt.storage, Generator: rt.generator, Log: rt.log, WorkDir: dir,
 		Timeout: cfg.JobTimeout, ResultTTL: cfg.ResultTTL, Heartbeat: time.Second,
 	}, worker.Options{
 		Concurrency: cfg.Workers, RescueAfter: cfg.JobRescueAfter, SweepEvery: time.Minute,

@@ -67,13 +67,14 @@ type Deps struct {
 // Service is the job service.
 type Service struct {
 	Deps
-	settings Settings
-	now      func() time.Time
+	settings  Settings
+	lifecycle *Lifecycle
+	now       func() time.Time
 }
 
 // NewService returns a job service.
 func NewService(d Deps, settings Settings) *Service {
-	return &Service{Deps: d, settings: settings, now: time.Now}
+	return &Service{Deps: d, settings: settings, lifecycle: NewLifecycle(d.Store, d.Storage, d.Log), now: time.Now}
 }
 
 // Submission is a new job as received: inputs already in local files.
@@ -250,19 +251,10 @@ func (s *Service) putFile(ctx context.Context, key, path, contentType string) er
 	return nil
 }
 
-// deleteInputs removes a job's uploaded inputs, logging failures: the
-// sweeper does not retry them, so a failure here is worth a line.
+// deleteInputs removes the inputs of a job that was never created (its
+// creation failed, or its idempotency key named another job).
 func (s *Service) deleteInputs(ctx context.Context, j *store.Job) {
-	DeleteInputs(ctx, s.Storage, s.Log, j)
-}
-
-// DeleteInputs removes a job's inputs from storage; errors are logged.
-func DeleteInputs(ctx context.Context, sg storage.Storage, log *slog.Logger, j *store.Job) {
-	for _, key := range []string{j.ImageKey, j.AudioKey} {
-		if err := sg.Delete(context.WithoutCancel(ctx), key); err != nil {
-			log.WarnContext(ctx, "deleting input failed", "job_id", j.ID, "key", key, "error", err)
-		}
-	}
+	NewLifecycle(s.Store, s.Storage, s.Log).deleteInputs(ctx, j)
 }
 
 // Get returns one of owner's jobs.
@@ -360,18 +352,7 @@ func (s *Service) Cancel(ctx context.Context, owner, id string) (*store.Job, err
 	if !ok {
 		return nil, ErrNotFound
 	}
-	j, err := s.Store.CancelJob(ctx, id, owner)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return nil, ErrNotFound
-	case errors.Is(err, store.ErrConflict):
-		return j, ErrFinal
-	case err != nil:
-		return nil, fmt.Errorf("%w: cancelling job: %w", ErrUnavailable, err)
-	}
-	s.deleteInputs(ctx, j)
-	s.Log.InfoContext(ctx, "job cancelled", "job_id", id)
-	return j, nil
+	return s.lifecycle.Cancel(ctx, owner, id)
 }
 
 // List returns a page of owner's jobs, newest first, and the cursor of the

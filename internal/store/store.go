@@ -1,9 +1,12 @@
-// Package store persists jobs. Store is implemented once per database
-// (sqlite, postgres), each with its own SQL and embedded migrations, and one
-// shared suite (storetest) holds every implementation to the same contract.
+// Package store persists jobs and keys. Store is implemented once, in
+// sqlstore, over database/sql, with what differs per database (SQLite,
+// PostgreSQL) in a small dialect and each database's own embedded
+// migrations; one shared suite (storetest) holds both to the same contract.
 //
 // Creating a job also enqueues it in the River queue in the same
 // transaction, so a job is either accepted and queued, or not there at all.
+// Every later change of its state is a Transition of the Machine, made by
+// Apply with its Event in the same transaction.
 package store
 
 import (
@@ -127,33 +130,22 @@ type Store interface {
 	// QueuePosition counts the queued jobs created before this one (0: next).
 	QueuePosition(ctx context.Context, id string) (int, error)
 
-	// CancelJob moves a queued or processing job of owner to cancelled and
-	// removes it from the queue. ErrNotFound if absent or not the owner's,
-	// ErrConflict (with the job) if it is already final.
-	CancelJob(ctx context.Context, id, owner string) (*Job, error)
-
-	// StartJob marks a queued or processing job as processing by attempt,
-	// which from then on owns it: the calls below that take an attempt only
-	// act while it is still the job's attempt, so an attempt that was taken
-	// for dead and replaced cannot overwrite its successor's outcome.
-	// ErrConflict (with the job) if the job is already final.
-	StartJob(ctx context.Context, id string, attempt int) (*Job, error)
+	// Apply makes one transition of a job, as store.Machine allows it, and
+	// records its Event, in one transaction; a Cancel also ends the job's
+	// queue entry. It returns the job as the transition left it. ErrNotFound
+	// if the job is absent (or, with Owner set, not the owner's);
+	// ErrConflict, with the job as it is, if the job is not in a state the
+	// transition leaves or another attempt owns it.
+	Apply(ctx context.Context, p ApplyParams) (*Job, error)
 	// SetProgress records progress of a job processed by attempt and returns
 	// its state, so that a worker learns of a cancellation. ErrConflict if
-	// another attempt has taken the job over.
+	// another attempt has taken the job over. Progress is not a transition.
 	SetProgress(ctx context.Context, id string, attempt int, progress float64) (State, error)
-	// RequeueJob puts a job processed by attempt back to queued.
-	RequeueJob(ctx context.Context, id string, attempt int) error
-	// CompleteJob records the video of a job processed by attempt.
-	CompleteJob(ctx context.Context, id string, attempt int, r Result) error
-	// FailJob moves a non-final job to failed with a reason; attempt 0 fails
-	// it whoever holds it (the sweeper), another only that attempt's.
-	FailJob(ctx context.Context, id string, attempt int, code, message string) error
+	// Events lists recorded transitions, oldest first.
+	Events(ctx context.Context, p EventsParams) ([]Event, error)
 
 	// DueForExpiry lists completed jobs whose video expires before t.
 	DueForExpiry(ctx context.Context, t time.Time, limit int) ([]*Job, error)
-	// ExpireJob moves a completed job to expired (its video is deleted).
-	ExpireJob(ctx context.Context, id string) error
 	// Orphaned lists non-final jobs, not updated since t, whose queue entry
 	// has ended or vanished (attempts used up by crashes): no worker will
 	// take them again, so the sweeper must end them.

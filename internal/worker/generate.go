@@ -32,7 +32,7 @@ const (
 
 // Deps are what the workers need.
 type Deps struct {
-	Store     store.Store
+	Jobs      *job.Lifecycle // every transition of a job goes through it
 	Storage   storage.Storage
 	Generator generator.Generator
 	Log       *slog.Logger
@@ -42,6 +42,10 @@ type Deps struct {
 	// Heartbeat is how often a running job records progress and checks for
 	// cancellation.
 	Heartbeat time.Duration
+	// AfterStart, when set (by tests only), runs between a job's start and
+	// its generation: the window in which a cancel or a shutdown used to be
+	// lost.
+	AfterStart func(ctx context.Context, jobID string)
 }
 
 // generateWorker makes the video of one job.
@@ -53,61 +57,59 @@ type generateWorker struct {
 // Timeout bounds one attempt.
 func (w *generateWorker) Timeout(*river.Job[queue.GenerateArgs]) time.Duration { return w.deps.Timeout }
 
-// Work runs one attempt. Its return value tells River what next: nil (done,
-// whatever the job's outcome), JobCancel (a permanent failure, recorded),
-// JobSnooze (shutting down, try again soon) or an error (retry).
+// Work runs one attempt. Once the job is started, every way the attempt
+// can end goes through settle. Its return value tells River what next: nil
+// (done, whatever the job's outcome), JobCancel (a permanent end,
+// recorded), JobSnooze (shutting down, try again soon) or an error (retry).
 func (w *generateWorker) Work(ctx context.Context, rj *river.Job[queue.GenerateArgs]) error {
 	d := w.deps
 	log := d.Log.With("job_id", rj.Args.JobID, "attempt", rj.Attempt)
-	j, err := d.Store.StartJob(ctx, rj.Args.JobID, rj.Attempt)
-	if errors.Is(err, store.ErrNotFound) {
+	j, err := d.Jobs.Start(ctx, rj.Args.JobID, rj.Attempt)
+	switch {
+	case errors.Is(err, job.ErrNotFound):
 		return nil
-	}
-	if errors.Is(err, store.ErrConflict) {
-		// Ended meanwhile (cancelled while its worker was down, say): make
-		// sure its inputs go too.
+	case errors.Is(err, store.ErrConflict):
 		log.InfoContext(ctx, "job already ended; nothing to do", "state", j.State)
-		job.DeleteInputs(ctx, d.Storage, log, j)
 		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("starting job: %w", err)
+	case err != nil:
+		return err // not started: nothing to settle
 	}
 	log.InfoContext(ctx, "generation started")
+	if d.AfterStart != nil {
+		d.AfterStart(ctx, j.ID)
+	}
 	start := time.Now()
 	res, err := w.generate(ctx, j, log)
 	if err == nil {
 		log.InfoContext(ctx, "job completed", "seconds", time.Since(start).Seconds(), "bytes", res.Bytes)
-		job.DeleteInputs(ctx, d.Storage, log, j)
 		return nil
 	}
 	return w.settle(ctx, rj, j, err, log)
 }
 
-// settle records a failed attempt and chooses River's next step.
+// settle ends an attempt that did not complete, and chooses River's next
+// step. A cancellation is known from the context's cause (River's remote
+// cancel, or our heartbeat seeing the job cancelled), never by reading the
+// job again.
 func (w *generateWorker) settle(ctx context.Context, rj *river.Job[queue.GenerateArgs], j *store.Job, err error, log *slog.Logger) error {
 	d := w.deps
 	bg := context.WithoutCancel(ctx)
-	if cur, gerr := d.Store.GetJob(bg, j.ID); gerr == nil && cur.State == store.StateCancelled {
-		err = errCancelled // cancelled through the API; River may have stopped us first
-	}
 	var ie *generator.InputError
 	switch {
 	case errors.Is(err, errSuperseded):
 		log.WarnContext(ctx, "attempt stopped: another attempt took the job over")
 		return nil
-	case errors.Is(err, errCancelled):
-		log.InfoContext(ctx, "generation stopped: job cancelled")
-		job.DeleteInputs(bg, d.Storage, log, j)
-		return nil
+	case errors.Is(err, errCancelled), errors.Is(context.Cause(ctx), river.ErrJobCancelledRemotely):
+		return w.cancelled(ctx, log)
 	case errors.As(err, &ie):
 		return w.fail(bg, j, ie.Code, ie.Message, log, err)
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return w.fail(bg, j, CodeTimeout, fmt.Sprintf("generation took longer than %s", d.Timeout), log, err)
 	case ctx.Err() != nil:
-		// The process is shutting down: put the job back for another worker.
-		if rerr := d.Store.RequeueJob(bg, j.ID, rj.Attempt); rerr != nil {
-			log.ErrorContext(bg, "re-queueing job failed", "error", rerr)
+		// The process is shutting down: put the job back for another
+		// worker, without using up an attempt.
+		if next, gone := w.requeue(bg, j, rj.Attempt, log); gone {
+			return next
 		}
 		log.InfoContext(bg, "generation interrupted by shutdown; job re-queued")
 		return river.JobSnooze(time.Second)
@@ -115,10 +117,35 @@ func (w *generateWorker) settle(ctx context.Context, rj *river.Job[queue.Generat
 		return w.fail(bg, j, CodeGenerationFailed, "the video could not be generated; the error was logged", log, err)
 	}
 	log.WarnContext(ctx, "generation attempt failed; will retry", "error", err)
-	if rerr := d.Store.RequeueJob(bg, j.ID, rj.Attempt); rerr != nil {
-		log.ErrorContext(bg, "re-queueing job failed", "error", rerr)
+	if next, gone := w.requeue(bg, j, rj.Attempt, log); gone {
+		return next
 	}
 	return err
+}
+
+// requeue gives the job back. When the job turns out no longer to be this
+// attempt's — cancelled while the attempt failed, or taken over — gone is
+// true and next is what River must be told instead.
+func (w *generateWorker) requeue(ctx context.Context, j *store.Job, attempt int, log *slog.Logger) (next error, gone bool) {
+	cur, err := w.deps.Jobs.Requeue(ctx, j, attempt)
+	switch {
+	case err == nil:
+		return nil, false
+	case errors.Is(err, store.ErrConflict) && cur != nil && cur.State == store.StateCancelled:
+		return w.cancelled(ctx, log), true
+	case errors.Is(err, store.ErrConflict):
+		log.WarnContext(ctx, "attempt stopped: the job is no longer this attempt's", "state", cur.State)
+		return nil, true
+	}
+	log.ErrorContext(ctx, "re-queueing job failed", "error", err)
+	return nil, false
+}
+
+// cancelled ends an attempt whose job was cancelled. The Cancel transition
+// deleted the inputs; the attempt's own files go with its work directory.
+func (w *generateWorker) cancelled(ctx context.Context, log *slog.Logger) error {
+	log.InfoContext(ctx, "generation stopped: job cancelled")
+	return river.JobCancel(errCancelled)
 }
 
 // fail records the job's failure. msg is what the customer reads: plain
@@ -126,10 +153,9 @@ func (w *generateWorker) settle(ctx context.Context, rj *river.Job[queue.Generat
 // the log.
 func (w *generateWorker) fail(ctx context.Context, j *store.Job, code, msg string, log *slog.Logger, cause error) error {
 	log.WarnContext(ctx, "job failed", "code", code, "error", cause)
-	if err := w.deps.Store.FailJob(ctx, j.ID, j.Attempt, code, msg); err != nil && !errors.Is(err, store.ErrConflict) {
+	if err := w.deps.Jobs.Fail(ctx, j, j.Attempt, code, msg); err != nil {
 		return fmt.Errorf("recording failure: %w", err)
 	}
-	job.DeleteInputs(ctx, w.deps.Storage, log, j)
 	return river.JobCancel(cause)
 }
 
@@ -192,7 +218,7 @@ func (w *generateWorker) generate(ctx context.Context, j *store.Job, log *slog.L
 		return store.Result{}, err
 	}
 	r := store.Result{Key: key, Bytes: gres.Size, Duration: gres.Duration, ExpiresAt: time.Now().Add(d.ResultTTL)}
-	if err := d.Store.CompleteJob(ctx, j.ID, j.Attempt, r); err != nil {
+	if err := d.Jobs.Complete(context.WithoutCancel(ctx), j, j.Attempt, r); err != nil {
 		_ = d.Storage.Delete(context.WithoutCancel(ctx), key)
 		if errors.Is(err, store.ErrConflict) {
 			return store.Result{}, errSuperseded // cancelled or taken over in the last moment
@@ -217,7 +243,7 @@ func (w *generateWorker) heartbeat(ctx context.Context, j *store.Job, done, tota
 		if n := total.Load(); n > 0 {
 			p = min(float64(done.Load())/float64(n), 0.99)
 		}
-		st, err := w.deps.Store.SetProgress(ctx, j.ID, j.Attempt, p)
+		st, err := w.deps.Jobs.Progress(ctx, j, j.Attempt, p)
 		if errors.Is(err, store.ErrConflict) {
 			cancel(errSuperseded)
 			return

@@ -11,9 +11,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
 
-	"github.com/avatar-api/avatar-api/internal/job"
 	"github.com/avatar-api/avatar-api/internal/queue"
-	"github.com/avatar-api/avatar-api/internal/store"
 )
 
 // Options shape the River client that runs the jobs.
@@ -22,6 +20,9 @@ type Options struct {
 	RescueAfter  time.Duration // a running job older than this is taken as lost and retried
 	SweepEvery   time.Duration // how often expiry and reconciliation run
 	PollInterval time.Duration // how often idle workers look for jobs without a notification
+	// LostAfter is how long an unfinished job whose queue entry has ended
+	// must have been left untouched before the sweep fails it (0: a minute).
+	LostAfter time.Duration
 }
 
 // Runner is a started set of workers.
@@ -34,7 +35,11 @@ type Runner struct {
 func Start(ctx context.Context, driver riverdriver.Driver[*sql.Tx], deps Deps, opts Options) (*Runner, error) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &generateWorker{deps: deps})
-	river.AddWorker(workers, &sweepWorker{deps: deps})
+	lost := opts.LostAfter
+	if lost <= 0 {
+		lost = time.Minute
+	}
+	river.AddWorker(workers, &sweepWorker{deps: deps, lostAfter: lost})
 	client, err := river.NewClient(driver, &river.Config{
 		Logger:               deps.Log.With("component", "queue"),
 		Workers:              workers,
@@ -83,7 +88,8 @@ func (r *Runner) Stop(ctx context.Context, grace time.Duration) error {
 // sweepWorker runs one maintenance pass.
 type sweepWorker struct {
 	river.WorkerDefaults[queue.SweepArgs]
-	deps Deps
+	deps      Deps
+	lostAfter time.Duration
 }
 
 // Work expires videos past their time and fails jobs whose queue entry
@@ -93,42 +99,12 @@ func (w *sweepWorker) Work(ctx context.Context, _ *river.Job[queue.SweepArgs]) e
 }
 
 func (w *sweepWorker) expire(ctx context.Context) error {
-	d := w.deps
-	due, err := d.Store.DueForExpiry(ctx, time.Now(), 500)
-	if err != nil {
-		return fmt.Errorf("listing expired videos: %w", err)
-	}
-	var errs []error
-	for _, j := range due {
-		// One video that cannot be deleted must not hold up the others.
-		if err := d.Storage.Delete(ctx, j.ResultKey); err != nil {
-			errs = append(errs, fmt.Errorf("deleting expired video of job %s: %w", j.ID, err))
-			continue
-		}
-		if err := d.Store.ExpireJob(ctx, j.ID); err != nil && !errors.Is(err, store.ErrConflict) {
-			errs = append(errs, fmt.Errorf("expiring job %s: %w", j.ID, err))
-			continue
-		}
-		d.Log.InfoContext(ctx, "video expired and deleted", "job_id", j.ID)
-	}
-	return errors.Join(errs...)
+	return w.deps.Jobs.ExpireDue(ctx, time.Now(), 500)
 }
 
 // reconcile ends jobs whose queue entry ended without them: River gave up
 // after its attempts were used by crashes, so no worker will run them.
 func (w *sweepWorker) reconcile(ctx context.Context) error {
-	d := w.deps
-	orphans, err := d.Store.Orphaned(ctx, time.Now().Add(-time.Minute), 500)
-	if err != nil {
-		return fmt.Errorf("listing orphaned jobs: %w", err)
-	}
-	const msg = "the job's worker stopped repeatedly before finishing it"
-	for _, j := range orphans {
-		if err := d.Store.FailJob(ctx, j.ID, 0, CodeWorkerLost, msg); err != nil && !errors.Is(err, store.ErrConflict) {
-			return fmt.Errorf("failing lost job: %w", err)
-		}
-		job.DeleteInputs(ctx, d.Storage, d.Log, j)
-		d.Log.WarnContext(ctx, "lost job failed", "job_id", j.ID)
-	}
-	return nil
+	return w.deps.Jobs.FailLost(ctx, time.Now().Add(-w.lostAfter), 500, CodeWorkerLost,
+		"the job's worker stopped repeatedly before finishing it")
 }

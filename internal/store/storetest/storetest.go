@@ -118,7 +118,7 @@ func Run(t *testing.T, s store.Store, dropQueue func(t *testing.T)) {
 		j := newJob(owner)
 		_, err := s.CreateJob(ctx, j)
 		must(t, err)
-		started, err := s.StartJob(ctx, j.ID, 1)
+		started, err := start(ctx, s, j.ID, 1)
 		must(t, err)
 		if started.State != store.StateProcessing || started.Attempt != 1 || started.StartedAt == nil {
 			t.Fatalf("started: %+v", started)
@@ -128,29 +128,29 @@ func Run(t *testing.T, s store.Store, dropQueue func(t *testing.T)) {
 		if st != store.StateProcessing {
 			t.Fatalf("state = %s", st)
 		}
-		must(t, s.RequeueJob(ctx, j.ID, 1))
+		must(t, requeue(ctx, s, j.ID, 1))
 		requeued, err := s.GetJob(ctx, j.ID)
 		must(t, err)
 		if requeued.State != store.StateQueued || requeued.Progress != 0 {
 			t.Fatalf("requeued: %+v", requeued)
 		}
-		_, err = s.StartJob(ctx, j.ID, 2)
+		_, err = start(ctx, s, j.ID, 2)
 		must(t, err)
 		exp := time.Now().Add(time.Hour).UTC().Truncate(time.Millisecond)
-		if err := s.CompleteJob(ctx, j.ID, 1, store.Result{Key: "stale"}); !errors.Is(err, store.ErrConflict) {
+		if err := complete(ctx, s, j.ID, 1, store.Result{Key: "stale"}); !errors.Is(err, store.ErrConflict) {
 			t.Fatalf("completion by a replaced attempt: %v, want ErrConflict", err)
 		}
-		must(t, s.CompleteJob(ctx, j.ID, 2, store.Result{Key: "results/x.mp4", Bytes: 1234, Duration: 4700 * time.Millisecond, ExpiresAt: exp}))
+		must(t, complete(ctx, s, j.ID, 2, store.Result{Key: "results/x.mp4", Bytes: 1234, Duration: 4700 * time.Millisecond, ExpiresAt: exp}))
 		done, err := s.GetJob(ctx, j.ID)
 		must(t, err)
 		if done.State != store.StateCompleted || done.Progress != 1 || done.ResultKey != "results/x.mp4" ||
 			done.ResultBytes != 1234 || done.FinishedAt == nil || done.ExpiresAt == nil || !done.ExpiresAt.Equal(exp) {
 			t.Fatalf("completed: %+v", done)
 		}
-		if _, err := s.StartJob(ctx, j.ID, 3); !errors.Is(err, store.ErrConflict) {
+		if _, err := start(ctx, s, j.ID, 3); !errors.Is(err, store.ErrConflict) {
 			t.Fatalf("start of completed job: %v, want ErrConflict", err)
 		}
-		if err := s.FailJob(ctx, j.ID, 0, "x", "y"); !errors.Is(err, store.ErrConflict) {
+		if err := fail(ctx, s, j.ID, 0, "x", "y"); !errors.Is(err, store.ErrConflict) {
 			t.Fatalf("fail of completed job: %v, want ErrConflict", err)
 		}
 		due, err := s.DueForExpiry(ctx, exp.Add(time.Second), 1000)
@@ -158,7 +158,7 @@ func Run(t *testing.T, s store.Store, dropQueue func(t *testing.T)) {
 		if !containsJob(due, j.ID) {
 			t.Fatalf("completed job not due for expiry")
 		}
-		must(t, s.ExpireJob(ctx, j.ID))
+		must(t, expire(ctx, s, j.ID))
 		expired, err := s.GetJob(ctx, j.ID)
 		must(t, err)
 		if expired.State != store.StateExpired {
@@ -170,13 +170,13 @@ func Run(t *testing.T, s store.Store, dropQueue func(t *testing.T)) {
 		j := newJob(newOwner())
 		_, err := s.CreateJob(ctx, j)
 		must(t, err)
-		must(t, s.FailJob(ctx, j.ID, 0, "generation_failed", "ffmpeg exited"))
+		must(t, fail(ctx, s, j.ID, 0, "generation_failed", "ffmpeg exited"))
 		got, err := s.GetJob(ctx, j.ID)
 		must(t, err)
 		if got.State != store.StateFailed || got.ErrorCode != "generation_failed" || got.ErrorMessage != "ffmpeg exited" || got.FinishedAt == nil {
 			t.Fatalf("failed: %+v", got)
 		}
-		if err := s.FailJob(ctx, uuid.Must(uuid.NewV7()).String(), 0, "a", "b"); !errors.Is(err, store.ErrNotFound) {
+		if err := fail(ctx, s, uuid.Must(uuid.NewV7()).String(), 0, "a", "b"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("fail of missing job: %v", err)
 		}
 	})
@@ -186,10 +186,10 @@ func Run(t *testing.T, s store.Store, dropQueue func(t *testing.T)) {
 		j := newJob(owner)
 		_, err := s.CreateJob(ctx, j)
 		must(t, err)
-		if _, err := s.CancelJob(ctx, j.ID, newOwner()); !errors.Is(err, store.ErrNotFound) {
+		if _, err := cancel(ctx, s, j.ID, newOwner()); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("cancel by another owner: %v, want ErrNotFound", err)
 		}
-		got, err := s.CancelJob(ctx, j.ID, owner)
+		got, err := cancel(ctx, s, j.ID, owner)
 		must(t, err)
 		if got.State != store.StateCancelled || got.FinishedAt == nil {
 			t.Fatalf("cancelled: %+v", got)
@@ -199,23 +199,23 @@ func Run(t *testing.T, s store.Store, dropQueue func(t *testing.T)) {
 		if st != "cancelled" {
 			t.Fatalf("queue entry = %s, want cancelled", st)
 		}
-		if _, err := s.CancelJob(ctx, j.ID, owner); !errors.Is(err, store.ErrConflict) {
+		if _, err := cancel(ctx, s, j.ID, owner); !errors.Is(err, store.ErrConflict) {
 			t.Fatalf("second cancel: %v, want ErrConflict", err)
 		}
 		// A worker that had the job learns of the cancellation.
 		k := newJob(owner)
 		_, err = s.CreateJob(ctx, k)
 		must(t, err)
-		_, err = s.StartJob(ctx, k.ID, 1)
+		_, err = start(ctx, s, k.ID, 1)
 		must(t, err)
-		_, err = s.CancelJob(ctx, k.ID, owner)
+		_, err = cancel(ctx, s, k.ID, owner)
 		must(t, err)
 		state, err := s.SetProgress(ctx, k.ID, 1, 0.7)
 		must(t, err)
 		if state != store.StateCancelled {
 			t.Fatalf("worker sees %s, want cancelled", state)
 		}
-		if err := s.CompleteJob(ctx, k.ID, 1, store.Result{Key: "k"}); !errors.Is(err, store.ErrConflict) {
+		if err := complete(ctx, s, k.ID, 1, store.Result{Key: "k"}); !errors.Is(err, store.ErrConflict) {
 			t.Fatalf("complete after cancel: %v, want ErrConflict", err)
 		}
 	})
@@ -240,17 +240,17 @@ func Run(t *testing.T, s store.Store, dropQueue func(t *testing.T)) {
 		j := newJob(newOwner())
 		_, err := s.CreateJob(ctx, j)
 		must(t, err)
-		_, err = s.StartJob(ctx, j.ID, 1)
+		_, err = start(ctx, s, j.ID, 1)
 		must(t, err)
-		_, err = s.StartJob(ctx, j.ID, 2) // attempt 1 was taken for dead
+		_, err = start(ctx, s, j.ID, 2) // attempt 1 was taken for dead
 		must(t, err)
 		if _, err := s.SetProgress(ctx, j.ID, 1, 0.5); !errors.Is(err, store.ErrConflict) {
 			t.Fatalf("progress of a replaced attempt: %v, want ErrConflict", err)
 		}
-		if err := s.RequeueJob(ctx, j.ID, 1); !errors.Is(err, store.ErrConflict) {
+		if err := requeue(ctx, s, j.ID, 1); !errors.Is(err, store.ErrConflict) {
 			t.Fatalf("requeue by a replaced attempt: %v, want ErrConflict", err)
 		}
-		if err := s.FailJob(ctx, j.ID, 1, "x", "y"); !errors.Is(err, store.ErrConflict) {
+		if err := fail(ctx, s, j.ID, 1, "x", "y"); !errors.Is(err, store.ErrConflict) {
 			t.Fatalf("failure by a replaced attempt: %v, want ErrConflict", err)
 		}
 		st, err := s.SetProgress(ctx, j.ID, 2, 0.5)
@@ -259,6 +259,8 @@ func Run(t *testing.T, s store.Store, dropQueue func(t *testing.T)) {
 			t.Fatalf("state = %s", st)
 		}
 	})
+
+	t.Run("Events", func(t *testing.T) { events(t, s) })
 
 	t.Run("Orphaned", func(t *testing.T) {
 		j := newJob(newOwner())
@@ -282,6 +284,35 @@ func Run(t *testing.T, s store.Store, dropQueue func(t *testing.T)) {
 			t.Fatal("a job updated just now is listed as orphaned")
 		}
 	})
+}
+
+// The transitions, as the job service makes them.
+func start(ctx context.Context, s store.Store, id string, attempt int) (*store.Job, error) {
+	return s.Apply(ctx, store.ApplyParams{JobID: id, Transition: store.Start, Attempt: attempt})
+}
+
+func requeue(ctx context.Context, s store.Store, id string, attempt int) error {
+	_, err := s.Apply(ctx, store.ApplyParams{JobID: id, Transition: store.Requeue, Attempt: attempt})
+	return err
+}
+
+func complete(ctx context.Context, s store.Store, id string, attempt int, r store.Result) error {
+	_, err := s.Apply(ctx, store.ApplyParams{JobID: id, Transition: store.Complete, Attempt: attempt, Result: r})
+	return err
+}
+
+func fail(ctx context.Context, s store.Store, id string, attempt int, code, message string) error {
+	_, err := s.Apply(ctx, store.ApplyParams{JobID: id, Transition: store.Fail, Attempt: attempt, Code: code, Message: message})
+	return err
+}
+
+func expire(ctx context.Context, s store.Store, id string) error {
+	_, err := s.Apply(ctx, store.ApplyParams{JobID: id, Transition: store.Expire})
+	return err
+}
+
+func cancel(ctx context.Context, s store.Store, id, owner string) (*store.Job, error) {
+	return s.Apply(ctx, store.ApplyParams{JobID: id, Transition: store.Cancel, Owner: owner})
 }
 
 func newOwner() string { return "owner-" + uuid.NewString()[:8] }
@@ -317,4 +348,79 @@ func containsJob(js []*store.Job, id string) bool {
 		}
 	}
 	return false
+}
+
+// step is one expected event: transition, from, to, attempt, code.
+type step struct {
+	tr       store.Transition
+	from, to store.State
+	attempt  int
+	code     string
+}
+
+// events holds every path of a job to exactly the events it should write:
+// one per transition made, none for a transition refused.
+func events(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	q, p, c, f, x, k := store.StateQueued, store.StateProcessing, store.StateCompleted, store.StateFailed, store.StateExpired, store.StateCancelled
+	res := store.Result{Key: "results/x.mp4", Bytes: 1, Duration: time.Second, ExpiresAt: time.Now().Add(time.Hour)}
+	paths := map[string]struct {
+		run  func(j *store.Job) error
+		want []step
+	}{
+		"complete": {func(j *store.Job) error {
+			_, err := start(ctx, s, j.ID, 1)
+			return errors.Join(err, complete(ctx, s, j.ID, 1, res))
+		}, []step{{store.Create, "", q, 0, ""}, {store.Start, q, p, 1, ""}, {store.Complete, p, c, 1, ""}}},
+		"fail before a start": {func(j *store.Job) error {
+			return fail(ctx, s, j.ID, 0, "invalid_audio", "bad")
+		}, []step{{store.Create, "", q, 0, ""}, {store.Fail, q, f, 0, "invalid_audio"}}},
+		"cancel while queued": {func(j *store.Job) error {
+			_, err := cancel(ctx, s, j.ID, j.Owner)
+			return err
+		}, []step{{store.Create, "", q, 0, ""}, {store.Cancel, q, k, 0, ""}}},
+		"cancel while running, then a late completion": {func(j *store.Job) error {
+			_, err := start(ctx, s, j.ID, 1)
+			_, cerr := cancel(ctx, s, j.ID, j.Owner)
+			if late := complete(ctx, s, j.ID, 1, res); !errors.Is(late, store.ErrConflict) {
+				return fmt.Errorf("late completion: %v", late)
+			}
+			return errors.Join(err, cerr)
+		}, []step{{store.Create, "", q, 0, ""}, {store.Start, q, p, 1, ""}, {store.Cancel, p, k, 1, ""}}},
+		"expire": {func(j *store.Job) error {
+			_, err := start(ctx, s, j.ID, 1)
+			return errors.Join(err, complete(ctx, s, j.ID, 1, res), expire(ctx, s, j.ID))
+		}, []step{{store.Create, "", q, 0, ""}, {store.Start, q, p, 1, ""}, {store.Complete, p, c, 1, ""}, {store.Expire, c, x, 1, ""}}},
+		"orphaned after crashes": {func(j *store.Job) error {
+			_, e1 := start(ctx, s, j.ID, 1)
+			_, e2 := start(ctx, s, j.ID, 2) // the first attempt's worker died; River rescued the job
+			return errors.Join(e1, e2, fail(ctx, s, j.ID, 0, "worker_lost", "lost"))
+		}, []step{{store.Create, "", q, 0, ""}, {store.Start, q, p, 1, ""}, {store.Start, p, p, 2, ""}, {store.Fail, p, f, 2, "worker_lost"}}},
+		"requeue at shutdown": {func(j *store.Job) error {
+			_, e1 := start(ctx, s, j.ID, 1)
+			e2 := requeue(ctx, s, j.ID, 1)
+			_, e3 := start(ctx, s, j.ID, 2)
+			return errors.Join(e1, e2, e3, complete(ctx, s, j.ID, 2, res))
+		}, []step{{store.Create, "", q, 0, ""}, {store.Start, q, p, 1, ""}, {store.Requeue, p, q, 1, ""}, {store.Start, q, p, 2, ""}, {store.Complete, p, c, 2, ""}}},
+	}
+	for name, path := range paths {
+		j := newJob(newOwner())
+		_, err := s.CreateJob(ctx, j)
+		must(t, err)
+		if err := path.run(j); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		evs, err := s.Events(ctx, store.EventsParams{JobID: j.ID, Limit: 100})
+		must(t, err)
+		var got []step
+		for i, e := range evs {
+			got = append(got, step{e.Transition, e.From, e.To, e.Attempt, e.Code})
+			if e.JobID != j.ID || e.Owner != j.Owner || e.At.IsZero() || (i > 0 && e.ID <= evs[i-1].ID) {
+				t.Errorf("%s: event %+v", name, e)
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(path.want) {
+			t.Errorf("%s: events\n  %v\nwant\n  %v", name, got, path.want)
+		}
+	}
 }

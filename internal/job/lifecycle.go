@@ -1,0 +1,164 @@
+package job
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/avatar-api/avatar-api/internal/storage"
+	"github.com/avatar-api/avatar-api/internal/store"
+)
+
+// Lifecycle is the one owner of a job's life once it is queued: every
+// transition of store.Machine is made here (through store.Apply, which
+// records its event in the same transaction), and what a transition leaves
+// behind is deleted here: a job's inputs when it ends, its video when it
+// expires. The API's cancel, the workers and the sweep all call it.
+type Lifecycle struct {
+	store   store.Store
+	storage storage.Storage
+	log     *slog.Logger
+}
+
+// NewLifecycle returns the lifecycle of the jobs in st, whose files are in sg.
+func NewLifecycle(st store.Store, sg storage.Storage, log *slog.Logger) *Lifecycle {
+	return &Lifecycle{store: st, storage: sg, log: log}
+}
+
+// recordTimeout bounds a transition made on a context that must not cut it
+// short: a transition is recorded whole, and its caller then decides from
+// its own context what comes next.
+const recordTimeout = 30 * time.Second
+
+// Start gives the job to attempt. It is recorded whatever happens to ctx
+// meanwhile. ErrNotFound if the job is gone; store.ErrConflict (with the
+// job) if it has ended, whose leftovers are then deleted.
+func (l *Lifecycle) Start(ctx context.Context, id string, attempt int) (*store.Job, error) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	j, err := l.store.Apply(rctx, store.ApplyParams{JobID: id, Transition: store.Start, Attempt: attempt})
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, ErrNotFound
+	case errors.Is(err, store.ErrConflict):
+		// Ended meanwhile (cancelled while its worker was down, say): make
+		// sure its inputs go too.
+		l.deleteInputs(ctx, j)
+		return j, err
+	case err != nil:
+		return nil, fmt.Errorf("starting job: %w", err)
+	}
+	return j, nil
+}
+
+// Progress records how far attempt has come and returns the job's state,
+// so that the attempt learns of a cancellation; store.ErrConflict if
+// another attempt has taken the job over.
+func (l *Lifecycle) Progress(ctx context.Context, j *store.Job, attempt int, progress float64) (store.State, error) {
+	return l.store.SetProgress(ctx, j.ID, attempt, progress)
+}
+
+// Requeue gives the job back to the queue (shutdown, a failure to retry).
+// store.ErrConflict, with the job as it is, if the job is no longer
+// attempt's: cancelled meanwhile, or taken over.
+func (l *Lifecycle) Requeue(ctx context.Context, j *store.Job, attempt int) (*store.Job, error) {
+	return l.apply(ctx, store.ApplyParams{JobID: j.ID, Transition: store.Requeue, Attempt: attempt})
+}
+
+// Complete records attempt's video and deletes the inputs.
+// store.ErrConflict if the job was cancelled or taken over meanwhile.
+func (l *Lifecycle) Complete(ctx context.Context, j *store.Job, attempt int, r store.Result) error {
+	if _, err := l.apply(ctx, store.ApplyParams{JobID: j.ID, Transition: store.Complete, Attempt: attempt, Result: r}); err != nil {
+		return err
+	}
+	l.deleteInputs(ctx, j)
+	return nil
+}
+
+// Fail ends the job with a reason (code for machines, message for the
+// customer) and deletes the inputs. attempt 0 fails it whoever holds it.
+// A job that ended already is left as it is.
+func (l *Lifecycle) Fail(ctx context.Context, j *store.Job, attempt int, code, message string) error {
+	_, err := l.apply(ctx, store.ApplyParams{JobID: j.ID, Transition: store.Fail, Attempt: attempt, Code: code, Message: message})
+	if err != nil && !errors.Is(err, store.ErrConflict) {
+		return err
+	}
+	l.deleteInputs(ctx, j)
+	return nil
+}
+
+// Cancel stops one of owner's jobs and deletes its inputs. A worker
+// generating it is told by the queue and stops within a second.
+func (l *Lifecycle) Cancel(ctx context.Context, owner, id string) (*store.Job, error) {
+	j, err := l.apply(ctx, store.ApplyParams{JobID: id, Transition: store.Cancel, Owner: owner})
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, ErrNotFound
+	case errors.Is(err, store.ErrConflict):
+		return j, ErrFinal
+	case err != nil:
+		return nil, fmt.Errorf("%w: cancelling job: %w", ErrUnavailable, err)
+	}
+	l.deleteInputs(ctx, j)
+	l.log.InfoContext(ctx, "job cancelled", "job_id", id)
+	return j, nil
+}
+
+// ExpireDue deletes the videos whose time has come (at most limit) and
+// marks their jobs expired. One video that cannot be deleted does not hold
+// up the others.
+func (l *Lifecycle) ExpireDue(ctx context.Context, now time.Time, limit int) error {
+	due, err := l.store.DueForExpiry(ctx, now, limit)
+	if err != nil {
+		return fmt.Errorf("listing expired videos: %w", err)
+	}
+	var errs []error
+	for _, j := range due {
+		if err := l.storage.Delete(ctx, j.ResultKey); err != nil {
+			errs = append(errs, fmt.Errorf("deleting expired video of job %s: %w", j.ID, err))
+			continue
+		}
+		if _, err := l.apply(ctx, store.ApplyParams{JobID: j.ID, Transition: store.Expire}); err != nil && !errors.Is(err, store.ErrConflict) {
+			errs = append(errs, fmt.Errorf("expiring job %s: %w", j.ID, err))
+			continue
+		}
+		l.log.InfoContext(ctx, "video expired and deleted", "job_id", j.ID)
+	}
+	return errors.Join(errs...)
+}
+
+// FailLost ends the jobs (at most limit), not updated since before, whose
+// queue entry ended without them: the queue gave up after their attempts
+// were used by crashes, so no worker will run them.
+func (l *Lifecycle) FailLost(ctx context.Context, before time.Time, limit int, code, message string) error {
+	lost, err := l.store.Orphaned(ctx, before, limit)
+	if err != nil {
+		return fmt.Errorf("listing orphaned jobs: %w", err)
+	}
+	for _, j := range lost {
+		if err := l.Fail(ctx, j, 0, code, message); err != nil {
+			return fmt.Errorf("failing lost job: %w", err)
+		}
+		l.log.WarnContext(ctx, "lost job failed", "job_id", j.ID)
+	}
+	return nil
+}
+
+func (l *Lifecycle) apply(ctx context.Context, p store.ApplyParams) (*store.Job, error) {
+	return l.store.Apply(ctx, p)
+}
+
+// deleteInputs removes a job's inputs, logging failures: nothing retries
+// them (the sweep of orphaned objects will), so a failure is worth a line.
+func (l *Lifecycle) deleteInputs(ctx context.Context, j *store.Job) {
+	if j == nil {
+		return
+	}
+	for _, key := range []string{j.ImageKey, j.AudioKey} {
+		if err := l.storage.Delete(context.WithoutCancel(ctx), key); err != nil {
+			l.log.WarnContext(ctx, "deleting input failed", "job_id", j.ID, "key", key, "error", err)
+		}
+	}
+}

@@ -1,0 +1,104 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/avatar-api/avatar-api/internal/store"
+)
+
+// CreateJob implements store.Store: the job row, its queue entry and its
+// Create event, in one transaction.
+func (s *Store) CreateJob(ctx context.Context, j *store.Job) (*store.Job, error) {
+	now := s.now().UTC().Truncate(time.Microsecond)
+	j.State, j.CreatedAt, j.UpdatedAt = store.StateQueued, now, now
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if j.IdempotencyKey != "" {
+			if _, err := s.one(ctx, tx, "owner = ? AND idempotency_key = ?", j.Owner, j.IdempotencyKey); err == nil {
+				return store.ErrConflict
+			}
+		}
+		var idem any
+		if j.IdempotencyKey != "" {
+			idem = j.IdempotencyKey
+		}
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO jobs (id, owner, idempotency_key, fingerprint, request_id, state,
+			progress, attempt, prompt, image_key, audio_key, width, height, fps, seed, face_fallback, audio_duration_ms,
+			created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			j.ID, j.Owner, idem, j.Fingerprint, j.RequestID, j.State, j.Prompt, j.ImageKey, j.AudioKey,
+			j.Width, j.Height, j.FPS, j.Seed, j.FaceFallback, j.AudioDuration.Milliseconds(), s.t(now), s.t(now))
+		if err != nil {
+			return s.interpret(err, "inserting job")
+		}
+		if err := s.enqueue(ctx, tx, j.ID); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, store.Event{JobID: j.ID, Owner: j.Owner, Transition: store.Create, To: store.StateQueued, At: now})
+	})
+	if errors.Is(err, store.ErrConflict) && j.IdempotencyKey != "" {
+		existing, gerr := s.one(ctx, s.db, "owner = ? AND idempotency_key = ?", j.Owner, j.IdempotencyKey)
+		if gerr != nil {
+			return nil, fmt.Errorf("reading job of idempotency key: %w", gerr)
+		}
+		return existing, store.ErrConflict
+	}
+	if err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
+// JobByIdempotencyKey implements store.Store.
+func (s *Store) JobByIdempotencyKey(ctx context.Context, owner, key string) (*store.Job, error) {
+	return s.one(ctx, s.db, "owner = ? AND idempotency_key = ?", owner, key)
+}
+
+// GetJob implements store.Store.
+func (s *Store) GetJob(ctx context.Context, id string) (*store.Job, error) {
+	return s.one(ctx, s.db, "id = ?", id)
+}
+
+// ListJobs implements store.Store.
+func (s *Store) ListJobs(ctx context.Context, p store.ListParams) ([]*store.Job, error) {
+	where, args := "owner = ?", []any{p.Owner}
+	if p.Before != "" {
+		where += " AND id < ?"
+		args = append(args, p.Before)
+	}
+	args = append(args, p.Limit)
+	return s.many(ctx, where+" ORDER BY id DESC LIMIT ?", args...)
+}
+
+// QueuePosition implements store.Store.
+func (s *Store) QueuePosition(ctx context.Context, id string) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT count(*) FROM jobs WHERE state = ? AND id < ?`),
+		store.StateQueued, id).Scan(&n)
+	return n, s.interpret(err, "counting queue")
+}
+
+// SetProgress implements store.Store. Progress is not a transition: it
+// records no event.
+func (s *Store) SetProgress(ctx context.Context, id string, attempt int, progress float64) (store.State, error) {
+	var st store.State
+	var cur int
+	err := s.db.QueryRowContext(ctx, s.q(`UPDATE jobs SET progress = CASE WHEN state = ? AND attempt = ? THEN ? ELSE progress END,
+		updated_at = CASE WHEN state = ? AND attempt = ? THEN ? ELSE updated_at END
+		WHERE id = ? RETURNING state, attempt`),
+		store.StateProcessing, attempt, progress, store.StateProcessing, attempt, s.t(s.now()), id).Scan(&st, &cur)
+	if err != nil {
+		return "", s.interpret(err, "recording progress")
+	}
+	if !st.Final() && cur != attempt {
+		return st, store.ErrConflict
+	}
+	return st, nil
+}
+
+// DueForExpiry implements store.Store.
+func (s *Store) DueForExpiry(ctx context.Context, t time.Time, limit int) ([]*store.Job, error) {
+	return s.many(ctx, "state = ? AND expires_at <= ? ORDER BY expires_at LIMIT ?", store.StateCompleted, s.t(t), limit)
+}
