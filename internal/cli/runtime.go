@@ -32,7 +32,7 @@ type runtime struct {
 	log       *slog.Logger
 	store     *sqlstore.Store
 	storage   storage.Storage
-	files     *local.Store // nil unless STORAGE=local
+	files     *local.Disk // nil unless STORAGE=local
 	generator generator.Generator
 }
 

@@ -31,7 +31,7 @@ const fixtures = "../../testdata"
 // local storage, and the still generator running ffmpeg.
 type bundle struct {
 	st    *sqlstore.Store
-	files *local.Store
+	files *local.Disk
 	jobs  *job.Lifecycle
 	deps  worker.Deps
 	opts  worker.Options

@@ -24,11 +24,11 @@ import (
 // as an RFC 9457 application/problem+json body. Otherwise the file is served
 // with Range support, a private Cache-Control lasting until the link expires
 // and, when the link names one, an attachment filename.
-func (s *Store) Handler() http.Handler {
+func (s *Disk) Handler() http.Handler {
 	return http.HandlerFunc(s.serveFile)
 }
 
-func (s *Store) serveFile(w http.ResponseWriter, r *http.Request) {
+func (s *Disk) serveFile(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		writeProblem(w, http.StatusMethodNotAllowed, "method_not_allowed", "Only GET and HEAD are allowed.")

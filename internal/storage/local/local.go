@@ -30,21 +30,21 @@ const (
 	tempPrefix = ".tmp-"
 )
 
-// Store keeps objects as files under a root directory. All file access goes
+// Disk keeps objects as files under a root directory. All file access goes
 // through an os.Root, so no key, symlink or race can reach outside it.
-type Store struct {
+type Disk struct {
 	root      *os.Root
 	publicURL string
 	secret    []byte
 }
 
-var _ storage.Storage = (*Store)(nil)
+var _ storage.Storage = (*Disk)(nil)
 
 // New opens (creating it if needed) the directory root as a store. publicURL
 // is the absolute base URL at which Handler is reachable, such as
 // "https://api.example.com"; signed URLs are built on it. secret keys the
 // URL signatures and must be at least MinSecretLen bytes.
-func New(root, publicURL string, secret []byte) (*Store, error) {
+func New(root, publicURL string, secret []byte) (*Disk, error) {
 	if len(secret) < MinSecretLen {
 		return nil, fmt.Errorf("local storage: signing secret must be at least %d bytes", MinSecretLen)
 	}
@@ -59,7 +59,7 @@ func New(root, publicURL string, secret []byte) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open storage root: %w", err)
 	}
-	return &Store{
+	return &Disk{
 		root:      r,
 		publicURL: strings.TrimRight(publicURL, "/"),
 		secret:    append([]byte(nil), secret...),
@@ -68,7 +68,7 @@ func New(root, publicURL string, secret []byte) (*Store, error) {
 
 // Close releases the root directory handle. The store must not be used
 // afterwards.
-func (s *Store) Close() error {
+func (s *Disk) Close() error {
 	if err := s.root.Close(); err != nil {
 		return fmt.Errorf("close storage root: %w", err)
 	}
@@ -80,7 +80,7 @@ func (s *Store) Close() error {
 // size >= 0 the content must be exactly size bytes; a negative size means
 // unknown. contentType is not stored: Handler derives the type from the
 // key's extension.
-func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, _ string) error {
+func (s *Disk) Put(ctx context.Context, key string, r io.Reader, size int64, _ string) error {
 	if err := storage.ValidateKey(key); err != nil {
 		return fmt.Errorf("put %q: %w", key, err)
 	}
@@ -104,7 +104,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, _ 
 
 // commit fills the temporary file f (named tmp) from r and renames it to
 // key. The caller removes tmp if it fails.
-func (s *Store) commit(ctx context.Context, tmp string, f *os.File, key string, r io.Reader, size int64) error {
+func (s *Disk) commit(ctx context.Context, tmp string, f *os.File, key string, r io.Reader, size int64) error {
 	werr := writeAll(ctx, f, r, size)
 	if err := f.Close(); werr == nil && err != nil {
 		werr = fmt.Errorf("close temporary file: %w", err)
@@ -124,7 +124,7 @@ func (s *Store) commit(ctx context.Context, tmp string, f *os.File, key string, 
 // createTemp creates a new, empty temporary file in dir (creating dir),
 // returning its name relative to the root. A concurrent Delete may remove an
 // empty dir between MkdirAll and the create, so that is retried.
-func (s *Store) createTemp(dir string) (string, *os.File, error) {
+func (s *Disk) createTemp(dir string) (string, *os.File, error) {
 	var lastErr error
 	for range 3 {
 		if err := s.root.MkdirAll(dir, dirPerm); err != nil {
@@ -173,7 +173,7 @@ func writeAll(ctx context.Context, f *os.File, r io.Reader, size int64) error {
 }
 
 // Open returns the object's file; storage.ErrNotFound if there is none.
-func (s *Store) Open(_ context.Context, key string) (io.ReadCloser, error) {
+func (s *Disk) Open(_ context.Context, key string) (io.ReadCloser, error) {
 	f, _, err := s.openFile(key)
 	if err != nil {
 		return nil, fmt.Errorf("open %q: %w", key, err)
@@ -183,7 +183,7 @@ func (s *Store) Open(_ context.Context, key string) (io.ReadCloser, error) {
 
 // openFile opens key as a regular file, mapping a missing file or a
 // directory to storage.ErrNotFound.
-func (s *Store) openFile(key string) (*os.File, fs.FileInfo, error) {
+func (s *Disk) openFile(key string) (*os.File, fs.FileInfo, error) {
 	if err := storage.ValidateKey(key); err != nil {
 		return nil, nil, err
 	}
@@ -208,7 +208,7 @@ func (s *Store) openFile(key string) (*os.File, fs.FileInfo, error) {
 
 // Delete removes the object's file and then, best effort, any parent
 // directories below the root that are left empty.
-func (s *Store) Delete(_ context.Context, key string) error {
+func (s *Disk) Delete(_ context.Context, key string) error {
 	if err := storage.ValidateKey(key); err != nil {
 		return fmt.Errorf("delete %q: %w", key, err)
 	}
@@ -232,7 +232,7 @@ func (s *Store) Delete(_ context.Context, key string) error {
 // pruneDirs removes dir and its parents below the root for as long as they
 // are empty. It is best effort: Remove fails on a directory that is not
 // empty, which ends the walk.
-func (s *Store) pruneDirs(dir string) {
+func (s *Disk) pruneDirs(dir string) {
 	for ; dir != "." && dir != "/"; dir = path.Dir(dir) {
 		if s.root.Remove(dir) != nil {
 			return
@@ -241,7 +241,7 @@ func (s *Store) pruneDirs(dir string) {
 }
 
 // Ping writes, syncs and removes a small probe file in the root.
-func (s *Store) Ping(ctx context.Context) error {
+func (s *Disk) Ping(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("ping local storage: %w", err)
 	}
@@ -265,7 +265,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // syncDir flushes dir's entries so a rename survives a crash. A directory
 // already gone was emptied and removed by a concurrent Delete, which leaves
 // nothing to flush.
-func (s *Store) syncDir(dir string) error {
+func (s *Disk) syncDir(dir string) error {
 	d, err := s.root.Open(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil

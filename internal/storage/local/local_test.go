@@ -24,7 +24,7 @@ var testSecret = bytes.Repeat([]byte("k"), MinSecretLen)
 // testBundle is a store on a fresh directory, served by a real HTTP server
 // at the store's public URL.
 type testBundle struct {
-	store *Store
+	store *Disk
 	root  string
 	srv   *httptest.Server
 }
@@ -220,14 +220,14 @@ func TestPingLeavesNothing(t *testing.T) {
 	}
 }
 
-func storePut(t *testing.T, s *Store, key, content string) {
+func storePut(t *testing.T, s *Disk, key, content string) {
 	t.Helper()
 	if err := s.Put(t.Context(), key, strings.NewReader(content), int64(len(content)), ""); err != nil {
 		t.Fatalf("Put(%q): %v", key, err)
 	}
 }
 
-func storeRead(t *testing.T, s *Store, key string) string {
+func storeRead(t *testing.T, s *Disk, key string) string {
 	t.Helper()
 	rc, err := s.Open(t.Context(), key)
 	if err != nil {

@@ -21,7 +21,7 @@ const FilesPath = "/files/"
 // URL returns publicURL/files/<key>?expires=<unix>&filename=<name>&sig=<hex>,
 // where sig is HMAC-SHA256 over key, expiry and filename. Handler accepts it
 // until expires.
-func (s *Store) URL(_ context.Context, key string, expires time.Time, filename string) (string, error) {
+func (s *Disk) URL(_ context.Context, key string, expires time.Time, filename string) (string, error) {
 	if err := storage.ValidateKey(key); err != nil {
 		return "", fmt.Errorf("sign URL for %q: %w", key, err)
 	}
@@ -32,7 +32,7 @@ func (s *Store) URL(_ context.Context, key string, expires time.Time, filename s
 }
 
 // signedURL builds the URL without checking that expires is in the future.
-func (s *Store) signedURL(key string, expires int64, filename string) string {
+func (s *Disk) signedURL(key string, expires int64, filename string) string {
 	exp := strconv.FormatInt(expires, 10)
 	q := url.Values{}
 	q.Set("expires", exp)
@@ -46,7 +46,7 @@ func (s *Store) signedURL(key string, expires int64, filename string) string {
 // sign returns HMAC-SHA256(secret, key "\n" expires "\n" filename). Keys hold
 // no control characters and expires only digits, so the message is
 // unambiguous.
-func (s *Store) sign(key, expires, filename string) []byte {
+func (s *Disk) sign(key, expires, filename string) []byte {
 	m := hmac.New(sha256.New, s.secret)
 	m.Write([]byte(key + "\n" + expires + "\n" + filename))
 	return m.Sum(nil)

@@ -51,20 +51,20 @@ type Config struct {
 	ForcePathStyle bool
 }
 
-// Store keeps objects in one bucket, under an optional key prefix.
-type Store struct {
+// Bucket keeps objects in one bucket, under an optional key prefix.
+type Bucket struct {
 	client  *awss3.Client
 	presign *awss3.PresignClient
 	bucket  string
 	prefix  string
 }
 
-var _ storage.Storage = (*Store)(nil)
+var _ storage.Storage = (*Bucket)(nil)
 
 // New builds a client for cfg. It does not contact the service; call Ping
 // for that. Checksums are only computed when an operation requires them,
 // which R2 and most S3-compatible services need.
-func New(ctx context.Context, cfg Config) (*Store, error) {
+func New(ctx context.Context, cfg Config) (*Bucket, error) {
 	if cfg.Bucket == "" {
 		return nil, errors.New("s3 storage: bucket is required")
 	}
@@ -106,7 +106,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if prefix != "" && !strings.HasSuffix(prefix, "/") {
 		prefix += "/"
 	}
-	return &Store{
+	return &Bucket{
 		client:  client,
 		presign: awss3.NewPresignClient(client),
 		bucket:  cfg.Bucket,
@@ -127,7 +127,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 // service (S3, R2, MinIO) then discards the incomplete upload. versitygw
 // v1.8.0 does not: it keeps the bytes it received when a plain reader fails
 // midway, so pass an io.Seeker (such as an *os.File) when writing there.
-func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error {
+func (s *Bucket) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error {
 	if err := storage.ValidateKey(key); err != nil {
 		return fmt.Errorf("put %q: %w", key, err)
 	}
@@ -182,7 +182,7 @@ func remainingLen(r io.Reader) (int64, error) {
 }
 
 // Open returns the object's body; storage.ErrNotFound if it does not exist.
-func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+func (s *Bucket) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 	if err := storage.ValidateKey(key); err != nil {
 		return nil, fmt.Errorf("open %q: %w", key, err)
 	}
@@ -197,7 +197,7 @@ func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 }
 
 // Delete removes the object; deleting a missing key succeeds.
-func (s *Store) Delete(ctx context.Context, key string) error {
+func (s *Bucket) Delete(ctx context.Context, key string) error {
 	if err := storage.ValidateKey(key); err != nil {
 		return fmt.Errorf("delete %q: %w", key, err)
 	}
@@ -214,7 +214,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 // URL presigns a GetObject request valid until expires (at most
 // MaxURLExpiry ahead), asking the service to send filename in
 // Content-Disposition.
-func (s *Store) URL(ctx context.Context, key string, expires time.Time, filename string) (string, error) {
+func (s *Bucket) URL(ctx context.Context, key string, expires time.Time, filename string) (string, error) {
 	if err := storage.ValidateKey(key); err != nil {
 		return "", fmt.Errorf("sign URL for %q: %w", key, err)
 	}
@@ -237,7 +237,7 @@ func (s *Store) URL(ctx context.Context, key string, expires time.Time, filename
 }
 
 // Ping checks that the bucket exists and the credentials may use it.
-func (s *Store) Ping(ctx context.Context) error {
+func (s *Bucket) Ping(ctx context.Context) error {
 	_, err := s.client.HeadBucket(ctx, &awss3.HeadBucketInput{Bucket: aws.String(s.bucket)})
 	if err != nil {
 		return fmt.Errorf("ping s3 bucket %q: %w", s.bucket, interpretError(err))

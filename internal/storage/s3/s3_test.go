@@ -19,7 +19,7 @@ import (
 
 // newStore returns a store on the test bucket under a key prefix of its own,
 // so parallel tests never see each other's objects.
-func newStore(t *testing.T, modify ...func(*Config)) *Store {
+func newStore(t *testing.T, modify ...func(*Config)) *Bucket {
 	t.Helper()
 	cfg := gw.config(testBucket)
 	cfg.Prefix = "t/" + strings.ToLower(rand.Text())
