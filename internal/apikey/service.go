@@ -275,7 +275,7 @@ func (s *Service) Rotate(ctx context.Context, id string, grace time.Duration, ac
 	if old.RevokedAt != nil {
 		return nil, ErrRevoked
 	}
-	if old.ExpiresAt != nil && !s.now().Before(*old.ExpiresAt) {
+	if !old.Active(s.now()) {
 		return nil, ErrExpired
 	}
 	if grace < 0 {

@@ -81,7 +81,7 @@ func (k *Keys) Authenticate(ctx context.Context, token string) (Identity, error)
 	if err != nil {
 		return Identity{}, err
 	}
-	if key.RevokedAt != nil || (key.ExpiresAt != nil && !now.Before(*key.ExpiresAt)) {
+	if !key.Active(now) {
 		return Identity{}, ErrUnauthenticated
 	}
 	k.mu.Lock()

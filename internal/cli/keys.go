@@ -314,7 +314,7 @@ func status(r *store.APIKey, now time.Time) string {
 	switch {
 	case r.RevokedAt != nil:
 		return "revoked"
-	case r.ExpiresAt != nil && !now.Before(*r.ExpiresAt):
+	case !r.Active(now):
 		return "expired"
 	case r.ExpiresAt != nil:
 		return "active until " + r.ExpiresAt.Format("2006-01-02 15:04")

@@ -303,8 +303,7 @@ func hasLegacyKey(ctx context.Context, keys *apikey.Service) bool {
 	}
 	now := time.Now()
 	for _, k := range all {
-		live := k.RevokedAt == nil && (k.ExpiresAt == nil || now.Before(*k.ExpiresAt))
-		if live && !strings.HasPrefix(k.Display, apikey.Prefix) {
+		if k.Active(now) && !strings.HasPrefix(k.Display, apikey.Prefix) {
 			return true
 		}
 	}

@@ -23,6 +23,12 @@ type APIKey struct {
 	LastUsedAt  *time.Time
 }
 
+// Active reports whether the key opens the API at now: not revoked, and
+// not past its expiry. Every check of a key's liveness is this one.
+func (k *APIKey) Active(now time.Time) bool {
+	return k.RevokedAt == nil && (k.ExpiresAt == nil || now.Before(*k.ExpiresAt))
+}
+
 // KeyEvent is one line of the keys' audit trail.
 type KeyEvent struct {
 	ID     int64
