@@ -67,48 +67,23 @@ func New(d Deps) http.Handler {
 	config.CreateHooks = nil // no $schema links in bodies: the schemas are in the OpenAPI document
 	config.Transformers = []huma.Transformer{finishProblem}
 	config.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
-		"bearer": {Type: "http", Scheme: "bearer", Description: "Your API key: `Authorization: Bearer <key>`."},
+		securityScheme: {Type: "http", Scheme: "bearer", Description: "Your API key: `Authorization: Bearer <key>`."},
 	}
 	config.Servers = []*huma.Server{{URL: d.PublicURL}}
 	h := humago.New(mux, config)
 	h.UseMiddleware(withLogger(d.Log), a.authenticate(h), a.limit(h))
-
-	// Customer routes: every one needs a key.
-	huma.Register(h, a.opGenerate(), a.generate)
+	rt := router{a: a, h: h, mux: mux}
+	for _, r := range a.routes() {
+		r.register(rt, r)
+	}
 	h.OpenAPI().Paths["/generate"].Post.RequestBody = generateBody()
-	huma.Register(h, a.opStatus(), a.status)
-	huma.Register(h, a.opResult(), a.result)
-	huma.Register(h, a.opCancel(), a.cancel)
-	huma.Register(h, a.opList(), a.list)
-	huma.Register(h, opWhoami(), a.whoami)
-
-	// Operator routes: key administration, admin scope.
-	huma.Register(h, opCreateKey(), a.createKey)
-	huma.Register(h, opListKeys(), a.listKeys)
-	huma.Register(h, opShowKey(), a.showKey)
-	huma.Register(h, opUpdateKey(), a.updateKey)
-	huma.Register(h, opRevokeKey(), a.revokeKey)
-	huma.Register(h, opRotateKey(), a.rotateKey)
-
-	// Open routes: liveness, readiness.
-	huma.Register(h, opHealth(), a.health)
-	huma.Register(h, opReady(), a.ready)
-
-	// Prometheus metrics, for the operator's scraper (admin scope).
-	if d.Metrics != nil {
-		mux.Handle("GET /metrics", a.requireAdmin(d.Metrics.Handler()))
-	}
-
-	// Signed download links of local storage; the signature is the key.
-	if d.Files != nil {
-		mux.Handle("GET /files/", d.Files)
-		mux.Handle("HEAD /files/", d.Files)
-	}
-	return notFound(mux)
+	return a.unmatched(mux)
 }
 
-var (
-	anyKey   = []map[string][]string{{"bearer": {}}}
-	bearer   = []map[string][]string{{"bearer": {scopeOfCustomerOps}}}
-	operator = []map[string][]string{{"bearer": {scopeOfOperatorOps}}}
-)
+// metrics is Prometheus's handler, or nil without metrics.
+func (a *api) metrics() http.Handler {
+	if a.Metrics == nil {
+		return nil
+	}
+	return a.Metrics.Handler()
+}

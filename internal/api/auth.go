@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"math"
@@ -43,19 +42,19 @@ func identity(ctx context.Context) auth.Identity {
 // owner is who the caller's jobs belong to.
 func owner(ctx context.Context) string { return identity(ctx).Owner() }
 
-// authenticate lets through operations without security; the others need
-// a valid bearer key with the operation's scope.
+// authenticate lets through the operations the route table opens; the
+// others need a valid bearer key with the scopes of their access.
 func (a *api) authenticate(h huma.API) func(huma.Context, func(huma.Context)) {
 	return func(ctx huma.Context, next func(huma.Context)) {
-		sec := ctx.Operation().Security
-		if len(sec) == 0 {
+		scopes, keyed := routeOf(ctx.Operation()).access.scopes()
+		if !keyed {
 			next(ctx)
 			return
 		}
 		// What answers a key is the key holder's alone (a signed download
 		// URL, a job): no cache may keep it, whatever the answer.
 		ctx.SetHeader("Cache-Control", "no-store")
-		id, p := a.identify(ctx.Context(), ctx.RemoteAddr(), ctx.Header("Authorization"), sec[0][securityScheme])
+		id, p := a.identify(ctx.Context(), ctx.RemoteAddr(), ctx.Header("Authorization"), scopes)
 		if p != nil {
 			_ = huma.WriteErr(h, ctx, p.Status, "", p)
 			return
@@ -103,25 +102,6 @@ func (a *api) identify(ctx context.Context, addr, header string, scopes []string
 	return id, nil
 }
 
-// requireAdmin guards a plain handler (not a huma operation) with an admin
-// key, answering like the operations do.
-func (a *api) requireAdmin(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-store")
-		if _, p := a.identify(r.Context(), r.RemoteAddr, r.Header.Get("Authorization"), []string{scopeOfOperatorOps}); p != nil {
-			p.RequestID = logging.Attr(r.Context(), "request_id")
-			for k, vs := range p.GetHeaders() {
-				w.Header()[k] = vs
-			}
-			w.Header().Set("Content-Type", problem.ContentType)
-			w.WriteHeader(p.Status)
-			_ = json.NewEncoder(w).Encode(p)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
 type whoamiOutput struct {
 	Body struct {
 		KeyID     string   `json:"key_id" format:"uuid"`
@@ -133,7 +113,7 @@ type whoamiOutput struct {
 
 func opWhoami() huma.Operation {
 	return huma.Operation{
-		OperationID: "whoami", Method: http.MethodGet, Path: "/whoami", Tags: []string{"Keys"}, Security: anyKey,
+		OperationID: "whoami", Tags: []string{"Keys"},
 		Summary: "Check a key", Description: "Whose key this is, its scopes and limit: a cheap way to test a key.",
 		Errors: []int{401},
 	}

@@ -144,7 +144,7 @@ func setup(t testing.TB, opts options) *testBundle {
 		Limiter: opts.limiter, Now: opts.clock, Metrics: opts.metrics,
 		RateLimits: api.RateLimits{PerHour: 10, PollLimit: 600, PollWindow: time.Minute},
 		Ready:      func(*http.Request) map[string]string { return map[string]string{"database": "ok"} },
-		Files:      files.Handler(), UploadDir: filepath.Join(dir, "uploads"),
+		Files:      files.Handler(log), UploadDir: filepath.Join(dir, "uploads"),
 		Uploads: api.UploadPolicy{
 			ImageBytes: opts.imageBytes, AudioBytes: opts.audioBytes,
 			Slots: cmp.Or(opts.maxUploads, 16), SlotsPerCustomer: opts.uploadsPerCustomer, SlotWait: opts.slotWait,

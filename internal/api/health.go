@@ -19,7 +19,7 @@ type healthOutput struct {
 
 func opHealth() huma.Operation {
 	return huma.Operation{
-		OperationID: "health", Method: http.MethodGet, Path: "/health", Tags: []string{"Operations"},
+		OperationID: "health", Tags: []string{"Operations"},
 		Summary: "Liveness", Description: "200 while the process serves HTTP. Needs no key.",
 	}
 }
@@ -46,7 +46,7 @@ type readyOutput struct {
 
 func opReady() huma.Operation {
 	return huma.Operation{
-		OperationID: "ready", Method: http.MethodGet, Path: "/ready", Tags: []string{"Operations"},
+		OperationID: "ready", Tags: []string{"Operations"},
 		Summary:     "Readiness",
 		Description: "200 when the database, queue, storage and ffmpeg all answer; 503 with the failing checks otherwise. Needs no key.",
 		Errors:      []int{503},

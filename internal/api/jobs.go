@@ -84,15 +84,12 @@ type jobOutput struct {
 	Body     Job
 }
 
-func (a *api) opGenerate() huma.Operation {
+func opGenerate() huma.Operation {
 	return huma.Operation{
 		OperationID:   "generate",
-		Method:        http.MethodPost,
-		Path:          "/generate",
 		Summary:       "Create a video job",
 		Description:   "Uploads a portrait and a speech recording and queues a job that makes the talking-avatar video. Inputs are checked before anything is queued. Answers 202 at once; poll the status link.",
 		Tags:          []string{"Jobs"},
-		Security:      bearer,
 		DefaultStatus: http.StatusAccepted,
 		Errors:        []int{400, 401, 408, 409, 413, 415, 422, 429, 503},
 	}
@@ -215,10 +212,10 @@ type jobIDInput struct {
 
 type statusOutput struct{ Body Job }
 
-func (a *api) opStatus() huma.Operation {
+func opStatus() huma.Operation {
 	return huma.Operation{
-		OperationID: "status", Method: http.MethodGet, Path: "/status/{job_id}",
-		Summary: "Get a job's state", Tags: []string{"Jobs"}, Security: bearer,
+		OperationID: "status",
+		Summary:     "Get a job's state", Tags: []string{"Jobs"},
 		Description: "State, progress, queue position while queued, timestamps, and the reason when failed.",
 		Errors:      []int{401, 404},
 	}
@@ -252,10 +249,10 @@ type Result struct {
 
 type resultOutput struct{ Body Result }
 
-func (a *api) opResult() huma.Operation {
+func opResult() huma.Operation {
 	return huma.Operation{
-		OperationID: "result", Method: http.MethodGet, Path: "/result/{job_id}",
-		Summary: "Get a finished job's video", Tags: []string{"Jobs"}, Security: bearer,
+		OperationID: "result",
+		Summary:     "Get a finished job's video", Tags: []string{"Jobs"},
 		Description: "A signed, expiring download URL and the video's facts. 409 while the job is not finished (or ended without a video), 410 once the video has expired.",
 		Errors:      []int{401, 404, 409, 410},
 	}
@@ -274,10 +271,10 @@ func (a *api) result(ctx context.Context, in *jobIDInput) (*resultOutput, error)
 	}}, nil
 }
 
-func (a *api) opCancel() huma.Operation {
+func opCancel() huma.Operation {
 	return huma.Operation{
-		OperationID: "cancel", Method: http.MethodPost, Path: "/cancel/{job_id}",
-		Summary: "Cancel a job", Tags: []string{"Jobs"}, Security: bearer,
+		OperationID: "cancel",
+		Summary:     "Cancel a job", Tags: []string{"Jobs"},
 		Description: "Stops a queued or running job; a running generation stops within about a second. 409 if the job has already ended.",
 		Errors:      []int{401, 404, 409},
 	}
@@ -303,10 +300,10 @@ type listOutput struct {
 	}
 }
 
-func (a *api) opList() huma.Operation {
+func opList() huma.Operation {
 	return huma.Operation{
-		OperationID: "list-jobs", Method: http.MethodGet, Path: "/jobs",
-		Summary: "List your jobs", Tags: []string{"Jobs"}, Security: bearer,
+		OperationID: "list-jobs",
+		Summary:     "List your jobs", Tags: []string{"Jobs"},
 		Description: "Your key's jobs, newest first, a page at a time.",
 		Errors:      []int{401, 422},
 	}

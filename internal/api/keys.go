@@ -65,8 +65,8 @@ type createdKeyOutput struct {
 
 func opCreateKey() huma.Operation {
 	return huma.Operation{
-		OperationID: "create-key", Method: http.MethodPost, Path: "/admin/keys", DefaultStatus: http.StatusCreated,
-		Summary: "Create a customer's key", Tags: []string{"Keys (operator)"}, Security: operator,
+		OperationID: "create-key", DefaultStatus: http.StatusCreated,
+		Summary: "Create a customer's key", Tags: []string{"Keys (operator)"},
 		Description: "Returns the new key once; only its hash is kept.", Errors: []int{401, 403, 422},
 	}
 }
@@ -115,8 +115,8 @@ type keysOutput struct {
 
 func opListKeys() huma.Operation {
 	return huma.Operation{
-		OperationID: "list-keys", Method: http.MethodGet, Path: "/admin/keys",
-		Summary: "List every key", Tags: []string{"Keys (operator)"}, Security: operator, Errors: []int{401, 403},
+		OperationID: "list-keys",
+		Summary:     "List every key", Tags: []string{"Keys (operator)"}, Errors: []int{401, 403},
 	}
 }
 
@@ -146,8 +146,8 @@ type keyOutput struct {
 
 func opShowKey() huma.Operation {
 	return huma.Operation{
-		OperationID: "show-key", Method: http.MethodGet, Path: "/admin/keys/{id}",
-		Summary: "Show a key and its audit trail", Tags: []string{"Keys (operator)"}, Security: operator, Errors: []int{401, 403, 404},
+		OperationID: "show-key",
+		Summary:     "Show a key and its audit trail", Tags: []string{"Keys (operator)"}, Errors: []int{401, 403, 404},
 	}
 }
 
@@ -179,8 +179,8 @@ type updateKeyInput struct {
 
 func opUpdateKey() huma.Operation {
 	return huma.Operation{
-		OperationID: "update-key", Method: http.MethodPatch, Path: "/admin/keys/{id}",
-		Summary: "Change a key's limit, notes or expiry", Tags: []string{"Keys (operator)"}, Security: operator, Errors: []int{401, 403, 404, 422},
+		OperationID: "update-key",
+		Summary:     "Change a key's limit, notes or expiry", Tags: []string{"Keys (operator)"}, Errors: []int{401, 403, 404, 422},
 	}
 }
 
@@ -204,8 +204,8 @@ func (a *api) updateKey(ctx context.Context, in *updateKeyInput) (*keyOutput, er
 
 func opRevokeKey() huma.Operation {
 	return huma.Operation{
-		OperationID: "revoke-key", Method: http.MethodPost, Path: "/admin/keys/{id}/revoke",
-		Summary: "Revoke a key", Tags: []string{"Keys (operator)"}, Security: operator, Errors: []int{401, 403, 404, 409},
+		OperationID: "revoke-key",
+		Summary:     "Revoke a key", Tags: []string{"Keys (operator)"}, Errors: []int{401, 403, 404, 409},
 		Description: "The key stops working on every server within about a second.",
 	}
 }
@@ -229,8 +229,8 @@ type rotateKeyInput struct {
 
 func opRotateKey() huma.Operation {
 	return huma.Operation{
-		OperationID: "rotate-key", Method: http.MethodPost, Path: "/admin/keys/{id}/rotate", DefaultStatus: http.StatusCreated,
-		Summary: "Rotate a key", Tags: []string{"Keys (operator)"}, Security: operator, Errors: []int{401, 403, 404, 409, 422},
+		OperationID: "rotate-key", DefaultStatus: http.StatusCreated,
+		Summary: "Rotate a key", Tags: []string{"Keys (operator)"}, Errors: []int{401, 403, 404, 409, 422},
 		Description: "Creates a new key with the same customer, scopes, limit and notes, returned once; the old key keeps working until the grace period ends.",
 	}
 }

@@ -1,33 +1,39 @@
 package api
 
 import (
-	"encoding/json"
 	"net/http"
-	"net/http/httptest"
+	"strings"
 
-	"github.com/avatar-api/avatar-api/internal/logging"
 	"github.com/avatar-api/avatar-api/internal/problem"
 )
 
-// notFound answers requests that match no route (404) or no method of a
-// route (405) with problem+json instead of the mux's plain text.
-func notFound(mux *http.ServeMux) http.Handler {
+// methods are the methods any route of the table may have.
+var methods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+
+// unmatched answers requests that match no route (404) or no method of a
+// route (405, with Allow) with problem+json instead of the mux's plain
+// text. Which: the mux is asked whether the path matches a route under
+// each other method.
+func (a *api) unmatched(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h, pattern := mux.Handler(r)
-		if pattern != "" {
+		if _, pattern := mux.Handler(r); pattern != "" {
 			mux.ServeHTTP(w, r) // sets the path values, which Handler does not
 			return
 		}
-		rec := httptest.NewRecorder() // the mux's own answer: 404, or 405 with Allow
-		h.ServeHTTP(rec, r)
-		p := problem.New(http.StatusNotFound, CodeNotFound, "no such endpoint; see /openapi.json")
-		if rec.Code == http.StatusMethodNotAllowed {
-			p = problem.Newf(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "%s is not allowed here; allowed: %s", r.Method, rec.Header().Get("Allow"))
-			w.Header().Set("Allow", rec.Header().Get("Allow"))
+		var allowed []string
+		for _, m := range methods {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, pattern := mux.Handler(probe); pattern != "" {
+				allowed = append(allowed, m)
+			}
 		}
-		p.RequestID = logging.Attr(r.Context(), "request_id")
-		w.Header().Set("Content-Type", problem.ContentType)
-		w.WriteHeader(p.Status)
-		_ = json.NewEncoder(w).Encode(p)
+		if len(allowed) == 0 {
+			problem.Write(w, r, problem.New(http.StatusNotFound, problem.CodeNotFound, "no such endpoint; see /openapi.json"))
+			return
+		}
+		allow := strings.Join(allowed, ", ")
+		problem.Write(w, r, problem.Newf(http.StatusMethodNotAllowed, problem.CodeMethodNotAllowed,
+			"%s is not allowed here; allowed: %s", r.Method, allow).WithHeader("Allow", allow))
 	})
 }

@@ -25,9 +25,9 @@ type RateLimits struct {
 	PollWindow time.Duration
 }
 
-// policy is the policy of an operation for a caller.
-func (a *api) policy(op *huma.Operation, rateLimit int) ratelimit.Policy {
-	if op.OperationID == "generate" {
+// policy is the policy of a route's rate for a caller.
+func (a *api) policy(r rate, rateLimit int) ratelimit.Policy {
+	if r == hourly {
 		limit := a.RateLimits.PerHour
 		if rateLimit > 0 {
 			limit = min(rateLimit, ratelimit.MaxLimit) // keys are validated; this only guards
@@ -65,12 +65,17 @@ type chargeKey struct{}
 func (a *api) limit(h huma.API) func(huma.Context, func(huma.Context)) {
 	return func(ctx huma.Context, next func(huma.Context)) {
 		ident := identity(ctx.Context())
-		if a.Limiter == nil || ident.KeyID == "" { // open routes, or no limiter
+		if ident.KeyID == "" { // open routes
 			next(ctx)
 			return
 		}
-		c := &charge{key: ident.KeyID, policy: a.policy(ctx.Operation(), ident.RateLimit)}
-		if ctx.Operation().OperationID == "generate" && a.Jobs != nil &&
+		r := routeOf(ctx.Operation())
+		if a.Limiter == nil || r.rate == unlimited {
+			next(ctx)
+			return
+		}
+		c := &charge{key: ident.KeyID, policy: a.policy(r.rate, ident.RateLimit)}
+		if r.rate == hourly && a.Jobs != nil &&
 			a.Jobs.IsReplay(ctx.Context(), ident.Owner(), ctx.Header("Idempotency-Key")) {
 			c.deferred = true
 		} else if p := a.take(ctx.Context(), c, ctx.SetHeader); p != nil {

@@ -95,7 +95,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Ready: rt.readiness(runner != nil, degraded),
 	}
 	if rt.files != nil {
-		deps.Files = rt.files.Handler()
+		deps.Files = rt.files.Handler(log)
 	}
 	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port))
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -101,11 +100,7 @@ func recoverPanics(log *slog.Logger, next http.Handler) http.Handler {
 					panic(v)
 				}
 				log.ErrorContext(r.Context(), "panic serving request", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-				p := problem.New(http.StatusInternalServerError, "internal_error", "an internal error occurred; quote the request id when reporting it")
-				p.RequestID = logging.Attr(r.Context(), "request_id")
-				w.Header().Set("Content-Type", problem.ContentType)
-				w.WriteHeader(http.StatusInternalServerError)
-				_ = json.NewEncoder(w).Encode(p)
+				problem.Write(w, r, problem.New(http.StatusInternalServerError, problem.CodeInternal, problem.InternalDetail))
 			}
 		}()
 		next.ServeHTTP(w, r)

@@ -3,8 +3,8 @@ package local
 import (
 	"crypto/hmac"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
+	"log/slog"
 	"mime"
 	"net/http"
 	"path"
@@ -12,31 +12,39 @@ import (
 	"strings"
 	"time"
 
+	"github.com/avatar-api/avatar-api/internal/problem"
 	"github.com/avatar-api/avatar-api/internal/storage"
+)
+
+// Codes of the download handler's refusals.
+const (
+	CodeInvalidSignature = "invalid_signature"
+	CodeLinkExpired      = "link_expired"
 )
 
 // Handler serves GET and HEAD requests for the URLs that URL signs. It must
 // be mounted so that r.URL.Path begins with FilesPath, for example
-// mux.Handle("GET /files/", store.Handler()).
+// mux.Handle("GET /files/", disk.Handler(log)).
 //
 // A missing or wrong signature is answered 403 (code invalid_signature), an
 // expired link 410 (link_expired) and a missing object 404 (not_found), each
 // as an RFC 9457 application/problem+json body. Otherwise the file is served
 // with Range support, a private Cache-Control lasting until the link expires
 // and, when the link names one, an attachment filename.
-func (s *Disk) Handler() http.Handler {
-	return http.HandlerFunc(s.serveFile)
+// A file that cannot be read is a 500, its cause written to log.
+func (s *Disk) Handler(log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serveFile(w, r, log) })
 }
 
-func (s *Disk) serveFile(w http.ResponseWriter, r *http.Request) {
+func (s *Disk) serveFile(w http.ResponseWriter, r *http.Request, log *slog.Logger) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		writeProblem(w, http.StatusMethodNotAllowed, "method_not_allowed", "Only GET and HEAD are allowed.")
+		problem.Write(w, r, problem.New(http.StatusMethodNotAllowed, problem.CodeMethodNotAllowed, "only GET and HEAD are allowed"))
 		return
 	}
 	key, ok := strings.CutPrefix(r.URL.Path, FilesPath)
 	if !ok || storage.ValidateKey(key) != nil {
-		writeProblem(w, http.StatusNotFound, "not_found", "The file does not exist.")
+		problem.Write(w, r, problem.New(http.StatusNotFound, problem.CodeNotFound, "the file does not exist"))
 		return
 	}
 	q := r.URL.Query()
@@ -44,22 +52,23 @@ func (s *Disk) serveFile(w http.ResponseWriter, r *http.Request) {
 	sig, err := hex.DecodeString(q.Get("sig"))
 	expUnix, perr := strconv.ParseInt(exp, 10, 64)
 	if err != nil || perr != nil || !hmac.Equal(sig, s.sign(key, exp, filename)) {
-		writeProblem(w, http.StatusForbidden, "invalid_signature", "The link's signature is missing or does not match.")
+		problem.Write(w, r, problem.New(http.StatusForbidden, CodeInvalidSignature, "the link's signature is missing or does not match"))
 		return
 	}
 	ttl := time.Until(time.Unix(expUnix, 0))
 	if ttl <= 0 {
-		writeProblem(w, http.StatusGone, "link_expired", "The link has expired; request a new one.")
+		problem.Write(w, r, problem.New(http.StatusGone, CodeLinkExpired, "the link has expired; ask /result for a new one"))
 		return
 	}
 
 	f, fi, err := s.openFile(key)
 	if errors.Is(err, storage.ErrNotFound) {
-		writeProblem(w, http.StatusNotFound, "not_found", "The file does not exist.")
+		problem.Write(w, r, problem.New(http.StatusNotFound, problem.CodeNotFound, "the file does not exist"))
 		return
 	}
 	if err != nil {
-		writeProblem(w, http.StatusInternalServerError, "internal", "The file could not be read.")
+		log.ErrorContext(r.Context(), "reading a stored file failed", "error", err)
+		problem.Write(w, r, problem.New(http.StatusInternalServerError, problem.CodeInternal, problem.InternalDetail))
 		return
 	}
 	defer f.Close()
@@ -85,30 +94,4 @@ func contentType(key string) string {
 		return t
 	}
 	return "application/octet-stream"
-}
-
-// problem is an RFC 9457 problem details object.
-type problem struct {
-	Type   string `json:"type"`
-	Title  string `json:"title"`
-	Status int    `json:"status"`
-	Detail string `json:"detail"`
-	Code   string `json:"code"`
-}
-
-// writeProblem answers with an application/problem+json body. The file
-// server sits outside the API's error middleware, so it writes its own.
-func writeProblem(w http.ResponseWriter, status int, code, detail string) {
-	h := w.Header()
-	h.Set("Content-Type", "application/problem+json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(problem{
-		Type:   "about:blank",
-		Title:  http.StatusText(status),
-		Status: status,
-		Detail: detail,
-		Code:   code,
-	})
 }

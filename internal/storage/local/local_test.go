@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -38,7 +39,7 @@ func setup(t *testing.T) *testBundle {
 		t.Fatalf("New: %v", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle(FilesPath, store.Handler())
+	mux.Handle(FilesPath, store.Handler(slog.New(slog.DiscardHandler)))
 	srv.Config.Handler = mux
 	srv.Start()
 	t.Cleanup(func() {

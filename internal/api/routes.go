@@ -1,0 +1,166 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+		"slices"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/avatar-api/avatar-api/internal/problem"
+)
+
+// routes is every route of the service, read top to bottom: its method
+// and path, who may call it, the rate limit it counts against, and what
+// answers it. A route is open only if it says so: registering a route
+// without an access panics at startup.
+func (a *api) routes() []route {
+	return []route{
+		// Customer routes: a key with the generate scope; each job is its owner's alone.
+		{"POST", "/generate", customer, hourly, operation(opGenerate(), a.generate)},
+		{"GET", "/status/{job_id}", customer, polling, operation(opStatus(), a.status)},
+		{"GET", "/result/{job_id}", customer, polling, operation(opResult(), a.result)},
+		{"POST", "/cancel/{job_id}", customer, polling, operation(opCancel(), a.cancel)},
+		{"GET", "/jobs", customer, polling, operation(opList(), a.list)},
+		{"GET", "/whoami", anyKey, polling, operation(opWhoami(), a.whoami)},
+
+		// Operator routes: a key with the admin scope.
+		{"POST", "/admin/keys", operator, polling, operation(opCreateKey(), a.createKey)},
+		{"GET", "/admin/keys", operator, polling, operation(opListKeys(), a.listKeys)},
+		{"GET", "/admin/keys/{id}", operator, polling, operation(opShowKey(), a.showKey)},
+		{"PATCH", "/admin/keys/{id}", operator, polling, operation(opUpdateKey(), a.updateKey)},
+		{"POST", "/admin/keys/{id}/revoke", operator, polling, operation(opRevokeKey(), a.revokeKey)},
+		{"POST", "/admin/keys/{id}/rotate", operator, polling, operation(opRotateKey(), a.rotateKey)},
+		{"GET", "/metrics", operator, polling, plain(a.metrics())},
+
+		// Signed routes: the link's signature is the credential.
+		{"GET", "/files/", signed, unlimited, plain(a.Files)},
+		{"HEAD", "/files/", signed, unlimited, plain(a.Files)},
+
+		// Open routes: liveness and readiness, for load balancers and orchestrators.
+		{"GET", "/health", open, unlimited, operation(opHealth(), a.health)},
+		{"GET", "/ready", open, unlimited, operation(opReady(), a.ready)},
+	}
+}
+
+// access is who may call a route. Its zero value is no access at all.
+type access int
+
+const (
+	_        access = iota
+	open            // anyone
+	anyKey          // any valid key, whatever its scopes
+	customer        // a key with the generate scope
+	operator        // a key with the admin scope
+	signed          // anyone holding a signed link; the handler checks the signature
+)
+
+// scopes are the scopes a key needs for a, and whether a key is needed.
+func (a access) scopes() (scopes []string, keyed bool) {
+	switch a {
+	case anyKey:
+		return nil, true
+	case customer:
+		return []string{scopeOfCustomerOps}, true
+	case operator:
+		return []string{scopeOfOperatorOps}, true
+	case open, signed:
+		return nil, false
+	}
+	panic(fmt.Sprintf("route without access (%d): every route must say who may call it", a))
+}
+
+// rate is the rate-limit policy a route counts against (see RateLimits).
+type rate int
+
+const (
+	unlimited rate = iota // open and signed routes: no key to count against
+	hourly                // generation: RATE_LIMIT_PER_HOUR, or the key's own limit; takes Idempotency-Key
+	polling               // everything else a key calls: POLL_RATE_LIMIT per POLL_RATE_WINDOW
+)
+
+// route is one line of the route table.
+type route struct {
+	method, path string
+	access       access
+	rate         rate
+	register     func(rt router, r route) // operation or plain
+}
+
+// router is where routes are registered: huma for operations, the mux
+// beneath it for plain handlers.
+type router struct {
+	a   *api
+	h   huma.API
+	mux *http.ServeMux
+}
+
+// metaRoute is the key of a route's line in its operation's metadata,
+// where the middleware finds its access and rate.
+const metaRoute = "route"
+
+// operation is a route answered by a huma operation, documented in the
+// OpenAPI document with its security and error responses.
+func operation[I, O any](op huma.Operation, handler func(context.Context, *I) (*O, error)) func(router, route) {
+	return func(rt router, r route) {
+		op.Method, op.Path = r.method, r.path
+		scopes, keyed := r.access.scopes()
+		if keyed {
+			op.Security = []map[string][]string{{securityScheme: scopes}}
+			op.Errors = append(op.Errors, http.StatusUnauthorized, http.StatusTooManyRequests)
+			if len(scopes) > 0 {
+				op.Errors = append(op.Errors, http.StatusForbidden)
+			}
+		}
+		slices.Sort(op.Errors)
+		op.Errors = slices.Compact(op.Errors)
+		if op.Metadata == nil {
+			op.Metadata = map[string]any{}
+		}
+		op.Metadata[metaRoute] = r
+		huma.Register(rt.h, op, handler)
+	}
+}
+
+// plain is a route answered by a plain handler (Prometheus's, the file
+// server), behind the same key check and rate limit as the operations.
+// A nil handler (no metrics, S3 storage) leaves the route out.
+func plain(handler http.Handler) func(router, route) {
+	return func(rt router, r route) {
+		if handler != nil {
+			rt.mux.Handle(r.method+" "+r.path, rt.a.guard(r, handler))
+		}
+	}
+}
+
+// guard is authenticate and limit for a plain handler: the key check of
+// the route's access, then one rate-limit decision, each refusal written
+// as the operations write theirs.
+func (a *api) guard(r route, next http.Handler) http.Handler {
+	scopes, keyed := r.access.scopes()
+	if !keyed {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		id, p := a.identify(req.Context(), req.RemoteAddr, req.Header.Get("Authorization"), scopes)
+		if p == nil && a.Limiter != nil {
+			p = a.take(req.Context(), &charge{key: id.KeyID, policy: a.policy(r.rate, id.RateLimit)}, w.Header().Set)
+		}
+		if p != nil {
+			problem.Write(w, req, p)
+			return
+		}
+		next.ServeHTTP(w, req.WithContext(context.WithValue(req.Context(), identityKey{}, id)))
+	})
+}
+
+// routeOf is the table's line of an operation.
+func routeOf(op *huma.Operation) route {
+	r, ok := op.Metadata[metaRoute].(route)
+	if !ok {
+		panic("operation " + op.OperationID + " is not in the route table")
+	}
+	return r
+}

@@ -1,0 +1,84 @@
+package api
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/avatar-api/avatar-api/internal/metric"
+)
+
+// TestRouteTable: every route says who may call it, no two lines claim
+// the same method and path, and what the OpenAPI document tells clients
+// (the bearer scheme and its scopes, the 401/403/429 answers) follows from
+// the table's access column.
+func TestRouteTable(t *testing.T) {
+	t.Parallel()
+	a := &api{Deps: Deps{Files: http.NotFoundHandler(), Metrics: metric.New(nil)}}
+	seen := map[string]bool{}
+	for _, r := range a.routes() {
+		r.access.scopes() // panics on a route without access
+		if seen[r.method+" "+r.path] {
+			t.Errorf("%s %s is in the table twice", r.method, r.path)
+		}
+		seen[r.method+" "+r.path] = true
+	}
+	for _, want := range []string{"GET /metrics", "GET /files/", "HEAD /files/", "GET /health", "POST /generate"} {
+		if !seen[want] {
+			t.Errorf("%s is not in the route table", want)
+		}
+	}
+
+	srv := httptest.NewServer(New(Deps{Log: slog.New(slog.DiscardHandler), Files: http.NotFoundHandler()}))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Security  []map[string][]string `json:"security"`
+			Responses map[string]any        `json:"responses"`
+		} `json:"paths"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range a.routes() {
+		op, ok := doc.Paths[r.path][strings.ToLower(r.method)]
+		if r.path == "/metrics" || r.path == "/files/" {
+			continue // plain handlers, not operations
+		}
+		if !ok {
+			t.Errorf("%s %s is not in the OpenAPI document", r.method, r.path)
+			continue
+		}
+		scopes, keyed := r.access.scopes()
+		switch {
+		case !keyed && len(op.Security) != 0:
+			t.Errorf("%s %s is open but documented with security %v", r.method, r.path, op.Security)
+		case keyed && (len(op.Security) != 1 || len(op.Security[0]["bearer"]) != len(scopes)):
+			t.Errorf("%s %s: security %v, want bearer with %v", r.method, r.path, op.Security, scopes)
+		case keyed && (op.Responses["401"] == nil || op.Responses["429"] == nil):
+			t.Errorf("%s %s needs a key but documents no 401 or 429", r.method, r.path)
+		case len(scopes) > 0 && op.Responses["403"] == nil:
+			t.Errorf("%s %s needs a scope but documents no 403", r.method, r.path)
+		}
+	}
+}
+
+// TestRouteWithoutAccess: a line of the table that does not say who may
+// call it stops the service from starting, instead of being open.
+func TestRouteWithoutAccess(t *testing.T) {
+	t.Parallel()
+	defer func() {
+		if recover() == nil {
+			t.Fatal("a route without access was registered")
+		}
+	}()
+	route{method: "GET", path: "/x"}.access.scopes()
+}
