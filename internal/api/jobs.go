@@ -11,7 +11,6 @@ import (
 
 	"github.com/avatar-api/avatar-api/internal/job"
 	"github.com/avatar-api/avatar-api/internal/logging"
-	"github.com/avatar-api/avatar-api/internal/store"
 )
 
 // JobError says why a job failed.
@@ -48,9 +47,9 @@ type Job struct {
 	Links         JobLinks   `json:"links"`
 }
 
-func (a *api) view(j *store.Job) Job {
+func (a *api) view(j *job.Job) Job {
 	v := Job{
-		ID: j.ID, State: string(j.State), Progress: j.Progress, Attempt: j.Attempt, Prompt: j.Prompt,
+		ID: j.ID, State: j.State, Progress: j.Progress, QueuePosition: j.QueuePosition, Attempt: j.Attempt, Prompt: j.Prompt,
 		Width: j.Width, Height: j.Height, FPS: j.FPS, AudioSeconds: j.AudioDuration.Seconds(), FaceFallback: j.FaceFallback,
 		CreatedAt: j.CreatedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt, ExpiresAt: j.ExpiresAt,
 		Links: JobLinks{
@@ -149,7 +148,7 @@ func (a *api) generate(ctx context.Context, in *generateInput) (*jobOutput, erro
 		switch {
 		case err == nil:
 			refund(ctx)
-			return a.jobOutput(ctx, j, true)
+			return a.jobOutput(j, true), nil
 		case errors.Is(err, job.ErrIdempotencyMismatch):
 			if err := a.chargeNow(ctx, in.w); err != nil {
 				return nil, err
@@ -187,23 +186,16 @@ func (a *api) generate(ctx context.Context, in *generateInput) (*jobOutput, erro
 	if replayed { // the same request, sent twice at once: the other made the job
 		refund(ctx)
 	}
-	return a.jobOutput(ctx, j, replayed)
+	return a.jobOutput(j, replayed), nil
 }
 
-func (a *api) jobOutput(ctx context.Context, j *store.Job, replayed bool) (*jobOutput, error) {
+func (a *api) jobOutput(j *job.Job, replayed bool) *jobOutput {
 	v := a.view(j)
-	if j.State == store.StateQueued {
-		n, err := a.Jobs.QueuePosition(ctx, j)
-		if err != nil {
-			return nil, err
-		}
-		v.QueuePosition = &n
-	}
 	out := &jobOutput{Location: v.Links.Status, Body: v}
 	if replayed {
 		out.Replayed = "true"
 	}
-	return out, nil
+	return out
 }
 
 type jobIDInput struct {
@@ -226,11 +218,7 @@ func (a *api) status(ctx context.Context, in *jobIDInput) (*statusOutput, error)
 	if err != nil {
 		return nil, err
 	}
-	out, err := a.jobOutput(ctx, j, false)
-	if err != nil {
-		return nil, err
-	}
-	return &statusOutput{Body: out.Body}, nil
+	return &statusOutput{Body: a.view(j)}, nil
 }
 
 // Result is where to fetch a finished video.
@@ -266,7 +254,7 @@ func (a *api) result(ctx context.Context, in *jobIDInput) (*resultOutput, error)
 	j := d.Job
 	return &resultOutput{Body: Result{
 		ID: j.ID, URL: d.URL, URLExpiresAt: d.URLExpiresAt, ExpiresAt: *j.ExpiresAt,
-		DurationSeconds: j.ResultDuration.Seconds(), SizeBytes: j.ResultBytes,
+		DurationSeconds: d.Duration.Seconds(), SizeBytes: d.Bytes,
 		Width: j.Width, Height: j.Height, FPS: j.FPS, ContentType: "video/mp4",
 	}}, nil
 }

@@ -9,39 +9,7 @@ import (
 
 	"github.com/avatar-api/avatar-api/internal/apikey"
 	"github.com/avatar-api/avatar-api/internal/problem"
-	"github.com/avatar-api/avatar-api/internal/store"
 )
-
-// Key is an API key's record: never the key itself.
-type Key struct {
-	ID          string     `json:"id" format:"uuid"`
-	Display     string     `json:"display" doc:"The key's first characters, to tell keys apart" example:"av_live_Ab3x"`
-	Customer    string     `json:"customer"`
-	Scopes      []string   `json:"scopes" example:"[\"generate\"]"`
-	RateLimit   int        `json:"rate_limit" doc:"Generation requests per hour; 0: the service's default"`
-	Notes       string     `json:"notes"`
-	CreatedBy   string     `json:"created_by"`
-	RotatedFrom string     `json:"rotated_from,omitempty" doc:"The key this one replaced"`
-	CreatedAt   time.Time  `json:"created_at"`
-	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
-	RevokedAt   *time.Time `json:"revoked_at,omitempty"`
-	LastUsedAt  *time.Time `json:"last_used_at,omitempty" doc:"Recorded in batches, up to 10 s late"`
-}
-
-// KeyView is the public record of a stored key.
-func KeyView(k *store.APIKey) Key {
-	return Key{ID: k.ID, Display: k.Display, Customer: k.Customer, Scopes: k.Scopes, RateLimit: k.RateLimit,
-		Notes: k.Notes, CreatedBy: k.CreatedBy, RotatedFrom: k.RotatedFrom, CreatedAt: k.CreatedAt,
-		ExpiresAt: k.ExpiresAt, RevokedAt: k.RevokedAt, LastUsedAt: k.LastUsedAt}
-}
-
-// KeyEvent is a line of a key's audit trail.
-type KeyEvent struct {
-	Action string    `json:"action" example:"revoked"`
-	Actor  string    `json:"actor"`
-	Detail string    `json:"detail,omitempty"`
-	At     time.Time `json:"at"`
-}
 
 // actor names who made a change through the API: the admin key's id.
 func actor(ctx context.Context) string { return "key:" + identity(ctx).KeyID }
@@ -58,8 +26,8 @@ type createKeyInput struct {
 
 type createdKeyOutput struct {
 	Body struct {
-		Key    string `json:"key" doc:"The key itself. It is shown this once and never again: store it now." example:"av_live_0123456789ABCDEFGHIJabcdefghij0123Ab3xYz"`
-		Record Key    `json:"record"`
+		Key    string     `json:"key" doc:"The key itself. It is shown this once and never again: store it now." example:"av_live_0123456789ABCDEFGHIJabcdefghij0123Ab3xYz"`
+		Record apikey.Key `json:"record"`
 	}
 }
 
@@ -82,7 +50,7 @@ func (a *api) createKey(ctx context.Context, in *createKeyInput) (*createdKeyOut
 		return nil, err
 	}
 	out := &createdKeyOutput{}
-	out.Body.Key, out.Body.Record = c.Key, KeyView(c.Record)
+	out.Body.Key, out.Body.Record = c.Key, *c.Record
 	return out, nil
 }
 
@@ -91,25 +59,16 @@ func parseLifetime(s string) (time.Duration, error) {
 	if s == "" {
 		return 0, nil
 	}
-	d, err := ParseDays(s)
+	d, err := apikey.ParseLifetime(s)
 	if err != nil || d <= 0 {
 		return 0, problem.New(http.StatusUnprocessableEntity, CodeInvalidRequest, "expires_in must be a positive duration such as 90d or 720h")
 	}
 	return d, nil
 }
 
-// ParseDays is time.ParseDuration that also takes whole days ("90d").
-func ParseDays(s string) (time.Duration, error) {
-	if n := len(s); n > 1 && s[n-1] == 'd' {
-		d, err := time.ParseDuration(s[:n-1] + "h")
-		return d * 24, err
-	}
-	return time.ParseDuration(s)
-}
-
 type keysOutput struct {
 	Body struct {
-		Keys []Key `json:"keys"`
+		Keys []apikey.Key `json:"keys"`
 	}
 }
 
@@ -126,9 +85,9 @@ func (a *api) listKeys(ctx context.Context, _ *struct{}) (*keysOutput, error) {
 		return nil, err
 	}
 	out := &keysOutput{}
-	out.Body.Keys = make([]Key, 0, len(keys))
+	out.Body.Keys = make([]apikey.Key, 0, len(keys))
 	for _, k := range keys {
-		out.Body.Keys = append(out.Body.Keys, KeyView(k))
+		out.Body.Keys = append(out.Body.Keys, *k)
 	}
 	return out, nil
 }
@@ -139,8 +98,8 @@ type keyIDInput struct {
 
 type keyOutput struct {
 	Body struct {
-		Key
-		Events []KeyEvent `json:"events,omitempty" doc:"Audit trail, oldest first"`
+		apikey.Key
+		Events []apikey.Event `json:"events,omitempty" doc:"Audit trail, oldest first"`
 	}
 }
 
@@ -161,10 +120,8 @@ func (a *api) showKey(ctx context.Context, in *keyIDInput) (*keyOutput, error) {
 		return nil, err
 	}
 	out := &keyOutput{}
-	out.Body.Key = KeyView(k)
-	for _, e := range events {
-		out.Body.Events = append(out.Body.Events, KeyEvent{Action: e.Action, Actor: e.Actor, Detail: e.Detail, At: e.At})
-	}
+	out.Body.Key = *k
+	out.Body.Events = events
 	return out, nil
 }
 
@@ -198,7 +155,7 @@ func (a *api) updateKey(ctx context.Context, in *updateKeyInput) (*keyOutput, er
 		return nil, err
 	}
 	out := &keyOutput{}
-	out.Body.Key = KeyView(k)
+	out.Body.Key = *k
 	return out, nil
 }
 
@@ -216,7 +173,7 @@ func (a *api) revokeKey(ctx context.Context, in *keyIDInput) (*keyOutput, error)
 		return nil, err
 	}
 	out := &keyOutput{}
-	out.Body.Key = KeyView(k)
+	out.Body.Key = *k
 	return out, nil
 }
 
@@ -238,7 +195,7 @@ func opRotateKey() huma.Operation {
 func (a *api) rotateKey(ctx context.Context, in *rotateKeyInput) (*createdKeyOutput, error) {
 	grace := 24 * time.Hour
 	if in.Body.Grace != "" {
-		d, err := ParseDays(in.Body.Grace)
+		d, err := apikey.ParseLifetime(in.Body.Grace)
 		if err != nil || d < 0 {
 			return nil, problem.New(http.StatusUnprocessableEntity, CodeInvalidRequest, "grace must be a duration such as 24h or 0s")
 		}
@@ -249,6 +206,6 @@ func (a *api) rotateKey(ctx context.Context, in *rotateKeyInput) (*createdKeyOut
 		return nil, err
 	}
 	out := &createdKeyOutput{}
-	out.Body.Key, out.Body.Record = c.Key, KeyView(c.Record)
+	out.Body.Key, out.Body.Record = c.Key, *c.Record
 	return out, nil
 }

@@ -64,7 +64,7 @@ type CreateParams struct {
 // Created is a new key: the plaintext, shown once, and its record.
 type Created struct {
 	Key    string
-	Record *store.APIKey
+	Record *Key
 }
 
 // Create makes a key for a customer.
@@ -76,7 +76,7 @@ func (s *Service) Create(ctx context.Context, p CreateParams, actor string) (*Cr
 	if err := s.store.CreateKey(ctx, k, "created", actor, ""); err != nil {
 		return nil, fmt.Errorf("storing key: %w", err)
 	}
-	return &Created{Key: plain, Record: k}, nil
+	return &Created{Key: plain, Record: view(k)}, nil
 }
 
 func (s *Service) newRecord(p CreateParams) (*store.APIKey, string, error) {
@@ -144,7 +144,7 @@ func checkNotes(n string) error {
 
 // Import stores a key that exists already (the API_KEY of a first release)
 // for customer, with every scope, so that its holder keeps working.
-func (s *Service) Import(ctx context.Context, key, customer, actor string) (*store.APIKey, error) {
+func (s *Service) Import(ctx context.Context, key, customer, actor string) (*Key, error) {
 	if err := checkCustomer(customer); err != nil {
 		return nil, err
 	}
@@ -152,7 +152,7 @@ func (s *Service) Import(ctx context.Context, key, customer, actor string) (*sto
 	if err := s.store.CreateKey(ctx, k, "imported", actor, importDetail); err != nil {
 		return nil, fmt.Errorf("importing key: %w", err)
 	}
-	return k, nil
+	return view(k), nil
 }
 
 const importDetail = "from the API_KEY environment variable"
@@ -174,7 +174,12 @@ func legacyDisplay(key string) string {
 }
 
 // Get returns a key's record.
-func (s *Service) Get(ctx context.Context, id string) (*store.APIKey, error) {
+func (s *Service) Get(ctx context.Context, id string) (*Key, error) {
+	k, err := s.get(ctx, id)
+	return view(k), err
+}
+
+func (s *Service) get(ctx context.Context, id string) (*store.APIKey, error) {
 	id, ok := store.ParseID(id)
 	if !ok {
 		return nil, ErrNotFound
@@ -190,21 +195,29 @@ func (s *Service) Get(ctx context.Context, id string) (*store.APIKey, error) {
 }
 
 // List returns every key, newest first.
-func (s *Service) List(ctx context.Context) ([]*store.APIKey, error) {
+func (s *Service) List(ctx context.Context) ([]*Key, error) {
 	keys, err := s.store.ListKeys(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("listing keys: %w", err)
 	}
-	return keys, nil
+	views := make([]*Key, len(keys))
+	for i, k := range keys {
+		views[i] = view(k)
+	}
+	return views, nil
 }
 
 // Events returns the audit trail of a key, or of all keys with id "".
-func (s *Service) Events(ctx context.Context, id string, limit int) ([]store.KeyEvent, error) {
+func (s *Service) Events(ctx context.Context, id string, limit int) ([]Event, error) {
 	ev, err := s.store.KeyEvents(ctx, id, limit)
 	if err != nil {
 		return nil, fmt.Errorf("reading audit trail: %w", err)
 	}
-	return ev, nil
+	views := make([]Event, len(ev))
+	for i, e := range ev {
+		views[i] = Event{KeyID: e.KeyID, Action: e.Action, Actor: e.Actor, Detail: e.Detail, At: e.At}
+	}
+	return views, nil
 }
 
 // UpdateParams change a key; nil fields stay. ExpiresIn 0 clears the expiry.
@@ -215,8 +228,8 @@ type UpdateParams struct {
 }
 
 // Update changes a key's rate limit, notes or expiry.
-func (s *Service) Update(ctx context.Context, id string, p UpdateParams, actor string) (*store.APIKey, error) {
-	cur, err := s.Get(ctx, id)
+func (s *Service) Update(ctx context.Context, id string, p UpdateParams, actor string) (*Key, error) {
+	cur, err := s.get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -244,31 +257,31 @@ func (s *Service) Update(ctx context.Context, id string, p UpdateParams, actor s
 	if err != nil {
 		return nil, fmt.Errorf("updating key: %w", err)
 	}
-	return k, nil
+	return view(k), nil
 }
 
 // Revoke stops a key at once (every replica within about a second).
-func (s *Service) Revoke(ctx context.Context, id, actor string) (*store.APIKey, error) {
-	cur, err := s.Get(ctx, id)
+func (s *Service) Revoke(ctx context.Context, id, actor string) (*Key, error) {
+	cur, err := s.get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	id = cur.ID
 	k, err := s.store.RevokeKey(ctx, id, s.now(), actor)
 	if errors.Is(err, store.ErrConflict) {
-		return k, ErrRevoked
+		return view(k), ErrRevoked
 	}
 	if err != nil {
 		return nil, fmt.Errorf("revoking key: %w", err)
 	}
-	return k, nil
+	return view(k), nil
 }
 
 // Rotate makes a new key with the same customer, scopes, limit, notes and
 // expiry (rotation replaces a credential; it does not extend a contract);
 // the old one keeps working for grace, then expires.
 func (s *Service) Rotate(ctx context.Context, id string, grace time.Duration, actor string) (*Created, error) {
-	old, err := s.Get(ctx, id)
+	old, err := s.get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -293,14 +306,14 @@ func (s *Service) Rotate(ctx context.Context, id string, grace time.Duration, ac
 		}
 		return nil, fmt.Errorf("rotating key: %w", err)
 	}
-	return &Created{Key: plain, Record: k}, nil
+	return &Created{Key: plain, Record: view(k)}, nil
 }
 
 // Bootstrap gives a fresh install its first key, once, even when several
 // servers start together: if no key exists, it imports legacyKey (the
 // API_KEY variable) for customer, or else creates an admin key whose
 // plaintext the caller must show. With keys present it does nothing.
-func (s *Service) Bootstrap(ctx context.Context, legacyKey, customer string) (created *Created, imported *store.APIKey, err error) {
+func (s *Service) Bootstrap(ctx context.Context, legacyKey, customer string) (created *Created, imported *Key, err error) {
 	if legacyKey != "" {
 		if err := checkCustomer(customer); err != nil {
 			return nil, nil, err
@@ -310,7 +323,7 @@ func (s *Service) Bootstrap(ctx context.Context, legacyKey, customer string) (cr
 		if err != nil || !ok {
 			return nil, nil, err
 		}
-		return nil, k, nil
+		return nil, view(k), nil
 	}
 	k, plain, err := s.newRecord(CreateParams{Customer: "operator", Scopes: []string{ScopeAdmin, ScopeGenerate},
 		Notes: "first key, created at first start"})
@@ -321,7 +334,7 @@ func (s *Service) Bootstrap(ctx context.Context, legacyKey, customer string) (cr
 	if err != nil || !ok {
 		return nil, nil, err
 	}
-	return &Created{Key: plain, Record: k}, nil, nil
+	return &Created{Key: plain, Record: view(k)}, nil, nil
 }
 
 // Known reports whether key is stored (whatever its state).

@@ -12,9 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/avatar-api/avatar-api/internal/api"
 	"github.com/avatar-api/avatar-api/internal/apikey"
-	"github.com/avatar-api/avatar-api/internal/store"
 )
 
 const keysUsage = `Usage: avatar-api keys <command> [flags]
@@ -145,7 +143,7 @@ func (k *keysCmd) printNew(c *apikey.Created, quiet bool) {
 	k.describe(c.Record)
 }
 
-func (k *keysCmd) describe(r *store.APIKey) {
+func (k *keysCmd) describe(r *apikey.Key) {
 	tw := tabwriter.NewWriter(k.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "  id\t%s\n  customer\t%s\n  display\t%s…\n  scopes\t%s\n  rate limit\t%s\n", r.ID, r.Customer, r.Display, strings.Join(r.Scopes, ", "), rateText(r.RateLimit))
 	fmt.Fprintf(tw, "  created\t%s by %s\n  expires\t%s\n  revoked\t%s\n  last used\t%s\n", r.CreatedAt.Format(time.RFC3339), r.CreatedBy, timeText(r.ExpiresAt, "never"), timeText(r.RevokedAt, "no"), timeText(r.LastUsedAt, "never"))
@@ -170,11 +168,7 @@ func (k *keysCmd) list(ctx context.Context, args []string) error {
 		return err
 	}
 	if *asJSON {
-		views := make([]api.Key, 0, len(keys))
-		for _, r := range keys {
-			views = append(views, api.KeyView(r))
-		}
-		return json.NewEncoder(k.out).Encode(views)
+		return json.NewEncoder(k.out).Encode(keys)
 	}
 	tw := tabwriter.NewWriter(k.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tDISPLAY\tCUSTOMER\tSCOPES\tRATE/H\tSTATUS\tLAST USED")
@@ -195,7 +189,7 @@ func (k *keysCmd) list(ctx context.Context, args []string) error {
 	return nil
 }
 
-func (k *keysCmd) printEvents(events []store.KeyEvent) {
+func (k *keysCmd) printEvents(events []apikey.Event) {
 	tw := tabwriter.NewWriter(k.out, 0, 4, 2, ' ', 0)
 	for _, e := range events {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.At.Format(time.RFC3339), e.KeyID, e.Action, e.Actor, e.Detail)
@@ -220,9 +214,9 @@ func (k *keysCmd) show(ctx context.Context, args []string) error {
 	}
 	if *asJSON {
 		return json.NewEncoder(k.out).Encode(struct {
-			api.Key
-			Events []store.KeyEvent `json:"events"`
-		}{api.KeyView(r), events})
+			*apikey.Key
+			Events []apikey.Event `json:"events"`
+		}{r, events})
 	}
 	k.describe(r)
 	fmt.Fprintln(k.out, "\n  audit trail:")
@@ -284,7 +278,7 @@ func (k *keysCmd) rotate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	g, err := api.ParseDays(*grace)
+	g, err := apikey.ParseLifetime(*grace)
 	if err != nil || g < 0 {
 		return errors.New("--grace must be a duration such as 24h, 7d or 0s")
 	}
@@ -303,14 +297,14 @@ func lifetime(s string) (time.Duration, error) {
 	if s == "" {
 		return 0, nil
 	}
-	d, err := api.ParseDays(s)
+	d, err := apikey.ParseLifetime(s)
 	if err != nil || d <= 0 {
 		return 0, fmt.Errorf("%q is not a lifetime such as 90d or 720h", s)
 	}
 	return d, nil
 }
 
-func status(r *store.APIKey, now time.Time) string {
+func status(r *apikey.Key, now time.Time) string {
 	switch {
 	case r.RevokedAt != nil:
 		return "revoked"

@@ -5,6 +5,7 @@
 package job
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -107,7 +108,7 @@ func CheckIdempotencyKey(key string) error {
 
 // Submit checks a submission, stores its inputs and queues it. replayed is
 // true when the idempotency key named an existing job, which is returned.
-func (s *Service) Submit(ctx context.Context, sub Submission) (j *store.Job, replayed bool, err error) {
+func (s *Service) Submit(ctx context.Context, sub Submission) (_ *Job, replayed bool, err error) {
 	if sub.IdempotencyKey != "" {
 		if err := CheckIdempotencyKey(sub.IdempotencyKey); err != nil {
 			return nil, false, err
@@ -147,7 +148,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (j *store.Job, rep
 	if seed == 0 {
 		seed = int64(id.ID())
 	}
-	j = &store.Job{
+	j := &store.Job{
 		ID: id.String(), Owner: sub.Owner, IdempotencyKey: sub.IdempotencyKey, Fingerprint: sub.Fingerprint,
 		RequestID: sub.RequestID, Prompt: prompt, Width: w, Height: h, FPS: fps, Seed: seed, FaceFallback: sub.FaceFallback,
 		ImageKey:      "inputs/" + id.String() + "/image" + img.Ext,
@@ -170,13 +171,15 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (j *store.Job, rep
 			if created.Fingerprint != sub.Fingerprint {
 				return nil, false, ErrIdempotencyMismatch
 			}
-			return created, true, nil
+			v, err := s.viewWithPosition(ctx, created)
+			return v, true, err
 		}
 		return nil, false, fmt.Errorf("%w: creating job: %w", ErrUnavailable, err)
 	}
 	s.Log.InfoContext(ctx, "job accepted", "job_id", j.ID, "audio_seconds", aud.Duration.Seconds(),
 		"width", w, "height", h, "fps", fps, "image_format", img.Format, "audio_format", aud.Format)
-	return created, false, nil
+	v, err := s.viewWithPosition(ctx, created)
+	return v, false, err
 }
 
 // refused explains a failed input check: a refusal of the customer's file
@@ -222,26 +225,15 @@ func (s *Service) check(ctx context.Context, req generator.Request, img media.Im
 }
 
 func (s *Service) options(sub Submission) (w, h, fps int, err error) {
-	w, h, fps = cmpOr(sub.Width, s.settings.Width), cmpOr(sub.Height, s.settings.Height), cmpOr(sub.FPS, s.settings.FPS)
-	for _, d := range []struct {
-		name string
-		v    int
-	}{{"width", w}, {"height", h}} {
-		if d.v < 128 || d.v > 1920 || d.v%2 != 0 {
-			return 0, 0, 0, &OptionError{Field: d.name, Message: "must be an even number from 128 to 1920"}
+	w, h, fps = cmp.Or(sub.Width, s.settings.Width), cmp.Or(sub.Height, s.settings.Height), cmp.Or(sub.FPS, s.settings.FPS)
+	for _, o := range []struct{ field, why string }{
+		{"width", generator.CheckSide(w)}, {"height", generator.CheckSide(h)}, {"fps", generator.CheckFPS(fps)},
+	} {
+		if o.why != "" {
+			return 0, 0, 0, &OptionError{Field: o.field, Message: o.why}
 		}
 	}
-	if fps < 10 || fps > 60 {
-		return 0, 0, 0, &OptionError{Field: "fps", Message: "must be from 10 to 60"}
-	}
 	return w, h, fps, nil
-}
-
-func cmpOr(v, def int) int {
-	if v == 0 {
-		return def
-	}
-	return v
 }
 
 func (s *Service) putFile(ctx context.Context, key, path, contentType string) error {
@@ -257,8 +249,17 @@ func (s *Service) deleteInputs(ctx context.Context, j *store.Job) {
 	NewLifecycle(s.Store, s.Storage, s.Log).deleteInputs(ctx, j)
 }
 
-// Get returns one of owner's jobs.
-func (s *Service) Get(ctx context.Context, owner, id string) (*store.Job, error) {
+// Get returns one of owner's jobs, with its queue position while queued.
+func (s *Service) Get(ctx context.Context, owner, id string) (*Job, error) {
+	j, err := s.owned(ctx, owner, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.viewWithPosition(ctx, j)
+}
+
+// owned is the stored row of one of owner's jobs.
+func (s *Service) owned(ctx context.Context, owner, id string) (*store.Job, error) {
 	id, ok := store.ParseID(id)
 	if !ok {
 		return nil, ErrNotFound
@@ -286,7 +287,7 @@ func (s *Service) IsReplay(ctx context.Context, owner, key string) bool {
 // Replay answers a request that names an idempotency key: the job made
 // with it when fingerprint matches (the request is a retry), or
 // ErrIdempotencyMismatch when it does not; ErrNotFound when the key is new.
-func (s *Service) Replay(ctx context.Context, owner, key, fingerprint string) (*store.Job, error) {
+func (s *Service) Replay(ctx context.Context, owner, key, fingerprint string) (*Job, error) {
 	if err := CheckIdempotencyKey(key); err != nil {
 		return nil, err
 	}
@@ -299,28 +300,21 @@ func (s *Service) Replay(ctx context.Context, owner, key, fingerprint string) (*
 	case j.Fingerprint != fingerprint:
 		return nil, ErrIdempotencyMismatch
 	}
-	return j, nil
+	return s.viewWithPosition(ctx, j)
 }
 
-// QueuePosition is how many queued jobs are ahead of a queued job.
-func (s *Service) QueuePosition(ctx context.Context, j *store.Job) (int, error) {
-	n, err := s.Store.QueuePosition(ctx, j.ID)
-	if err != nil {
-		return 0, fmt.Errorf("%w: reading queue position: %w", ErrUnavailable, err)
-	}
-	return n, nil
-}
-
-// Download is where a finished video can be fetched.
+// Download is where a finished video can be fetched, and its facts.
 type Download struct {
-	Job          *store.Job
+	Job          *Job
 	URL          string
 	URLExpiresAt time.Time
+	Bytes        int64
+	Duration     time.Duration
 }
 
 // Result returns a signed download URL for one of owner's finished jobs.
 func (s *Service) Result(ctx context.Context, owner, id string) (*Download, error) {
-	j, err := s.Get(ctx, owner, id)
+	j, err := s.owned(ctx, owner, id)
 	if err != nil {
 		return nil, err
 	}
@@ -342,22 +336,26 @@ func (s *Service) Result(ctx context.Context, owner, id string) (*Download, erro
 	if err != nil {
 		return nil, fmt.Errorf("%w: signing download URL: %w", ErrUnavailable, err)
 	}
-	return &Download{Job: j, URL: url, URLExpiresAt: exp}, nil
+	return &Download{Job: view(j), URL: url, URLExpiresAt: exp, Bytes: j.ResultBytes, Duration: j.ResultDuration}, nil
 }
 
 // Cancel stops one of owner's jobs and deletes its inputs. A worker that
 // is generating it has its own copy, and stops within a second.
-func (s *Service) Cancel(ctx context.Context, owner, id string) (*store.Job, error) {
+func (s *Service) Cancel(ctx context.Context, owner, id string) (*Job, error) {
 	id, ok := store.ParseID(id)
 	if !ok {
 		return nil, ErrNotFound
 	}
-	return s.lifecycle.Cancel(ctx, owner, id)
+	j, err := s.lifecycle.Cancel(ctx, owner, id)
+	if err != nil {
+		return nil, err
+	}
+	return view(j), nil
 }
 
 // List returns a page of owner's jobs, newest first, and the cursor of the
 // next page ("" at the end).
-func (s *Service) List(ctx context.Context, owner, before string, limit int) ([]*store.Job, string, error) {
+func (s *Service) List(ctx context.Context, owner, before string, limit int) ([]*Job, string, error) {
 	if before != "" {
 		var ok bool
 		if before, ok = store.ParseID(before); !ok {
@@ -373,5 +371,9 @@ func (s *Service) List(ctx context.Context, owner, before string, limit int) ([]
 		jobs = jobs[:limit]
 		next = jobs[limit-1].ID
 	}
-	return jobs, next, nil
+	views := make([]*Job, len(jobs))
+	for i, j := range jobs {
+		views[i] = view(j)
+	}
+	return views, next, nil
 }
