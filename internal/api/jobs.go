@@ -3,12 +3,14 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
+	"github.com/avatar-api/avatar-api/internal/generator"
 	"github.com/avatar-api/avatar-api/internal/job"
 	"github.com/avatar-api/avatar-api/internal/logging"
 )
@@ -107,9 +109,9 @@ func generateBody() *huma.RequestBody {
 				"image":         {Type: "string", Format: "binary", Description: "The portrait: PNG, JPEG or WebP, one frontal face"},
 				"audio":         {Type: "string", Format: "binary", Description: "The speech: WAV, MP3, OGG, FLAC, M4A/AAC or WebM"},
 				"prompt":        {Type: "string", Description: "A short description of the performance, e.g. \"A woman singing\""},
-				"width":         {Type: "integer", Description: "Output width, even, 128–1920 (default 512)"},
-				"height":        {Type: "integer", Description: "Output height, even, 128–1920 (default 512)"},
-				"fps":           {Type: "integer", Description: "Frames per second, 10–60 (default 25)"},
+				"width":         {Type: "integer", Description: fmt.Sprintf("Output width, even, %d–%d (default 512)", generator.MinSide, generator.MaxSide)},
+				"height":        {Type: "integer", Description: fmt.Sprintf("Output height, even, %d–%d (default 512)", generator.MinSide, generator.MaxSide)},
+				"fps":           {Type: "integer", Description: fmt.Sprintf("Frames per second, %d–%d (default 25)", generator.MinFPS, generator.MaxFPS)},
 				"seed":          {Type: "integer", Description: "Makes the random motion repeatable"},
 				"face_fallback": {Type: "boolean", Description: "Animate an estimated face region when no face is detected, instead of refusing the image with no_face_detected"},
 			},

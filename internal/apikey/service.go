@@ -73,7 +73,7 @@ func (s *Service) Create(ctx context.Context, p CreateParams, actor string) (*Cr
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.CreateKey(ctx, k, "created", actor, ""); err != nil {
+	if err := s.store.CreateKey(ctx, k, store.Audit{Action: "created", Actor: actor}); err != nil {
 		return nil, fmt.Errorf("storing key: %w", err)
 	}
 	return &Created{Key: plain, Record: view(k)}, nil
@@ -149,7 +149,7 @@ func (s *Service) Import(ctx context.Context, key, customer, actor string) (*Key
 		return nil, err
 	}
 	k := s.importedRecord(key, customer)
-	if err := s.store.CreateKey(ctx, k, "imported", actor, importDetail); err != nil {
+	if err := s.store.CreateKey(ctx, k, store.Audit{Action: "imported", Actor: actor, Detail: importDetail}); err != nil {
 		return nil, fmt.Errorf("importing key: %w", err)
 	}
 	return view(k), nil
@@ -234,7 +234,7 @@ func (s *Service) Update(ctx context.Context, id string, p UpdateParams, actor s
 		return nil, err
 	}
 	id = cur.ID
-	u := store.KeyUpdate{RateLimit: p.RateLimit, Notes: p.Notes}
+	u := store.KeyUpdate{ID: id, RateLimit: p.RateLimit, Notes: p.Notes, Actor: actor}
 	if p.Notes != nil {
 		if err := checkNotes(*p.Notes); err != nil {
 			return nil, err
@@ -253,7 +253,7 @@ func (s *Service) Update(ctx context.Context, id string, p UpdateParams, actor s
 		}
 		u.ExpiresAt = &e
 	}
-	k, err := s.store.UpdateKey(ctx, id, u, actor)
+	k, err := s.store.UpdateKey(ctx, u)
 	if err != nil {
 		return nil, fmt.Errorf("updating key: %w", err)
 	}
@@ -267,7 +267,7 @@ func (s *Service) Revoke(ctx context.Context, id, actor string) (*Key, error) {
 		return nil, err
 	}
 	id = cur.ID
-	k, err := s.store.RevokeKey(ctx, id, s.now(), actor)
+	k, err := s.store.RevokeKey(ctx, store.Revocation{ID: id, At: s.now(), Actor: actor})
 	if errors.Is(err, store.ErrConflict) {
 		return view(k), ErrRevoked
 	}
@@ -300,7 +300,7 @@ func (s *Service) Rotate(ctx context.Context, id string, grace time.Duration, ac
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.RotateKey(ctx, old.ID, k, s.now().Add(grace), actor); err != nil {
+	if err := s.store.RotateKey(ctx, store.Rotation{Old: old.ID, Next: k, OldExpires: s.now().Add(grace), Actor: actor}); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return nil, ErrRevoked
 		}
@@ -319,7 +319,7 @@ func (s *Service) Bootstrap(ctx context.Context, legacyKey, customer string) (cr
 			return nil, nil, err
 		}
 		k := s.importedRecord(legacyKey, customer)
-		ok, err := s.store.BootstrapKey(ctx, k, "imported", "bootstrap", importDetail)
+		ok, err := s.store.BootstrapKey(ctx, k, store.Audit{Action: "imported", Actor: "bootstrap", Detail: importDetail})
 		if err != nil || !ok {
 			return nil, nil, err
 		}
@@ -330,7 +330,7 @@ func (s *Service) Bootstrap(ctx context.Context, legacyKey, customer string) (cr
 	if err != nil {
 		return nil, nil, err
 	}
-	ok, err := s.store.BootstrapKey(ctx, k, "created", "bootstrap", "first start")
+	ok, err := s.store.BootstrapKey(ctx, k, store.Audit{Action: "created", Actor: "bootstrap", Detail: "first start"})
 	if err != nil || !ok {
 		return nil, nil, err
 	}

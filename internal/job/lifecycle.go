@@ -57,7 +57,7 @@ func (l *Lifecycle) Start(ctx context.Context, id string, attempt int) (*store.J
 // so that the attempt learns of a cancellation; store.ErrConflict if
 // another attempt has taken the job over.
 func (l *Lifecycle) Progress(ctx context.Context, j *store.Job, attempt int, progress float64) (store.State, error) {
-	return l.store.SetProgress(ctx, j.ID, attempt, progress)
+	return l.store.SetProgress(ctx, store.ProgressParams{JobID: j.ID, Attempt: attempt, Progress: progress})
 }
 
 // Requeue gives the job back to the queue (shutdown, a failure to retry).

@@ -39,18 +39,44 @@ type KeyEvent struct {
 	At     time.Time
 }
 
+// Audit is the event a change of a key is written with: what was done,
+// by whom, and a detail.
+type Audit struct {
+	Action string // created, imported, …
+	Actor  string
+	Detail string
+}
+
 // KeyUpdate changes some of a key's metadata; nil fields stay.
 type KeyUpdate struct {
+	ID        string
 	RateLimit *int
 	Notes     *string
 	ExpiresAt *time.Time // a zero time clears the expiry
+	Actor     string
+}
+
+// Revocation stops a key from At.
+type Revocation struct {
+	ID    string
+	At    time.Time
+	Actor string
+}
+
+// Rotation stores Next, a replacement of key Old, and makes Old expire at
+// OldExpires (unless it expires sooner).
+type Rotation struct {
+	Old        string
+	Next       *APIKey
+	OldExpires time.Time
+	Actor      string
 }
 
 // KeyStore persists API keys. Every change writes its audit event in the
 // same transaction.
 type KeyStore interface {
-	// CreateKey stores k and a "created" (or other action) event by actor.
-	CreateKey(ctx context.Context, k *APIKey, action, actor, detail string) error
+	// CreateKey stores k and its event.
+	CreateKey(ctx context.Context, k *APIKey, a Audit) error
 	// KeyByHash finds a key by its hash, or ErrNotFound.
 	KeyByHash(ctx context.Context, hash string) (*APIKey, error)
 	// GetKey finds a key by id, or ErrNotFound.
@@ -60,16 +86,16 @@ type KeyStore interface {
 	// CountKeys counts the keys, revoked ones included.
 	CountKeys(ctx context.Context) (int, error)
 	// UpdateKey changes a key's metadata; ErrNotFound if absent.
-	UpdateKey(ctx context.Context, id string, u KeyUpdate, actor string) (*APIKey, error)
-	// RevokeKey revokes a key at t; ErrConflict if it already is.
-	RevokeKey(ctx context.Context, id string, t time.Time, actor string) (*APIKey, error)
-	// RotateKey stores next, a replacement of key old, and makes old expire
-	// at oldExpires (unless it expires sooner), in one transaction.
-	RotateKey(ctx context.Context, old string, next *APIKey, oldExpires time.Time, actor string) error
+	UpdateKey(ctx context.Context, u KeyUpdate) (*APIKey, error)
+	// RevokeKey revokes a key; ErrConflict if it already is.
+	RevokeKey(ctx context.Context, r Revocation) (*APIKey, error)
+	// RotateKey makes a rotation in one transaction; ErrConflict if the old
+	// key is revoked.
+	RotateKey(ctx context.Context, r Rotation) error
 	// BootstrapKey stores k, with its event, only if no key exists yet, in
 	// a transaction that concurrent bootstraps wait for. created reports
 	// whether k was stored.
-	BootstrapKey(ctx context.Context, k *APIKey, action, actor, detail string) (created bool, err error)
+	BootstrapKey(ctx context.Context, k *APIKey, a Audit) (created bool, err error)
 	// TouchKeys records when keys were last used (batched by the caller);
 	// a time never moves backwards.
 	TouchKeys(ctx context.Context, used map[string]time.Time) error

@@ -108,6 +108,13 @@ type Result struct {
 	ExpiresAt time.Time
 }
 
+// ProgressParams are how far attempt Attempt of a job has got (0..1).
+type ProgressParams struct {
+	JobID    string
+	Attempt  int
+	Progress float64
+}
+
 // ListParams selects a page of one owner's jobs, newest first.
 type ListParams struct {
 	Owner  string
@@ -140,7 +147,7 @@ type Store interface {
 	// SetProgress records progress of a job processed by attempt and returns
 	// its state, so that a worker learns of a cancellation. ErrConflict if
 	// another attempt has taken the job over. Progress is not a transition.
-	SetProgress(ctx context.Context, id string, attempt int, progress float64) (State, error)
+	SetProgress(ctx context.Context, p ProgressParams) (State, error)
 	// Events lists recorded transitions, oldest first.
 	Events(ctx context.Context, p EventsParams) ([]Event, error)
 

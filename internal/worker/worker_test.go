@@ -136,16 +136,25 @@ func (b *bundle) transitions(t *testing.T, id string) string {
 }
 
 // objects lists the files stored (inputs and results).
+// objects lists the stored objects once none is left, or after 10 s: a
+// transition commits before the inputs of its job are deleted, so a test
+// that saw the state may look a moment too early.
 func (b *bundle) objects(t *testing.T) []string {
 	t.Helper()
-	var out []string
-	_ = filepath.WalkDir(filepath.Join(b.dir, "objects"), func(p string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && !strings.HasPrefix(d.Name(), ".") {
-			out = append(out, p)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var out []string
+		_ = filepath.WalkDir(filepath.Join(b.dir, "objects"), func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && !strings.HasPrefix(d.Name(), ".") {
+				out = append(out, p)
+			}
+			return nil
+		})
+		if len(out) == 0 || time.Now().After(deadline) {
+			return out
 		}
-		return nil
-	})
-	return out
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // pause holds each job between its start and its generation until the

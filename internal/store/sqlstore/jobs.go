@@ -82,13 +82,14 @@ func (s *Store) QueuePosition(ctx context.Context, id string) (int, error) {
 
 // SetProgress implements store.Store. Progress is not a transition: it
 // records no event.
-func (s *Store) SetProgress(ctx context.Context, id string, attempt int, progress float64) (store.State, error) {
+func (s *Store) SetProgress(ctx context.Context, p store.ProgressParams) (store.State, error) {
+	attempt := p.Attempt
 	var st store.State
 	var cur int
 	err := s.db.QueryRowContext(ctx, s.q(`UPDATE jobs SET progress = CASE WHEN state = ? AND attempt = ? THEN ? ELSE progress END,
 		updated_at = CASE WHEN state = ? AND attempt = ? THEN ? ELSE updated_at END
 		WHERE id = ? RETURNING state, attempt`),
-		store.StateProcessing, attempt, progress, store.StateProcessing, attempt, s.t(s.now()), id).Scan(&st, &cur)
+		store.StateProcessing, attempt, p.Progress, store.StateProcessing, attempt, s.t(s.now()), p.JobID).Scan(&st, &cur)
 	if err != nil {
 		return "", s.interpret(err, "recording progress")
 	}

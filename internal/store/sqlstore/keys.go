@@ -14,13 +14,13 @@ const keyColumns = `id, hash, display, customer, scopes, rate_limit, notes, crea
 	COALESCE(CAST(rotated_from AS TEXT), ''), created_at, expires_at, revoked_at, last_used_at`
 
 // CreateKey implements store.KeyStore.
-func (s *Store) CreateKey(ctx context.Context, k *store.APIKey, action, actor, detail string) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error { return s.insertKey(ctx, tx, k, action, actor, detail) })
+func (s *Store) CreateKey(ctx context.Context, k *store.APIKey, a store.Audit) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error { return s.insertKey(ctx, tx, k, a) })
 }
 
-func (s *Store) insertKey(ctx context.Context, tx *sql.Tx, k *store.APIKey, action, actor, detail string) error {
+func (s *Store) insertKey(ctx context.Context, tx *sql.Tx, k *store.APIKey, a store.Audit) error {
 	k.CreatedAt = s.now().UTC().Truncate(time.Microsecond)
-	k.CreatedBy = actor
+	k.CreatedBy = a.Actor
 	var rotated any
 	if k.RotatedFrom != "" {
 		rotated = k.RotatedFrom
@@ -28,21 +28,21 @@ func (s *Store) insertKey(ctx context.Context, tx *sql.Tx, k *store.APIKey, acti
 	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO api_keys (id, hash, display, customer, scopes, rate_limit, notes,
 		created_by, rotated_from, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		k.ID, k.Hash, k.Display, k.Customer, strings.Join(k.Scopes, ","), k.RateLimit, k.Notes,
-		actor, rotated, s.t(k.CreatedAt), s.tp(k.ExpiresAt))
+		a.Actor, rotated, s.t(k.CreatedAt), s.tp(k.ExpiresAt))
 	if err != nil {
 		return s.interpret(err, "inserting key")
 	}
-	return s.event(ctx, tx, k.ID, action, actor, detail)
+	return s.event(ctx, tx, k.ID, a)
 }
 
-func (s *Store) event(ctx context.Context, tx *sql.Tx, keyID, action, actor, detail string) error {
+func (s *Store) event(ctx context.Context, tx *sql.Tx, keyID string, a store.Audit) error {
 	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO api_key_events (key_id, action, actor, detail, at) VALUES (?, ?, ?, ?, ?)`),
-		keyID, action, actor, detail, s.t(s.now()))
+		keyID, a.Action, a.Actor, a.Detail, s.t(s.now()))
 	return s.interpret(err, "recording key event")
 }
 
 // BootstrapKey implements store.KeyStore.
-func (s *Store) BootstrapKey(ctx context.Context, k *store.APIKey, action, actor, detail string) (bool, error) {
+func (s *Store) BootstrapKey(ctx context.Context, k *store.APIKey, a store.Audit) (bool, error) {
 	created := false
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if s.dialect.LockFirstKey != "" {
@@ -57,7 +57,7 @@ func (s *Store) BootstrapKey(ctx context.Context, k *store.APIKey, action, actor
 		if n > 0 {
 			return nil
 		}
-		if err := s.insertKey(ctx, tx, k, action, actor, detail); err != nil {
+		if err := s.insertKey(ctx, tx, k, a); err != nil {
 			return err
 		}
 		created = true
@@ -102,8 +102,9 @@ func (s *Store) CountKeys(ctx context.Context) (int, error) {
 }
 
 // UpdateKey implements store.KeyStore.
-func (s *Store) UpdateKey(ctx context.Context, id string, u store.KeyUpdate, actor string) (*store.APIKey, error) {
+func (s *Store) UpdateKey(ctx context.Context, u store.KeyUpdate) (*store.APIKey, error) {
 	var k *store.APIKey
+	id := u.ID
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
 		if k, err = s.oneKey(ctx, tx, "id = ?"+s.dialect.ForUpdate, id); err != nil {
@@ -131,14 +132,15 @@ func (s *Store) UpdateKey(ctx context.Context, id string, u store.KeyUpdate, act
 			k.RateLimit, k.Notes, s.tp(k.ExpiresAt), id); err != nil {
 			return s.interpret(err, "updating key")
 		}
-		return s.event(ctx, tx, id, "updated", actor, strings.Join(changes, ", "))
+		return s.event(ctx, tx, id, store.Audit{Action: "updated", Actor: u.Actor, Detail: strings.Join(changes, ", ")})
 	})
 	return k, err
 }
 
 // RevokeKey implements store.KeyStore.
-func (s *Store) RevokeKey(ctx context.Context, id string, t time.Time, actor string) (*store.APIKey, error) {
+func (s *Store) RevokeKey(ctx context.Context, r store.Revocation) (*store.APIKey, error) {
 	var k *store.APIKey
+	id, t := r.ID, r.At
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
 		if k, err = s.oneKey(ctx, tx, "id = ?"+s.dialect.ForUpdate, id); err != nil {
@@ -152,13 +154,14 @@ func (s *Store) RevokeKey(ctx context.Context, id string, t time.Time, actor str
 		if _, err := tx.ExecContext(ctx, s.q(`UPDATE api_keys SET revoked_at = ? WHERE id = ?`), s.t(t), id); err != nil {
 			return s.interpret(err, "revoking key")
 		}
-		return s.event(ctx, tx, id, "revoked", actor, "")
+		return s.event(ctx, tx, id, store.Audit{Action: "revoked", Actor: r.Actor})
 	})
 	return k, err
 }
 
 // RotateKey implements store.KeyStore.
-func (s *Store) RotateKey(ctx context.Context, old string, next *store.APIKey, oldExpires time.Time, actor string) error {
+func (s *Store) RotateKey(ctx context.Context, r store.Rotation) error {
+	old, next, oldExpires := r.Old, r.Next, r.OldExpires
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		k, err := s.oneKey(ctx, tx, "id = ?"+s.dialect.ForUpdate, old)
 		if err != nil {
@@ -173,10 +176,11 @@ func (s *Store) RotateKey(ctx context.Context, old string, next *store.APIKey, o
 			}
 		}
 		next.RotatedFrom = old
-		if err := s.insertKey(ctx, tx, next, "created", actor, "rotation of "+old); err != nil {
+		if err := s.insertKey(ctx, tx, next, store.Audit{Action: "created", Actor: r.Actor, Detail: "rotation of " + old}); err != nil {
 			return err
 		}
-		return s.event(ctx, tx, old, "rotated", actor, "replaced by "+next.ID+"; valid until "+oldExpires.UTC().Format(time.RFC3339))
+		return s.event(ctx, tx, old, store.Audit{Action: "rotated", Actor: r.Actor,
+			Detail: "replaced by " + next.ID + "; valid until " + oldExpires.UTC().Format(time.RFC3339)})
 	})
 }
 

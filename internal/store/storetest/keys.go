@@ -23,7 +23,7 @@ func RunKeys(t *testing.T, s store.KeyStore) {
 		k := newKey("acme")
 		exp := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
 		k.ExpiresAt = &exp
-		must(t, s.CreateKey(ctx, k, "created", "operator", ""))
+		must(t, s.CreateKey(ctx, k, store.Audit{Action: "created", Actor: "operator"}))
 		got, err := s.KeyByHash(ctx, k.Hash)
 		must(t, err)
 		if got.ID != k.ID || got.Customer != "acme" || len(got.Scopes) != 1 || got.RateLimit != 10 || got.CreatedBy != "operator" ||
@@ -33,19 +33,19 @@ func RunKeys(t *testing.T, s store.KeyStore) {
 		if _, err := s.KeyByHash(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("unknown hash: %v", err)
 		}
-		if err := s.CreateKey(ctx, &store.APIKey{ID: uuid.NewString(), Hash: k.Hash, Customer: "x"}, "created", "op", ""); !errors.Is(err, store.ErrConflict) {
+		if err := s.CreateKey(ctx, &store.APIKey{ID: uuid.NewString(), Hash: k.Hash, Customer: "x"}, store.Audit{Action: "created", Actor: "op"}); !errors.Is(err, store.ErrConflict) {
 			t.Fatalf("duplicate hash: %v", err)
 		}
 		rl, notes := 50, "vip"
 		never := time.Time{}
-		up, err := s.UpdateKey(ctx, k.ID, store.KeyUpdate{RateLimit: &rl, Notes: &notes, ExpiresAt: &never}, "operator")
+		up, err := s.UpdateKey(ctx, store.KeyUpdate{ID: k.ID, RateLimit: &rl, Notes: &notes, ExpiresAt: &never, Actor: "operator"})
 		must(t, err)
 		if up.RateLimit != 50 || up.Notes != "vip" || up.ExpiresAt != nil {
 			t.Fatalf("updated %+v", up)
 		}
-		_, err = s.RevokeKey(ctx, k.ID, time.Now(), "operator")
+		_, err = s.RevokeKey(ctx, store.Revocation{ID: k.ID, At: time.Now(), Actor: "operator"})
 		must(t, err)
-		if _, err := s.RevokeKey(ctx, k.ID, time.Now(), "operator"); !errors.Is(err, store.ErrConflict) {
+		if _, err := s.RevokeKey(ctx, store.Revocation{ID: k.ID, At: time.Now(), Actor: "operator"}); !errors.Is(err, store.ErrConflict) {
 			t.Fatalf("second revoke: %v", err)
 		}
 		got, err = s.GetKey(ctx, k.ID)
@@ -61,10 +61,10 @@ func RunKeys(t *testing.T, s store.KeyStore) {
 	})
 	t.Run("Rotate", func(t *testing.T) {
 		old := newKey("globex")
-		must(t, s.CreateKey(ctx, old, "created", "op", ""))
+		must(t, s.CreateKey(ctx, old, store.Audit{Action: "created", Actor: "op"}))
 		next := newKey("globex")
 		grace := time.Now().Add(24 * time.Hour).UTC().Truncate(time.Second)
-		must(t, s.RotateKey(ctx, old.ID, next, grace, "op"))
+		must(t, s.RotateKey(ctx, store.Rotation{Old: old.ID, Next: next, OldExpires: grace, Actor: "op"}))
 		o, err := s.GetKey(ctx, old.ID)
 		must(t, err)
 		n, err := s.GetKey(ctx, next.ID)
@@ -72,15 +72,15 @@ func RunKeys(t *testing.T, s store.KeyStore) {
 		if o.ExpiresAt == nil || !o.ExpiresAt.Equal(grace) || n.RotatedFrom != old.ID || n.Customer != "globex" {
 			t.Fatalf("old %+v new %+v", o, n)
 		}
-		_, err = s.RevokeKey(ctx, old.ID, time.Now(), "op")
+		_, err = s.RevokeKey(ctx, store.Revocation{ID: old.ID, At: time.Now(), Actor: "op"})
 		must(t, err)
-		if err := s.RotateKey(ctx, old.ID, newKey("globex"), grace, "op"); !errors.Is(err, store.ErrConflict) {
+		if err := s.RotateKey(ctx, store.Rotation{Old: old.ID, Next: newKey("globex"), OldExpires: grace, Actor: "op"}); !errors.Is(err, store.ErrConflict) {
 			t.Fatalf("rotating a revoked key: %v", err)
 		}
 	})
 	t.Run("TouchCountList", func(t *testing.T) {
 		k := newKey("initech")
-		must(t, s.CreateKey(ctx, k, "created", "op", ""))
+		must(t, s.CreateKey(ctx, k, store.Audit{Action: "created", Actor: "op"}))
 		at := time.Now().UTC().Truncate(time.Second)
 		must(t, s.TouchKeys(ctx, map[string]time.Time{k.ID: at}))
 		got, err := s.GetKey(ctx, k.ID)
@@ -107,7 +107,7 @@ func RunBootstrap(t *testing.T, s store.KeyStore) {
 	for range cap(results) {
 		go func() {
 			k := &store.APIKey{ID: uuid.NewString(), Hash: uuid.NewString(), Display: "av_live_Ab3x", Customer: "operator", Scopes: []string{"admin"}}
-			ok, err := s.BootstrapKey(ctx, k, "created", "bootstrap", "")
+			ok, err := s.BootstrapKey(ctx, k, store.Audit{Action: "created", Actor: "bootstrap"})
 			if err != nil {
 				t.Error(err)
 			}

@@ -123,7 +123,7 @@ func Run(t *testing.T, s store.Store, dropQueue func(t *testing.T)) {
 		if started.State != store.StateProcessing || started.Attempt != 1 || started.StartedAt == nil {
 			t.Fatalf("started: %+v", started)
 		}
-		st, err := s.SetProgress(ctx, j.ID, 1, 0.5)
+		st, err := s.SetProgress(ctx, store.ProgressParams{JobID: j.ID, Attempt: 1, Progress: 0.5})
 		must(t, err)
 		if st != store.StateProcessing {
 			t.Fatalf("state = %s", st)
@@ -210,7 +210,7 @@ func Run(t *testing.T, s store.Store, dropQueue func(t *testing.T)) {
 		must(t, err)
 		_, err = cancel(ctx, s, k.ID, owner)
 		must(t, err)
-		state, err := s.SetProgress(ctx, k.ID, 1, 0.7)
+		state, err := s.SetProgress(ctx, store.ProgressParams{JobID: k.ID, Attempt: 1, Progress: 0.7})
 		must(t, err)
 		if state != store.StateCancelled {
 			t.Fatalf("worker sees %s, want cancelled", state)
@@ -244,7 +244,7 @@ func Run(t *testing.T, s store.Store, dropQueue func(t *testing.T)) {
 		must(t, err)
 		_, err = start(ctx, s, j.ID, 2) // attempt 1 was taken for dead
 		must(t, err)
-		if _, err := s.SetProgress(ctx, j.ID, 1, 0.5); !errors.Is(err, store.ErrConflict) {
+		if _, err := s.SetProgress(ctx, store.ProgressParams{JobID: j.ID, Attempt: 1, Progress: 0.5}); !errors.Is(err, store.ErrConflict) {
 			t.Fatalf("progress of a replaced attempt: %v, want ErrConflict", err)
 		}
 		if err := requeue(ctx, s, j.ID, 1); !errors.Is(err, store.ErrConflict) {
@@ -253,7 +253,7 @@ func Run(t *testing.T, s store.Store, dropQueue func(t *testing.T)) {
 		if err := fail(ctx, s, j.ID, 1, "x", "y"); !errors.Is(err, store.ErrConflict) {
 			t.Fatalf("failure by a replaced attempt: %v, want ErrConflict", err)
 		}
-		st, err := s.SetProgress(ctx, j.ID, 2, 0.5)
+		st, err := s.SetProgress(ctx, store.ProgressParams{JobID: j.ID, Attempt: 2, Progress: 0.5})
 		must(t, err)
 		if st != store.StateProcessing {
 			t.Fatalf("state = %s", st)
