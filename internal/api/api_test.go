@@ -1,19 +1,23 @@
 package api_test
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
+	"io/fs"
 	"math"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/avatar-api/avatar-api/internal/api"
 	"github.com/avatar-api/avatar-api/internal/generator/builtin"
-	"github.com/avatar-api/avatar-api/internal/media"
-	"github.com/avatar-api/avatar-api/internal/worker"
 )
 
 var portrait = part{name: "image", file: fixture("astronaut.png")}
@@ -303,28 +307,87 @@ func TestResultExpires(t *testing.T) {
 	}
 }
 
-// TestErrorCodesDocumented keeps docs/API.md's error table complete.
+// TestErrorCodesDocumented keeps docs/API.md's error tables and the code
+// in step, both ways: every error code constant of the module (a constant
+// named Code… with a snake_case value, in any package) is in a table, every
+// code in the tables is defined, and no problem is made with a code written
+// as a literal, which would escape this test.
 func TestErrorCodesDocumented(t *testing.T) {
 	t.Parallel()
-	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "API.md"))
+	root := filepath.Join("..", "..")
+	doc, err := os.ReadFile(filepath.Join(root, "docs", "API.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	codes := []string{
-		api.CodeBadRequest, api.CodeUnauthorized, api.CodeNotFound, api.CodeMethodNotAllowed, api.CodeInvalidRequest,
-		api.CodeMissingField, api.CodeUnsupportedMedia, api.CodeRequestTooLarge, api.CodeRequestTimeout, api.CodeImageTooLarge,
-		api.CodeAudioTooLarge, api.CodeJobNotFinished, api.CodeJobHasNoResult, api.CodeResultExpired,
-		api.CodeJobAlreadyEnded, api.CodeIdempotencyMismatch, api.CodeInternal, api.CodeUnavailable,
-		api.CodeForbidden, api.CodeAuthThrottled, api.CodeKeyRevoked, api.CodeKeyExpired, api.CodeRateLimited,
-		api.CodeTooManyUploads, api.CodeKeyInUse,
-		media.CodeUnsupportedImageType, media.CodeInvalidImage, media.CodeImageTooLarge, media.CodeImageTooSmall,
-		media.CodeUnsupportedAudioType, media.CodeInvalidAudio, media.CodeAudioTooLong, media.CodeAudioTooShort,
-		media.CodeInvalidPrompt, media.CodePromptTooLong,
-		worker.CodeGenerationFailed, worker.CodeTimeout, worker.CodeWorkerLost, builtin.CodeNoFace,
+	_, errorsPart, _ := strings.Cut(string(doc), "\n## Errors\n")
+	errorsPart, _, _ = strings.Cut(errorsPart, "\n## ")
+	documented := map[string]bool{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z_]+)`").FindAllStringSubmatch(errorsPart, -1) {
+		documented[m[1]] = true
 	}
-	for _, c := range codes {
-		if !strings.Contains(string(doc), "| `"+c+"` |") {
-			t.Errorf("docs/API.md does not document the code %s", c)
+	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z_]+)`, `([a-z_]+)`, `([a-z_]+)` \\|").FindAllStringSubmatch(errorsPart, -1) {
+		documented[m[2]], documented[m[3]] = true, true
+	}
+	defined := map[string]string{} // code → where
+	snake := regexp.MustCompile(`^[a-z]+(_[a-z]+)*$`)
+	fset := token.NewFileSet()
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") ||
+			strings.Contains(path, "mediatest") {
+			return err
+		}
+		f, err := parser.ParseFile(fset, path, nil, 0)
+		if err != nil {
+			return err
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			switch n := n.(type) {
+			case *ast.ValueSpec:
+				for i, name := range n.Names {
+					if !strings.HasPrefix(name.Name, "Code") || i >= len(n.Values) {
+						continue
+					}
+					if lit, ok := n.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+						if v, _ := strconv.Unquote(lit.Value); snake.MatchString(v) {
+							defined[v] = fset.Position(name.Pos()).String()
+						}
+					}
+				}
+			case *ast.CallExpr:
+				sel, ok := n.Fun.(*ast.SelectorExpr)
+				if !ok {
+					return true
+				}
+				if pkg, _ := sel.X.(*ast.Ident); pkg != nil && pkg.Name == "problem" && (sel.Sel.Name == "New" || sel.Sel.Name == "Newf") && len(n.Args) > 1 {
+					if lit, ok := n.Args[1].(*ast.BasicLit); ok && lit.Value != `""` {
+						t.Errorf("%s: a problem with the literal code %s: name it as a Code… constant", fset.Position(lit.Pos()), lit.Value)
+					}
+				}
+			case *ast.KeyValueExpr:
+				if key, ok := n.Key.(*ast.Ident); ok && key.Name == "Code" {
+					if lit, ok := n.Value.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+						t.Errorf("%s: an error with the literal code %s: name it as a Code… constant", fset.Position(lit.Pos()), lit.Value)
+					}
+				}
+			}
+			return true
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(defined) < 40 {
+		t.Fatalf("found only %d codes: the walk is broken", len(defined))
+	}
+	for code, where := range defined {
+		if !documented[code] {
+			t.Errorf("docs/API.md does not document the code %s (%s)", code, where)
+		}
+	}
+	for code := range documented {
+		if _, ok := defined[code]; !ok {
+			t.Errorf("docs/API.md documents %s, which no Code… constant defines", code)
 		}
 	}
 }
