@@ -13,6 +13,7 @@ import (
 	"github.com/avatar-api/avatar-api/internal/api"
 	"github.com/avatar-api/avatar-api/internal/generator/builtin"
 	"github.com/avatar-api/avatar-api/internal/media"
+	"github.com/avatar-api/avatar-api/internal/refusal"
 	"github.com/avatar-api/avatar-api/internal/worker"
 )
 
@@ -317,8 +318,8 @@ func TestErrorCodesDocumented(t *testing.T) {
 		api.CodeJobAlreadyEnded, api.CodeIdempotencyMismatch, api.CodeInternal, api.CodeUnavailable,
 		api.CodeForbidden, api.CodeAuthThrottled, api.CodeKeyRevoked, api.CodeKeyExpired, api.CodeRateLimited,
 		api.CodeTooManyUploads, api.CodeKeyInUse,
-		media.CodeUnsupportedImageType, media.CodeInvalidImage, media.CodeImageTooLarge, media.CodeImageTooSmall,
-		media.CodeUnsupportedAudioType, media.CodeInvalidAudio, media.CodeAudioTooLong, media.CodeAudioTooShort,
+		media.CodeUnsupportedImageType, refusal.CodeInvalidImage, media.CodeImageTooLarge, media.CodeImageTooSmall,
+		media.CodeUnsupportedAudioType, refusal.CodeInvalidAudio, media.CodeAudioTooLong, media.CodeAudioTooShort,
 		media.CodeInvalidPrompt, media.CodePromptTooLong,
 		worker.CodeGenerationFailed, worker.CodeTimeout, worker.CodeWorkerLost, builtin.CodeNoFace,
 	}

@@ -5,7 +5,6 @@ package generator
 
 import (
 	"context"
-	"fmt"
 	"time"
 )
 
@@ -65,19 +64,4 @@ type Generator interface {
 // once instead of from a failed job. OutputPath is unused.
 type Checker interface {
 	Check(ctx context.Context, req Request) error
-}
-
-// InputError is a failure caused by the inputs themselves (no face found, an
-// undecodable file): retrying cannot help, and the caller is told Code.
-type InputError struct {
-	Code    string // stable machine-readable code, e.g. "no_face_detected"
-	Message string // safe to show to the customer: plain words, no tool output
-	Detail  string // what the tool said (ffmpeg's stderr), for the operator's log only
-}
-
-func (e *InputError) Error() string {
-	if e.Detail != "" {
-		return fmt.Sprintf("%s: %s (%s)", e.Code, e.Message, e.Detail)
-	}
-	return fmt.Sprintf("%s: %s", e.Code, e.Message)
 }

@@ -1,7 +1,7 @@
 // Package job is the job service: it accepts a portrait, a recording and a
 // prompt as a job, and answers for the job's state and result. It checks
 // every input before anything is stored or queued, and it knows nothing of
-// HTTP: callers get the sentinel errors below or a *media.Error.
+// HTTP: callers get the sentinel errors below or a *refusal.Error.
 package job
 
 import (
@@ -16,6 +16,7 @@ import (
 
 	"github.com/avatar-api/avatar-api/internal/generator"
 	"github.com/avatar-api/avatar-api/internal/media"
+	"github.com/avatar-api/avatar-api/internal/refusal"
 	"github.com/avatar-api/avatar-api/internal/storage"
 	"github.com/avatar-api/avatar-api/internal/store"
 	"github.com/avatar-api/avatar-api/internal/text"
@@ -183,7 +184,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (j *store.Job, rep
 // is logged with the decoder's own words (which the customer is not shown),
 // a busy budget becomes ErrBusy, anything else is the service's trouble.
 func (s *Service) refused(ctx context.Context, part string, err error) error {
-	var me *media.Error
+	var me *refusal.Error
 	switch {
 	case errors.As(err, &me):
 		s.Log.InfoContext(ctx, "upload refused", "part", part, "code", me.Code, "detail", me.Detail)
@@ -212,7 +213,7 @@ func (s *Service) check(ctx context.Context, req generator.Request, img media.Im
 	}
 	release, err := s.Images.Reserve(ctx, cost)
 	if errors.Is(err, media.ErrOverBudget) {
-		return &media.Error{Code: media.CodeImageTooLarge, Message: "the image is too large to be checked with the memory this service allows; send it smaller"}
+		return &refusal.Error{Code: media.CodeImageTooLarge, Message: "the image is too large to be checked with the memory this service allows; send it smaller"}
 	}
 	if err != nil {
 		return s.refused(ctx, "image", err)

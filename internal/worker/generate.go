@@ -19,6 +19,7 @@ import (
 	"github.com/avatar-api/avatar-api/internal/job"
 	"github.com/avatar-api/avatar-api/internal/media"
 	"github.com/avatar-api/avatar-api/internal/queue"
+	"github.com/avatar-api/avatar-api/internal/refusal"
 	"github.com/avatar-api/avatar-api/internal/storage"
 	"github.com/avatar-api/avatar-api/internal/store"
 )
@@ -94,7 +95,7 @@ func (w *generateWorker) Work(ctx context.Context, rj *river.Job[queue.GenerateA
 func (w *generateWorker) settle(ctx context.Context, rj *river.Job[queue.GenerateArgs], j *store.Job, err error, log *slog.Logger) error {
 	d := w.deps
 	bg := context.WithoutCancel(ctx)
-	var ie *generator.InputError
+	var ie *refusal.Error
 	switch {
 	case errors.Is(err, errSuperseded):
 		log.WarnContext(ctx, "attempt stopped: another attempt took the job over")

@@ -24,14 +24,11 @@ import (
 	"github.com/avatar-api/avatar-api/internal/generator/audio"
 	"github.com/avatar-api/avatar-api/internal/generator/encode"
 	"github.com/avatar-api/avatar-api/internal/generator/face"
+	"github.com/avatar-api/avatar-api/internal/refusal"
 )
 
-// Error codes of inputs this generator refuses.
-const (
-	CodeNoFace       = "no_face_detected"
-	CodeInvalidImage = "invalid_image"
-	CodeInvalidAudio = "invalid_audio"
-)
+// CodeNoFace refuses a portrait in which no face is found.
+const CodeNoFace = "no_face_detected"
 
 // Generator is the built-in animator.
 type Generator struct {
@@ -101,7 +98,7 @@ func load(path string) (image.Image, error) {
 	defer file.Close()
 	src, _, err := image.Decode(file)
 	if err != nil {
-		return nil, &generator.InputError{Code: CodeInvalidImage, Message: "the image could not be decoded", Detail: err.Error()}
+		return nil, &refusal.Error{Code: refusal.CodeInvalidImage, Message: "the image could not be decoded", Detail: err.Error()}
 	}
 	return src, nil
 }
@@ -126,7 +123,7 @@ func findFace(src image.Image, req generator.Request) (*face.Face, error) {
 	switch {
 	case errors.Is(err, face.ErrNoFace):
 		if !req.FaceFallback {
-			return nil, &generator.InputError{Code: CodeNoFace,
+			return nil, &refusal.Error{Code: CodeNoFace,
 				Message: "no face was found in the image; send a frontal portrait, or set face_fallback=true to animate an estimated face region"}
 		}
 		return nil, nil
@@ -187,7 +184,7 @@ func (g *Generator) plan(ctx context.Context, req generator.Request) (*animate.S
 	}
 	pcm, err := audio.Decode(ctx, g.ffmpeg, audio.Input{Path: req.AudioPath, Format: req.Demuxer(), Duration: req.AudioDuration})
 	if errors.Is(err, audio.ErrInvalid) {
-		return nil, nil, &generator.InputError{Code: CodeInvalidAudio, Message: "the audio could not be decoded", Detail: err.Error()}
+		return nil, nil, &refusal.Error{Code: refusal.CodeInvalidAudio, Message: "the audio could not be decoded", Detail: err.Error()}
 	}
 	if err != nil {
 		return nil, nil, err

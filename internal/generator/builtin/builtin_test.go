@@ -15,6 +15,7 @@ import (
 
 	"github.com/avatar-api/avatar-api/internal/generator"
 	"github.com/avatar-api/avatar-api/internal/generator/audio"
+	"github.com/avatar-api/avatar-api/internal/refusal"
 )
 
 func request(t *testing.T, image, sound string) generator.Request {
@@ -81,15 +82,15 @@ func TestRefusals(t *testing.T) {
 	}{
 		{"chelsea.png", "speech_en_4s.wav", CodeNoFace},
 		{"coffee.png", "speech_en_4s.wav", CodeNoFace},
-		{"truncated.jpg", "speech_en_4s.wav", CodeInvalidImage},
-		{"astronaut.png", "truncated.wav", CodeInvalidAudio},
+		{"truncated.jpg", "speech_en_4s.wav", refusal.CodeInvalidImage},
+		{"astronaut.png", "truncated.wav", refusal.CodeInvalidAudio},
 	}
 	for _, c := range cases {
 		t.Run(c.image+"+"+c.sound, func(t *testing.T) {
 			t.Parallel()
 			req := request(t, c.image, c.sound)
 			_, err := New("").Generate(context.Background(), req, nil)
-			var ie *generator.InputError
+			var ie *refusal.Error
 			if !errors.As(err, &ie) || ie.Code != c.code {
 				t.Fatalf("err = %v, want input error %s", err, c.code)
 			}
@@ -97,7 +98,7 @@ func TestRefusals(t *testing.T) {
 				t.Errorf("message %q", ie.Message)
 			}
 			// The customer reads plain words; the decoder's own are for the log.
-			if plain := map[string]string{CodeInvalidImage: "the image could not be decoded", CodeInvalidAudio: "the audio could not be decoded"}[ie.Code]; plain != "" &&
+			if plain := map[string]string{refusal.CodeInvalidImage: "the image could not be decoded", refusal.CodeInvalidAudio: "the audio could not be decoded"}[ie.Code]; plain != "" &&
 				(ie.Message != plain || ie.Detail == "") {
 				t.Errorf("message %q (detail %q), want %q and the decoder's words in the detail", ie.Message, ie.Detail, plain)
 			}
@@ -112,7 +113,7 @@ func TestRefusals(t *testing.T) {
 	t.Run("check before queueing", func(t *testing.T) {
 		t.Parallel()
 		req := request(t, "coffee.png", "speech_en_4s.wav")
-		var ie *generator.InputError
+		var ie *refusal.Error
 		if err := New("").Check(context.Background(), req); !errors.As(err, &ie) || ie.Code != CodeNoFace {
 			t.Fatalf("Check = %v", err)
 		}
