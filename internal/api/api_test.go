@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/avatar-api/avatar-api/internal/api"
-	"github.com/avatar-api/avatar-api/internal/generator/builtin"
+	"github.com/avatar-api/avatar-api/internal/generator/face"
 	"github.com/avatar-api/avatar-api/internal/media"
 	"github.com/avatar-api/avatar-api/internal/refusal"
 	"github.com/avatar-api/avatar-api/internal/worker"
@@ -321,7 +321,7 @@ func TestErrorCodesDocumented(t *testing.T) {
 		media.CodeUnsupportedImageType, refusal.CodeInvalidImage, media.CodeImageTooLarge, media.CodeImageTooSmall,
 		media.CodeUnsupportedAudioType, refusal.CodeInvalidAudio, media.CodeAudioTooLong, media.CodeAudioTooShort,
 		media.CodeInvalidPrompt, media.CodePromptTooLong,
-		worker.CodeGenerationFailed, worker.CodeTimeout, worker.CodeWorkerLost, builtin.CodeNoFace,
+		worker.CodeGenerationFailed, worker.CodeTimeout, worker.CodeWorkerLost, face.CodeNoFace,
 	}
 	for _, c := range codes {
 		if !strings.Contains(string(doc), "| `"+c+"` |") {
@@ -383,11 +383,11 @@ func TestUploadSlots(t *testing.T) {
 	}
 }
 
-// TestNoFaceRefusedBeforeQueueing: with the built-in generator's check, a
+// TestNoFaceRefusedBeforeQueueing: with the face check, a
 // portrait without a face is refused at once, unless face_fallback is set.
 func TestNoFaceRefusedBeforeQueueing(t *testing.T) {
 	t.Parallel()
-	tb := setup(t, options{noWorkers: true, checker: builtin.New("")})
+	tb := setup(t, options{noWorkers: true, checker: face.NewChecker()})
 	cat := part{name: "image", file: fixture("chelsea.png")}
 	body, ct := multipartBody(t, cat, speech)
 	var pb problemBody

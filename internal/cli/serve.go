@@ -24,7 +24,7 @@ import (
 	"github.com/avatar-api/avatar-api/internal/auth"
 	"github.com/avatar-api/avatar-api/internal/config"
 	"github.com/avatar-api/avatar-api/internal/ffmpeg"
-	"github.com/avatar-api/avatar-api/internal/generator"
+	"github.com/avatar-api/avatar-api/internal/generator/face"
 	"github.com/avatar-api/avatar-api/internal/job"
 	"github.com/avatar-api/avatar-api/internal/media"
 	"github.com/avatar-api/avatar-api/internal/metric"
@@ -52,7 +52,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	flushed := make(chan struct{})
 	go func() { authn.Run(flushCtx, 10*time.Second); close(flushed) }()
 	defer func() { stopFlush(); <-flushed }() // the last batch of key uses, before the database closes
-	checker, _ := rt.generator.(generator.Checker)
+	checker := face.NewChecker()
 	jobs := job.NewService(job.Deps{
 		Store: rt.store, Storage: rt.storage, Checker: checker, Log: log,
 		Audio:  media.Prober{FFmpeg: cfg.FFmpeg, FFprobe: cfg.FFprobe},

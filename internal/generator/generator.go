@@ -59,9 +59,12 @@ type Generator interface {
 	Generate(ctx context.Context, req Request, progress ProgressFunc) (Result, error)
 }
 
-// Checker is implemented by generators that can refuse inputs before a job
-// is queued (a portrait with no face, say), so that customers learn of it at
-// once instead of from a failed job. OutputPath is unused.
+// Checker refuses inputs before a job is queued (a portrait with no face,
+// say), so that customers learn of it at once instead of from a failed job.
+// It is a component of its own, chosen by configuration apart from the
+// Generator (face.Checker for every generator that animates a face), so
+// that changing the generator cannot silently drop the check. It refuses
+// with a *refusal.Error; OutputPath is unused.
 type Checker interface {
 	Check(ctx context.Context, req Request) error
 }

@@ -60,7 +60,8 @@ type Deps struct {
 	Audio   media.Prober        // checks and canonicalises audio
 	Images  *media.ImageDecoder // checks and canonicalises images, within a memory budget
 	// Checker, if not nil, vets each submission's inputs the way the
-	// generator will (is there a face?) before the job is queued.
+	// generator will (is there a face?) before the job is queued. It is
+	// chosen apart from the generator (face.NewChecker()).
 	Checker generator.Checker
 	Log     *slog.Logger
 }

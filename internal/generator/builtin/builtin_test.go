@@ -15,6 +15,7 @@ import (
 
 	"github.com/avatar-api/avatar-api/internal/generator"
 	"github.com/avatar-api/avatar-api/internal/generator/audio"
+	"github.com/avatar-api/avatar-api/internal/generator/face"
 	"github.com/avatar-api/avatar-api/internal/refusal"
 )
 
@@ -80,8 +81,8 @@ func TestRefusals(t *testing.T) {
 	cases := []struct {
 		image, sound, code string
 	}{
-		{"chelsea.png", "speech_en_4s.wav", CodeNoFace},
-		{"coffee.png", "speech_en_4s.wav", CodeNoFace},
+		{"chelsea.png", "speech_en_4s.wav", face.CodeNoFace},
+		{"coffee.png", "speech_en_4s.wav", face.CodeNoFace},
 		{"truncated.jpg", "speech_en_4s.wav", refusal.CodeInvalidImage},
 		{"astronaut.png", "truncated.wav", refusal.CodeInvalidAudio},
 	}
@@ -110,21 +111,6 @@ func TestRefusals(t *testing.T) {
 			}
 		})
 	}
-	t.Run("check before queueing", func(t *testing.T) {
-		t.Parallel()
-		req := request(t, "coffee.png", "speech_en_4s.wav")
-		var ie *refusal.Error
-		if err := New("").Check(context.Background(), req); !errors.As(err, &ie) || ie.Code != CodeNoFace {
-			t.Fatalf("Check = %v", err)
-		}
-		req.FaceFallback = true
-		if err := New("").Check(context.Background(), req); err != nil {
-			t.Fatalf("Check with fallback = %v", err)
-		}
-		if astronaut := request(t, "astronaut.png", "speech_en_4s.wav"); New("").Check(context.Background(), astronaut) != nil {
-			t.Fatal("the portrait is refused")
-		}
-	})
 	t.Run("fallback animates the estimated face", func(t *testing.T) {
 		t.Parallel()
 		req := request(t, "coffee.png", "speech_en_4s.wav")
