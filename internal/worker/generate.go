@@ -182,6 +182,11 @@ func (w *generateWorker) generate(ctx context.Context, j *store.Job, log *slog.L
 		}
 	}
 
+	req, err := w.request(ctx, j, imagePath, audioPath, filepath.Join(dir, "out.mp4"))
+	if err != nil {
+		return store.Result{}, err
+	}
+
 	gctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var progress atomic.Uint64 // math.Float64bits would do; frames are enough
@@ -191,15 +196,7 @@ func (w *generateWorker) generate(ctx context.Context, j *store.Job, log *slog.L
 		defer close(hbDone)
 		w.heartbeat(gctx, j, &progress, &total, cancel, log)
 	}()
-	out := filepath.Join(dir, "out.mp4")
-	format, ok := media.AudioDemuxer(filepath.Ext(j.AudioKey))
-	if !ok {
-		return store.Result{}, fmt.Errorf("audio input %q has no known format", j.AudioKey)
-	}
-	gres, err := d.Generator.Generate(gctx, generator.Request{
-		ImagePath: imagePath, AudioPath: audioPath, AudioFormat: format, AudioDuration: j.AudioDuration, Prompt: j.Prompt,
-		Width: j.Width, Height: j.Height, FPS: j.FPS, Seed: j.Seed, OutputPath: out, FaceFallback: j.FaceFallback,
-	}, func(done, n int) {
+	gres, err := d.Generator.Generate(gctx, req, func(done, n int) {
 		progress.Store(uint64(done))
 		total.Store(uint64(n))
 	})
@@ -211,11 +208,8 @@ func (w *generateWorker) generate(ctx context.Context, j *store.Job, log *slog.L
 	if err != nil {
 		return store.Result{}, fmt.Errorf("generating: %w", err)
 	}
-	// One key per attempt: an attempt wrongly taken for dead that finishes
-	// late must not overwrite, nor on its conflict delete, the video of the
-	// attempt that replaced it.
-	key := fmt.Sprintf("results/%s-%d.mp4", j.ID, j.Attempt)
-	if err := storage.PutFile(ctx, d.Storage, key, out, "video/mp4"); err != nil {
+	key := req.Remote.Output.Key
+	if err := storage.PutFile(ctx, d.Storage, key, req.OutputPath, "video/mp4"); err != nil {
 		return store.Result{}, err
 	}
 	r := store.Result{Key: key, Bytes: gres.Size, Duration: gres.Duration, ExpiresAt: time.Now().Add(d.ResultTTL)}
@@ -227,6 +221,40 @@ func (w *generateWorker) generate(ctx context.Context, j *store.Job, log *slog.L
 		return store.Result{}, fmt.Errorf("recording result: %w", err)
 	}
 	return r, nil
+}
+
+// request is the generator's request for j: the local copies of its
+// inputs and the output's path, and for a generator running elsewhere the
+// same files in storage, the inputs with GET URLs signed until the
+// attempt's deadline.
+func (w *generateWorker) request(ctx context.Context, j *store.Job, imagePath, audioPath, out string) (generator.Request, error) {
+	format, ok := media.AudioDemuxer(filepath.Ext(j.AudioKey))
+	if !ok {
+		return generator.Request{}, fmt.Errorf("audio input %q has no known format", j.AudioKey)
+	}
+	req := generator.Request{
+		ImagePath: imagePath, AudioPath: audioPath, AudioFormat: format, AudioDuration: j.AudioDuration, Prompt: j.Prompt,
+		Width: j.Width, Height: j.Height, FPS: j.FPS, Seed: j.Seed, OutputPath: out, FaceFallback: j.FaceFallback,
+		Remote: generator.Remote{
+			Image: generator.Object{Key: j.ImageKey}, Audio: generator.Object{Key: j.AudioKey},
+			// One key per attempt: an attempt wrongly taken for dead that
+			// finishes late must not overwrite, nor on its conflict delete,
+			// the video of the attempt that replaced it.
+			Output: generator.Object{Key: fmt.Sprintf("results/%s-%d.mp4", j.ID, j.Attempt)},
+		},
+	}
+	expires, ok := ctx.Deadline()
+	if !ok { // an attempt without a time limit
+		expires = time.Now().Add(24 * time.Hour)
+	}
+	for _, in := range []*generator.Object{&req.Remote.Image, &req.Remote.Audio} {
+		url, err := w.deps.Storage.URL(ctx, in.Key, expires, "")
+		if err != nil {
+			return generator.Request{}, fmt.Errorf("signing the input's URL: %w", err)
+		}
+		in.URL, in.Expires = url, expires
+	}
+	return req, nil
 }
 
 // heartbeat records progress every d.Heartbeat and stops the generation
