@@ -28,6 +28,7 @@ import (
 	"github.com/avatar-api/avatar-api/internal/job"
 	"github.com/avatar-api/avatar-api/internal/media"
 	"github.com/avatar-api/avatar-api/internal/metric"
+	"github.com/avatar-api/avatar-api/internal/queue"
 	"github.com/avatar-api/avatar-api/internal/ratelimit"
 	"github.com/avatar-api/avatar-api/internal/server"
 	"github.com/avatar-api/avatar-api/internal/worker"
@@ -141,7 +142,7 @@ func (rt *runtime) startWorkers(ctx context.Context) (*worker.Runner, error) {
 	cfg := rt.cfg
 	return worker.Start(ctx, rt.store.Driver(), worker.Deps{
 		Jobs: job.NewLifecycle(rt.store, rt.storage, rt.log), Storage: rt.storage, Generator: rt.generator, Log: rt.log, WorkDir: dir,
-		Timeout: cfg.JobTimeout, ResultTTL: cfg.ResultTTL, Heartbeat: time.Second,
+		Backend: queue.Local(cfg.JobTimeout), ResultTTL: cfg.ResultTTL, Heartbeat: time.Second,
 	}, worker.Options{
 		Concurrency: cfg.Workers, RescueAfter: cfg.JobRescueAfter, SweepEvery: time.Minute,
 		PollInterval: 500 * time.Millisecond,

@@ -16,6 +16,7 @@ import (
 
 	"github.com/avatar-api/avatar-api/internal/generator"
 	"github.com/avatar-api/avatar-api/internal/media"
+	"github.com/avatar-api/avatar-api/internal/queue"
 	"github.com/avatar-api/avatar-api/internal/refusal"
 	"github.com/avatar-api/avatar-api/internal/storage"
 	"github.com/avatar-api/avatar-api/internal/store"
@@ -51,6 +52,9 @@ type Settings struct {
 	FPS            int
 	ResultTTL      time.Duration
 	DownloadURLTTL time.Duration
+	// Backend generates new jobs: they are recorded as its and enqueued on
+	// its queue. Zero: the local backend.
+	Backend queue.Backend
 }
 
 // Deps are what the job service works with.
@@ -155,6 +159,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (j *store.Job, rep
 		ImageKey:      "inputs/" + id.String() + "/image" + img.Ext,
 		AudioKey:      "inputs/" + id.String() + "/audio" + aud.Ext,
 		AudioDuration: aud.Duration.Round(time.Millisecond), // as stored
+		Backend:       s.settings.Backend.Name, Queue: s.settings.Backend.Queue,
 	}
 	// Only the canonical forms are stored: the uploads themselves never
 	// reach a worker, a generator or ffmpeg again.

@@ -37,8 +37,11 @@ type Deps struct {
 	Storage   storage.Storage
 	Generator generator.Generator
 	Log       *slog.Logger
-	WorkDir   string        // scratch space for inputs and output
-	Timeout   time.Duration // one attempt's limit
+	WorkDir   string // scratch space for inputs and output
+	// Backend is the one these workers generate for: they take the jobs
+	// of its queue only, and give each attempt its Timeout. Zero: the
+	// local backend (with River's default limit of a minute).
+	Backend   queue.Backend
 	ResultTTL time.Duration
 	// Heartbeat is how often a running job records progress and checks for
 	// cancellation.
@@ -56,7 +59,9 @@ type generateWorker struct {
 }
 
 // Timeout bounds one attempt.
-func (w *generateWorker) Timeout(*river.Job[queue.GenerateArgs]) time.Duration { return w.deps.Timeout }
+func (w *generateWorker) Timeout(*river.Job[queue.GenerateArgs]) time.Duration {
+	return w.deps.Backend.Timeout
+}
 
 // Work runs one attempt. Once the job is started, every way the attempt
 // can end goes through settle. Its return value tells River what next: nil
@@ -105,7 +110,7 @@ func (w *generateWorker) settle(ctx context.Context, rj *river.Job[queue.Generat
 	case errors.As(err, &ie):
 		return w.fail(bg, j, ie.Code, ie.Message, log, err)
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return w.fail(bg, j, CodeTimeout, fmt.Sprintf("generation took longer than %s", d.Timeout), log, err)
+		return w.fail(bg, j, CodeTimeout, fmt.Sprintf("generation took longer than %s", d.Backend.Timeout), log, err)
 	case ctx.Err() != nil:
 		// The process is shutting down: put the job back for another
 		// worker, without using up an attempt.

@@ -66,8 +66,8 @@ func TestRequestNamesStorage(t *testing.T) {
 		in      generator.Object
 		fixture string
 	}{{r.Image, "astronaut.png"}, {r.Audio, "speech_en_4s.wav"}} {
-		if c.in.Expires.Before(before) || c.in.Expires.After(time.Now().Add(b.deps.Timeout)) {
-			t.Errorf("%s: URL expires %s, want within the attempt's limit %s", c.in.Key, c.in.Expires, b.deps.Timeout)
+		if c.in.Expires.Before(before) || c.in.Expires.After(time.Now().Add(b.deps.Backend.Timeout)) {
+			t.Errorf("%s: URL expires %s, want within the attempt's limit %s", c.in.Key, c.in.Expires, b.deps.Backend.Timeout)
 		}
 		rec := gen.fetched[c.in.Key]
 		want, err := os.ReadFile(filepath.Join(fixtures, c.fixture))
