@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/avatar-api/avatar-api/internal/api"
-	"github.com/avatar-api/avatar-api/internal/generator/builtin"
+	"github.com/avatar-api/avatar-api/internal/generator/face"
 )
 
 var portrait = part{name: "image", file: fixture("astronaut.png")}
@@ -445,11 +445,11 @@ func TestUploadSlots(t *testing.T) {
 	}
 }
 
-// TestNoFaceRefusedBeforeQueueing: with the built-in generator's check, a
+// TestNoFaceRefusedBeforeQueueing: with the face check, a
 // portrait without a face is refused at once, unless face_fallback is set.
 func TestNoFaceRefusedBeforeQueueing(t *testing.T) {
 	t.Parallel()
-	tb := setup(t, options{noWorkers: true, checker: builtin.New("")})
+	tb := setup(t, options{noWorkers: true, checker: face.NewChecker()})
 	cat := part{name: "image", file: fixture("chelsea.png")}
 	body, ct := multipartBody(t, cat, speech)
 	var pb problemBody

@@ -10,11 +10,11 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/avatar-api/avatar-api/internal/apikey"
-	"github.com/avatar-api/avatar-api/internal/generator"
 	"github.com/avatar-api/avatar-api/internal/job"
 	"github.com/avatar-api/avatar-api/internal/logging"
 	"github.com/avatar-api/avatar-api/internal/media"
 	"github.com/avatar-api/avatar-api/internal/problem"
+	"github.com/avatar-api/avatar-api/internal/refusal"
 )
 
 // Error codes of the API itself; the input codes come from package media.
@@ -176,8 +176,7 @@ func fromErrors(status int, msg string, errs []error) *problem.Problem {
 	for _, err := range errs {
 		var (
 			p  *problem.Problem
-			me *media.Error
-			ie *generator.InputError
+			re *refusal.Error
 			oe *job.OptionError
 			pe *apikey.ParamError
 			ed huma.ErrorDetailer
@@ -185,14 +184,12 @@ func fromErrors(status int, msg string, errs []error) *problem.Problem {
 		switch {
 		case errors.As(err, &p):
 			return p
-		case errors.As(err, &me):
-			st := statusOfMediaCode[me.Code]
+		case errors.As(err, &re):
+			st := statusOfMediaCode[re.Code]
 			if st == 0 {
 				st = http.StatusUnprocessableEntity
 			}
-			return problem.New(st, me.Code, me.Message)
-		case errors.As(err, &ie):
-			return problem.New(http.StatusUnprocessableEntity, ie.Code, ie.Message)
+			return problem.New(st, re.Code, re.Message)
 		case errors.As(err, &oe):
 			return problem.Newf(http.StatusUnprocessableEntity, CodeInvalidRequest, "%s %s", oe.Field, oe.Message)
 		case errors.As(err, &pe):

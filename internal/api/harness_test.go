@@ -28,6 +28,7 @@ import (
 	"github.com/avatar-api/avatar-api/internal/logging"
 	"github.com/avatar-api/avatar-api/internal/media"
 	"github.com/avatar-api/avatar-api/internal/metric"
+	"github.com/avatar-api/avatar-api/internal/queue"
 	"github.com/avatar-api/avatar-api/internal/ratelimit"
 	"github.com/avatar-api/avatar-api/internal/server"
 	"github.com/avatar-api/avatar-api/internal/storage/local"
@@ -133,7 +134,7 @@ func setup(t testing.TB, opts options) *testBundle {
 	if !opts.noWorkers {
 		runner, err = worker.Start(ctx, st.Driver(), worker.Deps{
 			Jobs: job.NewLifecycle(st, files, log), Storage: files, Generator: still.New(ffmpegBin, ffprobeBin), Log: log, WorkDir: dir,
-			Timeout: time.Minute, ResultTTL: opts.resultTTL, Heartbeat: 100 * time.Millisecond,
+			Backend: queue.Local(time.Minute), ResultTTL: opts.resultTTL, Heartbeat: 100 * time.Millisecond,
 		}, worker.Options{Concurrency: max(opts.concurrency, 1), RescueAfter: 2 * time.Minute, SweepEvery: 200 * time.Millisecond, PollInterval: 100 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)

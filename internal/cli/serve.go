@@ -24,10 +24,11 @@ import (
 	"github.com/avatar-api/avatar-api/internal/auth"
 	"github.com/avatar-api/avatar-api/internal/config"
 	"github.com/avatar-api/avatar-api/internal/ffmpeg"
-	"github.com/avatar-api/avatar-api/internal/generator"
+	"github.com/avatar-api/avatar-api/internal/generator/face"
 	"github.com/avatar-api/avatar-api/internal/job"
 	"github.com/avatar-api/avatar-api/internal/media"
 	"github.com/avatar-api/avatar-api/internal/metric"
+	"github.com/avatar-api/avatar-api/internal/queue"
 	"github.com/avatar-api/avatar-api/internal/ratelimit"
 	"github.com/avatar-api/avatar-api/internal/server"
 	"github.com/avatar-api/avatar-api/internal/worker"
@@ -52,7 +53,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	flushed := make(chan struct{})
 	go func() { authn.Run(flushCtx, 10*time.Second); close(flushed) }()
 	defer func() { stopFlush(); <-flushed }() // the last batch of key uses, before the database closes
-	checker, _ := rt.generator.(generator.Checker)
+	checker := face.NewChecker()
 	jobs := job.NewService(job.Deps{
 		Store: rt.store, Storage: rt.storage, Checker: checker, Log: log,
 		Audio:  media.Prober{FFmpeg: cfg.FFmpeg, FFprobe: cfg.FFprobe},
@@ -141,7 +142,7 @@ func (rt *runtime) startWorkers(ctx context.Context) (*worker.Runner, error) {
 	cfg := rt.cfg
 	return worker.Start(ctx, rt.store.Driver(), worker.Deps{
 		Jobs: job.NewLifecycle(rt.store, rt.storage, rt.log), Storage: rt.storage, Generator: rt.generator, Log: rt.log, WorkDir: dir,
-		Timeout: cfg.JobTimeout, ResultTTL: cfg.ResultTTL, Heartbeat: time.Second,
+		Backend: queue.Local(cfg.JobTimeout), ResultTTL: cfg.ResultTTL, Heartbeat: time.Second,
 	}, worker.Options{
 		Concurrency: cfg.Workers, RescueAfter: cfg.JobRescueAfter, SweepEvery: time.Minute,
 		PollInterval: 500 * time.Millisecond,

@@ -5,12 +5,13 @@ package generator
 
 import (
 	"context"
-	"fmt"
 	"time"
 )
 
 // Request describes one video to make. Paths are local files; the output is
 // written to OutputPath only when generation succeeds (no partial files).
+// Remote names the same files in storage, for a generator that is not on
+// this machine.
 type Request struct {
 	ImagePath string // a PNG, JPEG or WebP (canonical inputs are PNG)
 	AudioPath string
@@ -31,6 +32,31 @@ type Request struct {
 	// FaceFallback animates an estimated face region when none is found,
 	// instead of refusing the portrait.
 	FaceFallback bool
+	// Remote is where a generator running elsewhere (a RunPod worker)
+	// fetches the same inputs and puts the video itself. Generators running
+	// here read the paths above and ignore it.
+	Remote Remote
+}
+
+// Remote locates a request's files in storage. The worker fills it for
+// every attempt; nothing fetches from it yet.
+type Remote struct {
+	Image Object // the portrait, as ImagePath holds it
+	Audio Object // the recording, as AudioPath holds it (its format is AudioFormat)
+	// Output is where the video is stored: the key the worker stores
+	// OutputPath under.
+	Output Object
+}
+
+// Object is one file in storage: its key, and a URL that lets whoever
+// holds it, with no credentials, reach the file until Expires.
+type Object struct {
+	Key string
+	// URL is signed for GET for the inputs. For the output it is a signed
+	// PUT URL, empty until storage can sign uploads: a remote generator
+	// then uploads the video itself.
+	URL     string
+	Expires time.Time // zero when URL is empty
 }
 
 // Demuxer is the forced ffmpeg format of the request's audio.
@@ -60,24 +86,12 @@ type Generator interface {
 	Generate(ctx context.Context, req Request, progress ProgressFunc) (Result, error)
 }
 
-// Checker is implemented by generators that can refuse inputs before a job
-// is queued (a portrait with no face, say), so that customers learn of it at
-// once instead of from a failed job. OutputPath is unused.
+// Checker refuses inputs before a job is queued (a portrait with no face,
+// say), so that customers learn of it at once instead of from a failed job.
+// It is a component of its own, chosen by configuration apart from the
+// Generator (face.Checker for every generator that animates a face), so
+// that changing the generator cannot silently drop the check. It refuses
+// with a *refusal.Error; OutputPath and Remote are unused.
 type Checker interface {
 	Check(ctx context.Context, req Request) error
-}
-
-// InputError is a failure caused by the inputs themselves (no face found, an
-// undecodable file): retrying cannot help, and the caller is told Code.
-type InputError struct {
-	Code    string // stable machine-readable code, e.g. "no_face_detected"
-	Message string // safe to show to the customer: plain words, no tool output
-	Detail  string // what the tool said (ffmpeg's stderr), for the operator's log only
-}
-
-func (e *InputError) Error() string {
-	if e.Detail != "" {
-		return fmt.Sprintf("%s: %s (%s)", e.Code, e.Message, e.Detail)
-	}
-	return fmt.Sprintf("%s: %s", e.Code, e.Message)
 }

@@ -1,7 +1,7 @@
 // Package job is the job service: it accepts a portrait, a recording and a
 // prompt as a job, and answers for the job's state and result. It checks
 // every input before anything is stored or queued, and it knows nothing of
-// HTTP: callers get the sentinel errors below or a *media.Error.
+// HTTP: callers get the sentinel errors below or a *refusal.Error.
 package job
 
 import (
@@ -17,6 +17,8 @@ import (
 
 	"github.com/avatar-api/avatar-api/internal/generator"
 	"github.com/avatar-api/avatar-api/internal/media"
+	"github.com/avatar-api/avatar-api/internal/queue"
+	"github.com/avatar-api/avatar-api/internal/refusal"
 	"github.com/avatar-api/avatar-api/internal/storage"
 	"github.com/avatar-api/avatar-api/internal/store"
 	"github.com/avatar-api/avatar-api/internal/text"
@@ -51,6 +53,9 @@ type Settings struct {
 	FPS            int
 	ResultTTL      time.Duration
 	DownloadURLTTL time.Duration
+	// Backend generates new jobs: they are recorded as its and enqueued on
+	// its queue. Zero: the local backend.
+	Backend queue.Backend
 }
 
 // Deps are what the job service works with.
@@ -60,7 +65,8 @@ type Deps struct {
 	Audio   media.Prober        // checks and canonicalises audio
 	Images  *media.ImageDecoder // checks and canonicalises images, within a memory budget
 	// Checker, if not nil, vets each submission's inputs the way the
-	// generator will (is there a face?) before the job is queued.
+	// generator will (is there a face?) before the job is queued. It is
+	// chosen apart from the generator (face.NewChecker()).
 	Checker generator.Checker
 	Log     *slog.Logger
 }
@@ -154,6 +160,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (_ *Job, replayed 
 		ImageKey:      "inputs/" + id.String() + "/image" + img.Ext,
 		AudioKey:      "inputs/" + id.String() + "/audio" + aud.Ext,
 		AudioDuration: aud.Duration.Round(time.Millisecond), // as stored
+		Backend:       s.settings.Backend.Name, Queue: s.settings.Backend.Queue,
 	}
 	// Only the canonical forms are stored: the uploads themselves never
 	// reach a worker, a generator or ffmpeg again.
@@ -186,7 +193,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (_ *Job, replayed 
 // is logged with the decoder's own words (which the customer is not shown),
 // a busy budget becomes ErrBusy, anything else is the service's trouble.
 func (s *Service) refused(ctx context.Context, part string, err error) error {
-	var me *media.Error
+	var me *refusal.Error
 	switch {
 	case errors.As(err, &me):
 		s.Log.InfoContext(ctx, "upload refused", "part", part, "code", me.Code, "detail", me.Detail)
@@ -215,7 +222,7 @@ func (s *Service) check(ctx context.Context, req generator.Request, img media.Im
 	}
 	release, err := s.Images.Reserve(ctx, cost)
 	if errors.Is(err, media.ErrOverBudget) {
-		return &media.Error{Code: media.CodeImageTooLarge, Message: "the image is too large to be checked with the memory this service allows; send it smaller"}
+		return &refusal.Error{Code: media.CodeImageTooLarge, Message: "the image is too large to be checked with the memory this service allows; send it smaller"}
 	}
 	if err != nil {
 		return s.refused(ctx, "image", err)

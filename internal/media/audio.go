@@ -7,6 +7,8 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/avatar-api/avatar-api/internal/refusal"
 )
 
 // Audio describes an accepted speech recording and its canonical form.
@@ -61,7 +63,7 @@ func AudioDemuxer(ext string) (string, bool) {
 // audio file with exactly one audio stream and no video, decode from end
 // to end, and last within lim. Duration is the decoded length, not the
 // header's claim. Only dst may be handed to anything later: the upload
-// itself never reaches ffmpeg again. Bad input yields a *Error; a missing
+// itself never reaches ffmpeg again. Bad input yields a *refusal.Error; a missing
 // ffprobe or ffmpeg, I/O failures and ctx ending are ordinary errors. On
 // any error dst does not exist.
 func (p Prober) CanonicalAudio(ctx context.Context, src, dst string, lim Limits) (Audio, error) {
@@ -118,14 +120,14 @@ func (p Prober) canonicalAudio(ctx context.Context, src, dst string, lim Limits)
 func checkDecoded(decoded time.Duration, capped bool, claimed time.Duration, trusted bool, lim Limits) error {
 	switch {
 	case decoded <= 0:
-		return refuse(CodeInvalidAudio, "the audio contains no sound that could be decoded; the file may be cut short")
+		return refusal.New(refusal.CodeInvalidAudio, "the audio contains no sound that could be decoded; the file may be cut short")
 	case decoded > lim.MaxAudioDuration:
 		return tooLong(decoded, capped, lim)
 	case trusted && decoded < claimed-tolerance(claimed):
-		return refuse(CodeInvalidAudio, "the audio is truncated: its header says it lasts %s but only %s could be decoded",
+		return refusal.New(refusal.CodeInvalidAudio, "the audio is truncated: its header says it lasts %s but only %s could be decoded",
 			seconds(claimed), seconds(decoded))
 	case decoded < lim.MinAudioDuration:
-		return refuse(CodeAudioTooShort, "the audio lasts %s; it must last at least %s",
+		return refusal.New(CodeAudioTooShort, "the audio lasts %s; it must last at least %s",
 			seconds(decoded), seconds(lim.MinAudioDuration))
 	}
 	return nil
@@ -137,12 +139,12 @@ func tolerance(d time.Duration) time.Duration {
 	return 500*time.Millisecond + d/50
 }
 
-func tooLong(d time.Duration, atLeast bool, lim Limits) *Error {
+func tooLong(d time.Duration, atLeast bool, lim Limits) *refusal.Error {
 	more := ""
 	if atLeast {
 		more = " or more"
 	}
-	return refuse(CodeAudioTooLong, "the audio lasts %s%s; it may last at most %s",
+	return refusal.New(CodeAudioTooLong, "the audio lasts %s%s; it may last at most %s",
 		seconds(d), more, seconds(lim.MaxAudioDuration))
 }
 
@@ -199,13 +201,13 @@ func sniffID3(f io.ReaderAt, head []byte) (string, error) {
 	return "mp3", nil // padding or junk after the tag: let the MP3 demuxer resynchronise or refuse
 }
 
-func unsupportedAudio(head []byte) *Error {
+func unsupportedAudio(head []byte) *refusal.Error {
 	const formats = "WAV, MP3, Ogg, FLAC, M4A, WebM or AAC audio"
 	if len(head) == 0 {
-		return refuse(CodeUnsupportedAudioType, "the audio file is empty; upload %s", formats)
+		return refusal.New(CodeUnsupportedAudioType, "the audio file is empty; upload %s", formats)
 	}
 	if what := describe(head); what != "" {
-		return refuse(CodeUnsupportedAudioType, "the file looks like %s, which is not supported; upload %s", what, formats)
+		return refusal.New(CodeUnsupportedAudioType, "the file looks like %s, which is not supported; upload %s", what, formats)
 	}
-	return refuse(CodeUnsupportedAudioType, "the file is not a supported audio type; upload %s", formats)
+	return refusal.New(CodeUnsupportedAudioType, "the file is not a supported audio type; upload %s", formats)
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/avatar-api/avatar-api/internal/refusal"
 )
 
 func TestCanonicalAudio(t *testing.T) {
@@ -51,24 +53,24 @@ func TestCanonicalAudio(t *testing.T) {
 				"-map", "0", "-map", "1", "-c:a", "libmp3lame", "-c:v", "png", "-disposition:v", "attached_pic", "-f", "mp3")
 		}, want: Audio{Format: "mp3", Codec: "mp3", SampleRate: 22050, Channels: 1}},
 
-		{name: "truncated wav", path: fixture("truncated.wav"), wantCode: CodeInvalidAudio, wantInMsg: "truncated or corrupt"},
+		{name: "truncated wav", path: fixture("truncated.wav"), wantCode: refusal.CodeInvalidAudio, wantInMsg: "truncated or corrupt"},
 		{name: "wav cut mid-file", path: func(t *testing.T) string { return prefixOf(t, "speech_en_4s.wav", 100_000) },
-			wantCode: CodeInvalidAudio, wantInMsg: "truncated"},
+			wantCode: refusal.CodeInvalidAudio, wantInMsg: "truncated"},
 		{name: "mp3 cut in half", path: func(t *testing.T) string { return prefixOf(t, "speech_en_12s.mp3", 60_000) },
-			wantCode: CodeInvalidAudio, wantInMsg: "only 6.87 seconds"},
+			wantCode: refusal.CodeInvalidAudio, wantInMsg: "only 6.87 seconds"},
 		{name: "video", path: func(t *testing.T) string {
 			return ffmpegMake(t, "-loop", "1", "-framerate", "5", "-i", filepath.Join(fixtures, "astronaut.png"),
 				"-i", speech, "-shortest", "-c:v", "libx264", "-c:a", "aac", "-f", "mp4")
 		}, wantCode: CodeUnsupportedAudioType, wantInMsg: "video"},
 		{name: "two audio streams", path: func(t *testing.T) string {
 			return ffmpegMake(t, "-i", speech, "-i", speech, "-map", "0", "-map", "1", "-c:a", "libopus", "-f", "webm")
-		}, wantCode: CodeInvalidAudio, wantInMsg: "2 audio streams"},
+		}, wantCode: refusal.CodeInvalidAudio, wantInMsg: "2 audio streams"},
 		{name: "matroska", path: encode("-c:a", "flac", "-f", "matroska"), wantCode: CodeUnsupportedAudioType, wantInMsg: "Matroska"},
 		{name: "image", path: fixture("astronaut.png"), wantCode: CodeUnsupportedAudioType, wantInMsg: "PNG"},
 		{name: "empty", path: func(t *testing.T) string { return writeFile(t, "a.wav", nil) },
 			wantCode: CodeUnsupportedAudioType, wantInMsg: "empty"},
 		{name: "wav header only", path: func(t *testing.T) string { return prefixOf(t, "speech_en_4s.wav", 44) },
-			wantCode: CodeInvalidAudio},
+			wantCode: refusal.CodeInvalidAudio},
 		{name: "too long", path: fixture("speech_en_4s.wav"), lim: Limits{MaxAudioDuration: 2 * time.Second},
 			wantCode: CodeAudioTooLong, wantInMsg: "lasts 4.66 seconds; it may last at most 2 seconds"},
 		{name: "too long without a trusted header", path: encode("-c:a", "aac", "-f", "adts"), lim: Limits{MaxAudioDuration: 2 * time.Second},
@@ -89,7 +91,7 @@ func TestCanonicalAudio(t *testing.T) {
 				if _, serr := os.Stat(dst); serr == nil {
 					t.Error("a refused upload left its canonical file behind")
 				}
-				msg := err.(*Error).Message
+				msg := err.(*refusal.Error).Message
 				t.Logf("refused: %s", msg)
 				if !strings.Contains(msg, tt.wantInMsg) {
 					t.Errorf("message %q does not mention %q", msg, tt.wantInMsg)
@@ -145,7 +147,7 @@ func TestCanonicalAudioFailuresAreNotCustomerErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			_, err := tt.prober.CanonicalAudio(tt.ctx, tt.path, filepath.Join(t.TempDir(), "a.wav"), Limits{})
-			var me *Error
+			var me *refusal.Error
 			if err == nil || errors.As(err, &me) {
 				t.Fatalf("err = %v, want an ordinary error", err)
 			}
@@ -165,7 +167,7 @@ func TestCanonicalAudioPastItsDeadline(t *testing.T) {
 	}
 	_, err := Prober{FFmpeg: hang}.CanonicalAudio(context.Background(), filepath.Join(fixtures, "silence_3s.wav"),
 		filepath.Join(t.TempDir(), "a.wav"), Limits{MaxAudioDuration: 4 * time.Second})
-	if codeOf(err) != CodeInvalidAudio {
-		t.Fatalf("err = %v, want %s", err, CodeInvalidAudio)
+	if codeOf(err) != refusal.CodeInvalidAudio {
+		t.Fatalf("err = %v, want %s", err, refusal.CodeInvalidAudio)
 	}
 }

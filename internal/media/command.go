@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/avatar-api/avatar-api/internal/ffmpeg"
+	"github.com/avatar-api/avatar-api/internal/refusal"
 )
 
 // probeTimeout bounds ffprobe, which reads headers (and, for some formats,
@@ -23,12 +24,12 @@ const audioSpeed = 4
 // the log), an ordinary error otherwise.
 func runError(err error, cmd *ffmpeg.Cmd, path, code, message, what string) error {
 	if ffmpeg.Failed(err) {
-		return refuse(code, "%s", message).withDetail(stderrReason(cmd.Stderr.String(), path))
+		return refusal.New(code, "%s", message).WithDetail(stderrReason(cmd.Stderr.String(), path))
 	}
 	if errors.Is(err, ffmpeg.ErrDeadline) {
 		// It ran the whole deadline (set from the longest allowed audio):
 		// the upload is to blame, and the refusal counts like any other.
-		return refuse(code, "the audio took too long to read; send it in a plainer format (WAV, MP3)").withDetail(err.Error())
+		return refusal.New(code, "the audio took too long to read; send it in a plainer format (WAV, MP3)").WithDetail(err.Error())
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/avatar-api/avatar-api/internal/ffmpeg"
+	"github.com/avatar-api/avatar-api/internal/refusal"
 )
 
 func (p Prober) ffmpeg() string {
@@ -62,7 +63,7 @@ func (p Prober) canonicalize(ctx context.Context, src, dst string, af audioForma
 	}
 	stdout, err := cmd.Output()
 	if err != nil {
-		return 0, false, runError(err, cmd, src, CodeInvalidAudio, "the audio is truncated or corrupt", "decode audio")
+		return 0, false, runError(err, cmd, src, refusal.CodeInvalidAudio, "the audio is truncated or corrupt", "decode audio")
 	}
 	d = lastOutTime(stdout)
 	return d, d >= limit-50*time.Millisecond, nil

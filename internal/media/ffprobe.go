@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/avatar-api/avatar-api/internal/ffmpeg"
+	"github.com/avatar-api/avatar-api/internal/refusal"
 )
 
 // probeResult is the part of ffprobe's JSON that CanonicalAudio uses.
@@ -54,7 +55,7 @@ func (p Prober) probe(ctx context.Context, path, demuxer string) (probeResult, e
 	}
 	stdout, err := cmd.Output()
 	if err != nil {
-		return probeResult{}, runError(err, cmd, path, CodeInvalidAudio, "the audio could not be read", "probe audio")
+		return probeResult{}, runError(err, cmd, path, refusal.CodeInvalidAudio, "the audio could not be read", "probe audio")
 	}
 	var r probeResult
 	if err := json.Unmarshal(stdout, &r); err != nil {
@@ -73,16 +74,16 @@ func (r probeResult) audioStream() (probeStream, error) {
 		case s.CodecType == "audio":
 			audio = append(audio, s)
 		case s.CodecType == "video" && s.Disposition.AttachedPic == 0:
-			return probeStream{}, refuse(CodeUnsupportedAudioType, "the file contains video; upload an audio file")
+			return probeStream{}, refusal.New(CodeUnsupportedAudioType, "the file contains video; upload an audio file")
 		}
 	}
 	switch len(audio) {
 	case 0:
-		return probeStream{}, refuse(CodeInvalidAudio, "the file contains no audio stream")
+		return probeStream{}, refusal.New(refusal.CodeInvalidAudio, "the file contains no audio stream")
 	case 1:
 		return audio[0], nil
 	}
-	return probeStream{}, refuse(CodeInvalidAudio, "the file contains %d audio streams; upload a file with exactly one", len(audio))
+	return probeStream{}, refusal.New(refusal.CodeInvalidAudio, "the file contains %d audio streams; upload a file with exactly one", len(audio))
 }
 
 // claimedDuration is the length the file's headers declare, and whether it

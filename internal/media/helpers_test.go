@@ -7,17 +7,19 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/avatar-api/avatar-api/internal/refusal"
 )
 
 const fixtures = "../../testdata"
 
-// codeOf returns the *Error code carried by err, "" for nil and "not a media
+// codeOf returns the *refusal.Error code carried by err, "" for nil and "not a media
 // error" for any other error.
 func codeOf(err error) string {
 	if err == nil {
 		return ""
 	}
-	var me *Error
+	var me *refusal.Error
 	if !errors.As(err, &me) {
 		return "not a media error: " + err.Error()
 	}

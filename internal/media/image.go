@@ -19,6 +19,8 @@ import (
 
 	"golang.org/x/image/webp"
 	"golang.org/x/sync/semaphore"
+
+	"github.com/avatar-api/avatar-api/internal/refusal"
 )
 
 // Image describes an accepted portrait and its canonical form.
@@ -122,7 +124,7 @@ func RGBABytes(w, h int) int64 { return 4 * int64(w) * int64(h) }
 // serial numbers), no text chunks, no trailing bytes. The dimensions and
 // the decoding memory are checked from the header before any pixel is
 // decoded, so a small file claiming an enormous image costs nothing. Bad
-// input yields a *Error; a busy budget ErrBusy; I/O failures ordinary
+// input yields a *refusal.Error; a busy budget ErrBusy; I/O failures ordinary
 // errors. On any error dst does not exist.
 func (d *ImageDecoder) CanonicalImage(ctx context.Context, src, dst string, lim Limits) (Image, error) {
 	lim = lim.withDefaults()
@@ -137,7 +139,7 @@ func (d *ImageDecoder) CanonicalImage(ctx context.Context, src, dst string, lim 
 	}
 	cfg, err := codec.decodeConfig(fromStart(f))
 	if err != nil {
-		return Image{}, refuse(CodeInvalidImage, "the image header could not be read").withDetail(decodeReason(err))
+		return Image{}, refusal.New(refusal.CodeInvalidImage, "the image header could not be read").WithDetail(decodeReason(err))
 	}
 	if err := checkDimensions(cfg.Width, cfg.Height, lim); err != nil {
 		return Image{}, err
@@ -148,12 +150,12 @@ func (d *ImageDecoder) CanonicalImage(ctx context.Context, src, dst string, lim 
 	}
 	pixels, tables := imageCost(codec.format, cfg, f, head, orientation)
 	if pixels > d.perImage {
-		return Image{}, refuse(CodeImageTooLarge, "the image is %dx%d pixels%s: decoding it would take %s of memory, and at most %s is allowed; send it smaller or at 8 bits per channel",
+		return Image{}, refusal.New(CodeImageTooLarge, "the image is %dx%d pixels%s: decoding it would take %s of memory, and at most %s is allowed; send it smaller or at 8 bits per channel",
 			cfg.Width, cfg.Height, depthNote(cfg), mib(pixels), mib(d.perImage))
 	}
 	need := pixels + tables + encoderBytes
 	if need > d.budget {
-		return Image{}, refuse(CodeImageTooLarge, "the image is %dx%d pixels: its decoder may need %s of memory, more than this service allows; send it smaller, or as PNG",
+		return Image{}, refusal.New(CodeImageTooLarge, "the image is %dx%d pixels: its decoder may need %s of memory, more than this service allows; send it smaller, or as PNG",
 			cfg.Width, cfg.Height, mib(need))
 	}
 	release, err := d.Reserve(ctx, need)
@@ -173,7 +175,7 @@ func (d *ImageDecoder) CanonicalImage(ctx context.Context, src, dst string, lim 
 func decodeToPNG(f io.ReaderAt, codec imageCodec, orientation int, dst string) (image.Rectangle, error) {
 	img, err := codec.decode(fromStart(f))
 	if err != nil {
-		return image.Rectangle{}, refuse(CodeInvalidImage, "the image is truncated or corrupt").withDetail(decodeReason(err))
+		return image.Rectangle{}, refusal.New(refusal.CodeInvalidImage, "the image is truncated or corrupt").WithDetail(decodeReason(err))
 	}
 	canon := canonicalPixels(img, orientation)
 	if err := writePNG(dst, canon); err != nil {
@@ -215,13 +217,13 @@ func sniffImage(head []byte) (imageCodec, error) {
 		}
 	}
 	if len(head) == 0 {
-		return imageCodec{}, refuse(CodeUnsupportedImageType, "the image file is empty; upload a PNG, JPEG or WebP image")
+		return imageCodec{}, refusal.New(CodeUnsupportedImageType, "the image file is empty; upload a PNG, JPEG or WebP image")
 	}
 	if what := describe(head); what != "" {
-		return imageCodec{}, refuse(CodeUnsupportedImageType,
+		return imageCodec{}, refusal.New(CodeUnsupportedImageType,
 			"the file looks like %s, which is not supported; upload a PNG, JPEG or WebP image", what)
 	}
-	return imageCodec{}, refuse(CodeUnsupportedImageType, "the file is not a PNG, JPEG or WebP image")
+	return imageCodec{}, refusal.New(CodeUnsupportedImageType, "the file is not a PNG, JPEG or WebP image")
 }
 
 // checkDimensions applies lim to a width and height read from a header.
@@ -229,13 +231,13 @@ func sniffImage(head []byte) (imageCodec, error) {
 func checkDimensions(w, h int, lim Limits) error {
 	switch {
 	case w > lim.MaxImageDimension || h > lim.MaxImageDimension:
-		return refuse(CodeImageTooLarge, "the image is %dx%d pixels; each side may be at most %d pixels",
+		return refusal.New(CodeImageTooLarge, "the image is %dx%d pixels; each side may be at most %d pixels",
 			w, h, lim.MaxImageDimension)
 	case int64(w)*int64(h) > int64(lim.MaxImagePixels):
-		return refuse(CodeImageTooLarge, "the image is %dx%d pixels (%d in all); at most %d pixels are allowed",
+		return refusal.New(CodeImageTooLarge, "the image is %dx%d pixels (%d in all); at most %d pixels are allowed",
 			w, h, int64(w)*int64(h), lim.MaxImagePixels)
 	case w < lim.MinImageDimension || h < lim.MinImageDimension:
-		return refuse(CodeImageTooSmall, "the image is %dx%d pixels; each side must be at least %d pixels",
+		return refusal.New(CodeImageTooSmall, "the image is %dx%d pixels; each side must be at least %d pixels",
 			w, h, lim.MinImageDimension)
 	}
 	return nil

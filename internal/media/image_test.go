@@ -15,6 +15,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/avatar-api/avatar-api/internal/refusal"
 )
 
 func TestCanonicalImage(t *testing.T) {
@@ -34,12 +36,12 @@ func TestCanonicalImage(t *testing.T) {
 		{name: "coffee png", path: fixture("coffee.png"), wantFormat: "png", wantW: 600, wantH: 400},
 		{name: "jpeg", path: jpegFile, wantFormat: "jpeg", wantW: 200, wantH: 100},
 		{name: "webp", path: webpFile, wantFormat: "webp", wantW: 512, wantH: 512},
-		{name: "truncated jpeg", path: fixture("truncated.jpg"), wantCode: CodeInvalidImage, wantInMsg: "truncated or corrupt"},
+		{name: "truncated jpeg", path: fixture("truncated.jpg"), wantCode: refusal.CodeInvalidImage, wantInMsg: "truncated or corrupt"},
 		{name: "truncated png", path: func(t *testing.T) string { return prefixOf(t, "chelsea.png", 50_000) },
-			wantCode: CodeInvalidImage, wantInMsg: "truncated or corrupt"},
+			wantCode: refusal.CodeInvalidImage, wantInMsg: "truncated or corrupt"},
 		{name: "png with a broken header", path: func(t *testing.T) string {
 			return writeFile(t, "x.png", append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{7}, 40)...))
-		}, wantCode: CodeInvalidImage, wantInMsg: "header"},
+		}, wantCode: refusal.CodeInvalidImage, wantInMsg: "header"},
 		{name: "gif", path: gifFile, wantCode: CodeUnsupportedImageType, wantInMsg: "GIF"},
 		{name: "wav named as an image", path: func(t *testing.T) string {
 			b, _ := os.ReadFile(filepath.Join(fixtures, "speech_en_4s.wav"))
@@ -71,9 +73,9 @@ func TestCanonicalImage(t *testing.T) {
 				if _, serr := os.Stat(dst); serr == nil {
 					t.Error("a refused upload left its canonical file behind")
 				}
-				t.Logf("refused: %s", err.(*Error).Message)
-				if !strings.Contains(err.(*Error).Message, tt.wantInMsg) {
-					t.Errorf("message %q does not mention %q", err.(*Error).Message, tt.wantInMsg)
+				t.Logf("refused: %s", err.(*refusal.Error).Message)
+				if !strings.Contains(err.(*refusal.Error).Message, tt.wantInMsg) {
+					t.Errorf("message %q does not mention %q", err.(*refusal.Error).Message, tt.wantInMsg)
 				}
 				return
 			}

@@ -7,51 +7,22 @@
 package media
 
 import (
-	"fmt"
 	"time"
 )
 
-// Stable error codes carried by *Error. Clients may switch on them.
+// Stable codes of the refusals (*refusal.Error) only the upload checks
+// make; invalid_image and invalid_audio are refusal's. Clients may switch
+// on them.
 const (
 	CodeUnsupportedImageType = "unsupported_image_type"
-	CodeInvalidImage         = "invalid_image"
 	CodeImageTooLarge        = "image_dimensions_too_large"
 	CodeImageTooSmall        = "image_dimensions_too_small"
 	CodeUnsupportedAudioType = "unsupported_audio_type"
-	CodeInvalidAudio         = "invalid_audio"
 	CodeAudioTooLong         = "audio_too_long"
 	CodeAudioTooShort        = "audio_too_short"
 	CodeInvalidPrompt        = "invalid_prompt"
 	CodePromptTooLong        = "prompt_too_long"
 )
-
-// Error is a refusal caused by the upload itself. Code is stable and
-// machine-readable; Message is a sentence that is safe to show the customer
-// (it never contains server paths). Use errors.As to find it.
-type Error struct {
-	Code    string
-	Message string
-	// Detail is what the decoder itself said, for the operator's log only:
-	// ffmpeg's words mean nothing to a customer and describe the server.
-	Detail string
-}
-
-// Error returns the code, the message and the detail, for logs.
-func (e *Error) Error() string {
-	if e.Detail != "" {
-		return e.Code + ": " + e.Message + " (" + e.Detail + ")"
-	}
-	return e.Code + ": " + e.Message
-}
-
-func (e *Error) withDetail(d string) *Error {
-	e.Detail = d
-	return e
-}
-
-func refuse(code, format string, args ...any) *Error {
-	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
-}
 
 // Limits bounds what an upload may be. A zero field takes its value from
 // DefaultLimits, so a forgotten field never disables a safety check.

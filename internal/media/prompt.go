@@ -4,6 +4,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/avatar-api/avatar-api/internal/refusal"
 	"github.com/avatar-api/avatar-api/internal/text"
 )
 
@@ -15,11 +16,11 @@ import (
 func ValidatePrompt(s string, maxRunes int) (string, error) {
 	s = strings.ReplaceAll(s, "\r\n", "\n")
 	if why := text.Invalid(s, true); why != "" {
-		return "", refuse(CodeInvalidPrompt, "the prompt %s", why)
+		return "", refusal.New(CodeInvalidPrompt, "the prompt %s", why)
 	}
 	s = strings.TrimSpace(s)
 	if n := utf8.RuneCountInString(s); maxRunes > 0 && n > maxRunes {
-		return "", refuse(CodePromptTooLong, "the prompt is %d characters long; at most %d are allowed", n, maxRunes)
+		return "", refusal.New(CodePromptTooLong, "the prompt is %d characters long; at most %d are allowed", n, maxRunes)
 	}
 	return s, nil
 }

@@ -4,6 +4,7 @@
 package queue
 
 import (
+	"cmp"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -11,9 +12,37 @@ import (
 
 // Queue names.
 const (
-	Generate    = "generate"    // video generation, slow and CPU/GPU bound
+	Generate    = "generate"    // video generation by the local backend, slow and CPU bound
 	Maintenance = "maintenance" // sweeps: expiry, reconciliation
 )
+
+// LocalBackend names the default backend: the generator built into this
+// binary (GENERATOR), on the Generate queue, as before backends had names.
+const LocalBackend = "local"
+
+// Backend is a place where videos are generated, declared once and given
+// to both sides: the job service records it on each new job and enqueues
+// the job on its Queue; its workers subscribe to that Queue alone and give
+// each attempt its Timeout. Two backends must not share a queue.
+type Backend struct {
+	Name    string        // recorded on the job row, e.g. "local", "runpod"
+	Queue   string        // River queue of its jobs' entries
+	Timeout time.Duration // one attempt's limit; 0: River's default of a minute
+}
+
+// Local is the default backend, with attempts limited to timeout
+// (JOB_TIMEOUT).
+func Local(timeout time.Duration) Backend {
+	return Backend{Name: LocalBackend, Queue: Generate, Timeout: timeout}
+}
+
+// OrLocal is b with an empty Name or Queue taken from the local backend,
+// so that a zero Backend is the local one.
+func (b Backend) OrLocal() Backend {
+	b.Name = cmp.Or(b.Name, LocalBackend)
+	b.Queue = cmp.Or(b.Queue, Generate)
+	return b
+}
 
 // GenerateArgs asks a worker to make the video of one job.
 type GenerateArgs struct {
@@ -23,7 +52,8 @@ type GenerateArgs struct {
 // Kind identifies the job type in River's table.
 func (GenerateArgs) Kind() string { return "generate_video" }
 
-// InsertOpts puts generation jobs on their own queue, one River job per
+// InsertOpts puts generation jobs on the local backend's queue (the store
+// names another backend's queue when it enqueues), one River job per
 // service job.
 func (GenerateArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{

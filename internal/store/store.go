@@ -83,6 +83,11 @@ type Job struct {
 	Seed     int64
 	// FaceFallback animates an estimated face when none is detected.
 	FaceFallback bool
+	// Backend generates the job, and Queue is the River queue of its
+	// entry, that backend's (queue.Backend); both empty at creation mean
+	// the local backend.
+	Backend string
+	Queue   string
 
 	AudioDuration time.Duration
 
@@ -134,7 +139,8 @@ type Store interface {
 	GetJob(ctx context.Context, id string) (*Job, error)
 	// ListJobs returns a page of an owner's jobs, newest first.
 	ListJobs(ctx context.Context, p ListParams) ([]*Job, error)
-	// QueuePosition counts the queued jobs created before this one (0: next).
+	// QueuePosition counts the queued jobs on this one's queue created
+	// before it (0: next).
 	QueuePosition(ctx context.Context, id string) (int, error)
 
 	// Apply makes one transition of a job, as store.Machine allows it, and

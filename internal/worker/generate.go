@@ -19,6 +19,7 @@ import (
 	"github.com/avatar-api/avatar-api/internal/job"
 	"github.com/avatar-api/avatar-api/internal/media"
 	"github.com/avatar-api/avatar-api/internal/queue"
+	"github.com/avatar-api/avatar-api/internal/refusal"
 	"github.com/avatar-api/avatar-api/internal/storage"
 	"github.com/avatar-api/avatar-api/internal/store"
 )
@@ -36,8 +37,11 @@ type Deps struct {
 	Storage   storage.Storage
 	Generator generator.Generator
 	Log       *slog.Logger
-	WorkDir   string        // scratch space for inputs and output
-	Timeout   time.Duration // one attempt's limit
+	WorkDir   string // scratch space for inputs and output
+	// Backend is the one these workers generate for: they take the jobs
+	// of its queue only, and give each attempt its Timeout. Zero: the
+	// local backend (with River's default limit of a minute).
+	Backend   queue.Backend
 	ResultTTL time.Duration
 	// Heartbeat is how often a running job records progress and checks for
 	// cancellation.
@@ -55,7 +59,9 @@ type generateWorker struct {
 }
 
 // Timeout bounds one attempt.
-func (w *generateWorker) Timeout(*river.Job[queue.GenerateArgs]) time.Duration { return w.deps.Timeout }
+func (w *generateWorker) Timeout(*river.Job[queue.GenerateArgs]) time.Duration {
+	return w.deps.Backend.Timeout
+}
 
 // Work runs one attempt. Once the job is started, every way the attempt
 // can end goes through settle. Its return value tells River what next: nil
@@ -94,7 +100,7 @@ func (w *generateWorker) Work(ctx context.Context, rj *river.Job[queue.GenerateA
 func (w *generateWorker) settle(ctx context.Context, rj *river.Job[queue.GenerateArgs], j *store.Job, err error, log *slog.Logger) error {
 	d := w.deps
 	bg := context.WithoutCancel(ctx)
-	var ie *generator.InputError
+	var ie *refusal.Error
 	switch {
 	case errors.Is(err, errSuperseded):
 		log.WarnContext(ctx, "attempt stopped: another attempt took the job over")
@@ -104,7 +110,7 @@ func (w *generateWorker) settle(ctx context.Context, rj *river.Job[queue.Generat
 	case errors.As(err, &ie):
 		return w.fail(bg, j, ie.Code, ie.Message, log, err)
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return w.fail(bg, j, CodeTimeout, fmt.Sprintf("generation took longer than %s", d.Timeout), log, err)
+		return w.fail(bg, j, CodeTimeout, fmt.Sprintf("generation took longer than %s", d.Backend.Timeout), log, err)
 	case ctx.Err() != nil:
 		// The process is shutting down: put the job back for another
 		// worker, without using up an attempt.
@@ -181,6 +187,11 @@ func (w *generateWorker) generate(ctx context.Context, j *store.Job, log *slog.L
 		}
 	}
 
+	req, err := w.request(ctx, j, imagePath, audioPath, filepath.Join(dir, "out.mp4"))
+	if err != nil {
+		return store.Result{}, err
+	}
+
 	gctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var progress atomic.Uint64 // math.Float64bits would do; frames are enough
@@ -190,15 +201,7 @@ func (w *generateWorker) generate(ctx context.Context, j *store.Job, log *slog.L
 		defer close(hbDone)
 		w.heartbeat(gctx, j, &progress, &total, cancel, log)
 	}()
-	out := filepath.Join(dir, "out.mp4")
-	format, ok := media.AudioDemuxer(filepath.Ext(j.AudioKey))
-	if !ok {
-		return store.Result{}, fmt.Errorf("audio input %q has no known format", j.AudioKey)
-	}
-	gres, err := d.Generator.Generate(gctx, generator.Request{
-		ImagePath: imagePath, AudioPath: audioPath, AudioFormat: format, AudioDuration: j.AudioDuration, Prompt: j.Prompt,
-		Width: j.Width, Height: j.Height, FPS: j.FPS, Seed: j.Seed, OutputPath: out, FaceFallback: j.FaceFallback,
-	}, func(done, n int) {
+	gres, err := d.Generator.Generate(gctx, req, func(done, n int) {
 		progress.Store(uint64(done))
 		total.Store(uint64(n))
 	})
@@ -210,11 +213,8 @@ func (w *generateWorker) generate(ctx context.Context, j *store.Job, log *slog.L
 	if err != nil {
 		return store.Result{}, fmt.Errorf("generating: %w", err)
 	}
-	// One key per attempt: an attempt wrongly taken for dead that finishes
-	// late must not overwrite, nor on its conflict delete, the video of the
-	// attempt that replaced it.
-	key := fmt.Sprintf("results/%s-%d.mp4", j.ID, j.Attempt)
-	if err := storage.PutFile(ctx, d.Storage, key, out, "video/mp4"); err != nil {
+	key := req.Remote.Output.Key
+	if err := storage.PutFile(ctx, d.Storage, key, req.OutputPath, "video/mp4"); err != nil {
 		return store.Result{}, err
 	}
 	r := store.Result{Key: key, Bytes: gres.Size, Duration: gres.Duration, ExpiresAt: time.Now().Add(d.ResultTTL)}
@@ -226,6 +226,40 @@ func (w *generateWorker) generate(ctx context.Context, j *store.Job, log *slog.L
 		return store.Result{}, fmt.Errorf("recording result: %w", err)
 	}
 	return r, nil
+}
+
+// request is the generator's request for j: the local copies of its
+// inputs and the output's path, and for a generator running elsewhere the
+// same files in storage, the inputs with GET URLs signed until the
+// attempt's deadline.
+func (w *generateWorker) request(ctx context.Context, j *store.Job, imagePath, audioPath, out string) (generator.Request, error) {
+	format, ok := media.AudioDemuxer(filepath.Ext(j.AudioKey))
+	if !ok {
+		return generator.Request{}, fmt.Errorf("audio input %q has no known format", j.AudioKey)
+	}
+	req := generator.Request{
+		ImagePath: imagePath, AudioPath: audioPath, AudioFormat: format, AudioDuration: j.AudioDuration, Prompt: j.Prompt,
+		Width: j.Width, Height: j.Height, FPS: j.FPS, Seed: j.Seed, OutputPath: out, FaceFallback: j.FaceFallback,
+		Remote: generator.Remote{
+			Image: generator.Object{Key: j.ImageKey}, Audio: generator.Object{Key: j.AudioKey},
+			// One key per attempt: an attempt wrongly taken for dead that
+			// finishes late must not overwrite, nor on its conflict delete,
+			// the video of the attempt that replaced it.
+			Output: generator.Object{Key: fmt.Sprintf("results/%s-%d.mp4", j.ID, j.Attempt)},
+		},
+	}
+	expires, ok := ctx.Deadline()
+	if !ok { // an attempt without a time limit
+		expires = time.Now().Add(24 * time.Hour)
+	}
+	for _, in := range []*generator.Object{&req.Remote.Image, &req.Remote.Audio} {
+		url, err := w.deps.Storage.URL(ctx, in.Key, expires, "")
+		if err != nil {
+			return generator.Request{}, fmt.Errorf("signing the input's URL: %w", err)
+		}
+		in.URL, in.Expires = url, expires
+	}
+	return req, nil
 }
 
 // heartbeat records progress every d.Heartbeat and stops the generation

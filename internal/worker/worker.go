@@ -31,8 +31,13 @@ type Runner struct {
 	log    *slog.Logger
 }
 
-// Start starts workers on the queue behind driver.
+// Start starts workers on the queue behind driver: generation on
+// deps.Backend's queue, and the maintenance sweep.
 func Start(ctx context.Context, driver riverdriver.Driver[*sql.Tx], deps Deps, opts Options) (*Runner, error) {
+	deps.Backend = deps.Backend.OrLocal()
+	if deps.Backend.Queue == queue.Maintenance {
+		return nil, fmt.Errorf("backend %q: its queue cannot be the maintenance queue", deps.Backend.Name)
+	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &generateWorker{deps: deps})
 	lost := opts.LostAfter
@@ -43,12 +48,12 @@ func Start(ctx context.Context, driver riverdriver.Driver[*sql.Tx], deps Deps, o
 	client, err := river.NewClient(driver, &river.Config{
 		Logger:               deps.Log.With("component", "queue"),
 		Workers:              workers,
-		JobTimeout:           deps.Timeout,
+		JobTimeout:           deps.Backend.Timeout,
 		RescueStuckJobsAfter: opts.RescueAfter,
 		FetchPollInterval:    opts.PollInterval,
 		Queues: map[string]river.QueueConfig{
-			queue.Generate:    {MaxWorkers: opts.Concurrency},
-			queue.Maintenance: {MaxWorkers: 1},
+			deps.Backend.Queue: {MaxWorkers: opts.Concurrency},
+			queue.Maintenance:  {MaxWorkers: 1},
 		},
 		PeriodicJobs: []*river.PeriodicJob{
 			river.NewPeriodicJob(river.PeriodicInterval(opts.SweepEvery),

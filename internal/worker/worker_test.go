@@ -17,6 +17,7 @@ import (
 
 	"github.com/avatar-api/avatar-api/internal/generator/still"
 	"github.com/avatar-api/avatar-api/internal/job"
+	"github.com/avatar-api/avatar-api/internal/queue"
 	"github.com/avatar-api/avatar-api/internal/storage"
 	"github.com/avatar-api/avatar-api/internal/storage/local"
 	"github.com/avatar-api/avatar-api/internal/store"
@@ -58,7 +59,7 @@ func setup(t *testing.T) *bundle {
 	}
 	return &bundle{st: st, files: files, jobs: jobs, dir: dir,
 		deps: worker.Deps{Jobs: jobs, Storage: files, Generator: still.New("", ""), Log: log, WorkDir: work,
-			Timeout: time.Minute, ResultTTL: time.Hour, Heartbeat: 100 * time.Millisecond},
+			Backend: queue.Local(time.Minute), ResultTTL: time.Hour, Heartbeat: 100 * time.Millisecond},
 		opts: worker.Options{Concurrency: 1, RescueAfter: 2 * time.Minute, SweepEvery: 100 * time.Millisecond,
 			PollInterval: 100 * time.Millisecond, LostAfter: time.Millisecond},
 	}
@@ -77,10 +78,17 @@ func (b *bundle) start(t *testing.T) *worker.Runner {
 // submit stores the inputs and queues a job, as the job service does.
 func (b *bundle) submit(t *testing.T) *store.Job {
 	t.Helper()
+	return b.submitTo(t, queue.Backend{})
+}
+
+// submitTo is submit for a job of backend (zero: the local one).
+func (b *bundle) submitTo(t *testing.T, backend queue.Backend) *store.Job {
+	t.Helper()
 	ctx := context.Background()
 	id := uuid.Must(uuid.NewV7()).String()
 	j := &store.Job{ID: id, Owner: "customer-a", ImageKey: "inputs/" + id + "/image.png", AudioKey: "inputs/" + id + "/audio.wav",
-		Width: 128, Height: 128, FPS: 10, Seed: 1, AudioDuration: 4658 * time.Millisecond}
+		Width: 128, Height: 128, FPS: 10, Seed: 1, AudioDuration: 4658 * time.Millisecond,
+		Backend: backend.Name, Queue: backend.Queue}
 	for key, name := range map[string]string{j.ImageKey: "astronaut.png", j.AudioKey: "speech_en_4s.wav"} {
 		if err := storage.PutFile(ctx, b.files, key, filepath.Join(fixtures, name), "application/octet-stream"); err != nil {
 			t.Fatal(err)

@@ -9,14 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	_ "image/jpeg" // portrait formats
-	_ "image/png"
 	"os"
 	"runtime"
 	"time"
 
 	xdraw "golang.org/x/image/draw"
-	_ "golang.org/x/image/webp"
 
 	"github.com/avatar-api/avatar-api/internal/ffmpeg"
 	"github.com/avatar-api/avatar-api/internal/generator"
@@ -24,13 +21,7 @@ import (
 	"github.com/avatar-api/avatar-api/internal/generator/audio"
 	"github.com/avatar-api/avatar-api/internal/generator/encode"
 	"github.com/avatar-api/avatar-api/internal/generator/face"
-)
-
-// Error codes of inputs this generator refuses.
-const (
-	CodeNoFace       = "no_face_detected"
-	CodeInvalidImage = "invalid_image"
-	CodeInvalidAudio = "invalid_audio"
+	"github.com/avatar-api/avatar-api/internal/refusal"
 )
 
 // Generator is the built-in animator.
@@ -45,28 +36,6 @@ func New(ffmpeg string) *Generator {
 	return &Generator{ffmpeg: ffmpeg, workers: runtime.GOMAXPROCS(0)}
 }
 
-// Check refuses, before a job is queued, a portrait in which no face can be
-// found (unless req.FaceFallback asks to animate an estimated face). It
-// looks for the face exactly as Generate will, and builds nothing else: its
-// memory is the decoded portrait, a grey copy and a small working image.
-func (g *Generator) Check(_ context.Context, req generator.Request) error {
-	src, err := load(req.ImagePath)
-	if err != nil {
-		return err
-	}
-	_, err = findFace(src, req)
-	return err
-}
-
-// CheckMemory is an upper bound of what Check allocates for a w×h
-// portrait: the decoded portrait, face.Detect's grey copy, and for a small
-// portrait the working copy scaled up to at most 2048² with its own grey
-// copy, plus the detector's small buffers. TestCheckMemory holds it.
-func (g *Generator) CheckMemory(w, h int) int64 {
-	const work = 2048 * 2048
-	return 4*int64(w)*int64(h) + int64(w)*int64(h) + 5*work + 1<<20
-}
-
 // prepare loads the portrait, finds the face, and makes the scene: the
 // window of the portrait that covers the output, centred on the face,
 // scaled to the output size. Only that window is scaled, so nothing larger
@@ -74,11 +43,11 @@ func (g *Generator) CheckMemory(w, h int) int64 {
 // the whole portrait to cover the output first turned a 64x4096 portrait
 // for a 1920x128 video into a 1920x122880 image).
 func prepare(req generator.Request) (image.Image, face.Face, error) {
-	src, err := load(req.ImagePath)
+	src, err := face.Load(req.ImagePath)
 	if err != nil {
 		return nil, face.Face{}, err
 	}
-	f, err := findFace(src, req)
+	f, err := face.Find(src, req)
 	if err != nil {
 		return nil, face.Face{}, err
 	}
@@ -89,55 +58,7 @@ func prepare(req generator.Request) (image.Image, face.Face, error) {
 		return scene, face.Fallback(req.Width, req.Height), nil
 	}
 	sx, sy := float64(req.Width)/float64(win.Dx()), float64(req.Height)/float64(win.Dy())
-	return scene, transform(*f, win.Min, sx, sy), nil
-}
-
-// load decodes the portrait (canonical inputs are PNG).
-func load(path string) (image.Image, error) {
-	file, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("opening the image: %w", err)
-	}
-	defer file.Close()
-	src, _, err := image.Decode(file)
-	if err != nil {
-		return nil, &generator.InputError{Code: CodeInvalidImage, Message: "the image could not be decoded", Detail: err.Error()}
-	}
-	return src, nil
-}
-
-// findFace finds the face in the portrait, in its coordinates. A portrait
-// smaller than the output is looked at scaled up to it (at most 2048 pixels
-// a side), as the detector needs a face of some size; face.Detect shrinks
-// large ones itself. The scaling is bilinear: CatmullRom would allocate a
-// working buffer of 32 bytes per output column and input row (152 MiB for
-// a 1919² portrait and a 1920² video), which the upload's check has not
-// reserved. With no face it refuses the portrait, or with
-// req.FaceFallback returns nil: animate an estimated face.
-func findFace(src image.Image, req generator.Request) (*face.Face, error) {
-	b := src.Bounds()
-	look, k := src, 1.0
-	if up := min(float64(min(req.Width, req.Height))/float64(min(b.Dx(), b.Dy())), 2048/float64(max(b.Dx(), b.Dy()))); up > 1 {
-		big := image.NewRGBA(image.Rect(0, 0, int(float64(b.Dx())*up+0.5), int(float64(b.Dy())*up+0.5)))
-		xdraw.ApproxBiLinear.Scale(big, big.Bounds(), src, b, xdraw.Src, nil)
-		look, k = big, float64(big.Bounds().Dx())/float64(b.Dx())
-	}
-	f, err := face.Detect(look)
-	switch {
-	case errors.Is(err, face.ErrNoFace):
-		if !req.FaceFallback {
-			return nil, &generator.InputError{Code: CodeNoFace,
-				Message: "no face was found in the image; send a frontal portrait, or set face_fallback=true to animate an estimated face region"}
-		}
-		return nil, nil
-	case err != nil:
-		return nil, fmt.Errorf("finding the face: %w", err)
-	}
-	if k != 1 {
-		f = transform(f, image.Point{}, 1/k, 1/k)
-		f = shift(f, float64(b.Min.X), float64(b.Min.Y))
-	}
-	return &f, nil
+	return scene, f.Mapped(win.Min, sx, sy), nil
 }
 
 // cropWindow is the window of the portrait (bounds) that covers a w×h
@@ -158,26 +79,6 @@ func cropWindow(bounds image.Rectangle, w, h int, f *face.Face) image.Rectangle 
 	return image.Rect(x0, y0, x0+ww, y0+wh).Add(bounds.Min)
 }
 
-// transform maps f into the scene made from the window starting at origin
-// scaled by sx, sy.
-func transform(f face.Face, origin image.Point, sx, sy float64) face.Face {
-	for _, p := range []*face.Point{&f.Center, &f.LeftEye, &f.RightEye, &f.MouthLeft, &f.MouthRight, &f.UpperLip, &f.LowerLip} {
-		p.X = (p.X - float64(origin.X)) * sx
-		p.Y = (p.Y - float64(origin.Y)) * sy
-	}
-	f.Size *= (sx + sy) / 2
-	return f
-}
-
-// shift moves every point of f by (dx, dy).
-func shift(f face.Face, dx, dy float64) face.Face {
-	for _, p := range []*face.Point{&f.Center, &f.LeftEye, &f.RightEye, &f.MouthLeft, &f.MouthRight, &f.UpperLip, &f.LowerLip} {
-		p.X += dx
-		p.Y += dy
-	}
-	return f
-}
-
 // plan prepares everything but the pixels: the scene, and the pose of each
 // frame from the audio's mouth drive, the prompt's style and the seed.
 func (g *Generator) plan(ctx context.Context, req generator.Request) (*animate.Scene, []animate.Pose, error) {
@@ -187,7 +88,7 @@ func (g *Generator) plan(ctx context.Context, req generator.Request) (*animate.S
 	}
 	pcm, err := audio.Decode(ctx, g.ffmpeg, audio.Input{Path: req.AudioPath, Format: req.Demuxer(), Duration: req.AudioDuration})
 	if errors.Is(err, audio.ErrInvalid) {
-		return nil, nil, &generator.InputError{Code: CodeInvalidAudio, Message: "the audio could not be decoded", Detail: err.Error()}
+		return nil, nil, &refusal.Error{Code: refusal.CodeInvalidAudio, Message: "the audio could not be decoded", Detail: err.Error()}
 	}
 	if err != nil {
 		return nil, nil, err

@@ -15,6 +15,8 @@ import (
 
 	"github.com/avatar-api/avatar-api/internal/generator"
 	"github.com/avatar-api/avatar-api/internal/generator/audio"
+	"github.com/avatar-api/avatar-api/internal/generator/face"
+	"github.com/avatar-api/avatar-api/internal/refusal"
 )
 
 func request(t *testing.T, image, sound string) generator.Request {
@@ -79,17 +81,17 @@ func TestRefusals(t *testing.T) {
 	cases := []struct {
 		image, sound, code string
 	}{
-		{"chelsea.png", "speech_en_4s.wav", CodeNoFace},
-		{"coffee.png", "speech_en_4s.wav", CodeNoFace},
-		{"truncated.jpg", "speech_en_4s.wav", CodeInvalidImage},
-		{"astronaut.png", "truncated.wav", CodeInvalidAudio},
+		{"chelsea.png", "speech_en_4s.wav", face.CodeNoFace},
+		{"coffee.png", "speech_en_4s.wav", face.CodeNoFace},
+		{"truncated.jpg", "speech_en_4s.wav", refusal.CodeInvalidImage},
+		{"astronaut.png", "truncated.wav", refusal.CodeInvalidAudio},
 	}
 	for _, c := range cases {
 		t.Run(c.image+"+"+c.sound, func(t *testing.T) {
 			t.Parallel()
 			req := request(t, c.image, c.sound)
 			_, err := New("").Generate(context.Background(), req, nil)
-			var ie *generator.InputError
+			var ie *refusal.Error
 			if !errors.As(err, &ie) || ie.Code != c.code {
 				t.Fatalf("err = %v, want input error %s", err, c.code)
 			}
@@ -97,7 +99,7 @@ func TestRefusals(t *testing.T) {
 				t.Errorf("message %q", ie.Message)
 			}
 			// The customer reads plain words; the decoder's own are for the log.
-			if plain := map[string]string{CodeInvalidImage: "the image could not be decoded", CodeInvalidAudio: "the audio could not be decoded"}[ie.Code]; plain != "" &&
+			if plain := map[string]string{refusal.CodeInvalidImage: "the image could not be decoded", refusal.CodeInvalidAudio: "the audio could not be decoded"}[ie.Code]; plain != "" &&
 				(ie.Message != plain || ie.Detail == "") {
 				t.Errorf("message %q (detail %q), want %q and the decoder's words in the detail", ie.Message, ie.Detail, plain)
 			}
@@ -109,21 +111,6 @@ func TestRefusals(t *testing.T) {
 			}
 		})
 	}
-	t.Run("check before queueing", func(t *testing.T) {
-		t.Parallel()
-		req := request(t, "coffee.png", "speech_en_4s.wav")
-		var ie *generator.InputError
-		if err := New("").Check(context.Background(), req); !errors.As(err, &ie) || ie.Code != CodeNoFace {
-			t.Fatalf("Check = %v", err)
-		}
-		req.FaceFallback = true
-		if err := New("").Check(context.Background(), req); err != nil {
-			t.Fatalf("Check with fallback = %v", err)
-		}
-		if astronaut := request(t, "astronaut.png", "speech_en_4s.wav"); New("").Check(context.Background(), astronaut) != nil {
-			t.Fatal("the portrait is refused")
-		}
-	})
 	t.Run("fallback animates the estimated face", func(t *testing.T) {
 		t.Parallel()
 		req := request(t, "coffee.png", "speech_en_4s.wav")

@@ -9,6 +9,7 @@ import (
 
 	"github.com/avatar-api/avatar-api/internal/ffmpeg"
 	"github.com/avatar-api/avatar-api/internal/generator"
+	"github.com/avatar-api/avatar-api/internal/refusal"
 )
 
 // toolError is a failure that ffmpeg or ffprobe reported itself. Detail is
@@ -42,14 +43,14 @@ func commandError(ctx context.Context, program string, err error, stderr string,
 	}
 }
 
-// blameInput turns a tool's failure to read an input into an InputError with
+// blameInput turns a tool's failure to read an input into a *refusal.Error with
 // the given code; other errors are returned as they are.
 func blameInput(err error, code, what string) error {
 	var te *toolError
 	if !errors.As(err, &te) {
 		return err
 	}
-	return &generator.InputError{Code: code, Message: what, Detail: te.Detail}
+	return &refusal.Error{Code: code, Message: what, Detail: te.Detail}
 }
 
 // encodeError explains a failed encode, blaming the image or the audio when
@@ -59,9 +60,9 @@ func encodeError(ctx context.Context, err error, stderr string, req generator.Re
 	err = commandError(ctx, "ffmpeg", err, stderr, names)
 	switch culprit(stderr, req) {
 	case "image":
-		err = blameInput(err, "invalid_image", "the image could not be decoded")
+		err = blameInput(err, refusal.CodeInvalidImage, "the image could not be decoded")
 	case "audio":
-		err = blameInput(err, "invalid_audio", "the audio could not be decoded")
+		err = blameInput(err, refusal.CodeInvalidAudio, "the audio could not be decoded")
 	}
 	return fmt.Errorf("encode video: %w", err)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/avatar-api/avatar-api/internal/ffmpeg"
 	"github.com/avatar-api/avatar-api/internal/generator"
+	"github.com/avatar-api/avatar-api/internal/refusal"
 )
 
 // probeOutput is the part of ffprobe's JSON that this package reads.
@@ -52,7 +53,7 @@ func (g *Generator) audioDuration(ctx context.Context, path, format string) (tim
 	names := map[string]string{path: "the audio"}
 	p, err := g.probe(ctx, path, format, names)
 	if err != nil {
-		return 0, fmt.Errorf("probe audio: %w", blameInput(err, "invalid_audio", "the audio could not be read"))
+		return 0, fmt.Errorf("probe audio: %w", blameInput(err, refusal.CodeInvalidAudio, "the audio could not be read"))
 	}
 	for _, s := range p.Streams {
 		if s.CodecType != "audio" {
@@ -64,9 +65,9 @@ func (g *Generator) audioDuration(ctx context.Context, path, format string) (tim
 		if d := seconds(p.Format.Duration); d > 0 {
 			return d, nil
 		}
-		return 0, &generator.InputError{Code: "invalid_audio", Message: "the audio's length could not be determined"}
+		return 0, &refusal.Error{Code: refusal.CodeInvalidAudio, Message: "the audio's length could not be determined"}
 	}
-	return 0, &generator.InputError{Code: "invalid_audio", Message: "the audio file contains no audio stream"}
+	return 0, &refusal.Error{Code: refusal.CodeInvalidAudio, Message: "the audio file contains no audio stream"}
 }
 
 // describeOutput measures the finished video at path.

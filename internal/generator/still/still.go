@@ -40,7 +40,7 @@ func New(ffmpeg, ffprobe string) *Generator {
 // cropped to fill req.Width×req.Height, at req.FPS, for as many frames as
 // cover the audio, with the audio in AAC. The video is written to a
 // temporary file beside OutputPath and renamed over it only on success.
-// Inputs that ffmpeg cannot read give a *generator.InputError.
+// Inputs that ffmpeg cannot read give a *refusal.Error.
 func (g *Generator) Generate(ctx context.Context, req generator.Request, progress generator.ProgressFunc) (generator.Result, error) {
 	if err := checkRequest(req); err != nil {
 		return generator.Result{}, err

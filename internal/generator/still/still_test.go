@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/avatar-api/avatar-api/internal/generator"
+	"github.com/avatar-api/avatar-api/internal/refusal"
 )
 
 const fixtures = "../../../testdata"
@@ -120,17 +121,17 @@ func TestGenerateFailures(t *testing.T) {
 		name      string
 		gen       *Generator
 		edit      func(r *generator.Request)
-		wantInput string // InputError code, or "" for an ordinary error
+		wantInput string // refusal code, or "" for an ordinary error
 	}{
 		{name: "missing output directory", edit: func(r *generator.Request) { r.OutputPath = filepath.Join(r.OutputPath, "no", "such", "dir", "out.mp4") }},
 		{name: "odd width", edit: func(r *generator.Request) { r.Width = 127 }},
 		{name: "zero fps", edit: func(r *generator.Request) { r.FPS = 0 }},
 		{name: "no ffmpeg", gen: New("/nonexistent/ffmpeg", "")},
 		{name: "no ffprobe", gen: New("", "/nonexistent/ffprobe")},
-		{name: "truncated image", edit: func(r *generator.Request) { r.ImagePath = filepath.Join(fixtures, "truncated.jpg") }, wantInput: "invalid_image"},
-		{name: "audio as image", edit: func(r *generator.Request) { r.ImagePath = filepath.Join(fixtures, "speech_en_4s.wav") }, wantInput: "invalid_image"},
-		{name: "truncated audio", edit: func(r *generator.Request) { r.AudioPath = filepath.Join(fixtures, "truncated.wav") }, wantInput: "invalid_audio"},
-		{name: "image as audio", edit: func(r *generator.Request) { r.AudioPath = filepath.Join(fixtures, "coffee.png") }, wantInput: "invalid_audio"},
+		{name: "truncated image", edit: func(r *generator.Request) { r.ImagePath = filepath.Join(fixtures, "truncated.jpg") }, wantInput: refusal.CodeInvalidImage},
+		{name: "audio as image", edit: func(r *generator.Request) { r.ImagePath = filepath.Join(fixtures, "speech_en_4s.wav") }, wantInput: refusal.CodeInvalidImage},
+		{name: "truncated audio", edit: func(r *generator.Request) { r.AudioPath = filepath.Join(fixtures, "truncated.wav") }, wantInput: refusal.CodeInvalidAudio},
+		{name: "image as audio", edit: func(r *generator.Request) { r.AudioPath = filepath.Join(fixtures, "coffee.png") }, wantInput: refusal.CodeInvalidAudio},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -152,13 +153,13 @@ func TestGenerateFailures(t *testing.T) {
 				t.Fatal("Generate succeeded")
 			}
 			t.Logf("error: %v", err)
-			var ie *generator.InputError
+			var ie *refusal.Error
 			isInput := errors.As(err, &ie)
 			switch {
 			case tt.wantInput == "" && isInput:
-				t.Errorf("got InputError %v, want an ordinary error", ie)
+				t.Errorf("got a refusal %v, want an ordinary error", ie)
 			case tt.wantInput != "" && (!isInput || ie.Code != tt.wantInput):
-				t.Errorf("got %v, want InputError %s", err, tt.wantInput)
+				t.Errorf("got %v, want the refusal %s", err, tt.wantInput)
 			}
 			if isInput && (strings.Contains(ie.Message, dir) || strings.Contains(ie.Message, "testdata")) {
 				t.Errorf("customer message %q reveals a path", ie.Message)

@@ -16,6 +16,8 @@ import (
 	"image/jpeg"
 	"image/png"
 	"strings"
+
+	"github.com/avatar-api/avatar-api/internal/refusal"
 )
 
 // MP3Frames returns mp3 without a leading ID3v2 tag: bare MPEG audio frames.
@@ -262,7 +264,7 @@ func Corpus(mp3, wav []byte) []Case {
 			"a master playlist naming another upload as its variant", false},
 		{"id3-ffconcat.mp3", "audio", func() []byte { return ID3Polyglot(FFConcat(result, "/etc/passwd"), frames) }, "",
 			"an ID3 tag, an ffconcat script, then MP3 frames", false},
-		{"id3-hls-no-frames.mp3", "audio", func() []byte { return ID3Polyglot(Playlist(false, result), nil) }, "invalid_audio",
+		{"id3-hls-no-frames.mp3", "audio", func() []byte { return ID3Polyglot(Playlist(false, result), nil) }, refusal.CodeInvalidAudio,
 			"an ID3 tag and a playlist, and no audio at all", false},
 		{"hls-playlist.mp3", "audio", func() []byte { return Playlist(false, result) }, "unsupported_audio_type",
 			"a bare playlist named .mp3", false},
@@ -270,7 +272,7 @@ func Corpus(mp3, wav []byte) []Case {
 			"a bare ffconcat script named .wav", false},
 		{"wav-junk-chunk-hls.wav", "audio", func() []byte { return WAVWithChunk(wav, "junk", append(Playlist(false, result), wav...)) }, "",
 			"a valid WAV whose skipped chunk holds a playlist and a whole second WAV", false},
-		{"riff-hls.wav", "audio", func() []byte { return append([]byte("RIFF\x24\x00\x00\x00WAVE"), Playlist(false, result)...) }, "invalid_audio",
+		{"riff-hls.wav", "audio", func() []byte { return append([]byte("RIFF\x24\x00\x00\x00WAVE"), Playlist(false, result)...) }, refusal.CodeInvalidAudio,
 			"a RIFF/WAVE header over a playlist", false},
 		{"png-exif-gps.png", "image", func() []byte { return PNGWithChunk(PNG(portrait), "eXIf", Exif()) }, "",
 			"a PNG with an eXIf chunk holding GPS coordinates and a description", false},
@@ -294,11 +296,11 @@ func Corpus(mp3, wav []byte) []Case {
 			"a progressive CMYK 4096x4096 JPEG of 130 KB: 32-bit coefficients for every sample", false},
 		{"png-gray16-trns-interlaced.png", "image", func() []byte { return Gray16TRNSInterlaced(4096) }, "image_dimensions_too_large",
 			"33 KB: 16-bit grey (2 bytes a pixel, says its header) with tRNS (decodes to 8) and Adam7 (twice that)", false},
-		{"webp-huffman-groups.webp", "image", func() []byte { return WebPHuffmanGroups(204, 204, 2600) }, "invalid_image",
+		{"webp-huffman-groups.webp", "image", func() []byte { return WebPHuffmanGroups(204, 204, 2600) }, refusal.CodeInvalidImage,
 			"a 204x204 lossless WebP with 2600 groups of full Huffman trees: 200 MiB of tables before any pixel (reserved in full, then refused: it has no pixels)", false},
 		{"webp-vp8x-lossless-groups.webp", "image", func() []byte {
 			return WebP(VP8X(208, 208, false), RIFFChunk("VP8L", WebPChunk(WebPHuffmanGroups(208, 208, 2600), "VP8L")))
-		}, "invalid_image", "the Huffman-group stream behind an extended header, for which webp.DecodeConfig reports lossy YCbCr", false},
+		}, refusal.CodeInvalidImage, "the Huffman-group stream behind an extended header, for which webp.DecodeConfig reports lossy YCbCr", false},
 		{"jpeg-rgb-adobe0-4096.jpg", "image", func() []byte {
 			return JPEG{W: 4096, H: 4096, Sampling: []byte{0x11, 0x11, 0x11}, Adobe: 0}.Bytes()
 		}, "", "a 4096x4096 RGB JPEG (Adobe transform 0): Go makes an RGBA copy itself", false},

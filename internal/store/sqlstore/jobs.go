@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/avatar-api/avatar-api/internal/queue"
 	"github.com/avatar-api/avatar-api/internal/store"
 )
 
@@ -15,6 +16,8 @@ import (
 func (s *Store) CreateJob(ctx context.Context, j *store.Job) (*store.Job, error) {
 	now := s.now().UTC().Truncate(time.Microsecond)
 	j.State, j.CreatedAt, j.UpdatedAt = store.StateQueued, now, now
+	b := queue.Backend{Name: j.Backend, Queue: j.Queue}.OrLocal()
+	j.Backend, j.Queue = b.Name, b.Queue
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if j.IdempotencyKey != "" {
 			if _, err := s.one(ctx, tx, "owner = ? AND idempotency_key = ?", j.Owner, j.IdempotencyKey); err == nil {
@@ -27,13 +30,13 @@ func (s *Store) CreateJob(ctx context.Context, j *store.Job) (*store.Job, error)
 		}
 		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO jobs (id, owner, idempotency_key, fingerprint, request_id, state,
 			progress, attempt, prompt, image_key, audio_key, width, height, fps, seed, face_fallback, audio_duration_ms,
-			created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			created_at, updated_at, backend, queue) VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 			j.ID, j.Owner, idem, j.Fingerprint, j.RequestID, j.State, j.Prompt, j.ImageKey, j.AudioKey,
-			j.Width, j.Height, j.FPS, j.Seed, j.FaceFallback, j.AudioDuration.Milliseconds(), s.t(now), s.t(now))
+			j.Width, j.Height, j.FPS, j.Seed, j.FaceFallback, j.AudioDuration.Milliseconds(), s.t(now), s.t(now), j.Backend, j.Queue)
 		if err != nil {
 			return s.interpret(err, "inserting job")
 		}
-		if err := s.enqueue(ctx, tx, j.ID); err != nil {
+		if err := s.enqueue(ctx, tx, j.ID, j.Queue); err != nil {
 			return err
 		}
 		return s.record(ctx, tx, store.Event{JobID: j.ID, Owner: j.Owner, Transition: store.Create, To: store.StateQueued, At: now})
@@ -75,8 +78,9 @@ func (s *Store) ListJobs(ctx context.Context, p store.ListParams) ([]*store.Job,
 // QueuePosition implements store.Store.
 func (s *Store) QueuePosition(ctx context.Context, id string) (int, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT count(*) FROM jobs WHERE state = ? AND id < ?`),
-		store.StateQueued, id).Scan(&n)
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT count(*) FROM jobs
+		WHERE state = ? AND queue = (SELECT queue FROM jobs WHERE id = ?) AND id < ?`),
+		store.StateQueued, id, id).Scan(&n)
 	return n, s.interpret(err, "counting queue")
 }
 

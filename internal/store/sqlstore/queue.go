@@ -17,9 +17,10 @@ import (
 // The parts of the store that speak to River's queue, through River's own
 // client (never its tables).
 
-// enqueue inserts a job's queue entry in tx and links it to the job row.
-func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, id string) error {
-	res, err := s.river.InsertTx(ctx, tx, queue.GenerateArgs{JobID: id}, nil)
+// enqueue inserts a job's queue entry on the River queue q (its backend's)
+// in tx and links it to the job row.
+func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, id, q string) error {
+	res, err := s.river.InsertTx(ctx, tx, queue.GenerateArgs{JobID: id}, &river.InsertOpts{Queue: q})
 	if err != nil {
 		return fmt.Errorf("enqueuing job: %w", err)
 	}

@@ -19,7 +19,7 @@ func scanJob(row scanner) (*store.Job, error) {
 	err := row.Scan(&j.ID, &j.Owner, &j.IdempotencyKey, &j.Fingerprint, &j.RequestID, &j.State, &j.Progress,
 		&j.Attempt, &j.Prompt, &j.ImageKey, &j.AudioKey, &j.Width, &j.Height, &j.FPS, &j.Seed, &j.FaceFallback, &audioMS,
 		&j.ErrorCode, &j.ErrorMessage, &j.ResultKey, &j.ResultBytes, &resultMS,
-		&created, &updated, &started, &finished, &ex)
+		&created, &updated, &started, &finished, &ex, &j.Backend, &j.Queue)
 	if err != nil {
 		return nil, err
 	}

@@ -63,7 +63,7 @@ func (s *Store) Driver() riverdriver.Driver[*sql.Tx] { return s.driver }
 const jobColumns = `id, owner, COALESCE(idempotency_key, ''), fingerprint, request_id, state, progress,
 	attempt, prompt, image_key, audio_key, width, height, fps, seed, face_fallback, audio_duration_ms,
 	error_code, error_message, result_key, result_bytes, result_duration_ms,
-	created_at, updated_at, started_at, finished_at, expires_at`
+	created_at, updated_at, started_at, finished_at, expires_at, backend, queue`
 
 // q rewrites `?` placeholders for the dialect.
 func (s *Store) q(query string) string {

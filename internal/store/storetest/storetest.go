@@ -236,6 +236,8 @@ func Run(t *testing.T, s store.Store, dropQueue func(t *testing.T)) {
 		}
 	})
 
+	t.Run("Backends", func(t *testing.T) { backends(t, s) })
+
 	t.Run("AttemptFencing", func(t *testing.T) {
 		j := newJob(newOwner())
 		_, err := s.CreateJob(ctx, j)
@@ -313,6 +315,46 @@ func expire(ctx context.Context, s store.Store, id string) error {
 
 func cancel(ctx context.Context, s store.Store, id, owner string) (*store.Job, error) {
 	return s.Apply(ctx, store.ApplyParams{JobID: id, Transition: store.Cancel, Owner: owner})
+}
+
+// backends: a job records its backend and queue, the local backend's when
+// none is named (as for jobs from before backends), its queue entry is
+// there, and its queue position counts only the jobs of its queue.
+func backends(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	owner := newOwner()
+	q := "gpu_" + uuid.NewString()[:8] // a queue of this run's alone
+	first, local, second := newJob(owner), newJob(owner), newJob(owner)
+	first.Backend, first.Queue = "gpu", q
+	second.Backend, second.Queue = "gpu", q
+	for _, j := range []*store.Job{first, local, second} {
+		_, err := s.CreateJob(ctx, j)
+		must(t, err)
+	}
+	for _, c := range []struct {
+		j              *store.Job
+		backend, queue string
+		position       int
+	}{{first, "gpu", q, 0}, {second, "gpu", q, 1}, {local, "local", "generate", -1}} {
+		got, err := s.GetJob(ctx, c.j.ID)
+		must(t, err)
+		if got.Backend != c.backend || got.Queue != c.queue {
+			t.Errorf("job recorded on backend %q, queue %q; want %q, %q", got.Backend, got.Queue, c.backend, c.queue)
+		}
+		st, err := s.QueueJobState(ctx, c.j.ID)
+		must(t, err)
+		if st != "available" {
+			t.Errorf("backend %s: queue entry %q, want available", c.backend, st)
+		}
+		if c.position < 0 {
+			continue
+		}
+		pos, err := s.QueuePosition(ctx, c.j.ID)
+		must(t, err)
+		if pos != c.position {
+			t.Errorf("position on %s = %d, want %d: only the jobs of its queue are ahead", q, pos, c.position)
+		}
+	}
 }
 
 func newOwner() string { return "owner-" + uuid.NewString()[:8] }

@@ -1,7 +1,8 @@
-package builtin
+package face
 
 import (
 	"context"
+	"errors"
 	"image"
 	"image/png"
 	"os"
@@ -10,7 +11,34 @@ import (
 	"testing"
 
 	"github.com/avatar-api/avatar-api/internal/generator"
+	"github.com/avatar-api/avatar-api/internal/refusal"
 )
+
+// TestCheck: the check made before a job is queued refuses a portrait with
+// no face, unless face_fallback asks for an estimated one, and lets a
+// portrait through. It is its own component: no generator is involved.
+func TestCheck(t *testing.T) {
+	t.Parallel()
+	fixture := func(name string) string { return filepath.Join("..", "..", "..", "testdata", name) }
+	c := NewChecker()
+	req := generator.Request{ImagePath: fixture("coffee.png"), Width: 512, Height: 512, FPS: 25}
+	var re *refusal.Error
+	if err := c.Check(context.Background(), req); !errors.As(err, &re) || re.Code != CodeNoFace {
+		t.Fatalf("Check(coffee) = %v, want %s", err, CodeNoFace)
+	}
+	req.FaceFallback = true
+	if err := c.Check(context.Background(), req); err != nil {
+		t.Fatalf("Check(coffee) with fallback = %v", err)
+	}
+	req = generator.Request{ImagePath: fixture("astronaut.png"), Width: 512, Height: 512, FPS: 25}
+	if err := c.Check(context.Background(), req); err != nil {
+		t.Fatalf("Check(astronaut) = %v: the portrait is refused", err)
+	}
+	req.ImagePath = fixture("truncated.jpg")
+	if err := c.Check(context.Background(), req); !errors.As(err, &re) || re.Code != refusal.CodeInvalidImage || re.Detail == "" {
+		t.Fatalf("Check(truncated) = %v, want %s with the decoder's words in the detail", err, refusal.CodeInvalidImage)
+	}
+}
 
 // TestCheckMemory: what Check allocates stays within what the job service
 // reserves for it (the decoded portrait, a grey copy, a 2048² working
@@ -33,10 +61,10 @@ func TestCheckMemory(t *testing.T) {
 		}
 		f.Close()
 		req := generator.Request{ImagePath: path, Width: c.w, Height: c.h, FPS: 25, FaceFallback: true}
-		reserved := New("").CheckMemory(c.W, c.H)
+		reserved := NewChecker().CheckMemory(c.W, c.H)
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		if err := New("").Check(context.Background(), req); err != nil {
+		if err := NewChecker().Check(context.Background(), req); err != nil {
 			t.Fatal(err)
 		}
 		runtime.ReadMemStats(&after)
