@@ -19,7 +19,7 @@ func TestBackendsKeepToTheirQueues(t *testing.T) {
 	b := setup(t)
 	gpu := queue.Backend{Name: "gpu", Queue: "generate_gpu", Timeout: 10 * time.Minute}
 	newKeeping := func() *keeping {
-		return &keeping{Generator: b.deps.Generator, files: b.files.Handler(), fetched: map[string]*httptest.ResponseRecorder{}}
+		return &keeping{Generator: b.deps.Generator, files: b.files.Handler(b.deps.Log), fetched: map[string]*httptest.ResponseRecorder{}}
 	}
 	localGen, gpuGen := newKeeping(), newKeeping()
 	before := time.Now()

@@ -45,7 +45,7 @@ func (k *keeping) Generate(ctx context.Context, req generator.Request, p generat
 func TestRequestNamesStorage(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	gen := &keeping{Generator: b.deps.Generator, files: b.files.Handler(), fetched: map[string]*httptest.ResponseRecorder{}}
+	gen := &keeping{Generator: b.deps.Generator, files: b.files.Handler(b.deps.Log), fetched: map[string]*httptest.ResponseRecorder{}}
 	b.deps.Generator = gen
 	before := time.Now()
 	b.start(t)
