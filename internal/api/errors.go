@@ -17,7 +17,9 @@ import (
 	"github.com/avatar-api/avatar-api/internal/refusal"
 )
 
-// Error codes of the API itself; the input codes come from package media.
+// Error codes of the API itself. The codes of refused inputs come from
+// packages refusal, media and face; every code is in docs/API.md, and
+// TestErrorCodesDocumented finds them all in the code.
 // docs/API.md lists them all; TestErrorCodesDocumented keeps it honest.
 const (
 	CodeBadRequest          = "bad_request"

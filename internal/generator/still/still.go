@@ -1,7 +1,8 @@
-// Package still is the stand-in Generator: it shows the portrait, unmoving,
-// for the length of the speech. It lets the rest of the service (queue,
-// storage, API) run end to end before the real animator lands, and costs one
-// ffmpeg process per video.
+// Package still is the cheapest Generator (GENERATOR=still): it shows the
+// portrait, unmoving, for the length of the speech, at the cost of one
+// ffmpeg process per video. The API's tests run the whole service on it,
+// and an operator may choose it where motion is not needed; the built-in
+// animator (package builtin) is the default.
 package still
 
 import (
