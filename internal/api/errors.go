@@ -20,7 +20,6 @@ import (
 // Error codes of the API itself. The codes of refused inputs come from
 // packages refusal, media and face; every code is in docs/API.md, and
 // TestErrorCodesDocumented finds them all in the code.
-// docs/API.md lists them all; TestErrorCodesDocumented keeps it honest.
 const (
 	CodeBadRequest          = "bad_request"
 	CodeUnauthorized        = "unauthorized"
