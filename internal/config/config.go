@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -37,14 +38,15 @@ type Config struct {
 	APIKeyCustomer string
 	APIKeyPepper   string // secret
 
-	EmbeddedWorkers bool
-	Workers         int
-	JobTimeout      time.Duration
-	JobRescueAfter  time.Duration
-	JobMaxAttempts  int
-	ShutdownGrace   time.Duration
-	ResultTTL       time.Duration
-	DownloadURLTTL  time.Duration
+	EmbeddedWorkers   bool
+	Workers           int
+	WorkerMetricsAddr string // empty: a worker process serves no metrics
+	JobTimeout        time.Duration
+	JobRescueAfter    time.Duration
+	JobMaxAttempts    int
+	ShutdownGrace     time.Duration
+	ResultTTL         time.Duration
+	DownloadURLTTL    time.Duration
 
 	Storage          string // "local" or "s3"
 	SigningSecret    string // secret; empty: generated once into DataDir
@@ -94,7 +96,7 @@ var vars = []Var{
 	{
 		Name:    "PORT",
 		Default: "8080",
-		Doc:     "TCP port the HTTP API listens on.",
+		Doc:     "TCP port the HTTP API listens on, unless its service manager passes it a socket (systemd socket activation; see docs/operations.md).",
 		set:     intVar(func(c *Config) *int { return &c.Port }, 1, 65535),
 	},
 	{
@@ -235,6 +237,21 @@ var vars = []Var{
 		Default: "1",
 		Doc:     "Jobs one process generates at the same time. Each generation already uses every core.",
 		set:     intVar(func(c *Config) *int { return &c.Workers }, 1, 64),
+	},
+	{
+		Name:    "WORKER_METRICS_ADDR",
+		Default: "",
+		Doc:     "Address (`host:port`, e.g. `:9091`) on which an `avatar-api worker` process serves `GET /health` and `GET /metrics` (Prometheus), so that machines running only workers can be scraped. Empty: none. These routes need no key: bind a private address. Not used by `serve`, whose `/metrics` is on the API (admin key).",
+		set: func(c *Config, v string) error {
+			if v == "" {
+				return nil
+			}
+			if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+				return errors.New("must be host:port, such as :9091 or 127.0.0.1:9091")
+			}
+			c.WorkerMetricsAddr = v
+			return nil
+		},
 	},
 	{
 		Name:    "JOB_TIMEOUT",

@@ -22,6 +22,16 @@ type Part struct {
 // returns it with its Content-Type.
 func Multipart(t testing.TB, parts ...Part) ([]byte, string) {
 	t.Helper()
+	body, ct, err := EncodeMultipart(parts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body, ct
+}
+
+// EncodeMultipart is Multipart for a goroutine of a test, which must not
+// stop the test itself.
+func EncodeMultipart(parts ...Part) ([]byte, string, error) {
 	var b bytes.Buffer
 	w := multipart.NewWriter(&b)
 	for _, p := range parts {
@@ -30,23 +40,23 @@ func Multipart(t testing.TB, parts ...Part) ([]byte, string) {
 		case p.File != "":
 			var err error
 			if data, err = os.ReadFile(p.File); err != nil {
-				t.Fatal(err)
+				return nil, "", err
 			}
 			filename = filepath.Base(p.File)
 		case p.Data == nil:
 			if err := w.WriteField(p.Name, p.Value); err != nil {
-				t.Fatal(err)
+				return nil, "", err
 			}
 			continue
 		}
 		fw, err := w.CreateFormFile(p.Name, filename)
 		if err != nil {
-			t.Fatal(err)
+			return nil, "", err
 		}
 		_, _ = fw.Write(data)
 	}
 	if err := w.Close(); err != nil {
-		t.Fatal(err)
+		return nil, "", err
 	}
-	return b.Bytes(), w.FormDataContentType()
+	return b.Bytes(), w.FormDataContentType(), nil
 }
