@@ -63,22 +63,11 @@ func start(t *testing.T, dataDir string, env ...string) *proc {
 // socket it is passed.
 func startCommand(t *testing.T, command, dataDir string, env ...string) *proc {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sock, err := ln.(*net.TCPListener).File()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln.Close() // the child's copy keeps it bound; once the child closes it, connections are refused
-	defer sock.Close()
-	port := ln.Addr().(*net.TCPAddr).Port
-	// systemd sets LISTEN_PID after the fork; the shell does it here, and
-	// exec keeps its pid.
-	cmd := exec.Command("sh", "-c", `LISTEN_PID=$$ exec "$0" "$1"`, binary, command)
-	cmd.Env = append(os.Environ(), "DATA_DIR="+dataDir, fmt.Sprintf("PORT=%d", port), "API_KEY="+apiKey, "LOG_LEVEL=debug",
-		"LISTEN_FDS=1")
+	sock, addr := testkit.Socket(t)
+	defer sock.Close() // the child has its copy
+	_, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command("sh", "-c", testkit.Activate, binary, command)
+	cmd.Env = append(os.Environ(), "DATA_DIR="+dataDir, "PORT="+port, "API_KEY="+apiKey, "LOG_LEVEL=debug", "LISTEN_FDS=1")
 	cmd.Env = append(cmd.Env, env...)
 	cmd.ExtraFiles = []*os.File{sock} // file descriptor 3
 	logs := &testkit.Buffer{}
@@ -86,7 +75,7 @@ func startCommand(t *testing.T, command, dataDir string, env ...string) *proc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, url: "http://" + ln.Addr().String(), logs: logs, done: make(chan error, 1)}
+	p := &proc{cmd: cmd, url: "http://" + addr, logs: logs, done: make(chan error, 1)}
 	go func() { p.done <- cmd.Wait() }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()

@@ -182,7 +182,7 @@ func sendCorpus(t *testing.T, tb *testBundle, cases []mediatest.Case) {
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {
 			t.Parallel()
-			file := filepath.Join("..", "..", "testdata", "hostile", c.Name)
+			file := fixture(filepath.Join("hostile", c.Name))
 			parts := []part{portrait, {Name: "audio", File: file}, prompt}
 			if c.Part == "image" {
 				parts = []part{{Name: "image", File: file}, speech, prompt}

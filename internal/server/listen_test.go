@@ -23,18 +23,8 @@ func TestListenInheritsTheSocket(t *testing.T) {
 		return
 	}
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := ln.(*net.TCPListener).File()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln.Close() // the child's copy stays bound
-	// systemd sets LISTEN_PID after the fork; a shell does it here, and
-	// exec keeps its pid.
-	cmd := exec.Command("sh", "-c", `LISTEN_PID=$$ exec "$0" -test.run='^TestListenInheritsTheSocket$'`, os.Args[0])
+	f, addr := testkit.Socket(t)
+	cmd := exec.Command("sh", "-c", testkit.Activate, os.Args[0], "-test.run=^TestListenInheritsTheSocket$")
 	cmd.Env = append(os.Environ(), "LISTEN_TEST_CHILD=1", "LISTEN_FDS=1", "LISTEN_FDNAMES=http")
 	cmd.ExtraFiles = []*os.File{f}
 	out := &testkit.Buffer{}
@@ -43,7 +33,7 @@ func TestListenInheritsTheSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	resp, err := http.Get("http://" + ln.Addr().String() + "/")
+	resp, err := http.Get("http://" + addr + "/")
 	if err != nil {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
