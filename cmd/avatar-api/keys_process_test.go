@@ -52,7 +52,7 @@ func TestKeysAcrossReplicas(t *testing.T) {
 	dbURL := pgtest.NewDatabase(t)
 	env := []string{"DATABASE_URL=" + dbURL, "EMBEDDED_WORKERS=false", "API_KEY="} // a fresh install: no key to import
 	firstDir := t.TempDir()
-	first := start(t, firstDir, freePort(t), env...)
+	first := start(t, firstDir, env...)
 	// Its output is not a terminal: the key is in a file only this user
 	// can read, and the log names the file, never the key.
 	keyFile := filepath.Join(firstDir, "first-admin-key")
@@ -67,7 +67,7 @@ func TestKeysAcrossReplicas(t *testing.T) {
 	if keyPattern.MatchString(first.logs.String()) || !strings.Contains(first.logs.String(), keyFile) {
 		t.Fatalf("the output holds the key, or does not name its file:\n%s", first.logs)
 	}
-	second := start(t, t.TempDir(), freePort(t), env...)
+	second := start(t, t.TempDir(), env...)
 	if keyPattern.MatchString(second.logs.String()) {
 		t.Fatal("a second start printed a key again")
 	}
@@ -147,8 +147,8 @@ func TestKeysAcrossReplicas(t *testing.T) {
 // first start, said so in the log, and keeps working once API_KEY is gone.
 func TestImportAPIKey(t *testing.T) {
 	t.Parallel()
-	dir, port := t.TempDir(), freePort(t)
-	p := start(t, dir, port) // start sets API_KEY
+	dir := t.TempDir()
+	p := start(t, dir) // start sets API_KEY
 	if !strings.Contains(p.logs.String(), "imported API_KEY as the first key") || keyPattern.MatchString(p.logs.String()) {
 		t.Fatalf("first start:\n%s", p.logs)
 	}
@@ -157,7 +157,7 @@ func TestImportAPIKey(t *testing.T) {
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	_ = p.exit(t, 30*time.Second)
-	again := start(t, dir, port, "API_KEY=")
+	again := start(t, dir, "API_KEY=")
 	if code := status(t, again.url, apiKey); code != 200 {
 		t.Fatalf("imported key without API_KEY set: %d", code)
 	}

@@ -9,17 +9,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/avatar-api/avatar-api/internal/scratch"
+	"github.com/avatar-api/avatar-api/internal/testkit"
 )
 
 var binary string
@@ -44,40 +46,36 @@ const apiKey = "process-test-key-0123456789abcdef"
 type proc struct {
 	cmd  *exec.Cmd
 	url  string
-	logs *syncBuffer
+	logs *testkit.Buffer
 	done chan error
 }
 
-// syncBuffer is the server's output, read while the server writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// start runs `avatar-api serve` on dataDir with extra environment.
-func start(t *testing.T, dataDir string, port int, env ...string) *proc {
+// start runs `avatar-api serve` on dataDir with extra environment. The
+// server gets its socket already bound (to a free port chosen by the
+// kernel) by socket activation, as systemd passes one: no port is picked,
+// freed and hoped for. It is ready when /health answers on that address.
+func start(t *testing.T, dataDir string, env ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(binary, "serve")
-	cmd.Env = append(os.Environ(), "DATA_DIR="+dataDir, fmt.Sprintf("PORT=%d", port), "API_KEY="+apiKey, "LOG_LEVEL=debug")
+	return startCommand(t, "serve", dataDir, env...)
+}
+
+// startCommand is start for any command that serves /health on the
+// socket it is passed.
+func startCommand(t *testing.T, command, dataDir string, env ...string) *proc {
+	t.Helper()
+	sock, addr := testkit.Socket(t)
+	defer sock.Close() // the child has its copy
+	_, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command("sh", "-c", testkit.Activate, binary, command)
+	cmd.Env = append(os.Environ(), "DATA_DIR="+dataDir, "PORT="+port, "API_KEY="+apiKey, "LOG_LEVEL=debug", "LISTEN_FDS=1")
 	cmd.Env = append(cmd.Env, env...)
-	logs := &syncBuffer{}
+	cmd.ExtraFiles = []*os.File{sock} // file descriptor 3
+	logs := &testkit.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, url: fmt.Sprintf("http://127.0.0.1:%d", port), logs: logs, done: make(chan error, 1)}
+	p := &proc{cmd: cmd, url: "http://" + addr, logs: logs, done: make(chan error, 1)}
 	go func() { p.done <- cmd.Wait() }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
@@ -86,26 +84,32 @@ func start(t *testing.T, dataDir string, port int, env ...string) *proc {
 			t.Logf("server log:\n%s", lastLines(logs.String(), 60))
 		}
 	})
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get(p.url + "/health")
-		if err == nil {
-			resp.Body.Close()
-			return p
-		}
-		select {
-		case err := <-p.done:
-			t.Fatalf("server exited at start: %v\n%s", err, logs)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server did not start:\n%s", logs)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	p.waitHealthy(t)
+	return p
 }
 
-func freeAddr(t *testing.T) string {
+// waitHealthy polls /health until it answers, failing at once if the
+// server exits.
+func (p *proc) waitHealthy(t *testing.T) {
+	t.Helper()
+	client := &http.Client{Timeout: 5 * time.Second}
+	testkit.WaitFor(t, 60*time.Second, "the server's /health", func() bool {
+		select {
+		case err := <-p.done:
+			t.Fatalf("server exited at start: %v\n%s", err, p.logs)
+		default:
+		}
+		resp, err := client.Get(p.url + "/health")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
+// deadAddr is an address where nothing listens.
+func deadAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -113,16 +117,6 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 type jobView struct {
@@ -138,23 +132,14 @@ type jobView struct {
 // recording as a 1280x720, 30 fps video.
 func (p *proc) submitSlow(t *testing.T) string {
 	t.Helper()
-	var b bytes.Buffer
-	w := multipart.NewWriter(&b)
-	for field, file := range map[string]string{"image": "astronaut.png", "audio": "speech_en_12s.wav"} {
-		data, err := os.ReadFile(filepath.Join("..", "..", "testdata", file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		fw, _ := w.CreateFormFile(field, file)
-		_, _ = fw.Write(data)
-	}
-	for k, v := range map[string]string{"width": "1280", "height": "720", "fps": "30", "prompt": "calm"} {
-		_ = w.WriteField(k, v)
-	}
-	_ = w.Close()
-	req, _ := http.NewRequest(http.MethodPost, p.url+"/generate", &b)
+	form, ct := testkit.Multipart(t,
+		testkit.Part{Name: "image", File: testkit.Fixture("astronaut.png")},
+		testkit.Part{Name: "audio", File: testkit.Fixture("speech_en_12s.wav")},
+		testkit.Part{Name: "width", Value: "1280"}, testkit.Part{Name: "height", Value: "720"},
+		testkit.Part{Name: "fps", Value: "30"}, testkit.Part{Name: "prompt", Value: "calm"})
+	req, _ := http.NewRequest(http.MethodPost, p.url+"/generate", bytes.NewReader(form))
 	req.Header.Set("Authorization", "Bearer "+apiKey)
-	req.Header.Set("Content-Type", w.FormDataContentType())
+	req.Header.Set("Content-Type", ct)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -186,19 +171,12 @@ func (p *proc) status(t *testing.T, id string) jobView {
 
 func (p *proc) waitFor(t *testing.T, id string, limit time.Duration, states ...string) jobView {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		j := p.status(t, id)
-		for _, s := range states {
-			if j.State == s {
-				return j
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job still %s after %s, want %v", j.State, limit, states)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	var j jobView
+	testkit.WaitFor(t, limit, fmt.Sprintf("job %s to be one of %v", id, states), func() bool {
+		j = p.status(t, id)
+		return slices.Contains(states, j.State)
+	})
+	return j
 }
 
 func (p *proc) exit(t *testing.T, limit time.Duration) error {
@@ -217,9 +195,9 @@ func (p *proc) exit(t *testing.T, limit time.Duration) error {
 // and the job completes on a later attempt, leaving no scratch files.
 func TestKillMidJobThenRestart(t *testing.T) {
 	t.Parallel()
-	dir, port := t.TempDir(), freePort(t)
+	dir := t.TempDir()
 	env := []string{"JOB_TIMEOUT=40s", "JOB_RESCUE_AFTER=41s"}
-	p := start(t, dir, port, env...)
+	p := start(t, dir, env...)
 	id := p.submitSlow(t)
 	p.waitFor(t, id, 30*time.Second, "processing")
 	time.Sleep(500 * time.Millisecond) // ffmpeg is writing its output
@@ -229,13 +207,13 @@ func TestKillMidJobThenRestart(t *testing.T) {
 	_ = p.exit(t, 10*time.Second)
 
 	restarted := time.Now()
-	p2 := start(t, dir, port, env...)
+	p2 := start(t, dir, env...)
 	j := p2.waitFor(t, id, 150*time.Second, "completed", "failed")
 	if j.State != "completed" || j.Attempt < 2 {
 		t.Fatalf("after the crash the job is %s (attempt %d, error %+v)", j.State, j.Attempt, j.Error)
 	}
 	t.Logf("job completed %.1fs after the restart, on attempt %d", time.Since(restarted).Seconds(), j.Attempt)
-	if left, _ := filepath.Glob(filepath.Join(dir, "work", "*", "*")); len(left) != 0 {
+	if left := scratchFiles(t, filepath.Join(dir, "work")); len(left) != 0 {
 		t.Errorf("scratch files left: %v", left)
 	}
 }
@@ -244,8 +222,8 @@ func TestKillMidJobThenRestart(t *testing.T) {
 // no new connections are accepted meanwhile.
 func TestTermDrains(t *testing.T) {
 	t.Parallel()
-	dir, port := t.TempDir(), freePort(t)
-	p := start(t, dir, port, "SHUTDOWN_GRACE=120s")
+	dir := t.TempDir()
+	p := start(t, dir, "SHUTDOWN_GRACE=120s")
 	resp, err := http.Get(p.url + "/ready")
 	if err != nil {
 		t.Fatal(err)
@@ -271,7 +249,7 @@ func TestTermDrains(t *testing.T) {
 	if !strings.Contains(p.logs.String(), `"msg":"job completed"`) {
 		t.Fatal("the running job did not complete before exit")
 	}
-	p2 := start(t, dir, port, "EMBEDDED_WORKERS=false")
+	p2 := start(t, dir, "EMBEDDED_WORKERS=false")
 	if j := p2.status(t, id); j.State != "completed" {
 		t.Fatalf("after drain the job is %s", j.State)
 	}
@@ -281,8 +259,8 @@ func TestTermDrains(t *testing.T) {
 // job goes back to the queue and a later process completes it.
 func TestTermGraceOverRequeues(t *testing.T) {
 	t.Parallel()
-	dir, port := t.TempDir(), freePort(t)
-	p := start(t, dir, port, "SHUTDOWN_GRACE=0s")
+	dir := t.TempDir()
+	p := start(t, dir, "SHUTDOWN_GRACE=0s")
 	id := p.submitSlow(t)
 	p.waitFor(t, id, 30*time.Second, "processing")
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -291,16 +269,30 @@ func TestTermGraceOverRequeues(t *testing.T) {
 	if err := p.exit(t, 30*time.Second); err != nil {
 		t.Fatalf("exit: %v", err)
 	}
-	api := start(t, dir, port, "EMBEDDED_WORKERS=false")
+	api := start(t, dir, "EMBEDDED_WORKERS=false")
 	if j := api.status(t, id); j.State != "queued" {
 		t.Fatalf("after an interrupted drain the job is %s, want queued", j.State)
 	}
 	_ = api.cmd.Process.Signal(syscall.SIGTERM)
 	_ = api.exit(t, 30*time.Second)
-	p3 := start(t, dir, port)
+	p3 := start(t, dir)
 	if j := p3.waitFor(t, id, 90*time.Second, "completed", "failed"); j.State != "completed" {
 		t.Fatalf("re-queued job ended %s (%+v)", j.State, j.Error)
 	}
+}
+
+// scratchFiles lists the files in the scratch directories under root, but
+// for the lock files of the live ones.
+func scratchFiles(t *testing.T, root string) []string {
+	t.Helper()
+	all, _ := filepath.Glob(filepath.Join(root, "*", "*"))
+	var left []string
+	for _, f := range all {
+		if filepath.Base(f) != scratch.LockFile {
+			left = append(left, f)
+		}
+	}
+	return left
 }
 
 func lastLines(s string, n int) string {

@@ -17,8 +17,8 @@ func TestRateLimitAcrossReplicas(t *testing.T) {
 	t.Parallel()
 	env := []string{"DATABASE_URL=" + pgtest.NewDatabase(t), "REDIS_URL=redis://127.0.0.1:6379/0",
 		"EMBEDDED_WORKERS=false", "API_KEY=", "POLL_RATE_LIMIT=50", "POLL_RATE_WINDOW=1h"}
-	a := start(t, t.TempDir(), freePort(t), env...)
-	b := start(t, t.TempDir(), freePort(t), env...)
+	a := start(t, t.TempDir(), env...)
+	b := start(t, t.TempDir(), env...)
 	key := strings.TrimSpace(cli(t, env, "keys", "create", "--customer", "acme", "-q"))
 	var ok, limited atomic.Int64
 	var wg sync.WaitGroup
@@ -58,8 +58,8 @@ func TestRateLimitAcrossReplicas(t *testing.T) {
 // and limits (per replica), and /ready says so while staying ready.
 func TestRateLimitWithoutRedis(t *testing.T) {
 	t.Parallel()
-	dead := "redis://" + freeAddr(t) + "/0" // nothing listens there
-	p := start(t, t.TempDir(), freePort(t), "REDIS_URL="+dead, "POLL_RATE_LIMIT=3", "POLL_RATE_WINDOW=1h")
+	dead := "redis://" + deadAddr(t) + "/0" // nothing listens there
+	p := start(t, t.TempDir(), "REDIS_URL="+dead, "POLL_RATE_LIMIT=3", "POLL_RATE_WINDOW=1h")
 	codes := []int{}
 	for range 5 {
 		codes = append(codes, status(t, p.url, apiKey))

@@ -37,6 +37,9 @@ type Deps struct {
 	Uploads    UploadPolicy
 	PublicURL  string
 	Log        *slog.Logger
+	// After times the wait for an upload slot; nil: time.After (tests
+	// give a clock they move).
+	After func(time.Duration) <-chan time.Time
 }
 
 type api struct {
@@ -58,7 +61,7 @@ func (a *api) now() time.Time {
 func New(d Deps) http.Handler {
 	installErrors()
 	d.Uploads = d.Uploads.withDefaults()
-	a := &api{Deps: d, slots: newUploadSlots(d.Uploads.Slots, d.Uploads.SlotsPerCustomer)}
+	a := &api{Deps: d, slots: newUploadSlots(d.Uploads.Slots, d.Uploads.SlotsPerCustomer, d.After)}
 	mux := http.NewServeMux()
 	config := huma.DefaultConfig("Avatar API", Version)
 	config.Info.Description = "Turns a portrait image, a speech recording and a short prompt into a talking-avatar MP4, as an asynchronous job."

@@ -18,11 +18,12 @@ import (
 
 	"github.com/avatar-api/avatar-api/internal/api"
 	"github.com/avatar-api/avatar-api/internal/generator/face"
+	"github.com/avatar-api/avatar-api/internal/testkit"
 )
 
-var portrait = part{name: "image", file: fixture("astronaut.png")}
-var speech = part{name: "audio", file: fixture("speech_en_4s.wav")}
-var prompt = part{name: "prompt", value: "A woman singing"}
+var portrait = part{Name: "image", File: fixture("astronaut.png")}
+var speech = part{Name: "audio", File: fixture("speech_en_4s.wav")}
+var prompt = part{Name: "prompt", Value: "A woman singing"}
 
 func TestGenerateToDownload(t *testing.T) {
 	t.Parallel()
@@ -61,10 +62,10 @@ func TestGenerateToDownload(t *testing.T) {
 	if int64(len(data)) != res.SizeBytes {
 		t.Errorf("downloaded %d bytes, result says %d", len(data), res.SizeBytes)
 	}
-	v, a, w, h, fps, dur := probe(t, path)
-	want := audioSeconds(t, speech.file)
-	if v != "h264" || a != "aac" || w != 256 || h != 256 || fps != "25/1" || math.Abs(dur-want) > 0.04 {
-		t.Fatalf("video: %s %s %dx%d %s %.3fs; want h264 aac 256x256 25/1 %.3fs", v, a, w, h, fps, dur, want)
+	m := testkit.Probe(t, path)
+	want := testkit.Probe(t, speech.File).Duration
+	if m.VideoCodec != "h264" || m.AudioCodec != "aac" || m.Width != 256 || m.Height != 256 || m.FPS != "25/1" || math.Abs(m.Duration-want) > 0.04 {
+		t.Fatalf("video: %+v; want h264 aac 256x256 25/1 %.3fs", m, want)
 	}
 	// The job's inputs are gone; only the video remains.
 	for _, f := range filesUnder(t, filepath.Join(tb.dataDir, "objects")) {
@@ -92,24 +93,24 @@ func TestBadInput(t *testing.T) {
 	t.Parallel()
 	tb := setup(t, options{imageBytes: 600 << 10, audioBytes: 400 << 10})
 	long := strings.Repeat("x", 201)
-	small := part{name: "image", file: fixture("chelsea.png")} // under the limit; its face is not checked yet
+	small := part{Name: "image", File: fixture("chelsea.png")} // under the limit; its face is not checked yet
 	cases := []struct {
 		name   string
 		parts  []part
 		status int
 		code   string
 	}{
-		{"truncated image", []part{{name: "image", file: fixture("truncated.jpg")}, speech}, 422, "invalid_image"},
-		{"truncated audio", []part{small, {name: "audio", file: fixture("truncated.wav")}}, 422, "invalid_audio"},
-		{"image as audio", []part{small, {name: "audio", file: fixture("chelsea.png")}}, 415, "unsupported_audio_type"},
-		{"audio as image", []part{{name: "image", file: fixture("silence_3s.wav")}, speech}, 415, "unsupported_image_type"},
+		{"truncated image", []part{{Name: "image", File: fixture("truncated.jpg")}, speech}, 422, "invalid_image"},
+		{"truncated audio", []part{small, {Name: "audio", File: fixture("truncated.wav")}}, 422, "invalid_audio"},
+		{"image as audio", []part{small, {Name: "audio", File: fixture("chelsea.png")}}, 415, "unsupported_audio_type"},
+		{"audio as image", []part{{Name: "image", File: fixture("silence_3s.wav")}, speech}, 415, "unsupported_image_type"},
 		{"no audio", []part{small, prompt}, 422, "missing_field"},
 		{"no image", []part{speech}, 422, "missing_field"},
-		{"image too large", []part{{name: "image", file: fixture("astronaut.png")}, speech}, 413, "image_too_large"},
-		{"audio too large", []part{{name: "image", file: fixture("chelsea.png")}, {name: "audio", file: fixture("speech_en_12s.wav")}}, 413, "audio_too_large"},
-		{"prompt too long", []part{{name: "image", file: fixture("chelsea.png")}, speech, {name: "prompt", value: long}}, 422, "prompt_too_long"},
-		{"odd width", []part{{name: "image", file: fixture("chelsea.png")}, speech, {name: "width", value: "301"}}, 422, "invalid_request"},
-		{"unknown part", []part{{name: "video", value: "x"}}, 400, "bad_request"},
+		{"image too large", []part{{Name: "image", File: fixture("astronaut.png")}, speech}, 413, "image_too_large"},
+		{"audio too large", []part{{Name: "image", File: fixture("chelsea.png")}, {Name: "audio", File: fixture("speech_en_12s.wav")}}, 413, "audio_too_large"},
+		{"prompt too long", []part{{Name: "image", File: fixture("chelsea.png")}, speech, {Name: "prompt", Value: long}}, 422, "prompt_too_long"},
+		{"odd width", []part{{Name: "image", File: fixture("chelsea.png")}, speech, {Name: "width", Value: "301"}}, 422, "invalid_request"},
+		{"unknown part", []part{{Name: "video", Value: "x"}}, 400, "bad_request"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -199,7 +200,7 @@ func TestAuthAndRouting(t *testing.T) {
 func TestIdempotencyCancelList(t *testing.T) {
 	t.Parallel()
 	tb := setup(t, options{noWorkers: true})
-	long := part{name: "audio", file: fixture("speech_en_12s.wav")}
+	long := part{Name: "audio", File: fixture("speech_en_12s.wav")}
 	body, ct := multipartBody(t, portrait, long, prompt)
 	data, _ := io.ReadAll(body)
 	var first, again api.Job
@@ -212,7 +213,7 @@ func TestIdempotencyCancelList(t *testing.T) {
 		t.Fatalf("second job: %d", r.StatusCode)
 	}
 	var pb problemBody
-	body, ct = multipartBody(t, portrait, long, part{name: "prompt", value: "different"})
+	body, ct = multipartBody(t, portrait, long, part{Name: "prompt", Value: "different"})
 	if r := tb.call(t, http.MethodPost, "/generate", keyA, body, ct, &pb, "Idempotency-Key", "k1"); r.StatusCode != 422 || pb.Code != "idempotency_key_reused" {
 		t.Fatalf("reused key with other inputs: %d %s", r.StatusCode, pb.Code)
 	}
@@ -262,8 +263,8 @@ func TestIdempotencyCancelList(t *testing.T) {
 func TestCancelRunning(t *testing.T) {
 	t.Parallel()
 	tb := setup(t, options{})
-	j, _ := tb.submit(t, keyA, portrait, part{name: "audio", file: fixture("speech_en_12s.wav")},
-		part{name: "width", value: "1920"}, part{name: "height", value: "1080"}, part{name: "fps", value: "60"})
+	j, _ := tb.submit(t, keyA, portrait, part{Name: "audio", File: fixture("speech_en_12s.wav")},
+		part{Name: "width", Value: "1920"}, part{Name: "height", Value: "1080"}, part{Name: "fps", Value: "60"})
 	tb.waitFor(t, keyA, j.ID, "processing")
 	var cancelled api.Job
 	if r := tb.call(t, http.MethodPost, "/cancel/"+j.ID, keyA, nil, "", &cancelled); r.StatusCode != 200 || cancelled.State != "cancelled" {
@@ -416,11 +417,12 @@ func TestStorageOutage(t *testing.T) {
 }
 
 // TestUploadSlots: with every upload slot taken (here by another
-// customer's client that stalls mid-body), the next upload waits, then
-// gets 503 with Retry-After.
+// customer's client that stalls mid-body), the next upload waits 10 s,
+// then gets 503 with Retry-After.
 func TestUploadSlots(t *testing.T) {
 	t.Parallel()
-	tb := setup(t, options{noWorkers: true, maxUploads: 1})
+	clock := &testkit.Clock{}
+	tb := setup(t, options{noWorkers: true, maxUploads: 1, clock: clock})
 	pr, pw := io.Pipe()
 	defer pw.Close()
 	stalled, _ := http.NewRequest(http.MethodPost, tb.url+"/generate", pr)
@@ -432,16 +434,17 @@ func TestUploadSlots(t *testing.T) {
 		}
 	}()
 	_, _ = pw.Write([]byte("--b\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.png\"\r\n\r\n\x89PNG"))
-	time.Sleep(200 * time.Millisecond) // the stalled upload holds the slot
-	start := time.Now()
-	var pb problemBody
-	body, ct := multipartBody(t, portrait, speech)
-	resp := tb.call(t, http.MethodPost, "/generate", keyA, body, ct, &pb)
-	if resp.StatusCode != 503 || pb.Code != "service_unavailable" || resp.Header.Get("Retry-After") == "" {
-		t.Fatalf("= %d %s, Retry-After %q", resp.StatusCode, pb.Code, resp.Header.Get("Retry-After"))
+	tb.waitUploads(t, 1) // the stalled upload holds the slot
+	waiting := tb.submitAsync(keyA, portrait, speech)
+	clock.WaitTimers(t, 1)
+	clock.Advance(9 * time.Second)
+	if clock.Timers() != 1 {
+		t.Fatal("refused before its 10 s wait for a slot ran out")
 	}
-	if waited := time.Since(start); waited < 9*time.Second {
-		t.Fatalf("refused after %s, want a wait of about 10 s first", waited)
+	clock.Advance(time.Second)
+	r := <-waiting
+	if r.status != 503 || r.problem.Code != "service_unavailable" || r.header.Get("Retry-After") == "" {
+		t.Fatalf("= %d %s, Retry-After %q (%v)", r.status, r.problem.Code, r.header.Get("Retry-After"), r.err)
 	}
 }
 
@@ -450,13 +453,13 @@ func TestUploadSlots(t *testing.T) {
 func TestNoFaceRefusedBeforeQueueing(t *testing.T) {
 	t.Parallel()
 	tb := setup(t, options{noWorkers: true, checker: face.NewChecker()})
-	cat := part{name: "image", file: fixture("chelsea.png")}
+	cat := part{Name: "image", File: fixture("chelsea.png")}
 	body, ct := multipartBody(t, cat, speech)
 	var pb problemBody
 	if r := tb.call(t, http.MethodPost, "/generate", keyA, body, ct, &pb); r.StatusCode != 422 || pb.Code != "no_face_detected" {
 		t.Fatalf("cat: %d %s", r.StatusCode, pb.Code)
 	}
-	j, r := tb.submit(t, keyA, cat, speech, part{name: "face_fallback", value: "true"})
+	j, r := tb.submit(t, keyA, cat, speech, part{Name: "face_fallback", Value: "true"})
 	if r.StatusCode != 202 || !j.FaceFallback {
 		t.Fatalf("cat with face_fallback: %d %+v", r.StatusCode, j)
 	}

@@ -5,39 +5,35 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
-	"mime/multipart"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
+	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/avatar-api/avatar-api/internal/api"
 	"github.com/avatar-api/avatar-api/internal/apikey"
-	"github.com/avatar-api/avatar-api/internal/auth"
+	"github.com/avatar-api/avatar-api/internal/app"
+	"github.com/avatar-api/avatar-api/internal/config"
 	"github.com/avatar-api/avatar-api/internal/generator"
-	"github.com/avatar-api/avatar-api/internal/generator/still"
-	"github.com/avatar-api/avatar-api/internal/job"
 	"github.com/avatar-api/avatar-api/internal/logging"
 	"github.com/avatar-api/avatar-api/internal/media"
 	"github.com/avatar-api/avatar-api/internal/metric"
-	"github.com/avatar-api/avatar-api/internal/queue"
 	"github.com/avatar-api/avatar-api/internal/ratelimit"
+	"github.com/avatar-api/avatar-api/internal/scratch"
 	"github.com/avatar-api/avatar-api/internal/server"
-	"github.com/avatar-api/avatar-api/internal/storage/local"
 	"github.com/avatar-api/avatar-api/internal/store"
-	"github.com/avatar-api/avatar-api/internal/store/postgres"
 	"github.com/avatar-api/avatar-api/internal/store/postgres/pgtest"
-	"github.com/avatar-api/avatar-api/internal/store/sqlite"
 	"github.com/avatar-api/avatar-api/internal/store/sqlstore"
-	"github.com/avatar-api/avatar-api/internal/worker"
+	"github.com/avatar-api/avatar-api/internal/testkit"
 )
 
 const (
@@ -51,7 +47,7 @@ type testBundle struct {
 	runs    string // every ffmpeg and ffprobe run, a line each
 	// stop closes the server, once every request in flight has ended.
 	stop  func()
-	logs  *syncBuffer
+	logs  *testkit.Buffer
 	keys  *apikey.Service
 	db    string // the SQLite file
 	store *sqlstore.Store
@@ -63,105 +59,108 @@ type options struct {
 	noWorkers              bool          // jobs stay queued
 	concurrency            int           // generation jobs at once (default 1)
 	maxUploads             int           // uploads checked at once (default 16)
-	uploadsPerCustomer     int           // of which one customer's (default half)
+	uploadsPerCustomer     int           // of which one customer's (default a quarter)
 	uploadGrace            time.Duration // before the minimum rate (32 KiB/s) applies; default 1 min
-	slotWait               time.Duration // for an upload slot (default 10 s)
 	checker                generator.Checker
 	postgres               bool // PostgreSQL instead of SQLite
 	noKeyCache             bool // every request looks its key up
 	limiter                ratelimit.Limiter
-	clock                  func() time.Time // the limiter's
-	metrics                *metric.Metrics
-	images                 *media.ImageDecoder // default: 384 MiB, 128 MiB an image
+	limiterClock           func() time.Time // the limiter's
+	// clock is the key cache's, the failed-auth throttle's and the
+	// upload-slot wait's; nil: the real one.
+	clock   *testkit.Clock
+	metrics *metric.Metrics
+	images  *media.ImageDecoder // default: 384 MiB, 128 MiB an image
 }
 
-// setup runs the whole service in-process on real parts: an SQLite file,
-// local storage, River workers and the ffmpeg generator.
+// setup runs the whole service in-process on real parts, built by
+// app.New as `serve` builds it: an SQLite file (or PostgreSQL), local
+// storage, River workers and the ffmpeg generator.
 func setup(t testing.TB, opts options) *testBundle {
 	t.Helper()
-	if opts.imageBytes == 0 {
-		opts.imageBytes, opts.audioBytes = 20<<20, 50<<20
-	}
-	if opts.resultTTL == 0 {
-		opts.resultTTL = time.Hour
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	dir := t.TempDir()
-	logs := &syncBuffer{}
+	logs := &testkit.Buffer{}
 	log := logging.New(logs, slog.LevelDebug)
-	var st *sqlstore.Store
-	var err error
-	if opts.postgres {
-		st, err = postgres.Open(ctx, pgtest.NewDatabase(t), 3)
-	} else {
-		st, err = sqlite.Open(ctx, filepath.Join(dir, "avatar.db"), 3)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
+	cfg := testConfig(t, dir, "http://"+ln.Addr().String(), opts)
+	st, err := app.OpenStore(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Two customers, each with a key of the old format (imported, with
-	// every scope), so that tests can name them as constants.
+	// every scope), so that tests can name them as constants; imported
+	// before the service starts, which then looks such keys up.
 	keys := apikey.NewService(st, nil)
 	for key, customer := range map[string]string{keyA: "customer-a", keyB: "customer-b"} {
 		if _, err := keys.Import(ctx, key, customer, "test"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	authn := auth.NewKeys(st, nil, true, log)
-	if opts.noKeyCache {
-		authn.TTL = 0
+	o := app.Overrides{
+		Store: st, Checker: opts.checker, Limiter: opts.limiter, LimiterNow: opts.limiterClock,
+		Metrics: opts.metrics, Images: opts.images,
+		Heartbeat: 100 * time.Millisecond, PollInterval: 100 * time.Millisecond, SweepEvery: 200 * time.Millisecond,
 	}
-	srv := httptest.NewUnstartedServer(nil)
-	publicURL := "http://" + srv.Listener.Addr().String()
-	files, err := local.New(filepath.Join(dir, "objects"), publicURL, bytes.Repeat([]byte("s"), 32))
+	if opts.clock != nil {
+		o.Clock = opts.clock
+	}
+	if opts.noKeyCache {
+		o.KeyCacheTTL = -1
+	}
+	a, err := app.New(ctx, cfg, log, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ffmpegBin, ffprobeBin := guardedTools(t, dir)
-	if opts.images == nil {
-		opts.images = media.NewImageDecoder(384<<20, 128<<20)
-	}
-	jobs := job.NewService(job.Deps{
-		Store: st, Storage: files, Checker: opts.checker, Log: log,
-		Audio:  media.Prober{FFmpeg: ffmpegBin, FFprobe: ffprobeBin},
-		Images: opts.images,
-	}, job.Settings{
-		MaxPromptChars: 200, Width: 256, Height: 256, FPS: 25,
-		ResultTTL: opts.resultTTL, DownloadURLTTL: time.Hour,
-	})
-	var runner *worker.Runner
-	if !opts.noWorkers {
-		runner, err = worker.Start(ctx, st.Driver(), worker.Deps{
-			Jobs: job.NewLifecycle(st, files, log), Storage: files, Generator: still.New(ffmpegBin, ffprobeBin), Log: log, WorkDir: dir,
-			Backend: queue.Local(time.Minute), ResultTTL: opts.resultTTL, Heartbeat: 100 * time.Millisecond,
-		}, worker.Options{Concurrency: max(opts.concurrency, 1), RescueAfter: 2 * time.Minute, SweepEvery: 200 * time.Millisecond, PollInterval: 100 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	srv.Config.Handler = server.Wrap(api.New(api.Deps{
-		Jobs: jobs, Keys: keys, Auth: authn, Throttle: auth.NewThrottle(10, 6*time.Second),
-		Limiter: opts.limiter, Now: opts.clock, Metrics: opts.metrics,
-		RateLimits: api.RateLimits{PerHour: 10, PollLimit: 600, PollWindow: time.Minute},
-		Ready:      func(*http.Request) map[string]string { return map[string]string{"database": "ok"} },
-		Files:      files.Handler(log), UploadDir: filepath.Join(dir, "uploads"),
-		Uploads: api.UploadPolicy{
-			ImageBytes: opts.imageBytes, AudioBytes: opts.audioBytes,
-			Slots: cmp.Or(opts.maxUploads, 16), SlotsPerCustomer: opts.uploadsPerCustomer, SlotWait: opts.slotWait,
-			MinRate: 32 << 10, Grace: cmp.Or(opts.uploadGrace, time.Minute),
-		},
-		PublicURL: publicURL, Log: log,
-	}), log)
+	srv := httptest.NewUnstartedServer(server.Wrap(a.Handler, log))
+	srv.Listener.Close()
+	srv.Listener = ln
 	srv.Start()
 	t.Cleanup(func() {
 		srv.Close()
-		if runner != nil {
-			_ = runner.Stop(context.Background(), 5*time.Second)
-		}
+		_ = a.StopWorkers(5 * time.Second)
+		a.Close()
 		st.Close()
 	})
-	return &testBundle{url: publicURL, stop: srv.Close, dataDir: dir, runs: filepath.Join(dir, "ffmpeg-runs"), logs: logs, keys: keys, db: filepath.Join(dir, "avatar.db"), store: st}
+	return &testBundle{url: cfg.PublicURL, stop: srv.Close, dataDir: dir, runs: filepath.Join(dir, "ffmpeg-runs"), logs: logs, keys: keys, db: cfg.SQLitePath(), store: st}
+}
+
+// testConfig is the configuration of a test's service: the defaults, on
+// dir, with small outputs, the still generator behind guarded ffmpeg and
+// ffprobe, and what opts ask.
+func testConfig(t testing.TB, dir, publicURL string, opts options) *config.Config {
+	t.Helper()
+	cfg, err := config.Load(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.DataDir, cfg.PublicURL = dir, publicURL
+	cfg.SigningSecret = strings.Repeat("s", 32)
+	cfg.Generator = "still"
+	cfg.FaceCheck = false // the tests of the face check give a checker
+	cfg.FFmpeg, cfg.FFprobe = guardedTools(t, dir)
+	cfg.MaxImageBytes, cfg.MaxAudioBytes = cmp.Or(opts.imageBytes, 20<<20), cmp.Or(opts.audioBytes, 50<<20)
+	cfg.MaxAudioDuration = 5 * time.Minute
+	cfg.MaxPromptChars = 200
+	cfg.DefaultWidth, cfg.DefaultHeight, cfg.DefaultFPS = 256, 256, 25
+	cfg.ResultTTL, cfg.DownloadURLTTL = cmp.Or(opts.resultTTL, time.Hour), time.Hour
+	cfg.EmbeddedWorkers, cfg.Workers = !opts.noWorkers, max(opts.concurrency, 1)
+	cfg.JobTimeout, cfg.JobRescueAfter = time.Minute, 2*time.Minute
+	cfg.MaxUploads = cmp.Or(opts.maxUploads, 16)
+	cfg.MaxUploadsPerCust = cmp.Or(opts.uploadsPerCustomer, api.DefaultSlotsPerCustomer(cfg.MaxUploads))
+	cfg.UploadMinRate, cfg.UploadRateGrace = 32<<10, cmp.Or(opts.uploadGrace, time.Minute)
+	cfg.RateLimitPerHour, cfg.PollRateLimit, cfg.PollRateWindow = 10, 600, time.Minute
+	if opts.limiter == nil { // limits are the subject of the tests that give a limiter
+		cfg.RateLimitPerHour, cfg.PollRateLimit = 100_000, 100_000
+	}
+	if opts.postgres {
+		cfg.DatabaseURL = pgtest.NewDatabase(t)
+	}
+	return cfg
 }
 
 // guardedTools writes wrappers of ffmpeg and ffprobe that run the real
@@ -224,17 +223,12 @@ func (tb *testBundle) ffmpegRuns(t *testing.T) int {
 // waitQueue polls the state of a job's queue entry until it is want.
 func (tb *testBundle) waitQueue(t *testing.T, id, want string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		st, err := tb.store.QueueJobState(context.Background(), id)
-		if err == nil && st == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("queue entry of %s is %q (%v), want %q", id, st, err, want)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	var st string
+	var err error
+	testkit.WaitFor(t, 30*time.Second, "queue entry of "+id+" to be "+want, func() bool {
+		st, err = tb.store.QueueJobState(context.Background(), id)
+		return err == nil && st == want
+	})
 }
 
 // transitions are the transitions recorded for a job, in order.
@@ -251,32 +245,16 @@ func (tb *testBundle) transitions(t *testing.T, id string) []string {
 	return out
 }
 
-type part struct {
-	name, file string // file: a path under testdata, or "" for a text field
-	value      string
-}
+// part is one part of a POST /generate body.
+type part = testkit.Part
 
-func fixture(name string) string { return filepath.Join("..", "..", "testdata", name) }
+func fixture(name string) string { return testkit.Fixture(name) }
 
 // multipartBody builds a POST /generate body.
 func multipartBody(t *testing.T, parts ...part) (io.Reader, string) {
 	t.Helper()
-	var b bytes.Buffer
-	w := multipart.NewWriter(&b)
-	for _, p := range parts {
-		if p.file == "" {
-			_ = w.WriteField(p.name, p.value)
-			continue
-		}
-		data, err := os.ReadFile(p.file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fw, _ := w.CreateFormFile(p.name, filepath.Base(p.file))
-		_, _ = fw.Write(data)
-	}
-	_ = w.Close()
-	return &b, w.FormDataContentType()
+	b, ct := testkit.Multipart(t, parts...)
+	return bytes.NewReader(b), ct
 }
 
 // call sends a request with key (if any) and decodes a JSON body into out.
@@ -309,6 +287,40 @@ func (tb *testBundle) call(t *testing.T, method, path, key string, body io.Reade
 	return resp
 }
 
+// answer is the outcome of a request sent in the background.
+type answer struct {
+	status  int
+	header  http.Header
+	problem problemBody
+	err     error
+}
+
+// submitAsync posts a job in the background (one that will wait, say);
+// its answer arrives on the channel.
+func (tb *testBundle) submitAsync(key string, parts ...part) <-chan answer {
+	body, ct, err := testkit.EncodeMultipart(parts...)
+	done := make(chan answer, 1)
+	if err != nil {
+		done <- answer{err: err}
+		return done
+	}
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, tb.url+"/generate", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", ct)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- answer{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		a := answer{status: resp.StatusCode, header: resp.Header}
+		a.err = json.NewDecoder(resp.Body).Decode(&a.problem)
+		done <- a
+	}()
+	return done
+}
+
 // submit posts a job and returns the decoded response.
 func (tb *testBundle) submit(t *testing.T, key string, parts ...part) (api.Job, *http.Response) {
 	t.Helper()
@@ -321,23 +333,15 @@ func (tb *testBundle) submit(t *testing.T, key string, parts ...part) (api.Job, 
 // waitFor polls the job until it is in one of states.
 func (tb *testBundle) waitFor(t *testing.T, key, id string, states ...string) api.Job {
 	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		var j api.Job
-		resp := tb.call(t, http.MethodGet, "/status/"+id, key, nil, "", &j)
-		if resp.StatusCode != http.StatusOK {
+	var j api.Job
+	testkit.WaitFor(t, 90*time.Second, fmt.Sprintf("job %s to be one of %v", id, states), func() bool {
+		j = api.Job{}
+		if resp := tb.call(t, http.MethodGet, "/status/"+id, key, nil, "", &j); resp.StatusCode != http.StatusOK {
 			t.Fatalf("status: %d", resp.StatusCode)
 		}
-		for _, s := range states {
-			if j.State == s {
-				return j
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job %s still %s, want %v", id, j.State, states)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return slices.Contains(states, j.State)
+	})
+	return j
 }
 
 type problemBody struct {
@@ -347,12 +351,13 @@ type problemBody struct {
 	RequestID string `json:"request_id"`
 }
 
-// filesUnder lists regular files below dir (uploads and stored objects).
+// filesUnder lists regular files below dir (uploads and stored objects),
+// but for the lock files of live scratch directories.
 func filesUnder(t *testing.T, dir string) []string {
 	t.Helper()
 	var out []string
 	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
+		if err == nil && !d.IsDir() && d.Name() != scratch.LockFile {
 			out = append(out, p)
 		}
 		return nil
@@ -360,66 +365,12 @@ func filesUnder(t *testing.T, dir string) []string {
 	return out
 }
 
-// probe returns ffprobe's view of a video: codecs, size, fps, duration.
-func probe(t *testing.T, path string) (vcodec, acodec string, w, h int, fps string, dur float64) {
+// waitUploads waits until n uploads are being received: each holds an
+// upload slot.
+func (tb *testBundle) waitUploads(t *testing.T, n int) {
 	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-of", "json", "-show_streams", "-show_format", path).Output()
-	if err != nil {
-		t.Fatalf("ffprobe: %v", err)
-	}
-	var p struct {
-		Streams []struct {
-			CodecType  string `json:"codec_type"`
-			CodecName  string `json:"codec_name"`
-			Width      int    `json:"width"`
-			Height     int    `json:"height"`
-			RFrameRate string `json:"r_frame_rate"`
-		} `json:"streams"`
-		Format struct {
-			Duration string `json:"duration"`
-		} `json:"format"`
-	}
-	if err := json.Unmarshal(out, &p); err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range p.Streams {
-		switch s.CodecType {
-		case "video":
-			vcodec, w, h, fps = s.CodecName, s.Width, s.Height, s.RFrameRate
-		case "audio":
-			acodec = s.CodecName
-		}
-	}
-	dur, _ = strconv.ParseFloat(p.Format.Duration, 64)
-	return
-}
-
-func audioSeconds(t *testing.T, path string) float64 {
-	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", path).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	testkit.WaitFor(t, 10*time.Second, fmt.Sprintf("%d uploads in progress", n), func() bool {
+		dirs, _ := filepath.Glob(filepath.Join(tb.dataDir, "uploads", "*", "upload-*"))
+		return len(dirs) >= n
+	})
 }

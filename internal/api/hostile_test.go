@@ -16,6 +16,7 @@ import (
 
 	"github.com/avatar-api/avatar-api/internal/api"
 	"github.com/avatar-api/avatar-api/internal/media/mediatest"
+	"github.com/avatar-api/avatar-api/internal/testkit"
 )
 
 // tone writes a WAV (or, with ext ".mp4", an MP4) of a pure 2 kHz tone:
@@ -91,7 +92,7 @@ func TestPolyglotAudioCannotReadOtherFiles(t *testing.T) {
 	tb := setup(t, options{concurrency: 2})
 
 	// Customer B's video, whose sound is the canary tone.
-	victim, resp := tb.submit(t, keyB, portrait, part{name: "audio", file: tone(t, ".wav")}, prompt)
+	victim, resp := tb.submit(t, keyB, portrait, part{Name: "audio", File: tone(t, ".wav")}, prompt)
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("victim's job: %d", resp.StatusCode)
 	}
@@ -126,7 +127,7 @@ func TestPolyglotAudioCannotReadOtherFiles(t *testing.T) {
 		"ffconcat absolute":   mediatest.FFConcat(canary),
 		"hls several entries": mediatest.Playlist(false, canary, stolen, listener.URL+"/b.mp4"),
 	}
-	want := audioSeconds(t, fixture("speech_en_12s.mp3"))
+	want := testkit.Probe(t, fixture("speech_en_12s.mp3")).Duration
 	for name, payload := range attacks {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -134,7 +135,7 @@ func TestPolyglotAudioCannotReadOtherFiles(t *testing.T) {
 			if err := os.WriteFile(path, mediatest.ID3Polyglot(payload, frames), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			j, resp := tb.submit(t, keyA, portrait, part{name: "audio", file: path}, prompt)
+			j, resp := tb.submit(t, keyA, portrait, part{Name: "audio", File: path}, prompt)
 			if resp.StatusCode != http.StatusAccepted {
 				return // refusing it is as good
 			}
@@ -146,7 +147,7 @@ func TestPolyglotAudioCannotReadOtherFiles(t *testing.T) {
 			if share := toneShare(t, out); share > 0.05 {
 				t.Errorf("the attacker's video carries the canary's sound (share %.2f)", share)
 			}
-			if got := audioSeconds(t, out); math.Abs(got-want) > 0.3 {
+			if got := testkit.Probe(t, out).Duration; math.Abs(got-want) > 0.3 {
 				t.Errorf("video lasts %.2f s; the MP3 frames last %.2f s", got, want)
 			}
 		})
@@ -168,7 +169,7 @@ func TestHostileCorpus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wav, err := os.ReadFile(speech.file)
+	wav, err := os.ReadFile(speech.File)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,10 +182,10 @@ func sendCorpus(t *testing.T, tb *testBundle, cases []mediatest.Case) {
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {
 			t.Parallel()
-			file := filepath.Join("..", "..", "testdata", "hostile", c.Name)
-			parts := []part{portrait, {name: "audio", file: file}, prompt}
+			file := fixture(filepath.Join("hostile", c.Name))
+			parts := []part{portrait, {Name: "audio", File: file}, prompt}
 			if c.Part == "image" {
-				parts = []part{{name: "image", file: file}, speech, prompt}
+				parts = []part{{Name: "image", File: file}, speech, prompt}
 			}
 			body, ct := multipartBody(t, parts...)
 			var pb problemBody

@@ -3,7 +3,6 @@ package api_test
 import (
 	"bytes"
 	"context"
-	"mime/multipart"
 	"net/http"
 	"os"
 	"testing"
@@ -14,22 +13,13 @@ import (
 	"github.com/avatar-api/avatar-api/internal/media"
 	"github.com/avatar-api/avatar-api/internal/media/mediatest"
 	"github.com/avatar-api/avatar-api/internal/ratelimit"
+	"github.com/avatar-api/avatar-api/internal/testkit"
 )
 
 // rawBody is a multipart body of the given parts, as bytes (to send twice).
 func rawBody(t *testing.T, image, audio []byte) ([]byte, string) {
 	t.Helper()
-	var b bytes.Buffer
-	w := multipart.NewWriter(&b)
-	for _, p := range []struct {
-		name string
-		data []byte
-	}{{"image", image}, {"audio", audio}} {
-		fw, _ := w.CreateFormFile(p.name, p.name)
-		_, _ = fw.Write(p.data)
-	}
-	_ = w.Close()
-	return b.Bytes(), w.FormDataContentType()
+	return testkit.Multipart(t, part{Name: "image", Data: image}, part{Name: "audio", Data: audio})
 }
 
 func (tb *testBundle) post(t *testing.T, key string, body []byte, ct string, out any, header ...string) *http.Response {
@@ -47,8 +37,8 @@ func (tb *testBundle) post(t *testing.T, key string, body []byte, ct string, out
 func TestFingerprintSeesPartBoundaries(t *testing.T) {
 	t.Parallel()
 	tb := setup(t, options{noWorkers: true})
-	png, _ := os.ReadFile(portrait.file)
-	inner, _ := os.ReadFile(speech.file)
+	png, _ := os.ReadFile(portrait.File)
+	inner, _ := os.ReadFile(speech.File)
 	wav := mediatest.WAVWithChunk(inner, "junk", append([]byte("audio\x00"), inner...))
 	cut := bytes.Index(wav, []byte("audio\x00"))
 	movedImage := append(append(append([]byte{}, png...), "audio\x00"...), wav[:cut]...)
@@ -79,11 +69,11 @@ func TestFingerprintSeesPartBoundaries(t *testing.T) {
 func TestReuseIsDecidedBeforeAnyCheck(t *testing.T) {
 	t.Parallel()
 	clock := &fakeClock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
-	tb := setup(t, options{noWorkers: true, limiter: ratelimit.NewMemory(), clock: clock.now})
+	tb := setup(t, options{noWorkers: true, limiter: ratelimit.NewMemory(), limiterClock: clock.now})
 	var c createdKey
 	tb.json(t, http.MethodPost, "/admin/keys", keyA, map[string]any{"customer": "acme", "rate_limit": 2}, &c)
-	png, _ := os.ReadFile(portrait.file)
-	wav, _ := os.ReadFile(speech.file)
+	png, _ := os.ReadFile(portrait.File)
+	wav, _ := os.ReadFile(speech.File)
 	other, _ := os.ReadFile(fixture("speech_en_12s.wav"))
 	body, ct := rawBody(t, png, wav)
 	reuse, rct := rawBody(t, png, other)
@@ -125,7 +115,7 @@ func TestCapacityRefusalsDoNotCount(t *testing.T) {
 	clock := &fakeClock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
 	images := media.NewImageDecoder(64<<20, 64<<20)
 	images.Wait = 50 * time.Millisecond
-	tb := setup(t, options{noWorkers: true, limiter: ratelimit.NewMemory(), clock: clock.now, images: images})
+	tb := setup(t, options{noWorkers: true, limiter: ratelimit.NewMemory(), limiterClock: clock.now, images: images})
 	var c createdKey
 	tb.json(t, http.MethodPost, "/admin/keys", keyA, map[string]any{"customer": "acme", "rate_limit": 2}, &c)
 	busy, err := images.Reserve(context.Background(), 64<<20) // other uploads hold the budget
@@ -146,7 +136,7 @@ func TestCapacityRefusalsDoNotCount(t *testing.T) {
 	}
 	// A refusal for the client's own fault counts.
 	clock.set(clock.now().Add(time.Hour))
-	if _, r := tb.submit(t, c.Key, portrait, part{name: "audio", file: fixture("truncated.wav")}); r.StatusCode != 422 {
+	if _, r := tb.submit(t, c.Key, portrait, part{Name: "audio", File: fixture("truncated.wav")}); r.StatusCode != 422 {
 		t.Fatalf("bad audio: %d", r.StatusCode)
 	}
 	if _, r := tb.submit(t, c.Key, portrait, speech); r.StatusCode != 202 || r.Header.Get("RateLimit") != `"hourly";r=0;t=3600` {
@@ -174,7 +164,7 @@ func TestHangingUpStillCounts(t *testing.T) {
 	clock := &fakeClock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
 	checker := blockingChecker{started: make(chan struct{})}
 	limiter := ratelimit.NewMemory()
-	tb := setup(t, options{noWorkers: true, limiter: limiter, clock: clock.now, checker: checker})
+	tb := setup(t, options{noWorkers: true, limiter: limiter, limiterClock: clock.now, checker: checker})
 	var c createdKey
 	tb.json(t, http.MethodPost, "/admin/keys", keyA, map[string]any{"customer": "acme", "rate_limit": 1}, &c)
 	body, ct := multipartBody(t, portrait, speech, prompt)
@@ -223,11 +213,11 @@ func TestDuplicateWhileInProgress(t *testing.T) {
 	t.Parallel()
 	clock := &fakeClock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
 	checker := gatedChecker{started: make(chan struct{}, 1), gate: make(chan struct{})}
-	tb := setup(t, options{noWorkers: true, limiter: ratelimit.NewMemory(), clock: clock.now, checker: checker})
+	tb := setup(t, options{noWorkers: true, limiter: ratelimit.NewMemory(), limiterClock: clock.now, checker: checker})
 	var c createdKey
 	tb.json(t, http.MethodPost, "/admin/keys", keyA, map[string]any{"customer": "acme", "rate_limit": 2}, &c)
-	png, _ := os.ReadFile(portrait.file)
-	wav, _ := os.ReadFile(speech.file)
+	png, _ := os.ReadFile(portrait.File)
+	wav, _ := os.ReadFile(speech.File)
 	body, ct := rawBody(t, png, wav)
 	first := make(chan api.Job, 1)
 	go func() {

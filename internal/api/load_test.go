@@ -15,8 +15,8 @@ func TestConcurrentLoad(t *testing.T) {
 	tb := setup(t, options{concurrency: 2, uploadsPerCustomer: 16}) // one customer's load: every slot is theirs
 	const clients, perClient = 10, 4
 	small := []part{
-		{name: "image", file: fixture("chelsea.png")}, {name: "audio", file: fixture("silence_3s.wav")},
-		{name: "width", value: "128"}, {name: "height", value: "128"}, {name: "fps", value: "10"},
+		{Name: "image", File: fixture("chelsea.png")}, {Name: "audio", File: fixture("silence_3s.wav")},
+		{Name: "width", Value: "128"}, {Name: "height", Value: "128"}, {Name: "fps", Value: "10"},
 	}
 	ids := make(chan string, clients*perClient)
 	var wg sync.WaitGroup

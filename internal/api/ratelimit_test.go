@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/avatar-api/avatar-api/internal/api"
+	"github.com/avatar-api/avatar-api/internal/auth"
 	"github.com/avatar-api/avatar-api/internal/metric"
 	"github.com/avatar-api/avatar-api/internal/ratelimit"
+	"github.com/avatar-api/avatar-api/internal/testkit"
 )
 
 // fakeClock is the limiter's clock, moved by the test instead of sleeping.
@@ -27,7 +29,8 @@ func TestRateLimits(t *testing.T) {
 	clock := &fakeClock{t: time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)}
 	start := clock.now()
 	m := metric.New(nil)
-	tb := setup(t, options{noWorkers: true, limiter: ratelimit.NewMemory(), clock: clock.now, metrics: m})
+	keyClock := &testkit.Clock{} // the key cache's
+	tb := setup(t, options{noWorkers: true, limiter: ratelimit.NewMemory(), limiterClock: clock.now, clock: keyClock, metrics: m})
 	var c createdKey
 	tb.json(t, http.MethodPost, "/admin/keys", keyA, map[string]any{"customer": "acme", "rate_limit": 3}, &c)
 
@@ -81,7 +84,7 @@ func TestRateLimits(t *testing.T) {
 	}
 	// A new limit takes effect within about a second, without a restart.
 	tb.json(t, http.MethodPatch, "/admin/keys/"+c.Record.ID, keyA, map[string]any{"rate_limit": 5}, nil)
-	time.Sleep(1100 * time.Millisecond) // the key cache's lifetime
+	keyClock.Advance(auth.CacheTTL) // the key cache's lifetime
 	if r := submit(time.Hour + time.Minute); r.StatusCode != 202 || r.Header.Get("RateLimit-Policy") != `"hourly";q=5;w=3600` {
 		t.Fatalf("after raising the limit: %d %q", r.StatusCode, r.Header.Get("RateLimit-Policy"))
 	}

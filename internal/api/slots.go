@@ -24,18 +24,23 @@ type uploadSlots struct {
 	used     int
 	byOwner  map[string]int
 	changed  chan struct{} // closed, and replaced, whenever a slot is freed
+	after    func(time.Duration) <-chan time.Time
 }
 
-func newUploadSlots(total, perOwner int) *uploadSlots {
-	return &uploadSlots{total: total, perOwner: perOwner, byOwner: map[string]int{}, changed: make(chan struct{})}
+// newUploadSlots makes the slots; after times the wait for one (nil:
+// time.After).
+func newUploadSlots(total, perOwner int, after func(time.Duration) <-chan time.Time) *uploadSlots {
+	if after == nil {
+		after = time.After
+	}
+	return &uploadSlots{total: total, perOwner: perOwner, byOwner: map[string]int{}, changed: make(chan struct{}), after: after}
 }
 
 // acquire waits up to wait for a slot for owner; release gives it back.
 // It refuses with 429 when owner's own share was what it waited for (its
 // own uploads hold it), with 503 when every slot was taken.
 func (s *uploadSlots) acquire(ctx context.Context, owner string, wait time.Duration) (release func(), err error) {
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
+	var timeout <-chan time.Time // started at the first wait
 	for {
 		s.mu.Lock()
 		ownerFull := s.byOwner[owner] >= s.perOwner
@@ -48,9 +53,12 @@ func (s *uploadSlots) acquire(ctx context.Context, owner string, wait time.Durat
 		}
 		changed := s.changed
 		s.mu.Unlock()
+		if timeout == nil {
+			timeout = s.after(wait)
+		}
 		select {
 		case <-changed:
-		case <-timer.C:
+		case <-timeout:
 			if ownerFull {
 				return nil, problem.Newf(http.StatusTooManyRequests, CodeTooManyUploads,
 					"your key already has %d uploads in progress, the most one customer may; send the next when one ends", s.perOwner).

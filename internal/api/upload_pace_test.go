@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/avatar-api/avatar-api/internal/testkit"
 )
 
 // trickle starts an upload that sends a multipart head, then one byte
@@ -42,14 +44,14 @@ func (tb *testBundle) trickle(t *testing.T, key string, interval time.Duration) 
 // TestTricklingUploadsAreCutOff: each body read used to push a 30 s idle
 // deadline forward, so uploads sending a byte every few seconds held every
 // upload slot for as long as they liked while other customers got 503.
-// Now an upload must average 32 KiB/s once its grace (here 1 s) is over:
+// Now an upload must average 32 KiB/s once its grace (here 200 ms) is over:
 // the trickler is cut off with 408 and the slot goes to the next customer.
 func TestTricklingUploadsAreCutOff(t *testing.T) {
 	t.Parallel()
-	tb := setup(t, options{noWorkers: true, maxUploads: 1, uploadsPerCustomer: 1, uploadGrace: time.Second})
+	tb := setup(t, options{noWorkers: true, maxUploads: 1, uploadsPerCustomer: 1, uploadGrace: 200 * time.Millisecond})
 	start := time.Now()
 	cut := tb.trickle(t, keyB, 200*time.Millisecond)
-	time.Sleep(100 * time.Millisecond) // the trickler takes the only slot
+	tb.waitUploads(t, 1) // the trickler holds the only slot
 	if _, r := tb.submit(t, keyA, portrait, speech, prompt); r.StatusCode != http.StatusAccepted {
 		t.Fatalf("another customer's upload: %d after %s", r.StatusCode, time.Since(start))
 	}
@@ -68,14 +70,16 @@ func TestTricklingUploadsAreCutOff(t *testing.T) {
 // refused with 429 (not counted), while another customer's goes through.
 func TestUploadSlotsAreShared(t *testing.T) {
 	t.Parallel()
-	tb := setup(t, options{noWorkers: true, maxUploads: 2, uploadsPerCustomer: 1, slotWait: 500 * time.Millisecond})
+	clock := &testkit.Clock{}
+	tb := setup(t, options{noWorkers: true, maxUploads: 2, uploadsPerCustomer: 1, clock: clock})
 	tb.trickle(t, keyA, 50*time.Millisecond) // within its grace (1 min here), it holds its slot
-	time.Sleep(100 * time.Millisecond)
-	var pb problemBody
-	body, ct := multipartBody(t, portrait, speech)
-	r := tb.call(t, http.MethodPost, "/generate", keyA, body, ct, &pb)
-	if r.StatusCode != http.StatusTooManyRequests || pb.Code != "too_many_concurrent_uploads" || r.Header.Get("Retry-After") == "" {
-		t.Fatalf("the same customer's second upload: %d %q", r.StatusCode, pb.Code)
+	tb.waitUploads(t, 1)
+	second := tb.submitAsync(keyA, portrait, speech)
+	clock.WaitTimers(t, 1) // it waits for a slot of its customer's share
+	clock.Advance(10 * time.Second)
+	r := <-second
+	if r.status != http.StatusTooManyRequests || r.problem.Code != "too_many_concurrent_uploads" || r.header.Get("Retry-After") == "" {
+		t.Fatalf("the same customer's second upload: %d %q (%v)", r.status, r.problem.Code, r.err)
 	}
 	if _, r := tb.submit(t, keyB, portrait, speech, prompt); r.StatusCode != http.StatusAccepted {
 		t.Fatalf("another customer's upload: %d", r.StatusCode)

@@ -1,4 +1,4 @@
-package apikey_test
+package apikey
 
 import (
 	"context"
@@ -7,18 +7,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/avatar-api/avatar-api/internal/apikey"
 	"github.com/avatar-api/avatar-api/internal/store/sqlite"
 )
 
-func service(t *testing.T) *apikey.Service {
+func service(t *testing.T) *Service {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "k.db"), 3)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return apikey.NewService(st, nil)
+	return NewService(st, nil)
 }
 
 // TestRotationKeepsExpiry: a successor keeps the replaced key's expiry —
@@ -27,7 +26,7 @@ func service(t *testing.T) *apikey.Service {
 func TestRotationKeepsExpiry(t *testing.T) {
 	t.Parallel()
 	svc, ctx := service(t), context.Background()
-	forever, err := svc.Create(ctx, apikey.CreateParams{Customer: "acme"}, "t")
+	forever, err := svc.Create(ctx, CreateParams{Customer: "acme"}, "t")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +41,7 @@ func TestRotationKeepsExpiry(t *testing.T) {
 		}
 		id = next.Record.ID
 	}
-	dated, err := svc.Create(ctx, apikey.CreateParams{Customer: "acme", ExpiresIn: 90 * 24 * time.Hour}, "t")
+	dated, err := svc.Create(ctx, CreateParams{Customer: "acme", ExpiresIn: 90 * 24 * time.Hour}, "t")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,12 +52,14 @@ func TestRotationKeepsExpiry(t *testing.T) {
 	if next.Record.ExpiresAt == nil || !next.Record.ExpiresAt.Equal(*dated.Record.ExpiresAt) {
 		t.Fatalf("successor expires %v, want %v", next.Record.ExpiresAt, dated.Record.ExpiresAt)
 	}
-	short, err := svc.Create(ctx, apikey.CreateParams{Customer: "acme", ExpiresIn: time.Second}, "t")
+	now := time.Now()
+	svc.now = func() time.Time { return now }
+	short, err := svc.Create(ctx, CreateParams{Customer: "acme", ExpiresIn: time.Second}, "t")
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1100 * time.Millisecond)
-	if _, err := svc.Rotate(ctx, short.Record.ID, time.Hour, "t"); !errors.Is(err, apikey.ErrExpired) {
+	now = now.Add(1100 * time.Millisecond) // past its expiry
+	if _, err := svc.Rotate(ctx, short.Record.ID, time.Hour, "t"); !errors.Is(err, ErrExpired) {
 		t.Fatalf("rotating an expired key: %v", err)
 	}
 }

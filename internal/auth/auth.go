@@ -69,6 +69,10 @@ func NewKeys(st store.KeyStore, pepper []byte, legacy bool, log *slog.Logger) *K
 		cache: map[string]cached{}, used: map[string]time.Time{}}
 }
 
+// SetClock makes k read the time from now: the cache's lifetime and the
+// keys' expiry are judged by it (tests move it instead of sleeping).
+func (k *Keys) SetClock(now func() time.Time) { k.now = now }
+
 // Authenticate returns the identity of token, or ErrUnauthenticated. Other
 // errors mean the store could not be asked.
 func (k *Keys) Authenticate(ctx context.Context, token string) (Identity, error) {

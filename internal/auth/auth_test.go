@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -77,7 +78,7 @@ func TestThrottle(t *testing.T) {
 	t.Parallel()
 	th := NewThrottle(3, 10*time.Second)
 	now := time.Unix(1000, 0)
-	th.now = func() time.Time { return now }
+	th.SetClock(func() time.Time { return now })
 	a, sameNet, other := "[2001:db8:1:2:aaaa::1]:5000", "[2001:db8:1:2:bbbb::9]:6000", "192.0.2.7:80"
 	for range 5 { // successes cost nothing
 		if ok, _ := th.Take(a); !ok {
@@ -133,8 +134,8 @@ func BenchmarkAuthenticate(b *testing.B) {
 	})
 	b.Run("miss", func(b *testing.B) {
 		clock := time.Now()
-		k.now = func() time.Time { clock = clock.Add(2 * CacheTTL); return clock }
-		defer func() { k.now = time.Now }()
+		k.SetClock(func() time.Time { clock = clock.Add(2 * CacheTTL); return clock })
+		defer k.SetClock(time.Now)
 		for b.Loop() {
 			if _, err := k.Authenticate(ctx, created.Key); err != nil {
 				b.Fatal(err)
@@ -146,4 +147,36 @@ func BenchmarkAuthenticate(b *testing.B) {
 			_, _ = k.Authenticate(ctx, "av_live_0000000000000000000000000000000000000000")
 		}
 	})
+}
+
+// TestThrottleEvictsTheQuietest: at its bound the throttle forgets the
+// address it heard from least recently, not every address: spraying new
+// addresses cannot reset a guesser's bucket.
+func TestThrottleEvictsTheQuietest(t *testing.T) {
+	t.Parallel()
+	th := NewThrottle(2, time.Hour)
+	th.max = 3
+	now := time.Unix(1000, 0)
+	th.SetClock(func() time.Time { return now })
+	guesser := "198.51.100.1:1"
+	for range 2 {
+		th.Take(guesser)
+	}
+	for i := range 10 { // a spray of addresses, the guesser still guessing
+		now = now.Add(time.Second)
+		th.Take(fmt.Sprintf("203.0.113.%d:1", i))
+		if ok, _ := th.Take(guesser); ok {
+			t.Fatalf("after %d sprayed addresses the guesser's bucket was reset", i+1)
+		}
+	}
+	if n := len(th.buckets); n != 3 || th.lru.Len() != 3 {
+		t.Fatalf("%d buckets (%d in the list), want the bound of 3", n, th.lru.Len())
+	}
+	// Quiet for long enough, the guesser is the one evicted, and starts afresh.
+	for i := range 3 {
+		th.Take(fmt.Sprintf("192.0.2.%d:1", i))
+	}
+	if _, ok := th.buckets[clientNet(guesser)]; ok {
+		t.Fatal("the least recently used address was kept")
+	}
 }

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"container/list"
 	"math"
 	"net"
 	"sync"
@@ -16,19 +17,26 @@ type Throttle struct {
 	Per   time.Duration // time to regain one attempt
 
 	mu      sync.Mutex
-	buckets map[string]*bucket
+	buckets map[string]*list.Element // of *bucket, in lru
+	lru     list.List                // most recently used first
+	max     int                      // buckets kept; the least recently used goes first
 	now     func() time.Time
 }
 
 type bucket struct {
+	key    string
 	tokens float64
 	at     time.Time
 }
 
 // NewThrottle allows burst failures, then one per per.
 func NewThrottle(burst int, per time.Duration) *Throttle {
-	return &Throttle{Burst: float64(burst), Per: per, buckets: map[string]*bucket{}, now: time.Now}
+	return &Throttle{Burst: float64(burst), Per: per, buckets: map[string]*list.Element{}, max: maxBuckets, now: time.Now}
 }
+
+// SetClock makes the throttle read the time from now (tests move it
+// instead of waiting for a refill).
+func (t *Throttle) SetClock(now func() time.Time) { t.now = now }
 
 // Take spends one attempt of addr before it authenticates, and otherwise
 // says how long until it may. Taking before the lookup (not counting after
@@ -39,11 +47,11 @@ func (t *Throttle) Take(addr string) (bool, time.Duration) {
 	key := clientNet(addr)
 	b := t.refill(key)
 	if b == nil {
-		if len(t.buckets) >= maxBuckets {
-			clear(t.buckets) // bounded memory; O(1) amortised over the buckets made since
+		if len(t.buckets) >= t.max {
+			t.forget(t.lru.Back()) // bounded memory: the address heard from least recently goes
 		}
-		b = &bucket{tokens: t.Burst, at: t.now()}
-		t.buckets[key] = b
+		b = &bucket{key: key, tokens: t.Burst, at: t.now()}
+		t.buckets[key] = t.lru.PushFront(b)
 	}
 	if b.tokens < 1 {
 		return false, time.Duration((1 - b.tokens) * float64(t.Per))
@@ -57,32 +65,41 @@ func (t *Throttle) Take(addr string) (bool, time.Duration) {
 func (t *Throttle) Refund(addr string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	key := clientNet(addr)
-	if b := t.buckets[key]; b != nil {
+	if e := t.buckets[clientNet(addr)]; e != nil {
+		b := e.Value.(*bucket)
 		b.tokens = math.Min(t.Burst, b.tokens+1)
 		if b.tokens >= t.Burst {
-			delete(t.buckets, key)
+			t.forget(e)
 		}
 	}
 }
 
-// maxBuckets bounds the memory of the throttle.
+// maxBuckets bounds the memory of the throttle: about 100 bytes a bucket.
+// Spraying more addresses than this evicts the quietest, never everyone's.
 const maxBuckets = 100_000
 
-// refill brings a bucket up to date; a full one is forgotten.
+// refill brings a bucket up to date and marks it used; a full one is
+// forgotten.
 func (t *Throttle) refill(key string) *bucket {
-	b := t.buckets[key]
-	if b == nil {
+	e := t.buckets[key]
+	if e == nil {
 		return nil
 	}
+	b := e.Value.(*bucket)
 	now := t.now()
 	b.tokens = math.Min(t.Burst, b.tokens+float64(now.Sub(b.at))/float64(t.Per))
 	b.at = now
 	if b.tokens >= t.Burst {
-		delete(t.buckets, key)
+		t.forget(e)
 		return nil
 	}
+	t.lru.MoveToFront(e)
 	return b
+}
+
+// forget drops a bucket.
+func (t *Throttle) forget(e *list.Element) {
+	delete(t.buckets, t.lru.Remove(e).(*bucket).key)
 }
 
 // clientNet is the throttled unit of an address "host:port": the IPv4

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/avatar-api/avatar-api/internal/generator"
 	"github.com/avatar-api/avatar-api/internal/text"
 )
 
@@ -37,14 +39,15 @@ type Config struct {
 	APIKeyCustomer string
 	APIKeyPepper   string // secret
 
-	EmbeddedWorkers bool
-	Workers         int
-	JobTimeout      time.Duration
-	JobRescueAfter  time.Duration
-	JobMaxAttempts  int
-	ShutdownGrace   time.Duration
-	ResultTTL       time.Duration
-	DownloadURLTTL  time.Duration
+	EmbeddedWorkers   bool
+	Workers           int
+	WorkerMetricsAddr string // empty: a worker process serves no metrics
+	JobTimeout        time.Duration
+	JobRescueAfter    time.Duration
+	JobMaxAttempts    int
+	ShutdownGrace     time.Duration
+	ResultTTL         time.Duration
+	DownloadURLTTL    time.Duration
 
 	Storage          string // "local" or "s3"
 	SigningSecret    string // secret; empty: generated once into DataDir
@@ -57,6 +60,7 @@ type Config struct {
 	S3ForcePathStyle bool
 
 	Generator string // "builtin" or "still"
+	FaceCheck bool   // refuse faceless portraits before queueing
 	FFmpeg    string
 	FFprobe   string
 
@@ -91,131 +95,391 @@ type Var struct {
 }
 
 var vars = []Var{
-	{Name: "PORT", Default: "8080", Doc: "TCP port the HTTP API listens on.", set: intVar(func(c *Config) *int { return &c.Port }, 1, 65535)},
-	{Name: "PUBLIC_URL", Default: "http://localhost:$PORT", Computed: true, Doc: "Base URL clients reach the API at; used in the links the API hands out (status, result, downloads).", set: func(c *Config, v string) error {
-		if v == "" {
-			return nil // computed from PORT
-		}
-		u, err := url.Parse(v)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return errors.New("must be an absolute http(s) URL")
-		}
-		c.PublicURL = strings.TrimRight(v, "/")
-		return nil
-	}},
-	{Name: "DATA_DIR", Default: "./data", Doc: "Directory for the embedded SQLite database, local video storage, uploads in progress and the generated signing secret.", set: func(c *Config, v string) error {
-		if v == "" {
-			return errors.New("must not be empty")
-		}
-		c.DataDir = v
-		return nil
-	}},
-	{Name: "LOG_LEVEL", Default: "info", Doc: "Minimum level of the JSON logs on standard error: debug, info, warn or error.", set: func(c *Config, v string) error {
-		return c.LogLevel.UnmarshalText([]byte(v))
-	}},
-	{Name: "DATABASE_URL", Default: "", Doc: "PostgreSQL connection URL (postgres://user:pass@host:5432/db). Empty: an SQLite file in DATA_DIR.", Secret: true, set: func(c *Config, v string) error {
-		if v != "" && !strings.HasPrefix(v, "postgres://") && !strings.HasPrefix(v, "postgresql://") {
-			return errors.New("must be a postgres:// URL")
-		}
-		c.DatabaseURL = v
-		return nil
-	}},
-	{Name: "REDIS_URL", Default: "", Secret: true, Doc: "Redis for rate limits shared by every replica (redis://[:password@]host:6379/0). Empty: limits are kept in memory, per process. If Redis becomes unreachable, each replica limits on its own until it returns.", set: func(c *Config, v string) error {
-		if v != "" && !strings.HasPrefix(v, "redis://") && !strings.HasPrefix(v, "rediss://") {
-			return errors.New("must be a redis:// or rediss:// URL")
-		}
-		c.RedisURL = v
-		return nil
-	}},
-	{Name: "RATE_LIMIT_PER_HOUR", Default: "10", Doc: "Generation requests (`POST /generate`) a key may make in any rolling hour, unless the key has its own limit (`avatar-api keys update ID --rate-limit N`).", set: intVar(func(c *Config) *int { return &c.RateLimitPerHour }, 1, 100000)},
-	{Name: "POLL_RATE_LIMIT", Default: "600", Doc: "Other requests (status, result, cancel, list, whoami, admin) a key may make in any rolling POLL_RATE_WINDOW.", set: intVar(func(c *Config) *int { return &c.PollRateLimit }, 1, 100000)},
-	{Name: "POLL_RATE_WINDOW", Default: "1m", Doc: "The window of POLL_RATE_LIMIT, in whole seconds (the RateLimit-Policy field counts seconds).", set: func(c *Config, v string) error {
-		if err := durationVar(func(c *Config) *time.Duration { return &c.PollRateWindow }, time.Second)(c, v); err != nil {
-			return err
-		}
-		if c.PollRateWindow%time.Second != 0 {
-			return errors.New("must be whole seconds, such as 30s or 1m")
-		}
-		return nil
-	}},
-	{Name: "API_KEY", Default: "", Secret: true, Doc: "A key of the single-key first release. If set while the database has no keys, it is imported (hashed) as the first key, of customer API_KEY_CUSTOMER, with every scope; remove it afterwards. With neither, the first start creates an admin key and prints it once.", set: func(c *Config, v string) error {
-		if v != "" && len(v) < 16 {
-			return errors.New("must be at least 16 characters")
-		}
-		c.APIKey = v
-		return nil
-	}},
-	{Name: "API_KEY_CUSTOMER", Default: "default", Doc: "Customer the imported API_KEY belongs to (one line of text, at most 200 characters).", set: func(c *Config, v string) error {
-		if why := text.Check(v, 200, false); why != "" || v == "" {
-			return errors.New("must be one line of text of 1 to 200 characters")
-		}
-		c.APIKeyCustomer = v
-		return nil
-	}},
-	{Name: "API_KEY_PEPPER", Default: "", Secret: true, Doc: "Optional server secret (16+ characters) keying the stored key hashes (HMAC-SHA256), so that the database alone cannot confirm a guessed key. Changing it invalidates every key.", set: func(c *Config, v string) error {
-		if v != "" && len(v) < 16 {
-			return errors.New("must be at least 16 characters")
-		}
-		c.APIKeyPepper = v
-		return nil
-	}},
-	{Name: "EMBEDDED_WORKERS", Default: "true", Doc: "Whether `serve` also runs job workers in-process. Set false when separate `avatar-api worker` processes do the work.", set: boolVar(func(c *Config) *bool { return &c.EmbeddedWorkers })},
-	{Name: "WORKERS", Default: "1", Doc: "Jobs one process generates at the same time. Each generation already uses every core.", set: intVar(func(c *Config) *int { return &c.Workers }, 1, 64)},
-	{Name: "JOB_TIMEOUT", Default: "10m", Doc: "Longest a single generation attempt may run before it is stopped and the job fails with `timeout`.", set: durationVar(func(c *Config) *time.Duration { return &c.JobTimeout }, time.Second)},
-	{Name: "JOB_RESCUE_AFTER", Default: "JOB_TIMEOUT + 1m", Computed: true, Doc: "How long a job may stay running without finishing before it is considered lost (its worker crashed) and retried. Must exceed JOB_TIMEOUT.", set: durationVar(func(c *Config) *time.Duration { return &c.JobRescueAfter }, time.Second)},
-	{Name: "JOB_MAX_ATTEMPTS", Default: "3", Doc: "Attempts per job before it fails for good (crashes and transient errors are retried; bad inputs are not).", set: intVar(func(c *Config) *int { return &c.JobMaxAttempts }, 1, 25)},
-	{Name: "SHUTDOWN_GRACE", Default: "30s", Doc: "On SIGTERM, how long running jobs may finish before they are stopped and put back in the queue.", set: durationVar(func(c *Config) *time.Duration { return &c.ShutdownGrace }, 0)},
-	{Name: "RESULT_TTL", Default: "6h", Doc: "How long finished videos are kept; then they are deleted and the job becomes `expired`.", set: durationVar(func(c *Config) *time.Duration { return &c.ResultTTL }, time.Minute)},
-	{Name: "DOWNLOAD_URL_TTL", Default: "1h", Doc: "Validity of each signed download URL handed out by `GET /result` (never beyond the video's expiry; at most 168h).", set: durationVar(func(c *Config) *time.Duration { return &c.DownloadURLTTL }, time.Second)},
-	{Name: "STORAGE", Default: "local", Doc: "Where inputs and videos are kept: `local` (DATA_DIR, served by the API through signed URLs) or `s3` (any S3-compatible service, presigned URLs).", set: func(c *Config, v string) error {
-		if v != "local" && v != "s3" {
-			return errors.New("must be local or s3")
-		}
-		c.Storage = v
-		return nil
-	}},
-	{Name: "SIGNING_SECRET", Default: "", Secret: true, Doc: "Secret (32+ bytes) that signs local download URLs. Empty: generated once into DATA_DIR/signing.key. Give every replica the same one.", set: func(c *Config, v string) error {
-		if v != "" && len(v) < 32 {
-			return errors.New("must be at least 32 characters")
-		}
-		c.SigningSecret = v
-		return nil
-	}},
-	{Name: "S3_BUCKET", Default: "", Doc: "Bucket name (STORAGE=s3).", set: strVar(func(c *Config) *string { return &c.S3Bucket })},
-	{Name: "S3_ENDPOINT", Default: "", Doc: "S3 API endpoint; empty for AWS. Cloudflare R2: https://<account>.r2.cloudflarestorage.com.", set: strVar(func(c *Config) *string { return &c.S3Endpoint })},
-	{Name: "S3_REGION", Default: "auto", Doc: "Region; `auto` for Cloudflare R2.", set: strVar(func(c *Config) *string { return &c.S3Region })},
-	{Name: "S3_ACCESS_KEY_ID", Default: "", Doc: "Access key id; empty: the AWS default credential chain.", set: strVar(func(c *Config) *string { return &c.S3AccessKeyID })},
-	{Name: "S3_SECRET_ACCESS_KEY", Default: "", Secret: true, Doc: "Secret access key.", set: strVar(func(c *Config) *string { return &c.S3SecretKey })},
-	{Name: "S3_PREFIX", Default: "", Doc: "Key prefix inside the bucket, e.g. `avatar/`.", set: strVar(func(c *Config) *string { return &c.S3Prefix })},
-	{Name: "S3_FORCE_PATH_STYLE", Default: "false", Doc: "Path-style bucket addressing (MinIO, versitygw).", set: boolVar(func(c *Config) *bool { return &c.S3ForcePathStyle })},
-	{Name: "GENERATOR", Default: "builtin", Doc: "Video generator: `builtin` (the CPU animator: lip-synced mouth, blinks, head motion) or `still` (the portrait as a still picture with the audio).", set: func(c *Config, v string) error {
-		if v != "builtin" && v != "still" {
-			return errors.New("must be builtin or still")
-		}
-		c.Generator = v
-		return nil
-	}},
-	{Name: "FFMPEG", Default: "ffmpeg", Doc: "ffmpeg executable (name on PATH or path).", set: strVar(func(c *Config) *string { return &c.FFmpeg })},
-	{Name: "FFPROBE", Default: "ffprobe", Doc: "ffprobe executable (name on PATH or path).", set: strVar(func(c *Config) *string { return &c.FFprobe })},
-	{Name: "MAX_IMAGE_BYTES", Default: "20971520", Doc: "Largest accepted image upload, in bytes (20 MiB).", set: int64Var(func(c *Config) *int64 { return &c.MaxImageBytes }, 1024)},
-	{Name: "MAX_AUDIO_BYTES", Default: "52428800", Doc: "Largest accepted audio upload, in bytes (50 MiB).", set: int64Var(func(c *Config) *int64 { return &c.MaxAudioBytes }, 1024)},
-	{Name: "MAX_IMAGE_DIMENSION", Default: "4096", Doc: "Largest accepted image width or height, in pixels, read from the header before decoding.", set: intVar(func(c *Config) *int { return &c.MaxImageDimension }, 64, 16384)},
-	{Name: "MAX_IMAGE_DECODE_BYTES", Default: "134217728", Doc: "Most memory one image's pixels may take while it is checked, worked out from its header before any pixel is decoded: the decoder's buffers (progressive JPEG coefficients, interlaced PNG passes…) and the copies made for the canonical PNG (128 MiB: a 4096² PNG at 16 bits per channel is just allowed). Larger images are refused with `image_dimensions_too_large`.", set: int64Var(func(c *Config) *int64 { return &c.MaxImageDecode }, 1<<20)},
-	{Name: "IMAGE_DECODE_MEMORY", Default: "402653184", Doc: "Memory all the images being checked at once by one API process may take (384 MiB), whatever MAX_CONCURRENT_UPLOADS allows: an upload waits up to 30 s for its share, then gets 503 with Retry-After. Besides the pixels it holds the decoders' tables (a lossless WebP, or a lossy one with an alpha plane, reserves up to 246 MiB for its Huffman tables, whatever its size: the default leaves room for one at MAX_IMAGE_DECODE_BYTES) and the face check's copies. At least MAX_IMAGE_DECODE_BYTES; an image whose pixels and tables need more than this is refused.", set: int64Var(func(c *Config) *int64 { return &c.ImageDecodeMemory }, 1<<20)},
-	{Name: "MAX_AUDIO_DURATION", Default: "120s", Doc: "Longest accepted audio.", set: durationVar(func(c *Config) *time.Duration { return &c.MaxAudioDuration }, time.Second)},
-	{Name: "MAX_PROMPT_CHARS", Default: "1000", Doc: "Longest accepted prompt, in characters.", set: intVar(func(c *Config) *int { return &c.MaxPromptChars }, 1, 100000)},
-	{Name: "MAX_CONCURRENT_UPLOADS", Default: "4", Doc: "Uploads received and checked at the same time by one API process; more wait up to 10 s, then get 503 with Retry-After. The memory their images take decoded is bounded apart, by IMAGE_DECODE_MEMORY.", set: intVar(func(c *Config) *int { return &c.MaxUploads }, 1, 1024)},
-	{Name: "MAX_CONCURRENT_UPLOADS_PER_CUSTOMER", Default: "a quarter of MAX_CONCURRENT_UPLOADS, at least 1", Computed: true, Doc: "Upload slots one customer may hold at once, so that the others still get theirs; more of that customer's uploads wait up to 10 s, then get `429 too_many_concurrent_uploads` (not counted by the rate limit).", set: func(c *Config, v string) error {
-		if v == "" {
-			return nil // computed from MAX_CONCURRENT_UPLOADS
-		}
-		return intVar(func(c *Config) *int { return &c.MaxUploadsPerCust }, 1, 1024)(c, v)
-	}},
-	{Name: "UPLOAD_MIN_RATE", Default: "32768", Doc: "Bytes a second an upload must average once UPLOAD_RATE_GRACE has passed (32 KiB/s); a client ahead of that pace may pause while it is ahead, but bytes sent fast at first buy no more than 30 s of pausing; a slower one is cut off with `408 request_timeout`, so that a client trickling bytes cannot hold an upload slot. With the size limits it also sets each upload's total deadline: the grace plus its declared Content-Length (or, when it declares none, the largest request) at this rate.", set: int64Var(func(c *Config) *int64 { return &c.UploadMinRate }, 1024)},
-	{Name: "UPLOAD_RATE_GRACE", Default: "10s", Doc: "How long an upload may take before UPLOAD_MIN_RATE applies (a slow start, a mobile link waking up). An upload that sends nothing for 30 s is cut off whatever its rate.", set: durationVar(func(c *Config) *time.Duration { return &c.UploadRateGrace }, 0)},
-	{Name: "VIDEO_WIDTH", Default: "512", Doc: "Default output width (even, 128–1920); a request may choose its own.", set: evenVar(func(c *Config) *int { return &c.DefaultWidth })},
-	{Name: "VIDEO_HEIGHT", Default: "512", Doc: "Default output height (even, 128–1920).", set: evenVar(func(c *Config) *int { return &c.DefaultHeight })},
-	{Name: "VIDEO_FPS", Default: "25", Doc: "Default frames per second (10–60).", set: intVar(func(c *Config) *int { return &c.DefaultFPS }, 10, 60)},
+	{
+		Name:    "PORT",
+		Default: "8080",
+		Doc:     "TCP port the HTTP API listens on, unless its service manager passes it a socket (systemd socket activation; see docs/operations.md).",
+		set:     intVar(func(c *Config) *int { return &c.Port }, 1, 65535),
+	},
+	{
+		Name:     "PUBLIC_URL",
+		Default:  "http://localhost:$PORT",
+		Computed: true,
+		Doc:      "Base URL clients reach the API at; used in the links the API hands out (status, result, downloads).",
+		set: func(c *Config, v string) error {
+			if v == "" {
+				return nil // computed from PORT
+			}
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return errors.New("must be an absolute http(s) URL")
+			}
+			c.PublicURL = strings.TrimRight(v, "/")
+			return nil
+		},
+	},
+	{
+		Name:    "DATA_DIR",
+		Default: "./data",
+		Doc:     "Directory for the embedded SQLite database, local video storage, uploads in progress and the generated signing secret.",
+		set: func(c *Config, v string) error {
+			if v == "" {
+				return errors.New("must not be empty")
+			}
+			c.DataDir = v
+			return nil
+		},
+	},
+	{
+		Name:    "LOG_LEVEL",
+		Default: "info",
+		Doc:     "Minimum level of the JSON logs on standard error: debug, info, warn or error.",
+		set: func(c *Config, v string) error {
+			return c.LogLevel.UnmarshalText([]byte(v))
+		},
+	},
+	{
+		Name:    "DATABASE_URL",
+		Default: "",
+		Doc:     "PostgreSQL connection URL (postgres://user:pass@host:5432/db). Empty: an SQLite file in DATA_DIR.",
+		Secret:  true,
+		set: func(c *Config, v string) error {
+			if v != "" && !strings.HasPrefix(v, "postgres://") && !strings.HasPrefix(v, "postgresql://") {
+				return errors.New("must be a postgres:// URL")
+			}
+			c.DatabaseURL = v
+			return nil
+		},
+	},
+	{
+		Name:    "REDIS_URL",
+		Default: "",
+		Secret:  true,
+		Doc:     "Redis for rate limits shared by every replica (redis://[:password@]host:6379/0). Empty: limits are kept in memory, per process. If Redis becomes unreachable, each replica limits on its own until it returns.",
+		set: func(c *Config, v string) error {
+			if v != "" && !strings.HasPrefix(v, "redis://") && !strings.HasPrefix(v, "rediss://") {
+				return errors.New("must be a redis:// or rediss:// URL")
+			}
+			c.RedisURL = v
+			return nil
+		},
+	},
+	{
+		Name:    "RATE_LIMIT_PER_HOUR",
+		Default: "10",
+		Doc:     "Generation requests (`POST /generate`) a key may make in any rolling hour, unless the key has its own limit (`avatar-api keys update ID --rate-limit N`).",
+		set:     intVar(func(c *Config) *int { return &c.RateLimitPerHour }, 1, 100000),
+	},
+	{
+		Name:    "POLL_RATE_LIMIT",
+		Default: "600",
+		Doc:     "Other requests (status, result, cancel, list, whoami, admin) a key may make in any rolling POLL_RATE_WINDOW.",
+		set:     intVar(func(c *Config) *int { return &c.PollRateLimit }, 1, 100000),
+	},
+	{
+		Name:    "POLL_RATE_WINDOW",
+		Default: "1m",
+		Doc:     "The window of POLL_RATE_LIMIT, in whole seconds (the RateLimit-Policy field counts seconds).",
+		set: func(c *Config, v string) error {
+			if err := durationVar(func(c *Config) *time.Duration { return &c.PollRateWindow }, time.Second)(c, v); err != nil {
+				return err
+			}
+			if c.PollRateWindow%time.Second != 0 {
+				return errors.New("must be whole seconds, such as 30s or 1m")
+			}
+			return nil
+		},
+	},
+	{
+		Name:    "API_KEY",
+		Default: "",
+		Secret:  true,
+		Doc:     "A key of the single-key first release. If set while the database has no keys, it is imported (hashed) as the first key, of customer API_KEY_CUSTOMER, with every scope; remove it afterwards. With neither, the first start creates an admin key and prints it once.",
+		set: func(c *Config, v string) error {
+			if v != "" && len(v) < 16 {
+				return errors.New("must be at least 16 characters")
+			}
+			c.APIKey = v
+			return nil
+		},
+	},
+	{
+		Name:    "API_KEY_CUSTOMER",
+		Default: "default",
+		Doc:     "Customer the imported API_KEY belongs to (one line of text, at most 200 characters).",
+		set: func(c *Config, v string) error {
+			if why := text.Check(v, 200, false); why != "" || v == "" {
+				return errors.New("must be one line of text of 1 to 200 characters")
+			}
+			c.APIKeyCustomer = v
+			return nil
+		},
+	},
+	{
+		Name:    "API_KEY_PEPPER",
+		Default: "",
+		Secret:  true,
+		Doc:     "Optional server secret (16+ characters) keying the stored key hashes (HMAC-SHA256), so that the database alone cannot confirm a guessed key. Changing it invalidates every key.",
+		set: func(c *Config, v string) error {
+			if v != "" && len(v) < 16 {
+				return errors.New("must be at least 16 characters")
+			}
+			c.APIKeyPepper = v
+			return nil
+		},
+	},
+	{
+		Name:    "EMBEDDED_WORKERS",
+		Default: "true",
+		Doc:     "Whether `serve` also runs job workers in-process. Set false when separate `avatar-api worker` processes do the work.",
+		set:     boolVar(func(c *Config) *bool { return &c.EmbeddedWorkers }),
+	},
+	{
+		Name:    "WORKERS",
+		Default: "1",
+		Doc:     "Jobs one process generates at the same time. Each generation already uses every core.",
+		set:     intVar(func(c *Config) *int { return &c.Workers }, 1, 64),
+	},
+	{
+		Name:    "WORKER_METRICS_ADDR",
+		Default: "",
+		Doc:     "Address (`host:port`, e.g. `:9091`) on which an `avatar-api worker` process serves `GET /health` and `GET /metrics` (Prometheus), so that machines running only workers can be scraped. Empty: none. These routes need no key: bind a private address. Not used by `serve`, whose `/metrics` is on the API (admin key).",
+		set: func(c *Config, v string) error {
+			if v == "" {
+				return nil
+			}
+			if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+				return errors.New("must be host:port, such as :9091 or 127.0.0.1:9091")
+			}
+			c.WorkerMetricsAddr = v
+			return nil
+		},
+	},
+	{
+		Name:    "JOB_TIMEOUT",
+		Default: "10m",
+		Doc:     "Longest a single generation attempt may run before it is stopped and the job fails with `timeout`.",
+		set:     durationVar(func(c *Config) *time.Duration { return &c.JobTimeout }, time.Second),
+	},
+	{
+		Name:     "JOB_RESCUE_AFTER",
+		Default:  "JOB_TIMEOUT + 1m",
+		Computed: true,
+		Doc:      "How long a job may stay running without finishing before it is considered lost (its worker crashed) and retried. Must exceed JOB_TIMEOUT.",
+		set:      durationVar(func(c *Config) *time.Duration { return &c.JobRescueAfter }, time.Second),
+	},
+	{
+		Name:    "JOB_MAX_ATTEMPTS",
+		Default: "3",
+		Doc:     "Attempts per job before it fails for good (crashes and transient errors are retried; bad inputs are not).",
+		set:     intVar(func(c *Config) *int { return &c.JobMaxAttempts }, 1, 25),
+	},
+	{
+		Name:    "SHUTDOWN_GRACE",
+		Default: "30s",
+		Doc:     "On SIGTERM, how long running jobs may finish before they are stopped and put back in the queue.",
+		set:     durationVar(func(c *Config) *time.Duration { return &c.ShutdownGrace }, 0),
+	},
+	{
+		Name:    "RESULT_TTL",
+		Default: "6h",
+		Doc:     "How long finished videos are kept; then they are deleted and the job becomes `expired`.",
+		set:     durationVar(func(c *Config) *time.Duration { return &c.ResultTTL }, time.Minute),
+	},
+	{
+		Name:    "DOWNLOAD_URL_TTL",
+		Default: "1h",
+		Doc:     "Validity of each signed download URL handed out by `GET /result` (never beyond the video's expiry; at most 168h).",
+		set:     durationVar(func(c *Config) *time.Duration { return &c.DownloadURLTTL }, time.Second),
+	},
+	{
+		Name:    "STORAGE",
+		Default: "local",
+		Doc:     "Where inputs and videos are kept: `local` (DATA_DIR, served by the API through signed URLs) or `s3` (any S3-compatible service, presigned URLs).",
+		set: func(c *Config, v string) error {
+			if v != "local" && v != "s3" {
+				return errors.New("must be local or s3")
+			}
+			c.Storage = v
+			return nil
+		},
+	},
+	{
+		Name:    "SIGNING_SECRET",
+		Default: "",
+		Secret:  true,
+		Doc:     "Secret (32+ bytes) that signs local download URLs. Empty: generated once into DATA_DIR/signing.key. Give every replica the same one.",
+		set: func(c *Config, v string) error {
+			if v != "" && len(v) < 32 {
+				return errors.New("must be at least 32 characters")
+			}
+			c.SigningSecret = v
+			return nil
+		},
+	},
+	{
+		Name:    "S3_BUCKET",
+		Default: "",
+		Doc:     "Bucket name (STORAGE=s3).",
+		set:     strVar(func(c *Config) *string { return &c.S3Bucket }),
+	},
+	{
+		Name:    "S3_ENDPOINT",
+		Default: "",
+		Doc:     "S3 API endpoint; empty for AWS. Cloudflare R2: https://<account>.r2.cloudflarestorage.com.",
+		set:     strVar(func(c *Config) *string { return &c.S3Endpoint }),
+	},
+	{
+		Name:    "S3_REGION",
+		Default: "auto",
+		Doc:     "Region; `auto` for Cloudflare R2.",
+		set:     strVar(func(c *Config) *string { return &c.S3Region }),
+	},
+	{
+		Name:    "S3_ACCESS_KEY_ID",
+		Default: "",
+		Doc:     "Access key id; empty: the AWS default credential chain.",
+		set:     strVar(func(c *Config) *string { return &c.S3AccessKeyID }),
+	},
+	{
+		Name:    "S3_SECRET_ACCESS_KEY",
+		Default: "",
+		Secret:  true,
+		Doc:     "Secret access key.",
+		set:     strVar(func(c *Config) *string { return &c.S3SecretKey }),
+	},
+	{
+		Name:    "S3_PREFIX",
+		Default: "",
+		Doc:     "Key prefix inside the bucket, e.g. `avatar/`.",
+		set:     strVar(func(c *Config) *string { return &c.S3Prefix }),
+	},
+	{
+		Name:    "S3_FORCE_PATH_STYLE",
+		Default: "false",
+		Doc:     "Path-style bucket addressing (MinIO, versitygw).",
+		set:     boolVar(func(c *Config) *bool { return &c.S3ForcePathStyle }),
+	},
+	{
+		Name:    "GENERATOR",
+		Default: "builtin",
+		Doc:     "Video generator: `builtin` (the CPU animator: lip-synced mouth, blinks, head motion) or `still` (the portrait as a still picture with the audio).",
+		set: func(c *Config, v string) error {
+			if v != "builtin" && v != "still" {
+				return errors.New("must be builtin or still")
+			}
+			c.Generator = v
+			return nil
+		},
+	},
+	{
+		Name:    "FACE_CHECK",
+		Default: "true",
+		Doc:     "Refuse, before a job is queued, a portrait in which no face is found (`no_face_detected`, unless the request sets `face_fallback=true`), whatever `GENERATOR` is. `false` accepts any picture, e.g. with `GENERATOR=still`, which needs no face.",
+		set:     boolVar(func(c *Config) *bool { return &c.FaceCheck }),
+	},
+	{
+		Name:    "FFMPEG",
+		Default: "ffmpeg",
+		Doc:     "ffmpeg executable (name on PATH or path).",
+		set:     strVar(func(c *Config) *string { return &c.FFmpeg }),
+	},
+	{
+		Name:    "FFPROBE",
+		Default: "ffprobe",
+		Doc:     "ffprobe executable (name on PATH or path).",
+		set:     strVar(func(c *Config) *string { return &c.FFprobe }),
+	},
+	{
+		Name:    "MAX_IMAGE_BYTES",
+		Default: "20971520",
+		Doc:     "Largest accepted image upload, in bytes (20 MiB).",
+		set:     int64Var(func(c *Config) *int64 { return &c.MaxImageBytes }, 1024),
+	},
+	{
+		Name:    "MAX_AUDIO_BYTES",
+		Default: "52428800",
+		Doc:     "Largest accepted audio upload, in bytes (50 MiB).",
+		set:     int64Var(func(c *Config) *int64 { return &c.MaxAudioBytes }, 1024),
+	},
+	{
+		Name:    "MAX_IMAGE_DIMENSION",
+		Default: "4096",
+		Doc:     "Largest accepted image width or height, in pixels, read from the header before decoding.",
+		set:     intVar(func(c *Config) *int { return &c.MaxImageDimension }, 64, 16384),
+	},
+	{
+		Name:    "MAX_IMAGE_DECODE_BYTES",
+		Default: "134217728",
+		Doc:     "Most memory one image's pixels may take while it is checked, worked out from its header before any pixel is decoded: the decoder's buffers (progressive JPEG coefficients, interlaced PNG passes…) and the copies made for the canonical PNG (128 MiB: a 4096² PNG at 16 bits per channel is just allowed). Larger images are refused with `image_dimensions_too_large`.",
+		set:     int64Var(func(c *Config) *int64 { return &c.MaxImageDecode }, 1<<20),
+	},
+	{
+		Name:    "IMAGE_DECODE_MEMORY",
+		Default: "402653184",
+		Doc:     "Memory all the images being checked at once by one API process may take (384 MiB), whatever MAX_CONCURRENT_UPLOADS allows: an upload waits up to 30 s for its share, then gets 503 with Retry-After. Besides the pixels it holds the decoders' tables (a lossless WebP, or a lossy one with an alpha plane, reserves up to 246 MiB for its Huffman tables, whatever its size: the default leaves room for one at MAX_IMAGE_DECODE_BYTES) and the face check's copies. At least MAX_IMAGE_DECODE_BYTES; an image whose pixels and tables need more than this is refused.",
+		set:     int64Var(func(c *Config) *int64 { return &c.ImageDecodeMemory }, 1<<20),
+	},
+	{
+		Name:    "MAX_AUDIO_DURATION",
+		Default: "120s",
+		Doc:     "Longest accepted audio.",
+		set:     durationVar(func(c *Config) *time.Duration { return &c.MaxAudioDuration }, time.Second),
+	},
+	{
+		Name:    "MAX_PROMPT_CHARS",
+		Default: "1000",
+		Doc:     "Longest accepted prompt, in characters.",
+		set:     intVar(func(c *Config) *int { return &c.MaxPromptChars }, 1, 100000),
+	},
+	{
+		Name:    "MAX_CONCURRENT_UPLOADS",
+		Default: "4",
+		Doc:     "Uploads received and checked at the same time by one API process; more wait up to 10 s, then get 503 with Retry-After. The memory their images take decoded is bounded apart, by IMAGE_DECODE_MEMORY.",
+		set:     intVar(func(c *Config) *int { return &c.MaxUploads }, 1, 1024),
+	},
+	{
+		Name:     "MAX_CONCURRENT_UPLOADS_PER_CUSTOMER",
+		Default:  "a quarter of MAX_CONCURRENT_UPLOADS, at least 1",
+		Computed: true,
+		Doc:      "Upload slots one customer may hold at once, so that the others still get theirs; more of that customer's uploads wait up to 10 s, then get `429 too_many_concurrent_uploads` (not counted by the rate limit).",
+		set: func(c *Config, v string) error {
+			if v == "" {
+				return nil // computed from MAX_CONCURRENT_UPLOADS
+			}
+			return intVar(func(c *Config) *int { return &c.MaxUploadsPerCust }, 1, 1024)(c, v)
+		},
+	},
+	{
+		Name:    "UPLOAD_MIN_RATE",
+		Default: "32768",
+		Doc:     "Bytes a second an upload must average once UPLOAD_RATE_GRACE has passed (32 KiB/s); a client ahead of that pace may pause while it is ahead, but bytes sent fast at first buy no more than 30 s of pausing; a slower one is cut off with `408 request_timeout`, so that a client trickling bytes cannot hold an upload slot. With the size limits it also sets each upload's total deadline: the grace plus its declared Content-Length (or, when it declares none, the largest request) at this rate.",
+		set:     int64Var(func(c *Config) *int64 { return &c.UploadMinRate }, 1024),
+	},
+	{
+		Name:    "UPLOAD_RATE_GRACE",
+		Default: "10s",
+		Doc:     "How long an upload may take before UPLOAD_MIN_RATE applies (a slow start, a mobile link waking up). An upload that sends nothing for 30 s is cut off whatever its rate.",
+		set:     durationVar(func(c *Config) *time.Duration { return &c.UploadRateGrace }, 0),
+	},
+	{
+		Name:    "VIDEO_WIDTH",
+		Default: "512",
+		Doc:     fmt.Sprintf("Default output width (even, %d–%d); a request may choose its own.", generator.MinSide, generator.MaxSide),
+		set:     frameVar(func(c *Config) *int { return &c.DefaultWidth }, generator.CheckSide),
+	},
+	{
+		Name:    "VIDEO_HEIGHT",
+		Default: "512",
+		Doc:     fmt.Sprintf("Default output height (even, %d–%d).", generator.MinSide, generator.MaxSide),
+		set:     frameVar(func(c *Config) *int { return &c.DefaultHeight }, generator.CheckSide),
+	},
+	{
+		Name:    "VIDEO_FPS",
+		Default: "25",
+		Doc:     fmt.Sprintf("Default frames per second (%d–%d).", generator.MinFPS, generator.MaxFPS),
+		set:     frameVar(func(c *Config) *int { return &c.DefaultFPS }, generator.CheckFPS),
+	},
 }
 
 // Load builds the configuration from getenv (os.Getenv in production). It
@@ -315,15 +579,18 @@ func intVar(field func(*Config) *int, lo, hi int) func(*Config, string) error {
 	}
 }
 
-func evenVar(field func(*Config) *int) func(*Config, string) error {
-	check := intVar(field, 128, 1920)
+// frameVar is a video dimension or rate, held to what the generators make
+// by the same check as a request's (package generator).
+func frameVar(field func(*Config) *int, check func(int) string) func(*Config, string) error {
 	return func(c *Config, v string) error {
-		if err := check(c, v); err != nil {
-			return err
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return errors.New(check(0))
 		}
-		if *field(c)%2 != 0 {
-			return errors.New("must be even")
+		if why := check(n); why != "" {
+			return errors.New(why)
 		}
+		*field(c) = n
 		return nil
 	}
 }

@@ -1,0 +1,93 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/avatar-api/avatar-api/internal/config"
+	"github.com/avatar-api/avatar-api/internal/ffmpeg"
+	"github.com/avatar-api/avatar-api/internal/generator"
+	"github.com/avatar-api/avatar-api/internal/generator/builtin"
+	"github.com/avatar-api/avatar-api/internal/generator/still"
+	"github.com/avatar-api/avatar-api/internal/storage/local"
+	"github.com/avatar-api/avatar-api/internal/storage/s3"
+	"github.com/avatar-api/avatar-api/internal/store/postgres"
+	"github.com/avatar-api/avatar-api/internal/store/sqlite"
+	"github.com/avatar-api/avatar-api/internal/store/sqlstore"
+)
+
+// open is what every process of the service needs: ffmpeg, DATA_DIR, the
+// generator, the database and the storage.
+func open(ctx context.Context, cfg *config.Config, log *slog.Logger, o Overrides) (*App, error) {
+	for _, tool := range []string{cfg.FFmpeg, cfg.FFprobe} {
+		if err := ffmpeg.LookPath(tool); err != nil {
+			return nil, fmt.Errorf("%s %w", tool, errNoTool)
+		}
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("creating DATA_DIR: %w", err)
+	}
+	a := &App{Config: cfg, Log: log, generator: newGenerator(cfg), Store: o.Store}
+	if a.Store == nil {
+		var err error
+		if a.Store, err = OpenStore(ctx, cfg); err != nil {
+			return nil, fmt.Errorf("opening database: %w", err)
+		}
+		a.closeDB = true
+	}
+	if err := a.openStorage(ctx); err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// OpenStore opens the database of the configuration (PostgreSQL at
+// DATABASE_URL, else the SQLite file in DATA_DIR), applying every pending
+// migration.
+func OpenStore(ctx context.Context, cfg *config.Config) (*sqlstore.Store, error) {
+	if cfg.DatabaseURL != "" {
+		return postgres.Open(ctx, cfg.DatabaseURL, cfg.JobMaxAttempts)
+	}
+	return sqlite.Open(ctx, cfg.SQLitePath(), cfg.JobMaxAttempts)
+}
+
+func newGenerator(cfg *config.Config) generator.Generator {
+	if cfg.Generator == "still" {
+		return still.New(cfg.FFmpeg, cfg.FFprobe)
+	}
+	return builtin.New(cfg.FFmpeg)
+}
+
+func (a *App) openStorage(ctx context.Context) error {
+	cfg := a.Config
+	if cfg.Storage == "s3" {
+		s, err := s3.New(ctx, s3.Config{
+			Bucket: cfg.S3Bucket, Endpoint: cfg.S3Endpoint, Region: cfg.S3Region, AccessKeyID: cfg.S3AccessKeyID,
+			SecretAccessKey: cfg.S3SecretKey, Prefix: cfg.S3Prefix, ForcePathStyle: cfg.S3ForcePathStyle,
+		})
+		if err != nil {
+			return fmt.Errorf("opening S3 storage: %w", err)
+		}
+		a.Storage = s
+		return nil
+	}
+	secret := []byte(cfg.SigningSecret)
+	if len(secret) == 0 {
+		var err error
+		if secret, err = local.LoadOrCreateSecret(joinData(cfg, "signing.key")); err != nil {
+			return fmt.Errorf("loading signing secret: %w", err)
+		}
+	}
+	s, err := local.New(joinData(cfg, "objects"), cfg.PublicURL, secret)
+	if err != nil {
+		return fmt.Errorf("opening local storage: %w", err)
+	}
+	a.Storage, a.files = s, s
+	return nil
+}
+
+func joinData(cfg *config.Config, name string) string { return filepath.Join(cfg.DataDir, name) }

@@ -1,0 +1,76 @@
+// Package internal_test holds the rules of the packages' layers: which may
+// import which. A newcomer finds the architecture here, checked.
+package internal_test
+
+import (
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/avatar-api/avatar-api/internal/"
+
+// forbidden lists, for a package (and the packages beneath it), the
+// packages it must not import, directly.
+var forbidden = map[string][]string{
+	// The HTTP layer talks to services, never to their storage or workers:
+	// the row shape is not the public shape.
+	"api": {"store", "storage/local", "storage/s3", "worker", "cli", "generator/builtin", "generator/still"},
+	// Commands wire the service; they do not reach into the HTTP layer.
+	"cli": {"api"},
+	// Services know nothing of HTTP or of the commands.
+	"job":    {"api", "cli", "worker", "server"},
+	"apikey": {"api", "cli", "server"},
+	"auth":   {"api", "cli"},
+	// The store holds rows; it knows no service.
+	"store": {"job", "apikey", "api", "worker", "cli", "generator", "media"},
+	// Generators make videos from files; they know no job, queue or store.
+	"generator": {"job", "api", "store", "worker", "cli", "queue"},
+	"media":     {"job", "api", "store", "worker", "cli", "generator"},
+	"storage":   {"store", "job", "api", "worker", "cli"},
+}
+
+func TestLayers(t *testing.T) {
+	t.Parallel()
+	fset := token.NewFileSet()
+	checked := 0
+	err := filepath.WalkDir(".", func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		pkg := filepath.ToSlash(filepath.Dir(path))
+		f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		for layer, banned := range forbidden {
+			if pkg != layer && !strings.HasPrefix(pkg, layer+"/") {
+				continue
+			}
+			checked++
+			for _, imp := range f.Imports {
+				p, _ := strconv.Unquote(imp.Path.Value)
+				dep, ok := strings.CutPrefix(p, module)
+				if !ok {
+					continue
+				}
+				for _, b := range banned {
+					if dep == b || strings.HasPrefix(dep, b+"/") {
+						t.Errorf("%s imports %s: package %s must not depend on %s", path, dep, layer, b)
+					}
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked < 50 {
+		t.Fatalf("checked only %d files: the walk is broken", checked)
+	}
+}
