@@ -47,7 +47,7 @@ const (
 	audioBytesPerSecond = 64 << 10 // 512 kbit/s, more than any AAC stream we make
 	containerBytes      = 1 << 20  // MP4 boxes and index
 	// unknownDuration stands for the audio's length for jobs accepted
-	// before it was recorded: longer than any limit we accept.
+	// before it was recorded: twice media's default limit.
 	unknownDuration = 10 * time.Minute
 )
 
