@@ -39,12 +39,13 @@ type Request struct {
 }
 
 // Remote locates a request's files in storage. The worker fills it for
-// every attempt; nothing fetches from it yet.
+// every attempt; no generator uses it yet.
 type Remote struct {
 	Image Object // the portrait, as ImagePath holds it
 	Audio Object // the recording, as AudioPath holds it (its format is AudioFormat)
 	// Output is where the video is stored: the key the worker stores
-	// OutputPath under.
+	// OutputPath under, with a URL to PUT the video to instead (then
+	// reporting Result.Uploaded).
 	Output Object
 }
 
@@ -52,11 +53,17 @@ type Remote struct {
 // holds it, with no credentials, reach the file until Expires.
 type Object struct {
 	Key string
-	// URL is signed for GET for the inputs. For the output it is a signed
-	// PUT URL, empty until storage can sign uploads: a remote generator
-	// then uploads the video itself.
+	// URL is signed for GET for the inputs. For the output it is signed
+	// for PUT: the body, sent with its Content-Length (and Content-Type
+	// video/mp4), is stored atomically under Key; a PUT may be repeated
+	// until Expires, replacing the object.
 	URL     string
-	Expires time.Time // zero when URL is empty
+	Expires time.Time
+	// MaxBytes, for the output only, is the largest video the worker
+	// accepts: local storage refuses a larger upload, and after an upload
+	// to S3 (which cannot refuse one) the worker deletes it and fails the
+	// attempt.
+	MaxBytes int64
 }
 
 // Demuxer is the forced ffmpeg format of the request's audio.
@@ -75,6 +82,9 @@ type Result struct {
 	FPS      int
 	Frames   int
 	Size     int64 // bytes
+	// Uploaded reports that the generator PUT the video to
+	// Request.Remote.Output.URL rather than writing OutputPath.
+	Uploaded bool
 }
 
 // ProgressFunc is called as frames are finished; it must be cheap.

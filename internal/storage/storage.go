@@ -1,5 +1,5 @@
 // Package storage keeps job inputs and finished videos, and hands out signed,
-// expiring download URLs for them. Two backends implement Storage: the local
+// expiring URLs to download them and to upload a video directly. Two backends implement Storage: the local
 // disk (the embedded default, served by the API itself) and any S3-compatible
 // service (AWS S3, Cloudflare R2, MinIO, versitygw).
 package storage
@@ -29,6 +29,19 @@ type Storage interface {
 	// URL returns a URL from which anyone holding it can GET the object
 	// until expires; filename is suggested to the browser for saving.
 	URL(ctx context.Context, key string, expires time.Time, filename string) (string, error)
+	// UploadURL returns a URL at which anyone holding it can PUT the
+	// object's bytes, with no credentials, until expires. The upload is
+	// atomic as Put is; a second PUT to the same URL replaces the object, as
+	// atomically. The URL is good for key only, and for PUT only: a URL
+	// from URL cannot upload, nor this one download.
+	//
+	// maxBytes (positive) bounds the upload where the backend can enforce
+	// it; S3 cannot (see s3.Bucket.UploadURL), so a caller that must bound
+	// the size checks Size once the upload is done.
+	UploadURL(ctx context.Context, key string, expires time.Time, maxBytes int64) (string, error)
+	// Size returns the object's length in bytes; ErrNotFound if it does not
+	// exist.
+	Size(ctx context.Context, key string) (int64, error)
 	// Ping checks that the backend is reachable and writable.
 	Ping(ctx context.Context) error
 }

@@ -1,7 +1,6 @@
 package worker_test
 
 import (
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -18,10 +17,7 @@ func TestBackendsKeepToTheirQueues(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	gpu := queue.Backend{Name: "gpu", Queue: "generate_gpu", Timeout: 10 * time.Minute}
-	newKeeping := func() *keeping {
-		return &keeping{Generator: b.deps.Generator, files: b.files.Handler(b.deps.Log), fetched: map[string]*httptest.ResponseRecorder{}}
-	}
-	localGen, gpuGen := newKeeping(), newKeeping()
+	localGen, gpuGen := newKeeping(b), newKeeping(b)
 	before := time.Now()
 	b.deps.Generator = localGen
 	b.start(t)

@@ -214,10 +214,11 @@ func (w *generateWorker) generate(ctx context.Context, j *store.Job, log *slog.L
 		return store.Result{}, fmt.Errorf("generating: %w", err)
 	}
 	key := req.Remote.Output.Key
-	if err := storage.PutFile(ctx, d.Storage, key, req.OutputPath, "video/mp4"); err != nil {
+	size, err := w.storeVideo(ctx, req, gres)
+	if err != nil {
 		return store.Result{}, err
 	}
-	r := store.Result{Key: key, Bytes: gres.Size, Duration: gres.Duration, ExpiresAt: time.Now().Add(d.ResultTTL)}
+	r := store.Result{Key: key, Bytes: size, Duration: gres.Duration, ExpiresAt: time.Now().Add(d.ResultTTL)}
 	if err := d.Jobs.Complete(context.WithoutCancel(ctx), j, j.Attempt, r); err != nil {
 		_ = d.Storage.Delete(context.WithoutCancel(ctx), key)
 		if errors.Is(err, store.ErrConflict) {
@@ -230,8 +231,8 @@ func (w *generateWorker) generate(ctx context.Context, j *store.Job, log *slog.L
 
 // request is the generator's request for j: the local copies of its
 // inputs and the output's path, and for a generator running elsewhere the
-// same files in storage, the inputs with GET URLs signed until the
-// attempt's deadline.
+// same files in storage, signed until the attempt's deadline: GET URLs for
+// the inputs, a PUT URL bounded by maxVideoBytes for the video.
 func (w *generateWorker) request(ctx context.Context, j *store.Job, imagePath, audioPath, out string) (generator.Request, error) {
 	format, ok := media.AudioDemuxer(filepath.Ext(j.AudioKey))
 	if !ok {
@@ -259,6 +260,13 @@ func (w *generateWorker) request(ctx context.Context, j *store.Job, imagePath, a
 		}
 		in.URL, in.Expires = url, expires
 	}
+	video := &req.Remote.Output
+	video.MaxBytes = maxVideoBytes(j)
+	url, err := w.deps.Storage.UploadURL(ctx, video.Key, expires, video.MaxBytes)
+	if err != nil {
+		return generator.Request{}, fmt.Errorf("signing the video's upload URL: %w", err)
+	}
+	video.URL, video.Expires = url, expires
 	return req, nil
 }
 

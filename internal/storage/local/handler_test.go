@@ -121,6 +121,13 @@ func TestHandler(t *testing.T) {
 func assertProblem(t *testing.T, u string, status int, code string) {
 	t.Helper()
 	resp, body := do(t, http.MethodGet, u, nil)
+	checkProblem(t, resp, body, status, code)
+}
+
+// checkProblem checks that resp, whose body is body, is an RFC 9457 answer
+// with status and code.
+func checkProblem(t *testing.T, resp *http.Response, body string, status int, code string) {
+	t.Helper()
 	if resp.StatusCode != status {
 		t.Fatalf("status %d, want %d; body %s", resp.StatusCode, status, body)
 	}
@@ -144,7 +151,14 @@ func assertProblem(t *testing.T, u string, status int, code string) {
 
 func do(t *testing.T, method, u string, h http.Header) (*http.Response, string) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), method, u, nil)
+	return send(t, method, u, h, nil)
+}
+
+// send sends body (nil: none) with method and headers h to u. A
+// *strings.Reader goes with its Content-Length, any other reader chunked.
+func send(t *testing.T, method, u string, h http.Header, body io.Reader) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, u, body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,11 +170,11 @@ func do(t *testing.T, method, u string, h http.Header) (*http.Response, string) 
 		t.Fatalf("%s %s: %v", method, u, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return resp, string(body)
+	return resp, string(b)
 }
 
 func query(t *testing.T, u, name string) string {

@@ -15,6 +15,7 @@ import (
 	"path"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/avatar-api/avatar-api/internal/storage"
 )
@@ -35,7 +36,9 @@ const (
 type Disk struct {
 	root      *os.Root
 	publicURL string
-	secret    []byte
+	secret    []byte // keys download URLs
+	uploadKey []byte // keys upload URLs; derived from secret
+	now       func() time.Time
 }
 
 var _ storage.Storage = (*Disk)(nil)
@@ -43,7 +46,8 @@ var _ storage.Storage = (*Disk)(nil)
 // New opens (creating it if needed) the directory root as a store. publicURL
 // is the absolute base URL at which Handler is reachable, such as
 // "https://api.example.com"; signed URLs are built on it. secret keys the
-// URL signatures and must be at least MinSecretLen bytes.
+// download URLs' signatures, and a key derived from it the upload URLs'; it
+// must be at least MinSecretLen bytes.
 func New(root, publicURL string, secret []byte) (*Disk, error) {
 	if len(secret) < MinSecretLen {
 		return nil, fmt.Errorf("local storage: signing secret must be at least %d bytes", MinSecretLen)
@@ -63,6 +67,8 @@ func New(root, publicURL string, secret []byte) (*Disk, error) {
 		root:      r,
 		publicURL: strings.TrimRight(publicURL, "/"),
 		secret:    append([]byte(nil), secret...),
+		uploadKey: deriveUploadKey(secret),
+		now:       time.Now,
 	}, nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/avatar-api/avatar-api/internal/storage"
 	"github.com/avatar-api/avatar-api/internal/storage/storagetest"
@@ -32,12 +33,19 @@ type testBundle struct {
 
 func setup(t *testing.T) *testBundle {
 	t.Helper()
+	return setupClock(t, time.Now)
+}
+
+// setupClock is setup for a store that reads the time from now.
+func setupClock(t *testing.T, now func() time.Time) *testBundle {
+	t.Helper()
 	root := filepath.Join(t.TempDir(), "store")
 	srv := httptest.NewUnstartedServer(nil)
 	store, err := New(root, "http://"+srv.Listener.Addr().String()+"/", testSecret)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	store.now = now
 	mux := http.NewServeMux()
 	mux.Handle(FilesPath, store.Handler(slog.New(slog.DiscardHandler)))
 	srv.Config.Handler = mux
@@ -51,7 +59,7 @@ func setup(t *testing.T) *testBundle {
 
 func TestContract(t *testing.T) {
 	t.Parallel()
-	storagetest.Run(t, func(t *testing.T) storage.Storage { return setup(t).store })
+	storagetest.Run(t, func(t *testing.T, now func() time.Time) storage.Storage { return setupClock(t, now).store })
 }
 
 func TestNew(t *testing.T) {

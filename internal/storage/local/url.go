@@ -25,7 +25,7 @@ func (s *Disk) URL(_ context.Context, key string, expires time.Time, filename st
 	if err := storage.ValidateKey(key); err != nil {
 		return "", fmt.Errorf("sign URL for %q: %w", key, err)
 	}
-	if !expires.After(time.Now()) {
+	if !expires.After(s.now()) {
 		return "", fmt.Errorf("sign URL for %q: expiry %s is not in the future", key, expires.UTC().Format(time.RFC3339))
 	}
 	return s.signedURL(key, expires.Unix(), filename), nil

@@ -1,6 +1,6 @@
 // Package s3 stores objects in an S3-compatible bucket (AWS S3, Cloudflare
-// R2, MinIO, versitygw) and hands out presigned GET URLs, so downloads never
-// pass through the API.
+// R2, MinIO, versitygw) and hands out presigned GET and PUT URLs, so neither
+// downloads nor remote workers' uploads pass through the API.
 package s3
 
 import (
@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -57,6 +58,9 @@ type Bucket struct {
 	presign *awss3.PresignClient
 	bucket  string
 	prefix  string
+	// now is the clock URLs are signed by: a presigned URL is valid from
+	// its signing time for its validity.
+	now func() time.Time
 }
 
 var _ storage.Storage = (*Bucket)(nil)
@@ -106,12 +110,14 @@ func New(ctx context.Context, cfg Config) (*Bucket, error) {
 	if prefix != "" && !strings.HasSuffix(prefix, "/") {
 		prefix += "/"
 	}
-	return &Bucket{
-		client:  client,
-		presign: awss3.NewPresignClient(client),
-		bucket:  cfg.Bucket,
-		prefix:  prefix,
-	}, nil
+	b := &Bucket{client: client, bucket: cfg.Bucket, prefix: prefix, now: time.Now}
+	b.presign = awss3.NewPresignClient(client, func(o *awss3.PresignOptions) {
+		// b.now is read when signing, so that a test may set it after New.
+		o.Presigner = clockedPresigner{now: func() time.Time { return b.now() }, signer: v4.NewSigner(func(so *v4.SignerOptions) {
+			so.DisableURIPathEscaping = true // as the SDK's own S3 presigner: keys are escaped once
+		})}
+	})
+	return b, nil
 }
 
 // Put streams r to the bucket in a single PutObject; it never holds the
@@ -218,9 +224,9 @@ func (s *Bucket) URL(ctx context.Context, key string, expires time.Time, filenam
 	if err := storage.ValidateKey(key); err != nil {
 		return "", fmt.Errorf("sign URL for %q: %w", key, err)
 	}
-	ttl := time.Until(expires)
-	if ttl <= 0 || ttl > MaxURLExpiry {
-		return "", fmt.Errorf("sign URL for %q: expiry must be in the future and at most %s ahead", key, MaxURLExpiry)
+	ttl, err := s.validity(expires)
+	if err != nil {
+		return "", fmt.Errorf("sign URL for %q: %w", key, err)
 	}
 	in := &awss3.GetObjectInput{
 		Bucket: aws.String(s.bucket),
@@ -234,6 +240,77 @@ func (s *Bucket) URL(ctx context.Context, key string, expires time.Time, filenam
 		return "", fmt.Errorf("sign URL for %q: %w", key, err)
 	}
 	return req.URL, nil
+}
+
+// UploadURL presigns a PutObject request valid until expires (at most
+// MaxURLExpiry ahead): whoever holds it PUTs the object's bytes with a
+// Content-Length and no other header required, and the service stores them atomically (S3, R2 and
+// MinIO discard an upload cut short). Another PUT to it replaces the object.
+//
+// maxBytes must be positive but cannot be enforced: a presigned PUT signs no
+// length range (only a POST policy could), so the uploader may store any
+// size up to the service's single-PUT maximum (5 GiB on S3 and R2). A
+// caller that must bound the size calls Size once the upload is done and
+// deletes an object that is too large. No Content-Type is signed either:
+// the object keeps whatever type the uploader sends, if any.
+func (s *Bucket) UploadURL(ctx context.Context, key string, expires time.Time, maxBytes int64) (string, error) {
+	if err := storage.ValidateKey(key); err != nil {
+		return "", fmt.Errorf("sign upload URL for %q: %w", key, err)
+	}
+	ttl, err := s.validity(expires)
+	if err != nil {
+		return "", fmt.Errorf("sign upload URL for %q: %w", key, err)
+	}
+	if maxBytes <= 0 {
+		return "", fmt.Errorf("sign upload URL for %q: maximum size %d is not positive", key, maxBytes)
+	}
+	req, err := s.presign.PresignPutObject(ctx, &awss3.PutObjectInput{
+		Bucket: aws.String(s.bucket),
+		Key:    aws.String(s.prefix + key),
+	}, awss3.WithPresignExpires(ttl))
+	if err != nil {
+		return "", fmt.Errorf("sign upload URL for %q: %w", key, err)
+	}
+	return req.URL, nil
+}
+
+// validity is how long a URL expiring at expires is valid from now, or an
+// error when that is not within SigV4's limits.
+func (s *Bucket) validity(expires time.Time) (time.Duration, error) {
+	ttl := expires.Sub(s.now())
+	if ttl <= 0 || ttl > MaxURLExpiry {
+		return 0, fmt.Errorf("expiry must be in the future and at most %s ahead", MaxURLExpiry)
+	}
+	return ttl, nil
+}
+
+// clockedPresigner signs with SigV4 as of its own clock rather than the
+// SDK's, so that tests can sign a URL that has already expired.
+type clockedPresigner struct {
+	signer *v4.Signer
+	now    func() time.Time
+}
+
+func (p clockedPresigner) PresignHTTP(ctx context.Context, credentials aws.Credentials, r *http.Request,
+	payloadHash, service, region string, _ time.Time, optFns ...func(*v4.SignerOptions),
+) (string, http.Header, error) {
+	return p.signer.PresignHTTP(ctx, credentials, r, payloadHash, service, region, p.now(), optFns...)
+}
+
+// Size returns the object's length from a HeadObject request;
+// storage.ErrNotFound if it does not exist.
+func (s *Bucket) Size(ctx context.Context, key string) (int64, error) {
+	if err := storage.ValidateKey(key); err != nil {
+		return 0, fmt.Errorf("size of %q: %w", key, err)
+	}
+	out, err := s.client.HeadObject(ctx, &awss3.HeadObjectInput{
+		Bucket: aws.String(s.bucket),
+		Key:    aws.String(s.prefix + key),
+	})
+	if err != nil {
+		return 0, fmt.Errorf("size of %q: %w", key, interpretError(err))
+	}
+	return aws.ToInt64(out.ContentLength), nil
 }
 
 // Ping checks that the bucket exists and the credentials may use it.

@@ -24,6 +24,7 @@ type Option func(*options)
 
 type options struct {
 	abortedUploadsKept string
+	uploadSizeUnbound  string
 }
 
 // ServerKeepsAbortedUploads tells Run that the server under test keeps the
@@ -35,16 +36,32 @@ func ServerKeepsAbortedUploads(reason string) Option {
 	return func(o *options) { o.abortedUploadsKept = reason }
 }
 
+// UploadSizeUnbound tells Run that the backend cannot make an upload URL
+// refuse a body over its maxBytes, as an S3 presigned PUT cannot; reason is
+// the skip message of the checks that it does.
+func UploadSizeUnbound(reason string) Option {
+	return func(o *options) { o.uploadSizeUnbound = reason }
+}
+
 // Run exercises the storage.Storage contract. newStore is called once per
 // subtest and must return a store isolated from the others' (a fresh
-// directory or key prefix), since subtests run in parallel. URLs the store
-// returns must be fetchable with a plain net/http GET.
-func Run(t *testing.T, newStore func(t *testing.T) storage.Storage, opts ...Option) {
+// directory or key prefix), since subtests run in parallel, that signs URLs
+// (and, if it checks them, checks their expiry) by the clock now rather than
+// the system's: that is how the contract tests an expired URL without
+// waiting. URLs the store returns must be fetchable with a plain net/http
+// GET, and upload URLs usable with a plain PUT.
+func Run(t *testing.T, newStore func(t *testing.T, now func() time.Time) storage.Storage, opts ...Option) {
 	t.Helper()
 	var o options
 	for _, opt := range opts {
 		opt(&o)
 	}
+	runObjects(t, func(t *testing.T) storage.Storage { return newStore(t, time.Now) }, o)
+	runUploads(t, newStore, o)
+}
+
+// runObjects checks Put, Open, Delete, URL, Size and Ping.
+func runObjects(t *testing.T, newStore func(t *testing.T) storage.Storage, o options) {
 
 	t.Run("RoundTrip", func(t *testing.T) {
 		t.Parallel()
@@ -203,6 +220,12 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage, opts ...Opti
 			if _, err := s.URL(ctx, key, expires, ""); !errors.Is(err, storage.ErrInvalidKey) {
 				t.Errorf("URL(%q) error = %v, want storage.ErrInvalidKey", key, err)
 			}
+			if _, err := s.UploadURL(ctx, key, expires, 1); !errors.Is(err, storage.ErrInvalidKey) {
+				t.Errorf("UploadURL(%q) error = %v, want storage.ErrInvalidKey", key, err)
+			}
+			if _, err := s.Size(ctx, key); !errors.Is(err, storage.ErrInvalidKey) {
+				t.Errorf("Size(%q) error = %v, want storage.ErrInvalidKey", key, err)
+			}
 		}
 	})
 
@@ -240,6 +263,22 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage, opts ...Opti
 		put(t, s, "k", []byte("x"))
 		if _, err := s.URL(t.Context(), "k", time.Now().Add(-time.Minute), ""); err == nil {
 			t.Fatal("URL with a past expiry succeeded, want an error")
+		}
+	})
+
+	t.Run("Size", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		for key, n := range map[string]int{"empty": 0, "dir/one": 1, "dir/more": 70000} {
+			put(t, s, key, randomBytes(t, n))
+			if got, err := s.Size(t.Context(), key); err != nil || got != int64(n) {
+				t.Errorf("Size(%q) = %d, %v; want %d", key, got, err, n)
+			}
+		}
+		for _, key := range []string{"missing", "dir/missing", "dir", "dir/one/below"} {
+			if _, err := s.Size(t.Context(), key); !errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("Size(%q) error = %v, want storage.ErrNotFound", key, err)
+			}
 		}
 	})
 
