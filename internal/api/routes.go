@@ -34,9 +34,10 @@ func (a *api) routes() []route {
 		{"POST", "/admin/keys/{id}/rotate", operator, polling, operation(opRotateKey(), a.rotateKey)},
 		{"GET", "/metrics", operator, polling, plain(a.metrics())},
 
-		// Signed routes: the link's signature is the credential.
+		// Signed routes: the link's signature is the credential (download or upload).
 		{"GET", "/files/", signed, unlimited, plain(a.Files)},
 		{"HEAD", "/files/", signed, unlimited, plain(a.Files)},
+		{"PUT", "/files/", signed, unlimited, plain(a.Files)}, // a remote worker's video, through an upload URL
 
 		// Open routes: liveness and readiness, for load balancers and orchestrators.
 		{"GET", "/health", open, unlimited, operation(opHealth(), a.health)},

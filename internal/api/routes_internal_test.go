@@ -1,14 +1,18 @@
 package api
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/avatar-api/avatar-api/internal/metric"
+	"github.com/avatar-api/avatar-api/internal/storage/local"
 )
 
 // TestRouteTable: every route says who may call it, no two lines claim
@@ -26,7 +30,7 @@ func TestRouteTable(t *testing.T) {
 		}
 		seen[r.method+" "+r.path] = true
 	}
-	for _, want := range []string{"GET /metrics", "GET /files/", "HEAD /files/", "GET /health", "POST /generate"} {
+	for _, want := range []string{"GET /metrics", "GET /files/", "HEAD /files/", "PUT /files/", "GET /health", "POST /generate"} {
 		if !seen[want] {
 			t.Errorf("%s is not in the route table", want)
 		}
@@ -81,4 +85,47 @@ func TestRouteWithoutAccess(t *testing.T) {
 		}
 	}()
 	route{method: "GET", path: "/x"}.access.scopes()
+}
+
+// TestUploadThroughTheRouteTable: an upload URL of local storage works
+// through the API's mux (the PUT line of the table), and a download URL
+// of the same key cannot upload.
+func TestUploadThroughTheRouteTable(t *testing.T) {
+	t.Parallel()
+	log := slog.New(slog.DiscardHandler)
+	srv := httptest.NewUnstartedServer(nil)
+	disk, err := local.New(t.TempDir(), "http://"+srv.Listener.Addr().String(), bytes.Repeat([]byte("k"), 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Config.Handler = New(Deps{Log: log, Files: disk.Handler(log)})
+	srv.Start()
+	defer srv.Close()
+	ctx := context.Background()
+	put := func(url string) int {
+		req, _ := http.NewRequest(http.MethodPut, url, strings.NewReader("video"))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	get, err := disk.URL(ctx, "results/x.mp4", time.Now().Add(time.Hour), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := put(get); st != http.StatusForbidden {
+		t.Fatalf("PUT with a download URL = %d, want 403", st)
+	}
+	up, err := disk.UploadURL(ctx, "results/x.mp4", time.Now().Add(time.Hour), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := put(up); st != http.StatusCreated {
+		t.Fatalf("PUT with an upload URL = %d, want 201", st)
+	}
+	if n, err := disk.Size(ctx, "results/x.mp4"); err != nil || n != 5 {
+		t.Fatalf("stored: %d bytes, %v", n, err)
+	}
 }
