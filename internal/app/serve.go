@@ -70,22 +70,37 @@ func (a *App) readiness(degraded func() bool) func(r *http.Request) map[string]s
 	}
 }
 
+// checkDependencies runs the checks at once, each within its own 3 s: a
+// slow one (a cold ffmpeg on a busy machine) cannot use up the others'
+// time, and /ready answers within about 3 s whatever hangs.
 func (a *App) checkDependencies(ctx context.Context) map[string]string {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	checks := map[string]string{}
-	check := func(name string, err error) {
-		checks[name] = "ok"
-		if err != nil {
-			// The reason goes to the log; /ready is public.
-			checks[name] = "unavailable"
-			a.Log.WarnContext(ctx, "readiness check failed", "check", name, "error", err)
-		}
+	probes := map[string]func(context.Context) error{
+		"database": a.Store.Ping,
+		"queue":    a.Store.PingQueue,
+		"storage":  a.Storage.Ping,
+		"ffmpeg":   func(ctx context.Context) error { return ffmpeg.Check(ctx, a.Config.FFmpeg) },
 	}
-	check("database", a.Store.Ping(ctx))
-	check("queue", a.Store.PingQueue(ctx))
-	check("storage", a.Storage.Ping(ctx))
-	check("ffmpeg", ffmpeg.Check(ctx, a.Config.FFmpeg))
+	var (
+		mu     sync.Mutex
+		wg     sync.WaitGroup
+		checks = map[string]string{}
+	)
+	for name, probe := range probes {
+		wg.Go(func() {
+			pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			defer cancel()
+			status := "ok"
+			if err := probe(pctx); err != nil {
+				// The reason goes to the log; /ready is public.
+				status = "unavailable"
+				a.Log.WarnContext(ctx, "readiness check failed", "check", name, "error", err)
+			}
+			mu.Lock()
+			checks[name] = status
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
 	if a.Workers() {
 		checks["workers"] = "ok"
 	}
