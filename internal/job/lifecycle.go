@@ -79,10 +79,15 @@ func (l *Lifecycle) Complete(ctx context.Context, j *store.Job, attempt int, r s
 
 // Fail ends the job with a reason (code for machines, message for the
 // customer) and deletes the inputs. attempt 0 fails it whoever holds it.
-// A job that ended already is left as it is.
+// A job that ended already, or that another attempt has taken over, is
+// left as it is, its inputs too: the transition that ended it deleted
+// them, and a successor still needs them.
 func (l *Lifecycle) Fail(ctx context.Context, j *store.Job, attempt int, code, message string) error {
 	_, err := l.apply(ctx, store.ApplyParams{JobID: j.ID, Transition: store.Fail, Attempt: attempt, Code: code, Message: message})
-	if err != nil && !errors.Is(err, store.ErrConflict) {
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		return nil
+	case err != nil:
 		return err
 	}
 	l.deleteInputs(ctx, j)
@@ -151,7 +156,8 @@ func (l *Lifecycle) apply(ctx context.Context, p store.ApplyParams) (*store.Job,
 }
 
 // deleteInputs removes a job's inputs, logging failures: nothing retries
-// them (the sweep of orphaned objects will), so a failure is worth a line.
+// them yet (a sweep of unreferenced objects is to come), so a failure is
+// worth a line and leaves the objects in storage.
 func (l *Lifecycle) deleteInputs(ctx context.Context, j *store.Job) {
 	if j == nil {
 		return

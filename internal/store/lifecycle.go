@@ -51,7 +51,7 @@ func (r Rule) Allows(from State) bool {
 // made it: the outbox from which metrics, webhooks, alerts and live status
 // read what happened, so none can miss or invent a move.
 type Event struct {
-	ID         int64 // increasing: read events after the last one seen
+	ID         int64 // increasing in commit order: a reader that has seen n never finds a smaller id later
 	JobID      string
 	Owner      string
 	Transition Transition
@@ -65,7 +65,8 @@ type Event struct {
 type ApplyParams struct {
 	JobID      string
 	Transition Transition
-	// Attempt fences the move: for Start, the attempt taking the job; for
+	// Attempt fences the move: for Start, the attempt taking the job (none
+	// lower than the job's own: a late start cannot take it back); for
 	// the others, the attempt that must still own the job, or 0 for
 	// whoever holds it (the customer's cancel, the sweeper).
 	Attempt int

@@ -290,3 +290,34 @@ func TestEventsOfEveryPath(t *testing.T) {
 		t.Fatalf("left behind: %v", files)
 	}
 }
+
+// TestSupersededFailKeepsInputs: an attempt taken for dead that wakes and
+// fails (its deadline passed) leaves the job, and the inputs its successor
+// is using, alone.
+func TestSupersededFailKeepsInputs(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	j := b.submit(t)
+	if _, err := b.jobs.Start(ctx, j.ID, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.jobs.Start(ctx, j.ID, 2); err != nil { // the rescue's successor
+		t.Fatal(err)
+	}
+	if err := b.jobs.Fail(ctx, j, 1, worker.CodeTimeout, "too slow"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.st.GetJob(ctx, j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != store.StateProcessing || got.Attempt != 2 {
+		t.Fatalf("job %s by attempt %d, want processing by attempt 2", got.State, got.Attempt)
+	}
+	for _, key := range []string{j.ImageKey, j.AudioKey} {
+		if _, err := b.files.Size(ctx, key); err != nil {
+			t.Fatalf("input %s of the running attempt: %v", key, err)
+		}
+	}
+}

@@ -52,6 +52,7 @@ func Open(ctx context.Context, url string, maxAttempts int) (*sqlstore.Store, er
 		Numbered:          true,
 		ForUpdate:         " FOR UPDATE",
 		LockFirstKey:      "SELECT pg_advisory_xact_lock(7317022401)",
+		LockEvents:        "SELECT pg_advisory_xact_lock(7317022402)",
 		Time:              func(t time.Time) any { return t },
 		IsUniqueViolation: isUniqueViolation,
 	}, driver, maxAttempts)

@@ -27,7 +27,14 @@ func (s *Store) Apply(ctx context.Context, p store.ApplyParams) (*store.Job, err
 		if p.Owner != "" && cur.Owner != p.Owner {
 			return store.ErrNotFound
 		}
-		fenced := p.Transition != store.Start && p.Attempt != 0 && cur.Attempt != p.Attempt
+		// The fence: a transition of an attempt applies only while no other
+		// attempt holds the job; a start only over an earlier attempt (a
+		// start that arrives late cannot take the job back from its
+		// successor).
+		fenced := p.Attempt != 0 && cur.Attempt != p.Attempt
+		if p.Transition == store.Start {
+			fenced = p.Attempt < cur.Attempt
+		}
 		if !rule.Allows(cur.State) || fenced {
 			out = cur
 			return store.ErrConflict
@@ -43,14 +50,13 @@ func (s *Store) Apply(ctx context.Context, p store.ApplyParams) (*store.Job, err
 		if p.Transition == store.Start {
 			attempt = p.Attempt
 		}
-		if err := s.record(ctx, tx, store.Event{JobID: p.JobID, Owner: cur.Owner, Transition: p.Transition,
-			From: cur.State, To: rule.To, Attempt: attempt, Code: p.Code, At: now}); err != nil {
-			return err
-		}
 		if p.Transition == store.Cancel {
-			return s.cancelEntry(ctx, tx, p.JobID)
+			if err := s.cancelEntry(ctx, tx, p.JobID); err != nil {
+				return err
+			}
 		}
-		return nil
+		return s.record(ctx, tx, store.Event{JobID: p.JobID, Owner: cur.Owner, Transition: p.Transition,
+			From: cur.State, To: rule.To, Attempt: attempt, Code: p.Code, At: now})
 	})
 	return out, err
 }
@@ -75,7 +81,14 @@ func (s *Store) changes(p store.ApplyParams, to store.State, now time.Time) (str
 }
 
 // record writes one event: the single place a transition becomes an event.
+// It is the last statement of its transaction, as it takes the dialect's
+// LockEvents, held until the commit.
 func (s *Store) record(ctx context.Context, tx *sql.Tx, e store.Event) error {
+	if s.dialect.LockEvents != "" {
+		if _, err := tx.ExecContext(ctx, s.dialect.LockEvents); err != nil {
+			return s.interpret(err, "locking job events")
+		}
+	}
 	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO job_events (job_id, owner, transition, from_state, to_state, attempt, code, at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`), e.JobID, e.Owner, e.Transition, e.From, e.To, e.Attempt, e.Code, s.t(e.At))
 	return s.interpret(err, "recording job event")

@@ -263,6 +263,20 @@ func Run(t *testing.T, s store.Store, dropQueue func(t *testing.T)) {
 	})
 
 	t.Run("Events", func(t *testing.T) { events(t, s) })
+	t.Run("EventsInCommitOrder", func(t *testing.T) { eventsInCommitOrder(t, s) })
+	t.Run("LateStart", func(t *testing.T) {
+		j := newJob(newOwner())
+		_, err := s.CreateJob(ctx, j)
+		must(t, err)
+		_, err = start(ctx, s, j.ID, 2)
+		must(t, err)
+		if _, err := start(ctx, s, j.ID, 1); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("a late start of attempt 1 over attempt 2: %v, want ErrConflict", err)
+		}
+		if got, _ := s.GetJob(ctx, j.ID); got.Attempt != 2 {
+			t.Fatalf("the job is held by attempt %d, want 2", got.Attempt)
+		}
+	})
 
 	t.Run("Orphaned", func(t *testing.T) {
 		j := newJob(newOwner())
@@ -464,5 +478,84 @@ func events(t *testing.T, s store.Store) {
 		if fmt.Sprint(got) != fmt.Sprint(path.want) {
 			t.Errorf("%s: events\n  %v\nwant\n  %v", name, got, path.want)
 		}
+	}
+}
+
+// eventsInCommitOrder: a reader that follows the events with a cursor
+// (after the last id it saw) while many jobs change at once misses none:
+// ids are handed out in commit order, which PostgreSQL's sequences alone
+// do not give.
+func eventsInCommitOrder(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const writers, perWriter = 6, 8
+	owner := newOwner()
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		mine = map[string]bool{}
+	)
+	for range writers {
+		wg.Go(func() {
+			for range perWriter {
+				j := newJob(owner)
+				if _, err := s.CreateJob(ctx, j); err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				mine[j.ID] = true
+				mu.Unlock()
+				if _, err := start(ctx, s, j.ID, 1); err != nil {
+					t.Error(err)
+					return
+				}
+				if err := fail(ctx, s, j.ID, 1, "generation_failed", "x"); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	seen := map[int64]bool{}
+	var cursor int64
+	read := func() {
+		for {
+			evs, err := s.Events(ctx, store.EventsParams{After: cursor, Limit: 500})
+			must(t, err)
+			for _, e := range evs {
+				seen[e.ID] = true
+				cursor = e.ID
+			}
+			if len(evs) < 500 {
+				return
+			}
+		}
+	}
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		read()
+	}
+	read()
+	missed := 0
+	for id := range mine {
+		evs, err := s.Events(ctx, store.EventsParams{JobID: id, Limit: 10})
+		must(t, err)
+		for _, e := range evs {
+			if !seen[e.ID] {
+				missed++
+			}
+		}
+		if len(evs) != 3 {
+			t.Errorf("job %s has %d events, want 3", id, len(evs))
+		}
+	}
+	if missed > 0 {
+		t.Fatalf("a reader following the cursor missed %d of %d events", missed, 3*len(mine))
 	}
 }
