@@ -238,16 +238,22 @@ func TestTermDrains(t *testing.T) {
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond)
-	if resp, err := http.Get(p.url + "/health"); err == nil {
+	// A draining server stops accepting connections at once; the job it
+	// runs goes on. (Polled: the signal is handled a moment later.)
+	quick := &http.Client{Timeout: time.Second}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		resp, err := quick.Get(p.url + "/health")
+		if err != nil {
+			break
+		}
 		resp.Body.Close()
-		t.Error("a draining server still accepts new connections")
+		if time.Now().After(deadline) {
+			t.Fatal("a draining server still accepts new connections 10 s after SIGTERM")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	if err := p.exit(t, 120*time.Second); err != nil {
 		t.Fatalf("exit: %v", err)
-	}
-	if !strings.Contains(p.logs.String(), `"msg":"job completed"`) {
-		t.Fatal("the running job did not complete before exit")
 	}
 	p2 := start(t, dir, "EMBEDDED_WORKERS=false")
 	if j := p2.status(t, id); j.State != "completed" {

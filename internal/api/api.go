@@ -46,6 +46,7 @@ type api struct {
 	Deps
 	slots    *uploadSlots
 	keyLocks keyLocks
+	doc      *huma.OpenAPI // the document of every operation, served by spec
 }
 
 // now is the limiter's time: the injected clock of tests, or zero, which
@@ -67,6 +68,7 @@ func New(d Deps) http.Handler {
 	config.Info.Description = "Turns a portrait image, a speech recording and a short prompt into a talking-avatar MP4, as an asynchronous job."
 	config.DocsPath = "" // the docs page comes with the documentation issue; no CDN scripts
 	config.SchemasPath = ""
+	config.OpenAPIPath = ""  // served by lines of the route table (spec), like every other route
 	config.CreateHooks = nil // no $schema links in bodies: the schemas are in the OpenAPI document
 	config.Transformers = []huma.Transformer{finishProblem}
 	config.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
@@ -75,6 +77,7 @@ func New(d Deps) http.Handler {
 	config.Servers = []*huma.Server{{URL: d.PublicURL}}
 	h := humago.New(mux, config)
 	h.UseMiddleware(withLogger(d.Log), a.authenticate(h), a.limit(h))
+	a.doc = h.OpenAPI()
 	rt := router{a: a, h: h, mux: mux}
 	for _, r := range a.routes() {
 		r.register(rt, r)

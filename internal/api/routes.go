@@ -2,9 +2,11 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
+	"sync"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -39,9 +41,14 @@ func (a *api) routes() []route {
 		{"HEAD", "/files/", signed, unlimited, plain(a.Files)},
 		{"PUT", "/files/", signed, unlimited, plain(a.Files)}, // a remote worker's video, through an upload URL
 
-		// Open routes: liveness and readiness, for load balancers and orchestrators.
+		// Open routes: liveness and readiness, for load balancers and
+		// orchestrators; the OpenAPI document (3.1, and 3.0 for older tools).
 		{"GET", "/health", open, unlimited, operation(opHealth(), a.health)},
 		{"GET", "/ready", open, unlimited, operation(opReady(), a.ready)},
+		{"GET", "/openapi.json", open, unlimited, plain(a.spec(specJSON))},
+		{"GET", "/openapi.yaml", open, unlimited, plain(a.spec(specYAML))},
+		{"GET", "/openapi-3.0.json", open, unlimited, plain(a.spec(specJSON30))},
+		{"GET", "/openapi-3.0.yaml", open, unlimited, plain(a.spec(specYAML30))},
 	}
 }
 
@@ -164,4 +171,49 @@ func routeOf(op *huma.Operation) route {
 		panic("operation " + op.OperationID + " is not in the route table")
 	}
 	return r
+}
+
+// The forms of the OpenAPI document.
+type specForm int
+
+const (
+	specJSON specForm = iota
+	specYAML
+	specJSON30
+	specYAML30
+)
+
+// spec serves the OpenAPI document in one form, rendered once, at the
+// first request: by then every route is registered.
+func (a *api) spec(form specForm) http.Handler {
+	var (
+		once sync.Once
+		body []byte
+		err  error
+	)
+	contentType := "application/openapi+json"
+	if form == specYAML || form == specYAML30 {
+		contentType = "application/openapi+yaml"
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		once.Do(func() {
+			switch form {
+			case specJSON:
+				body, err = json.Marshal(a.doc)
+			case specYAML:
+				body, err = a.doc.YAML()
+			case specJSON30:
+				body, err = a.doc.Downgrade()
+			case specYAML30:
+				body, err = a.doc.DowngradeYAML()
+			}
+		})
+		if err != nil {
+			a.Log.ErrorContext(r.Context(), "rendering the OpenAPI document failed", "error", err)
+			problem.Write(w, r, problem.New(http.StatusInternalServerError, problem.CodeInternal, problem.InternalDetail))
+			return
+		}
+		w.Header().Set("Content-Type", contentType)
+		_, _ = w.Write(body)
+	})
 }

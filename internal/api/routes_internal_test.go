@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -30,7 +31,8 @@ func TestRouteTable(t *testing.T) {
 		}
 		seen[r.method+" "+r.path] = true
 	}
-	for _, want := range []string{"GET /metrics", "GET /files/", "HEAD /files/", "PUT /files/", "GET /health", "POST /generate"} {
+	for _, want := range []string{"GET /metrics", "GET /files/", "HEAD /files/", "PUT /files/", "GET /health", "POST /generate",
+		"GET /openapi.json", "GET /openapi.yaml", "GET /openapi-3.0.json", "GET /openapi-3.0.yaml"} {
 		if !seen[want] {
 			t.Errorf("%s is not in the route table", want)
 		}
@@ -38,6 +40,17 @@ func TestRouteTable(t *testing.T) {
 
 	srv := httptest.NewServer(New(Deps{Log: slog.New(slog.DiscardHandler), Files: http.NotFoundHandler()}))
 	defer srv.Close()
+	for _, form := range []string{"/openapi.yaml", "/openapi-3.0.json", "/openapi-3.0.yaml"} {
+		resp, err := http.Get(srv.URL + form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "/generate") {
+			t.Errorf("GET %s = %d, %.80q", form, resp.StatusCode, body)
+		}
+	}
 	resp, err := http.Get(srv.URL + "/openapi.json")
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +67,7 @@ func TestRouteTable(t *testing.T) {
 	}
 	for _, r := range a.routes() {
 		op, ok := doc.Paths[r.path][strings.ToLower(r.method)]
-		if r.path == "/metrics" || r.path == "/files/" {
+		if r.path == "/metrics" || r.path == "/files/" || strings.HasPrefix(r.path, "/openapi") {
 			continue // plain handlers, not operations
 		}
 		if !ok {

@@ -44,7 +44,7 @@ type Overrides struct {
 	FirstKey io.Writer
 
 	Store      *sqlstore.Store     // already open, and closed by the caller; nil: opened from the config
-	Checker    generator.Checker   // vets submissions; nil: the generator's own check, if it has one
+	Checker    generator.Checker   // vets submissions; nil: FACE_CHECK decides
 	Limiter    ratelimit.Limiter   // nil: from REDIS_URL, in memory without
 	LimiterNow func() time.Time    // the limiter's clock; nil: each limiter's own (Redis's)
 	Clock      Clock               // the key cache's, the failed-auth throttle's and the upload-slot wait's; nil: the real one

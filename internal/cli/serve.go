@@ -27,16 +27,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if isTerminal(stdout) {
 		o.FirstKey = stdout
 	}
+	// The socket first: an inherited one (socket activation) is not
+	// close-on-exec until Listen takes it, and the embedded workers start
+	// ffmpeg processes, which must not inherit it.
+	ln, err := server.Listen(":" + strconv.Itoa(cfg.Port))
+	if err != nil {
+		return err
+	}
 	a, err := app.New(ctx, cfg, log, o)
 	if err != nil {
+		ln.Close()
 		return err
 	}
 	defer a.Close()
-	ln, err := server.Listen(":" + strconv.Itoa(cfg.Port))
-	if err != nil {
-		_ = a.StopWorkers(0)
-		return err
-	}
 	return a.Serve(ctx, ln)
 }
 
