@@ -2,7 +2,6 @@ package builtin
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"math"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"github.com/avatar-api/avatar-api/internal/generator/audio"
 	"github.com/avatar-api/avatar-api/internal/generator/face"
 	"github.com/avatar-api/avatar-api/internal/refusal"
+	"github.com/avatar-api/avatar-api/internal/testkit"
 )
 
 func request(t *testing.T, image, sound string) generator.Request {
@@ -58,20 +58,20 @@ func TestVideos(t *testing.T) {
 			if last != total || total != res.Frames {
 				t.Errorf("progress ended at %d/%d, %d frames", last, total, res.Frames)
 			}
-			p := probe(t, req.OutputPath)
+			p := testkit.ProbeFrames(t, req.OutputPath)
 			pcm, err := audio.Decode(context.Background(), "", audio.Input{Path: req.AudioPath, Format: req.Demuxer()})
 			if err != nil {
 				t.Fatal(err)
 			}
 			want, frame := pcm.Duration().Seconds(), 1/float64(c.fps)
-			if p.vcodec != "h264" || p.acodec != "aac" || p.width != c.width || p.height != c.height ||
-				p.fps != strconv.Itoa(c.fps)+"/1" || p.pixfmt != "yuv420p" || math.Abs(p.duration-want) > frame {
+			if p.VideoCodec != "h264" || p.AudioCodec != "aac" || p.Width != c.width || p.Height != c.height ||
+				p.FPS != strconv.Itoa(c.fps)+"/1" || p.PixFmt != "yuv420p" || math.Abs(p.Duration-want) > frame {
 				t.Fatalf("video %+v; want h264/aac %dx%d %d fps yuv420p, %.3f s ± %.3f", p, c.width, c.height, c.fps, want, frame)
 			}
-			if p.frames != res.Frames || res.Frames != int(math.Ceil(want*float64(c.fps)-1e-9)) {
-				t.Errorf("%d frames in the file, %d reported, want ceil(%.4f × %d)", p.frames, res.Frames, want, c.fps)
+			if p.Frames != res.Frames || res.Frames != int(math.Ceil(want*float64(c.fps)-1e-9)) {
+				t.Errorf("%d frames in the file, %d reported, want ceil(%.4f × %d)", p.Frames, res.Frames, want, c.fps)
 			}
-			t.Logf("%s: %.3f s video for %.3f s audio, %d frames, %d bytes", c.sound, p.duration, want, p.frames, res.Size)
+			t.Logf("%s: %.3f s video for %.3f s audio, %d frames, %d bytes", c.sound, p.Duration, want, p.Frames, res.Size)
 		})
 	}
 }
@@ -161,50 +161,6 @@ func TestDeterministic(t *testing.T) {
 	if sums[0] != sums[1] {
 		t.Fatalf("two runs differ: %s vs %s", sums[0], sums[1])
 	}
-}
-
-type probed struct {
-	vcodec, acodec, fps, pixfmt string
-	width, height, frames       int
-	duration                    float64
-}
-
-func probe(t *testing.T, path string) probed {
-	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-count_frames", "-of", "json", "-show_streams", "-show_format", path).Output()
-	if err != nil {
-		t.Fatalf("ffprobe: %v", err)
-	}
-	var r struct {
-		Streams []struct {
-			CodecType, CodecName, RFrameRate, PixFmt, NbReadFrames string `json:"-"`
-			Type                                                   string `json:"codec_type"`
-			Name                                                   string `json:"codec_name"`
-			Rate                                                   string `json:"r_frame_rate"`
-			Pix                                                    string `json:"pix_fmt"`
-			Frames                                                 string `json:"nb_read_frames"`
-			Width                                                  int    `json:"width"`
-			Height                                                 int    `json:"height"`
-		} `json:"streams"`
-		Format struct {
-			Duration string `json:"duration"`
-		} `json:"format"`
-	}
-	if err := json.Unmarshal(out, &r); err != nil {
-		t.Fatal(err)
-	}
-	var p probed
-	for _, s := range r.Streams {
-		switch s.Type {
-		case "video":
-			p.vcodec, p.fps, p.pixfmt, p.width, p.height = s.Name, s.Rate, s.Pix, s.Width, s.Height
-			p.frames, _ = strconv.Atoi(s.Frames)
-		case "audio":
-			p.acodec = s.Name
-		}
-	}
-	p.duration, _ = strconv.ParseFloat(r.Format.Duration, 64)
-	return p
 }
 
 // containsPath reports whether s shows a file system path.

@@ -2,10 +2,8 @@ package still
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/avatar-api/avatar-api/internal/generator"
 	"github.com/avatar-api/avatar-api/internal/refusal"
+	"github.com/avatar-api/avatar-api/internal/testkit"
 )
 
 const fixtures = "../../../testdata"
@@ -47,31 +46,30 @@ func TestGenerate(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			audioDur := probe(t, audio).duration()
+			audioDur := secs(testkit.Probe(t, audio).Duration)
 			frameDur := time.Second / time.Duration(tt.fps)
-			out := probe(t, req.OutputPath)
-			v, a := out.stream("video"), out.stream("audio")
-			if v.CodecName != "h264" || a.CodecName != "aac" {
-				t.Errorf("codecs %q + %q, want h264 + aac", v.CodecName, a.CodecName)
+			out := testkit.Probe(t, req.OutputPath)
+			if out.VideoCodec != "h264" || out.AudioCodec != "aac" {
+				t.Errorf("codecs %q + %q, want h264 + aac", out.VideoCodec, out.AudioCodec)
 			}
-			if v.Width != tt.width || v.Height != tt.height || v.RFrameRate != strconv.Itoa(tt.fps)+"/1" {
-				t.Errorf("video %dx%d at %s, want %dx%d at %d/1", v.Width, v.Height, v.RFrameRate, tt.width, tt.height, tt.fps)
+			if out.Width != tt.width || out.Height != tt.height || out.FPS != strconv.Itoa(tt.fps)+"/1" {
+				t.Errorf("video %dx%d at %s, want %dx%d at %d/1", out.Width, out.Height, out.FPS, tt.width, tt.height, tt.fps)
 			}
-			if diff := (out.duration() - audioDur).Abs(); diff > frameDur {
-				t.Errorf("video lasts %v, audio %v: more than one frame apart", out.duration(), audioDur)
+			if diff := (secs(out.Duration) - audioDur).Abs(); diff > frameDur {
+				t.Errorf("video lasts %v, audio %v: more than one frame apart", secs(out.Duration), audioDur)
 			}
-			if diff := (seconds(a.Duration) - audioDur).Abs(); diff > frameDur {
-				t.Errorf("audio track lasts %s s, input audio %v", a.Duration, audioDur)
+			if diff := (secs(out.AudioDuration) - audioDur).Abs(); diff > frameDur {
+				t.Errorf("audio track lasts %.3f s, input audio %v", out.AudioDuration, audioDur)
 			}
 
 			wantFrames := frameCount(audioDur, tt.fps)
 			info, _ := os.Stat(req.OutputPath)
-			want := generator.Result{Duration: out.duration(), Width: tt.width, Height: tt.height, FPS: tt.fps, Frames: wantFrames, Size: info.Size()}
+			want := generator.Result{Duration: secs(out.Duration), Width: tt.width, Height: tt.height, FPS: tt.fps, Frames: wantFrames, Size: info.Size()}
 			if res != want {
 				t.Errorf("result %+v, want %+v", res, want)
 			}
-			if v.NbFrames != strconv.Itoa(wantFrames) {
-				t.Errorf("video has %s frames, want %d", v.NbFrames, wantFrames)
+			if out.Frames != wantFrames {
+				t.Errorf("video has %d frames, want %d", out.Frames, wantFrames)
 			}
 			rec.check(t, wantFrames)
 			assertOnly(t, dir, "out.mp4")
@@ -223,50 +221,5 @@ func assertOnly(t *testing.T, dir string, names ...string) {
 	}
 }
 
-type probed struct {
-	Streams []struct {
-		CodecType  string `json:"codec_type"`
-		CodecName  string `json:"codec_name"`
-		Width      int    `json:"width"`
-		Height     int    `json:"height"`
-		RFrameRate string `json:"r_frame_rate"`
-		NbFrames   string `json:"nb_frames"`
-		Duration   string `json:"duration"`
-	} `json:"streams"`
-	Format struct {
-		Duration string `json:"duration"`
-	} `json:"format"`
-}
-
-// probe runs ffprobe directly, independently of the code under test.
-func probe(t *testing.T, path string) probed {
-	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-of", "json", "-show_format", "-show_streams", path).Output()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v", path, err)
-	}
-	var p probed
-	if err := json.Unmarshal(out, &p); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func (p probed) duration() time.Duration { return seconds(p.Format.Duration) }
-
-func (p probed) stream(kind string) (s struct {
-	CodecType  string `json:"codec_type"`
-	CodecName  string `json:"codec_name"`
-	Width      int    `json:"width"`
-	Height     int    `json:"height"`
-	RFrameRate string `json:"r_frame_rate"`
-	NbFrames   string `json:"nb_frames"`
-	Duration   string `json:"duration"`
-}) {
-	for _, st := range p.Streams {
-		if st.CodecType == kind {
-			return st
-		}
-	}
-	return s
-}
+// secs is a duration of ffprobe's, in seconds, as a time.Duration.
+func secs(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
