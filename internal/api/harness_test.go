@@ -121,6 +121,9 @@ func setup(t testing.TB, opts options) *testBundle {
 	srv.Listener = ln
 	srv.Start()
 	t.Cleanup(func() {
+		if t.Failed() { // what the service said, to tell why
+			t.Logf("service log (last lines):\n%s", lastLogLines(logs.String(), 40))
+		}
 		srv.Close()
 		_ = a.StopWorkers(5 * time.Second)
 		a.Close()
@@ -373,4 +376,10 @@ func (tb *testBundle) waitUploads(t *testing.T, n int) {
 		dirs, _ := filepath.Glob(filepath.Join(tb.dataDir, "uploads", "*", "upload-*"))
 		return len(dirs) >= n
 	})
+}
+
+// lastLogLines is the last n lines of a log.
+func lastLogLines(log string, n int) string {
+	lines := strings.Split(strings.TrimRight(log, "\n"), "\n")
+	return strings.Join(lines[max(len(lines)-n, 0):], "\n")
 }

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -235,10 +236,25 @@ func (c *Cmd) Output() ([]byte, error) {
 
 // Failed reports whether err means the program ran and exited with an
 // error (for these programs: it did not like its input), as opposed to not
-// running at all or being stopped.
+// running at all or being stopped: by its deadline, or killed from outside
+// (Killed). A crash of its own (SIGSEGV, SIGABRT on a hostile file) is a
+// failure over its input.
 func Failed(err error) bool {
 	var exit *exec.ExitError
-	return errors.As(err, &exit) && !errors.Is(err, ErrDeadline)
+	return errors.As(err, &exit) && !errors.Is(err, ErrDeadline) && !Killed(err)
+}
+
+// Killed reports whether the program was killed by SIGKILL or SIGTERM
+// that it was not sent for its deadline: the kernel's OOM killer, an
+// operator, a container stopping. The input is not to blame; a retry may
+// well succeed.
+func Killed(err error) bool {
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || errors.Is(err, ErrDeadline) {
+		return false
+	}
+	ws, ok := exit.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled() && (ws.Signal() == syscall.SIGKILL || ws.Signal() == syscall.SIGTERM)
 }
 
 // Deadline is how long a run over media lasting d may take: a margin for

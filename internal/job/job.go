@@ -198,7 +198,7 @@ func (s *Service) refused(ctx context.Context, part string, err error) error {
 	case errors.As(err, &me):
 		s.Log.InfoContext(ctx, "upload refused", "part", part, "code", me.Code, "detail", me.Detail)
 		return err
-	case errors.Is(err, media.ErrBusy):
+	case errors.Is(err, media.ErrBusy), errors.Is(err, media.ErrInterrupted):
 		return fmt.Errorf("%w: %w", ErrBusy, err)
 	case ctx.Err() != nil:
 		return ctx.Err()

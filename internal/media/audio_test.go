@@ -171,3 +171,33 @@ func TestCanonicalAudioPastItsDeadline(t *testing.T) {
 		t.Fatalf("err = %v, want %s", err, refusal.CodeInvalidAudio)
 	}
 }
+
+// TestCanonicalAudioKilled: a decoder killed from outside (the OOM killer,
+// an operator) is not the upload's fault: no refusal, but ErrInterrupted,
+// which the API answers with 503 and Retry-After. One that crashes on its
+// own (SIGSEGV over a hostile file) still refuses the upload. The
+// "ffmpeg" here kills itself; ffprobe is real.
+func TestCanonicalAudioKilled(t *testing.T) {
+	t.Parallel()
+	for signal, refused := range map[string]bool{"KILL": false, "TERM": false, "SEGV": true} {
+		t.Run(signal, func(t *testing.T) {
+			t.Parallel()
+			die := writeFile(t, "ffmpeg", []byte("#!/bin/sh\nkill -"+signal+" $$\n"))
+			if err := os.Chmod(die, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Prober{FFmpeg: die}.CanonicalAudio(context.Background(), filepath.Join(fixtures, "speech_en_4s.wav"),
+				filepath.Join(t.TempDir(), "a.wav"), Limits{})
+			if refused {
+				if codeOf(err) != refusal.CodeInvalidAudio {
+					t.Fatalf("err = %v, want %s", err, refusal.CodeInvalidAudio)
+				}
+				return
+			}
+			var re *refusal.Error
+			if errors.As(err, &re) || !errors.Is(err, ErrInterrupted) {
+				t.Fatalf("err = %v, want ErrInterrupted and no refusal", err)
+			}
+		})
+	}
+}

@@ -19,12 +19,22 @@ const probeTimeout = 15 * time.Second
 // (it runs at a hundred times real time or more when idle).
 const audioSpeed = 4
 
+// ErrInterrupted means a check of an upload was stopped from outside (the
+// decoder killed by the kernel's OOM killer, say): not the upload's fault;
+// the request may be retried.
+var ErrInterrupted = errors.New("the check of the upload was interrupted")
+
 // runError turns a failed run into an error: a refusal of the upload when
 // the program ran and rejected it (with ffmpeg's own words kept apart, for
 // the log), an ordinary error otherwise.
 func runError(err error, cmd *ffmpeg.Cmd, path, code, message, what string) error {
 	if ffmpeg.Failed(err) {
 		return refusal.New(code, "%s", message).WithDetail(stderrReason(cmd.Stderr.String(), path))
+	}
+	if ffmpeg.Killed(err) {
+		// Killed from outside (out of memory, say): the service's trouble,
+		// not the upload's; the client may retry.
+		return fmt.Errorf("%w: %s: %w", ErrInterrupted, what, err)
 	}
 	if errors.Is(err, ffmpeg.ErrDeadline) {
 		// It ran the whole deadline (set from the longest allowed audio):
