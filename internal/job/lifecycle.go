@@ -44,8 +44,11 @@ func (l *Lifecycle) Start(ctx context.Context, id string, attempt int) (*store.J
 		return nil, ErrNotFound
 	case errors.Is(err, store.ErrConflict):
 		// Ended meanwhile (cancelled while its worker was down, say): make
-		// sure its inputs go too.
-		l.deleteInputs(ctx, j)
+		// sure its inputs go too. A start refused because a later attempt
+		// holds the job leaves them to that attempt.
+		if j != nil && j.State.Final() {
+			l.deleteInputs(ctx, j)
+		}
 		return j, err
 	case err != nil:
 		return nil, fmt.Errorf("starting job: %w", err)

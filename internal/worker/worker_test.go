@@ -3,6 +3,7 @@ package worker_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -292,8 +293,8 @@ func TestEventsOfEveryPath(t *testing.T) {
 }
 
 // TestSupersededFailKeepsInputs: an attempt taken for dead that wakes and
-// fails (its deadline passed) leaves the job, and the inputs its successor
-// is using, alone.
+// fails (its deadline passed), or whose start arrives late, leaves the
+// job, and the inputs its successor is using, alone.
 func TestSupersededFailKeepsInputs(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -307,6 +308,9 @@ func TestSupersededFailKeepsInputs(t *testing.T) {
 	}
 	if err := b.jobs.Fail(ctx, j, 1, worker.CodeTimeout, "too slow"); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := b.jobs.Start(ctx, j.ID, 1); !errors.Is(err, store.ErrConflict) { // a start that arrives late
+		t.Fatalf("late start: %v, want ErrConflict", err)
 	}
 	got, err := b.st.GetJob(ctx, j.ID)
 	if err != nil {
