@@ -43,9 +43,11 @@ type Request struct {
 type Remote struct {
 	Image Object // the portrait, as ImagePath holds it
 	Audio Object // the recording, as AudioPath holds it (its format is AudioFormat)
-	// Output is where the video is stored: the key the worker stores
-	// OutputPath under, with a URL to PUT the video to instead (then
-	// reporting Result.Uploaded).
+	// Output is where a generator running elsewhere PUTs the video (then
+	// reporting Result.Uploaded): a staging key of this run alone. The
+	// worker checks what arrived there, copies it to the job's result key
+	// (which is never signed for PUT, so nothing can change a video once
+	// it is accepted) and deletes the staging object.
 	Output Object
 }
 

@@ -5,6 +5,7 @@ package worker
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -213,8 +214,8 @@ func (w *generateWorker) generate(ctx context.Context, j *store.Job, log *slog.L
 	if err != nil {
 		return store.Result{}, fmt.Errorf("generating: %w", err)
 	}
-	key := req.Remote.Output.Key
-	size, err := w.storeVideo(ctx, req, gres)
+	key := resultKey(j)
+	size, err := w.storeVideo(ctx, req, gres, key)
 	if err != nil {
 		return store.Result{}, err
 	}
@@ -243,10 +244,10 @@ func (w *generateWorker) request(ctx context.Context, j *store.Job, imagePath, a
 		Width: j.Width, Height: j.Height, FPS: j.FPS, Seed: j.Seed, OutputPath: out, FaceFallback: j.FaceFallback,
 		Remote: generator.Remote{
 			Image: generator.Object{Key: j.ImageKey}, Audio: generator.Object{Key: j.AudioKey},
-			// One key per attempt: an attempt wrongly taken for dead that
-			// finishes late must not overwrite, nor on its conflict delete,
-			// the video of the attempt that replaced it.
-			Output: generator.Object{Key: fmt.Sprintf("results/%s-%d.mp4", j.ID, j.Attempt)},
+			// One staging key per run (River may give two runs the same
+			// attempt number after a shutdown): a run taken for dead that
+			// uploads late cannot write where another run's video is.
+			Output: generator.Object{Key: fmt.Sprintf("staging/%s-%d-%s.mp4", j.ID, j.Attempt, rand.Text()[:12])},
 		},
 	}
 	expires, ok := ctx.Deadline()

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,9 +96,10 @@ func TestRequestNamesStorage(t *testing.T) {
 		t.Fatalf("%d requests, want 1", len(gen.reqs))
 	}
 	r := gen.reqs[0].Remote
-	if r.Image.Key != j.ImageKey || r.Audio.Key != j.AudioKey || r.Output.Key != done.ResultKey {
-		t.Fatalf("keys %q %q %q, want the job's inputs %q %q and its video %q",
-			r.Image.Key, r.Audio.Key, r.Output.Key, j.ImageKey, j.AudioKey, done.ResultKey)
+	if r.Image.Key != j.ImageKey || r.Audio.Key != j.AudioKey || !strings.HasPrefix(r.Output.Key, "staging/"+j.ID+"-1-") ||
+		done.ResultKey != "results/"+j.ID+"-1.mp4" {
+		t.Fatalf("keys %q %q %q → %q, want the job's inputs %q %q, a staging key of the run, and its result key",
+			r.Image.Key, r.Audio.Key, r.Output.Key, done.ResultKey, j.ImageKey, j.AudioKey)
 	}
 	for _, c := range []struct {
 		in      generator.Object
@@ -127,6 +129,17 @@ func TestRequestNamesStorage(t *testing.T) {
 	}
 	if got := readObject(t, b, done.ResultKey); !bytes.Equal(got, up.video) || done.ResultBytes != int64(len(up.video)) {
 		t.Errorf("result is %d bytes (recorded %d), want the %d uploaded", len(got), done.ResultBytes, len(up.video))
+	}
+	// The staged copy is gone, and a PUT to the still valid URL after the
+	// video was accepted does not reach the result.
+	if _, err := b.files.Size(context.Background(), r.Output.Key); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("staged video %s: %v, want deleted", r.Output.Key, err)
+	}
+	req := httptest.NewRequest(http.MethodPut, r.Output.URL, strings.NewReader("not the video"))
+	rec := httptest.NewRecorder()
+	b.files.Handler(b.deps.Log).ServeHTTP(rec, req)
+	if got := readObject(t, b, done.ResultKey); !bytes.Equal(got, up.video) {
+		t.Errorf("a PUT after acceptance (%d) changed the result", rec.Code)
 	}
 }
 

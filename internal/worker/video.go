@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/avatar-api/avatar-api/internal/generator"
@@ -11,29 +12,46 @@ import (
 	"github.com/avatar-api/avatar-api/internal/store"
 )
 
-// storeVideo makes sure the video is in storage under the output's key and
-// returns its size. The worker uploads OutputPath itself unless the
-// generator reports having PUT the video to the output's URL; then the
-// object's size is checked against the URL's bound, which S3 cannot
-// enforce, and a larger video is deleted and the attempt fails.
-func (w *generateWorker) storeVideo(ctx context.Context, req generator.Request, gres generator.Result) (int64, error) {
-	out := req.Remote.Output
+// resultKey is where attempt's video of j is kept: one key per attempt,
+// so that an attempt wrongly taken for dead that finishes late does not
+// overwrite, nor on its conflict delete, its successor's video.
+func resultKey(j *store.Job) string { return fmt.Sprintf("results/%s-%d.mp4", j.ID, j.Attempt) }
+
+// storeVideo puts the video in storage under key and returns its size.
+// The worker uploads OutputPath itself unless the generator reports having
+// PUT the video to the output's staging URL; then the staged object is
+// checked (not empty, within the bound S3 cannot enforce), copied to key
+// — exactly the bytes checked — and deleted, whatever the outcome. The
+// staging URL stays valid until the attempt's deadline, but nothing
+// written to it later reaches the result.
+func (w *generateWorker) storeVideo(ctx context.Context, req generator.Request, gres generator.Result, key string) (int64, error) {
 	if !gres.Uploaded {
-		if err := storage.PutFile(ctx, w.deps.Storage, out.Key, req.OutputPath, "video/mp4"); err != nil {
+		if err := storage.PutFile(ctx, w.deps.Storage, key, req.OutputPath, "video/mp4"); err != nil {
 			return 0, err
 		}
 		return gres.Size, nil
 	}
-	n, err := w.deps.Storage.Size(ctx, out.Key)
-	if errors.Is(err, storage.ErrNotFound) {
-		return 0, fmt.Errorf("the generator reported uploading the video, but storage has none at %s", out.Key)
-	}
-	if err != nil {
+	staged := req.Remote.Output
+	st := w.deps.Storage
+	defer func() { _ = st.Delete(context.WithoutCancel(ctx), staged.Key) }()
+	n, err := st.Size(ctx, staged.Key)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return 0, fmt.Errorf("the generator reported uploading the video, but storage has none at %s", staged.Key)
+	case err != nil:
 		return 0, fmt.Errorf("checking the uploaded video: %w", err)
+	case n == 0:
+		return 0, errors.New("the uploaded video is empty")
+	case n > staged.MaxBytes:
+		return 0, fmt.Errorf("the uploaded video is %d bytes, more than the %d allowed", n, staged.MaxBytes)
 	}
-	if n > out.MaxBytes {
-		_ = w.deps.Storage.Delete(context.WithoutCancel(ctx), out.Key)
-		return 0, fmt.Errorf("the uploaded video is %d bytes, more than the %d allowed", n, out.MaxBytes)
+	rc, err := st.Open(ctx, staged.Key)
+	if err != nil {
+		return 0, fmt.Errorf("reading the uploaded video: %w", err)
+	}
+	defer rc.Close()
+	if err := st.Put(ctx, key, io.LimitReader(rc, n), n, "video/mp4"); err != nil {
+		return 0, fmt.Errorf("storing the uploaded video: %w", err)
 	}
 	return n, nil
 }
