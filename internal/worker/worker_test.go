@@ -269,11 +269,12 @@ func TestEventsOfEveryPath(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	b.start(t)
+	// Cancelled before any worker runs, so that none can start it first.
 	queuedThenCancelled := b.submit(t)
 	if _, err := b.jobs.Cancel(ctx, queuedThenCancelled.Owner, queuedThenCancelled.ID); err != nil {
 		t.Fatal(err)
 	}
+	b.start(t)
 	completed := b.submit(t)
 
 	b.wait(t, lost.ID, store.StateFailed)
