@@ -183,6 +183,7 @@ func newCmd(ctx context.Context, program string, timeout time.Duration, args []s
 	stderr := &TailBuffer{Max: StderrKeep}
 	cmd := exec.CommandContext(rctx, program, args...)
 	cmd.Stderr = stderr
+	cmd.SysProcAttr = procAttr()
 	cmd.Cancel = func() error { return cmd.Process.Kill() }
 	cmd.WaitDelay = 2 * time.Second
 	return &Cmd{Cmd: cmd, Stderr: stderr, Timeout: timeout, ctx: rctx, parent: ctx, stop: stop, program: program}, nil
