@@ -253,7 +253,7 @@ func (s *Service) putFile(ctx context.Context, key, path, contentType string) er
 // deleteInputs removes the inputs of a job that was never created (its
 // creation failed, or its idempotency key named another job).
 func (s *Service) deleteInputs(ctx context.Context, j *store.Job) {
-	NewLifecycle(s.Store, s.Storage, s.Log).deleteInputs(ctx, j)
+	s.lifecycle.deleteInputs(ctx, j)
 }
 
 // Get returns one of owner's jobs, with its queue position while queued.
