@@ -129,24 +129,30 @@ func (s *Disk) commit(ctx context.Context, tmp string, f *os.File, key string, r
 
 // createTemp creates a new, empty temporary file in dir (creating dir),
 // returning its name relative to the root. A concurrent Delete may remove an
-// empty dir between MkdirAll and the create, so that is retried.
+// empty dir between MkdirAll and the create, or while MkdirAll runs (which
+// then finds a directory it saw exist gone: EEXIST or ENOENT), so both are
+// retried.
 func (s *Disk) createTemp(dir string) (string, *os.File, error) {
 	var lastErr error
-	for range 3 {
+	for range 5 {
 		if err := s.root.MkdirAll(dir, dirPerm); err != nil {
-			return "", nil, fmt.Errorf("create directory: %w", err)
+			lastErr = fmt.Errorf("create directory: %w", err)
+			if errors.Is(err, fs.ErrExist) || errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			return "", nil, lastErr
 		}
 		name := path.Join(dir, tempPrefix+rand.Text())
 		f, err := s.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
 		if err == nil {
 			return name, f, nil
 		}
-		lastErr = err
+		lastErr = fmt.Errorf("create temporary file: %w", err)
 		if !errors.Is(err, fs.ErrNotExist) {
 			break
 		}
 	}
-	return "", nil, fmt.Errorf("create temporary file: %w", lastErr)
+	return "", nil, lastErr
 }
 
 // writeAll copies r to f, stopping when ctx is done, checks the length
