@@ -36,7 +36,7 @@ func (id Identity) Has(scope string) bool { return slices.Contains(id.Scopes, sc
 
 // Owner is who the key's jobs belong to: its customer, so that a rotated
 // key's successor sees the same jobs.
-func (id Identity) Owner() string { return "customer:" + id.Customer }
+func (id Identity) Owner() string { return store.CustomerOwner(id.Customer) }
 
 // CacheTTL is how long a looked-up key is trusted without asking the
 // database again: the longest a revocation takes to reach a replica.

@@ -69,6 +69,9 @@ type Deps struct {
 	// chosen apart from the generator (face.NewChecker()).
 	Checker generator.Checker
 	Log     *slog.Logger
+	// Observer, if not nil, is told of each job created and each
+	// transition made here (metrics).
+	Observer Observer
 }
 
 // Service is the job service.
@@ -81,7 +84,7 @@ type Service struct {
 
 // NewService returns a job service.
 func NewService(d Deps, settings Settings) *Service {
-	return &Service{Deps: d, settings: settings, lifecycle: NewLifecycle(d.Store, d.Storage, d.Log), now: time.Now}
+	return &Service{Deps: d, settings: settings, lifecycle: NewLifecycle(d.Store, d.Storage, d.Log, d.Observer), now: time.Now}
 }
 
 // Submission is a new job as received: inputs already in local files.
@@ -160,7 +163,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (_ *Job, replayed 
 		ImageKey:      "inputs/" + id.String() + "/image" + img.Ext,
 		AudioKey:      "inputs/" + id.String() + "/audio" + aud.Ext,
 		AudioDuration: aud.Duration.Round(time.Millisecond), // as stored
-		Backend:       s.settings.Backend.Name, Queue: s.settings.Backend.Queue,
+		Backend:       s.settings.Backend.Name, Queue: s.settings.Backend.Queue, Price: s.settings.Backend.Price,
 	}
 	// Only the canonical forms are stored: the uploads themselves never
 	// reach a worker, a generator or ffmpeg again.
@@ -185,6 +188,10 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (_ *Job, replayed 
 	}
 	s.Log.InfoContext(ctx, "job accepted", "job_id", j.ID, "audio_seconds", aud.Duration.Seconds(),
 		"width", w, "height", h, "fps", fps, "image_format", img.Format, "audio_format", aud.Format)
+	if s.Observer != nil {
+		s.Observer.Transitioned(ctx, store.Applied{Job: created, Event: store.Event{JobID: created.ID, Owner: created.Owner,
+			Transition: store.Create, To: store.StateQueued, At: created.CreatedAt}})
+	}
 	v, err := s.viewWithPosition(ctx, created)
 	return v, false, err
 }

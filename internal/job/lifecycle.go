@@ -17,14 +17,25 @@ import (
 // behind is deleted here: a job's inputs when it ends, its video when it
 // expires. The API's cancel, the workers and the sweep all call it.
 type Lifecycle struct {
-	store   store.Store
-	storage storage.Storage
-	log     *slog.Logger
+	store    store.Store
+	storage  storage.Storage
+	log      *slog.Logger
+	observer Observer
 }
 
-// NewLifecycle returns the lifecycle of the jobs in st, whose files are in sg.
-func NewLifecycle(st store.Store, sg storage.Storage, log *slog.Logger) *Lifecycle {
-	return &Lifecycle{store: st, storage: sg, log: log}
+// Observer learns of every transition this process makes, once it has
+// committed, with the event and the charge it recorded: metrics count
+// them. Each transition is made by one process, so a fleet's observers
+// see each exactly once (but for a process that dies between the commit
+// and the call, whose counters die with it). It must not block.
+type Observer interface {
+	Transitioned(ctx context.Context, a store.Applied)
+}
+
+// NewLifecycle returns the lifecycle of the jobs in st, whose files are in
+// sg; obs, if not nil, is told of each transition.
+func NewLifecycle(st store.Store, sg storage.Storage, log *slog.Logger, obs Observer) *Lifecycle {
+	return &Lifecycle{store: st, storage: sg, log: log, observer: obs}
 }
 
 // recordTimeout bounds a transition made on a context that must not cut it
@@ -35,10 +46,10 @@ const recordTimeout = 30 * time.Second
 // Start gives the job to attempt. It is recorded whatever happens to ctx
 // meanwhile. ErrNotFound if the job is gone; store.ErrConflict (with the
 // job) if it has ended, whose leftovers are then deleted.
-func (l *Lifecycle) Start(ctx context.Context, id string, attempt int) (*store.Job, error) {
+func (l *Lifecycle) Start(ctx context.Context, id string, attempt int, worker string) (*store.Job, error) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
-	j, err := l.store.Apply(rctx, store.ApplyParams{JobID: id, Transition: store.Start, Attempt: attempt})
+	j, err := l.apply(rctx, store.ApplyParams{JobID: id, Transition: store.Start, Attempt: attempt, Worker: worker})
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, ErrNotFound
@@ -70,10 +81,11 @@ func (l *Lifecycle) Requeue(ctx context.Context, j *store.Job, attempt int) (*st
 	return l.apply(ctx, store.ApplyParams{JobID: j.ID, Transition: store.Requeue, Attempt: attempt})
 }
 
-// Complete records attempt's video and deletes the inputs.
+// Complete records attempt's video and deletes the inputs. billed is
+// what the backend billed for the run, if it says (nil: its wall time).
 // store.ErrConflict if the job was cancelled or taken over meanwhile.
-func (l *Lifecycle) Complete(ctx context.Context, j *store.Job, attempt int, r store.Result) error {
-	if _, err := l.apply(ctx, store.ApplyParams{JobID: j.ID, Transition: store.Complete, Attempt: attempt, Result: r}); err != nil {
+func (l *Lifecycle) Complete(ctx context.Context, j *store.Job, attempt int, r store.Result, billed *time.Duration) error {
+	if _, err := l.apply(ctx, store.ApplyParams{JobID: j.ID, Transition: store.Complete, Attempt: attempt, Result: r, Billed: billed}); err != nil {
 		return err
 	}
 	l.deleteInputs(ctx, j)
@@ -154,8 +166,47 @@ func (l *Lifecycle) FailLost(ctx context.Context, before time.Time, limit int, c
 	return nil
 }
 
+// apply makes a transition, and tells of it: a line for a run it ended,
+// and the observer.
 func (l *Lifecycle) apply(ctx context.Context, p store.ApplyParams) (*store.Job, error) {
-	return l.store.Apply(ctx, p)
+	a, err := l.store.Apply(ctx, p)
+	if err != nil {
+		return a.Job, err
+	}
+	if c := a.Charge; c != nil {
+		// The run's one line: logged without the context's attributes, as
+		// the request that made the move (a cancel) is not the job's.
+		j := a.Job
+		l.log.LogAttrs(context.Background(), slog.LevelInfo, "generation ended",
+			slog.String("job_id", j.ID), slog.Int("attempt", c.Attempt), slog.String("worker", c.Worker),
+			slog.String("outcome", RunOutcome(a.Event)), slog.Time("started", c.Started),
+			slog.Float64("duration_seconds", c.At.Sub(c.Started).Seconds()),
+			slog.Float64("billed_seconds", c.Billed.Seconds()), slog.Bool("billed_reported", c.Reported),
+			slog.Float64("cost_usd", c.Cost.USD()), slog.String("backend", c.Backend),
+			slog.String("customer", store.OwnerCustomer(j.Owner)), slog.String("request_id", j.RequestID),
+			slog.String("error_code", j.ErrorCode))
+	}
+	if l.observer != nil {
+		l.observer.Transitioned(ctx, a)
+	}
+	return a.Job, nil
+}
+
+// RunOutcome is how the run that ev ended, ended: completed, failed,
+// cancelled, requeued (given back, to be run again) or lost (its worker
+// stopped answering and another attempt took the job over).
+func RunOutcome(ev store.Event) string {
+	switch ev.Transition {
+	case store.Complete:
+		return "completed"
+	case store.Fail:
+		return "failed"
+	case store.Cancel:
+		return "cancelled"
+	case store.Requeue:
+		return "requeued"
+	}
+	return "lost" // a start over a run
 }
 
 // deleteInputs removes a job's inputs, logging failures: nothing retries

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+
+	"github.com/avatar-api/avatar-api/internal/store"
 )
 
 // Queue names.
@@ -28,12 +30,15 @@ type Backend struct {
 	Name    string        // recorded on the job row, e.g. "local", "runpod"
 	Queue   string        // River queue of its jobs' entries
 	Timeout time.Duration // one attempt's limit; 0: River's default of a minute
+	// Price is what a second of a run costs (COST_PER_SECOND), recorded
+	// on each new job: its runs are billed at the price it was accepted at.
+	Price store.NanoUSD
 }
 
 // Local is the default backend, with attempts limited to timeout
-// (JOB_TIMEOUT).
-func Local(timeout time.Duration) Backend {
-	return Backend{Name: LocalBackend, Queue: Generate, Timeout: timeout}
+// (JOB_TIMEOUT) and billed at price per second.
+func Local(timeout time.Duration, price store.NanoUSD) Backend {
+	return Backend{Name: LocalBackend, Queue: Generate, Timeout: timeout, Price: price}
 }
 
 // OrLocal is b with an empty Name or Queue taken from the local backend,

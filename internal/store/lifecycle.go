@@ -74,6 +74,41 @@ type ApplyParams struct {
 	Result  Result // Complete
 	Code    string // Fail: the reason's stable code
 	Message string // Fail: the reason, for the customer
+	Worker  string // Start: the worker that runs the attempt
+	// Billed is what the backend itself billed for the run this
+	// transition ends (RunPod's executionTime), when the attempt that ran
+	// it makes the transition; nil: the run's wall time is billed.
+	Billed *time.Duration
+}
+
+// Applied is what a transition did: the job as it left it, the event it
+// recorded and, when it ended a run, the run's Charge.
+type Applied struct {
+	Job    *Job
+	Event  Event
+	Charge *Charge
+}
+
+// Charge is one billed run of a job: the cost record, written in the
+// transaction of the transition that ended the run. A run ends when its
+// attempt completes, fails, is cancelled or requeued, or is taken over
+// after its worker was lost. Its billed time is, unless the backend
+// reported its own, the wall time from the run's start to its end — the
+// transition, when the run's own attempt makes it, or else the run's last
+// sign of life (its last progress report), since a run ended by someone
+// else (a cancel, the sweep, a successor) may be long dead.
+type Charge struct {
+	ID       int64
+	JobID    string
+	Owner    string
+	Backend  string
+	Worker   string
+	Attempt  int
+	Started  time.Time     // the run's start
+	Billed   time.Duration // the run's wall time, unless Reported
+	Cost     NanoUSD
+	Reported bool // the backend reported Billed
+	At       time.Time // when it was billed: the transition's time
 }
 
 // EventsParams selects events: of one job ("" for all), after an event id,

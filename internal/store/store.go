@@ -12,6 +12,7 @@ package store
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -38,6 +39,15 @@ func ParseID(s string) (string, bool) {
 	}
 	return u.String(), true
 }
+
+// CustomerOwner is the owner of a customer's jobs: the customer, so that a
+// rotated key's successor sees the same jobs.
+func CustomerOwner(customer string) string { return ownerPrefix + customer }
+
+// OwnerCustomer is the customer an owner names.
+func OwnerCustomer(owner string) string { return strings.TrimPrefix(owner, ownerPrefix) }
+
+const ownerPrefix = "customer:"
 
 // State is where a job is in its life.
 type State string
@@ -100,9 +110,31 @@ type Job struct {
 
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
-	StartedAt  *time.Time
+	StartedAt  *time.Time // the first start
 	FinishedAt *time.Time
 	ExpiresAt  *time.Time // when the video will be deleted
+
+	// What monitoring and cost tracking read. A run is one attempt's time
+	// on a worker, from its start to the transition that ends it.
+	Worker       string        // the worker of the last run
+	RunStartedAt *time.Time    // when the current run started; nil once it was billed
+	RunTime      time.Duration // the last ended run's wall time: a completed job's generation time
+	Billed       time.Duration // what its runs were billed, in all
+	Cost         NanoUSD       // Billed at Price
+	Price        NanoUSD       // per second: its backend's price when the job was created
+}
+
+// NanoUSD is an amount of US dollars in billionths, a whole number so that
+// sums of many small costs are exact.
+type NanoUSD int64
+
+// USD is the amount in dollars.
+func (n NanoUSD) USD() float64 { return float64(n) / 1e9 }
+
+// Of is the cost of d at n per second, rounded to the nearest nano-dollar
+// (d is counted in whole milliseconds).
+func (n NanoUSD) Of(d time.Duration) NanoUSD {
+	return NanoUSD((d.Milliseconds()*int64(n) + 500) / 1000)
 }
 
 // Result is what a worker records when a job completes.
@@ -144,12 +176,13 @@ type Store interface {
 	QueuePosition(ctx context.Context, id string) (int, error)
 
 	// Apply makes one transition of a job, as store.Machine allows it, and
-	// records its Event, in one transaction; a Cancel also ends the job's
-	// queue entry. It returns the job as the transition left it. ErrNotFound
+	// records its Event and, if it ends a run, the run's Charge, in one
+	// transaction; a Cancel also ends the job's queue entry. It returns the
+	// job as the transition left it, with the event and charge. ErrNotFound
 	// if the job is absent (or, with Owner set, not the owner's);
-	// ErrConflict, with the job as it is, if the job is not in a state the
-	// transition leaves or another attempt owns it.
-	Apply(ctx context.Context, p ApplyParams) (*Job, error)
+	// ErrConflict, with the job as it is (Applied.Job), if the job is not in
+	// a state the transition leaves or another attempt owns it.
+	Apply(ctx context.Context, p ApplyParams) (Applied, error)
 	// SetProgress records progress of a job processed by attempt and returns
 	// its state, so that a worker learns of a cancellation. ErrConflict if
 	// another attempt has taken the job over. Progress is not a transition.

@@ -51,6 +51,18 @@ type Deps struct {
 	// its generation: the window in which a cancel or a shutdown used to be
 	// lost.
 	AfterStart func(ctx context.Context, jobID string)
+	// Name names this process's workers on the jobs they run, in their
+	// rollups and GPU readings ("host:pid").
+	Name string
+	// Meter, if not nil, is told when each generation begins and ends:
+	// the workers' busy time.
+	Meter Meter
+}
+
+// Meter learns when the workers are busy.
+type Meter interface {
+	RunStarted()
+	RunEnded()
 }
 
 // generateWorker makes the video of one job.
@@ -70,8 +82,12 @@ func (w *generateWorker) Timeout(*river.Job[queue.GenerateArgs]) time.Duration {
 // recorded), JobSnooze (shutting down, try again soon) or an error (retry).
 func (w *generateWorker) Work(ctx context.Context, rj *river.Job[queue.GenerateArgs]) error {
 	d := w.deps
+	if d.Meter != nil {
+		d.Meter.RunStarted()
+		defer d.Meter.RunEnded()
+	}
 	log := d.Log.With("job_id", rj.Args.JobID, "attempt", rj.Attempt)
-	j, err := d.Jobs.Start(ctx, rj.Args.JobID, rj.Attempt)
+	j, err := d.Jobs.Start(ctx, rj.Args.JobID, rj.Attempt, d.Name)
 	switch {
 	case errors.Is(err, job.ErrNotFound):
 		return nil
@@ -220,7 +236,7 @@ func (w *generateWorker) generate(ctx context.Context, j *store.Job, log *slog.L
 		return store.Result{}, err
 	}
 	r := store.Result{Key: key, Bytes: size, Duration: gres.Duration, ExpiresAt: time.Now().Add(d.ResultTTL)}
-	if err := d.Jobs.Complete(context.WithoutCancel(ctx), j, j.Attempt, r); err != nil {
+	if err := d.Jobs.Complete(context.WithoutCancel(ctx), j, j.Attempt, r, nil); err != nil {
 		_ = d.Storage.Delete(context.WithoutCancel(ctx), key)
 		if errors.Is(err, store.ErrConflict) {
 			return store.Result{}, errSuperseded // cancelled or taken over in the last moment

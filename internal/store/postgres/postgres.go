@@ -54,6 +54,7 @@ func Open(ctx context.Context, url string, maxAttempts int) (*sqlstore.Store, er
 		LockFirstKey:      "SELECT pg_advisory_xact_lock(7317022401)",
 		LockEvents:        "SELECT pg_advisory_xact_lock(7317022402)",
 		Time:              func(t time.Time) any { return t },
+		Epoch:             func(col string) string { return "CAST(FLOOR(EXTRACT(EPOCH FROM " + col + ")) AS BIGINT)" },
 		IsUniqueViolation: isUniqueViolation,
 	}, driver, maxAttempts)
 	if err != nil {

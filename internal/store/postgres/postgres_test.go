@@ -25,6 +25,18 @@ func TestStore(t *testing.T) {
 	})
 }
 
+func TestHistory(t *testing.T) {
+	t.Parallel()
+	storetest.RunHistory(t, func(t *testing.T) storetest.Clocked {
+		s, err := postgres.Open(context.Background(), pgtest.NewDatabase(t), 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
 func TestMigrateTwiceConcurrently(t *testing.T) {
 	t.Parallel()
 	url := pgtest.NewDatabase(t)

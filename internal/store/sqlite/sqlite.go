@@ -69,6 +69,7 @@ func Open(ctx context.Context, path string, maxAttempts int) (*sqlstore.Store, e
 	}
 	s, err := sqlstore.New(db, sqlstore.Dialect{
 		Time:              func(t time.Time) any { return t.UnixMicro() },
+		Epoch:             func(col string) string { return "(" + col + " / 1000000)" },
 		IsUniqueViolation: isUniqueViolation,
 	}, driver, maxAttempts)
 	if err != nil {

@@ -30,16 +30,17 @@ func (s *Store) CreateJob(ctx context.Context, j *store.Job) (*store.Job, error)
 		}
 		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO jobs (id, owner, idempotency_key, fingerprint, request_id, state,
 			progress, attempt, prompt, image_key, audio_key, width, height, fps, seed, face_fallback, audio_duration_ms,
-			created_at, updated_at, backend, queue) VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			created_at, updated_at, backend, queue, price_nusd) VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 			j.ID, j.Owner, idem, j.Fingerprint, j.RequestID, j.State, j.Prompt, j.ImageKey, j.AudioKey,
-			j.Width, j.Height, j.FPS, j.Seed, j.FaceFallback, j.AudioDuration.Milliseconds(), s.t(now), s.t(now), j.Backend, j.Queue)
+			j.Width, j.Height, j.FPS, j.Seed, j.FaceFallback, j.AudioDuration.Milliseconds(), s.t(now), s.t(now), j.Backend, j.Queue, j.Price)
 		if err != nil {
 			return s.interpret(err, "inserting job")
 		}
 		if err := s.enqueue(ctx, tx, j.ID, j.Queue); err != nil {
 			return err
 		}
-		return s.record(ctx, tx, store.Event{JobID: j.ID, Owner: j.Owner, Transition: store.Create, To: store.StateQueued, At: now})
+		_, err = s.record(ctx, tx, store.Event{JobID: j.ID, Owner: j.Owner, Transition: store.Create, To: store.StateQueued, At: now})
+		return err
 	})
 	if errors.Is(err, store.ErrConflict) && j.IdempotencyKey != "" {
 		existing, gerr := s.one(ctx, s.db, "owner = ? AND idempotency_key = ?", j.Owner, j.IdempotencyKey)

@@ -42,6 +42,9 @@ type Dialect struct {
 	// time, so without it two transitions of two jobs could commit in the
 	// other order. "" where transactions are serial anyway (SQLite).
 	LockEvents string
+	// Epoch is an SQL expression of a timestamp column in whole seconds
+	// since the Unix epoch, for summing rows in buckets.
+	Epoch func(column string) string
 }
 
 // Store implements store.Store on a *sql.DB.
@@ -70,7 +73,8 @@ func (s *Store) Driver() riverdriver.Driver[*sql.Tx] { return s.driver }
 const jobColumns = `id, owner, COALESCE(idempotency_key, ''), fingerprint, request_id, state, progress,
 	attempt, prompt, image_key, audio_key, width, height, fps, seed, face_fallback, audio_duration_ms,
 	error_code, error_message, result_key, result_bytes, result_duration_ms,
-	created_at, updated_at, started_at, finished_at, expires_at, backend, queue`
+	created_at, updated_at, started_at, finished_at, expires_at, backend, queue,
+	worker, run_started_at, COALESCE(run_ms, 0), billed_ms, cost_nusd, price_nusd`
 
 // q rewrites `?` placeholders for the dialect.
 func (s *Store) q(query string) string {

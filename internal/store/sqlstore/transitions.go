@@ -11,14 +11,15 @@ import (
 
 // Apply implements store.Store: one transaction locks the job's row, checks
 // the move against store.Machine and the attempt fence, updates the row
-// (UPDATE … RETURNING, so the row answered is the row written), records the
-// Event, and for a cancel ends the queue entry too.
-func (s *Store) Apply(ctx context.Context, p store.ApplyParams) (*store.Job, error) {
+// (UPDATE … RETURNING, so the row answered is the row written), bills the
+// run the move ends, records the Event, and for a cancel ends the queue
+// entry too.
+func (s *Store) Apply(ctx context.Context, p store.ApplyParams) (store.Applied, error) {
 	rule, ok := store.Machine[p.Transition]
 	if !ok || p.Transition == store.Create {
-		return nil, fmt.Errorf("apply: %q is not a transition of an existing job", p.Transition)
+		return store.Applied{}, fmt.Errorf("apply: %q is not a transition of an existing job", p.Transition)
 	}
-	var out *store.Job
+	var out store.Applied
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		cur, err := s.one(ctx, tx, "id = ?"+s.dialect.ForUpdate, p.JobID)
 		if err != nil {
@@ -36,13 +37,14 @@ func (s *Store) Apply(ctx context.Context, p store.ApplyParams) (*store.Job, err
 			fenced = p.Attempt < cur.Attempt
 		}
 		if !rule.Allows(cur.State) || fenced {
-			out = cur
+			out.Job = cur
 			return store.ErrConflict
 		}
 		now := s.now().UTC().Truncate(time.Microsecond)
-		set, args := s.changes(p, rule.To, now)
+		charge, run := s.bill(p, cur, now)
+		set, args := s.changes(p, cur, rule.To, charge, run, now)
 		args = append(args, s.t(now), p.JobID)
-		out, err = scanJob(tx.QueryRowContext(ctx, s.q(`UPDATE jobs SET `+set+`, updated_at = ? WHERE id = ? RETURNING `+jobColumns), args...))
+		out.Job, err = scanJob(tx.QueryRowContext(ctx, s.q(`UPDATE jobs SET `+set+`, updated_at = ? WHERE id = ? RETURNING `+jobColumns), args...))
 		if err != nil {
 			return s.interpret(err, "updating job")
 		}
@@ -55,43 +57,99 @@ func (s *Store) Apply(ctx context.Context, p store.ApplyParams) (*store.Job, err
 				return err
 			}
 		}
-		return s.record(ctx, tx, store.Event{JobID: p.JobID, Owner: cur.Owner, Transition: p.Transition,
-			From: cur.State, To: rule.To, Attempt: attempt, Code: p.Code, At: now})
+		if charge != nil {
+			if err := s.charge(ctx, tx, charge); err != nil {
+				return err
+			}
+			out.Charge = charge
+		}
+		out.Event = store.Event{JobID: p.JobID, Owner: cur.Owner, Transition: p.Transition,
+			From: cur.State, To: rule.To, Attempt: attempt, Code: p.Code, At: now}
+		out.Event.ID, err = s.record(ctx, tx, out.Event)
+		return err
 	})
 	return out, err
 }
 
-// changes is the SET clause of a transition and its arguments.
-func (s *Store) changes(p store.ApplyParams, to store.State, now time.Time) (string, []any) {
+// bill is the charge of the run that the transition p ends, and the run's
+// wall time; a nil charge when no run is going (a queued job, or one whose
+// run was billed already). The run ends now when its own attempt makes the
+// move; when someone else does (a cancel, the sweep, a successor taking
+// over a lost run, which a start always is), at the run's last sign of
+// life, the job's last update.
+func (s *Store) bill(p store.ApplyParams, cur *store.Job, now time.Time) (*store.Charge, time.Duration) {
+	if cur.RunStartedAt == nil || p.Transition == store.Expire {
+		return nil, 0
+	}
+	own := p.Transition != store.Start && p.Attempt != 0 && p.Attempt == cur.Attempt
+	end := cur.UpdatedAt
+	if own {
+		end = now
+	}
+	run := max(0, end.Sub(*cur.RunStartedAt)).Truncate(time.Millisecond)
+	c := &store.Charge{JobID: cur.ID, Owner: cur.Owner, Backend: cur.Backend, Worker: cur.Worker,
+		Attempt: cur.Attempt, Started: *cur.RunStartedAt, Billed: run, At: now}
+	if own && p.Billed != nil {
+		c.Billed, c.Reported = max(0, *p.Billed).Truncate(time.Millisecond), true
+	}
+	c.Cost = cur.Price.Of(c.Billed)
+	return c, run
+}
+
+// changes is the SET clause of a transition and its arguments: the new
+// state and what the transition records, and for a move that ends a run,
+// the run's time and its charge added to the job's.
+func (s *Store) changes(p store.ApplyParams, cur *store.Job, to store.State, c *store.Charge, run time.Duration, now time.Time) (string, []any) {
+	set, args := `state = ?`, []any{to}
+	add := func(clause string, values ...any) {
+		set += ", " + clause
+		args = append(args, values...)
+	}
+	if c != nil {
+		if p.Transition != store.Start { // a start sets its own run's below
+			add(`run_started_at = NULL`)
+		}
+		add(`run_ms = ?, billed_ms = billed_ms + ?, cost_nusd = cost_nusd + ?`, run.Milliseconds(), c.Billed.Milliseconds(), c.Cost)
+	}
 	switch p.Transition {
 	case store.Start:
-		return `state = ?, attempt = ?, progress = 0, started_at = COALESCE(started_at, ?)`, []any{to, p.Attempt, s.t(now)}
+		add(`attempt = ?, progress = 0, worker = ?, run_started_at = ?, started_at = COALESCE(started_at, ?), queue_ms = COALESCE(queue_ms, ?)`,
+			p.Attempt, p.Worker, s.t(now), s.t(now), now.Sub(cur.CreatedAt).Milliseconds())
 	case store.Requeue:
-		return `state = ?, progress = 0`, []any{to}
+		add(`progress = 0`)
 	case store.Complete:
 		r := p.Result
-		return `state = ?, progress = 1, result_key = ?, result_bytes = ?, result_duration_ms = ?, finished_at = ?, expires_at = ?`,
-			[]any{to, r.Key, r.Bytes, r.Duration.Milliseconds(), s.t(now), s.t(r.ExpiresAt)}
+		add(`progress = 1, result_key = ?, result_bytes = ?, result_duration_ms = ?, finished_at = ?, expires_at = ?`,
+			r.Key, r.Bytes, r.Duration.Milliseconds(), s.t(now), s.t(r.ExpiresAt))
 	case store.Fail:
-		return `state = ?, error_code = ?, error_message = ?, finished_at = ?`, []any{to, p.Code, p.Message, s.t(now)}
+		add(`error_code = ?, error_message = ?, finished_at = ?`, p.Code, p.Message, s.t(now))
 	case store.Cancel:
-		return `state = ?, finished_at = ?`, []any{to, s.t(now)}
+		add(`finished_at = ?`, s.t(now))
 	}
-	return `state = ?`, []any{to} // Expire
+	return set, args
+}
+
+// charge writes a run's charge.
+func (s *Store) charge(ctx context.Context, tx *sql.Tx, c *store.Charge) error {
+	err := tx.QueryRowContext(ctx, s.q(`INSERT INTO job_charges (job_id, owner, backend, worker, attempt, started_at, billed_ms, cost_nusd, reported, at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`), c.JobID, c.Owner, c.Backend, c.Worker, c.Attempt,
+		s.t(c.Started), c.Billed.Milliseconds(), c.Cost, c.Reported, s.t(c.At)).Scan(&c.ID)
+	return s.interpret(err, "recording charge")
 }
 
 // record writes one event: the single place a transition becomes an event.
 // It is the last statement of its transaction, as it takes the dialect's
 // LockEvents, held until the commit.
-func (s *Store) record(ctx context.Context, tx *sql.Tx, e store.Event) error {
+func (s *Store) record(ctx context.Context, tx *sql.Tx, e store.Event) (int64, error) {
 	if s.dialect.LockEvents != "" {
 		if _, err := tx.ExecContext(ctx, s.dialect.LockEvents); err != nil {
-			return s.interpret(err, "locking job events")
+			return 0, s.interpret(err, "locking job events")
 		}
 	}
-	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO job_events (job_id, owner, transition, from_state, to_state, attempt, code, at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`), e.JobID, e.Owner, e.Transition, e.From, e.To, e.Attempt, e.Code, s.t(e.At))
-	return s.interpret(err, "recording job event")
+	var id int64
+	err := tx.QueryRowContext(ctx, s.q(`INSERT INTO job_events (job_id, owner, transition, from_state, to_state, attempt, code, at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`), e.JobID, e.Owner, e.Transition, e.From, e.To, e.Attempt, e.Code, s.t(e.At)).Scan(&id)
+	return id, s.interpret(err, "recording job event")
 }
 
 // Events implements store.Store.

@@ -304,7 +304,8 @@ func Run(t *testing.T, s store.Store, dropQueue func(t *testing.T)) {
 
 // The transitions, as the job service makes them.
 func start(ctx context.Context, s store.Store, id string, attempt int) (*store.Job, error) {
-	return s.Apply(ctx, store.ApplyParams{JobID: id, Transition: store.Start, Attempt: attempt})
+	a, err := s.Apply(ctx, store.ApplyParams{JobID: id, Transition: store.Start, Attempt: attempt, Worker: "worker-1"})
+	return a.Job, err
 }
 
 func requeue(ctx context.Context, s store.Store, id string, attempt int) error {
@@ -328,7 +329,8 @@ func expire(ctx context.Context, s store.Store, id string) error {
 }
 
 func cancel(ctx context.Context, s store.Store, id, owner string) (*store.Job, error) {
-	return s.Apply(ctx, store.ApplyParams{JobID: id, Transition: store.Cancel, Owner: owner})
+	a, err := s.Apply(ctx, store.ApplyParams{JobID: id, Transition: store.Cancel, Owner: owner})
+	return a.Job, err
 }
 
 // backends: a job records its backend and queue, the local backend's when

@@ -1,0 +1,125 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"math"
+	"time"
+
+	"github.com/avatar-api/avatar-api/internal/store"
+)
+
+// The writes of monitoring's history (store.History): rollups added to by
+// every process, GPU readings, pruning and dashboard sessions. The reads
+// are in stats.go.
+
+// AddRequests implements store.History: each count is added to its
+// minute's row of its replica and class, in one transaction.
+func (s *Store) AddRequests(ctx context.Context, counts []store.RequestCount) error {
+	if len(counts) == 0 {
+		return nil
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		for _, c := range counts {
+			_, err := tx.ExecContext(ctx, s.q(`INSERT INTO request_rollups (minute, replica, status_class, requests) VALUES (?, ?, ?, ?)
+				ON CONFLICT (minute, replica, status_class) DO UPDATE SET requests = request_rollups.requests + excluded.requests`),
+				s.t(c.Minute.Truncate(time.Minute)), c.Replica, c.Class, c.Requests)
+			if err != nil {
+				return s.interpret(err, "adding request counts")
+			}
+		}
+		return nil
+	})
+}
+
+// AddWorkerTime implements store.History.
+func (s *Store) AddWorkerTime(ctx context.Context, use []store.WorkerTime) error {
+	if len(use) == 0 {
+		return nil
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		for _, u := range use {
+			_, err := tx.ExecContext(ctx, s.q(`INSERT INTO worker_rollups (minute, worker, capacity_ms, busy_ms) VALUES (?, ?, ?, ?)
+				ON CONFLICT (minute, worker) DO UPDATE SET capacity_ms = worker_rollups.capacity_ms + excluded.capacity_ms,
+				busy_ms = worker_rollups.busy_ms + excluded.busy_ms`),
+				s.t(u.Minute.Truncate(time.Minute)), u.Worker, u.Capacity.Milliseconds(), u.Busy.Milliseconds())
+			if err != nil {
+				return s.interpret(err, "adding worker time")
+			}
+		}
+		return nil
+	})
+}
+
+// AddGPUSamples implements store.History. An unknown figure is stored as
+// NULL.
+func (s *Store) AddGPUSamples(ctx context.Context, samples []store.GPUSample) error {
+	if len(samples) == 0 {
+		return nil
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		for _, g := range samples {
+			var util, used, total any
+			if !math.IsNaN(g.Utilization) {
+				util = g.Utilization
+			}
+			if g.MemoryUsed >= 0 {
+				used = g.MemoryUsed
+			}
+			if g.MemoryTotal >= 0 {
+				total = g.MemoryTotal
+			}
+			_, err := tx.ExecContext(ctx, s.q(`INSERT INTO gpu_samples (at, worker, gpu, utilization, memory_used_bytes, memory_total_bytes)
+				VALUES (?, ?, ?, ?, ?, ?)`), s.t(g.At), g.Worker, g.GPU, util, used, total)
+			if err != nil {
+				return s.interpret(err, "storing GPU readings")
+			}
+		}
+		return nil
+	})
+}
+
+// Prune implements store.History.
+func (s *Store) Prune(ctx context.Context, p store.PruneParams) (int64, error) {
+	var n int64
+	for _, stmt := range []struct {
+		query string
+		at    time.Time
+	}{
+		{`DELETE FROM request_rollups WHERE minute < ?`, p.Before},
+		{`DELETE FROM worker_rollups WHERE minute < ?`, p.Before},
+		{`DELETE FROM gpu_samples WHERE at < ?`, p.Before},
+		{`DELETE FROM dashboard_sessions WHERE expires_at <= ?`, p.Now},
+	} {
+		res, err := s.db.ExecContext(ctx, s.q(stmt.query), s.t(stmt.at))
+		if err != nil {
+			return n, s.interpret(err, "pruning history")
+		}
+		k, _ := res.RowsAffected()
+		n += k
+	}
+	return n, nil
+}
+
+// CreateSession implements store.History.
+func (s *Store) CreateSession(ctx context.Context, se store.Session) error {
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO dashboard_sessions (hash, key_id, created_at, expires_at) VALUES (?, ?, ?, ?)`),
+		se.Hash, se.KeyID, s.t(se.CreatedAt), s.t(se.ExpiresAt))
+	return s.interpret(err, "creating session")
+}
+
+// SessionByHash implements store.History.
+func (s *Store) SessionByHash(ctx context.Context, hash string) (store.Session, error) {
+	var se store.Session
+	var created, expires timeValue
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT hash, key_id, created_at, expires_at FROM dashboard_sessions WHERE hash = ?`), hash).
+		Scan(&se.Hash, &se.KeyID, &created, &expires)
+	se.CreatedAt, se.ExpiresAt = created.t, expires.t
+	return se, s.interpret(err, "reading session")
+}
+
+// DeleteSession implements store.History.
+func (s *Store) DeleteSession(ctx context.Context, hash string) error {
+	_, err := s.db.ExecContext(ctx, s.q(`DELETE FROM dashboard_sessions WHERE hash = ?`), hash)
+	return s.interpret(err, "deleting session")
+}

@@ -1,0 +1,261 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/avatar-api/avatar-api/internal/store"
+)
+
+// The reads of monitoring's history (store.History): sums in buckets for
+// the dashboard's charts, and the lists of the dashboard and the report.
+// Every query reads a range of an indexed time column.
+
+// bucket is the SQL of the start of column's bucket of p.Step, in Unix
+// seconds. The step is a whole number of our own, not a value from a
+// request, so it is written into the query.
+func (s *Store) bucket(column string, p store.BucketParams) string {
+	step := int64(p.Step / time.Second)
+	if step < 1 {
+		step = 1
+	}
+	return fmt.Sprintf("(%s / %d) * %d", s.dialect.Epoch(column), step, step)
+}
+
+// rows runs a query and calls scan for each row.
+func (s *Store) rows(ctx context.Context, what, query string, args []any, scan func(*sql.Rows) error) error {
+	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return s.interpret(err, what)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return s.interpret(err, what)
+		}
+	}
+	return s.interpret(rows.Err(), what)
+}
+
+func (s *Store) window(w store.Window) []any { return []any{s.t(w.From), s.t(w.To)} }
+
+const completedStates = `('completed', 'expired')`
+
+// Requests implements store.History.
+func (s *Store) Requests(ctx context.Context, p store.BucketParams) ([]store.RequestBucket, error) {
+	var out []store.RequestBucket
+	err := s.rows(ctx, "summing requests", `SELECT `+s.bucket("minute", p)+`, status_class, SUM(requests)
+		FROM request_rollups WHERE minute >= ? AND minute < ? GROUP BY 1, 2 ORDER BY 1, 2`, s.window(p.Window),
+		func(r *sql.Rows) error {
+			var b store.RequestBucket
+			var start int64
+			err := r.Scan(&start, &b.Class, &b.Requests)
+			b.Start = time.Unix(start, 0).UTC()
+			out = append(out, b)
+			return err
+		})
+	return out, err
+}
+
+// Outcomes implements store.History.
+func (s *Store) Outcomes(ctx context.Context, p store.BucketParams) ([]store.OutcomeBucket, error) {
+	var out []store.OutcomeBucket
+	err := s.rows(ctx, "counting outcomes", `SELECT `+s.bucket("finished_at", p)+`,
+		CASE WHEN state IN `+completedStates+` THEN 'completed' ELSE state END, COUNT(*)
+		FROM jobs WHERE finished_at >= ? AND finished_at < ? AND state IN ('completed', 'expired', 'failed', 'cancelled')
+		GROUP BY 1, 2 ORDER BY 1, 2`, s.window(p.Window),
+		func(r *sql.Rows) error {
+			var b store.OutcomeBucket
+			var start int64
+			err := r.Scan(&start, &b.State, &b.Jobs)
+			b.Start = time.Unix(start, 0).UTC()
+			out = append(out, b)
+			return err
+		})
+	return out, err
+}
+
+// Charged implements store.History.
+func (s *Store) Charged(ctx context.Context, p store.BucketParams) ([]store.ChargeBucket, error) {
+	var out []store.ChargeBucket
+	err := s.rows(ctx, "summing charges", `SELECT `+s.bucket("at", p)+`, SUM(billed_ms), SUM(cost_nusd)
+		FROM job_charges WHERE at >= ? AND at < ? GROUP BY 1 ORDER BY 1`, s.window(p.Window),
+		func(r *sql.Rows) error {
+			var b store.ChargeBucket
+			var start, billed int64
+			err := r.Scan(&start, &billed, &b.Cost)
+			b.Start, b.Billed = time.Unix(start, 0).UTC(), time.Duration(billed)*time.Millisecond
+			out = append(out, b)
+			return err
+		})
+	return out, err
+}
+
+// ChargedIn implements store.History.
+func (s *Store) ChargedIn(ctx context.Context, w store.Window) (time.Duration, store.NanoUSD, error) {
+	var billed int64
+	var cost store.NanoUSD
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT COALESCE(SUM(billed_ms), 0), COALESCE(SUM(cost_nusd), 0)
+		FROM job_charges WHERE at >= ? AND at < ?`), s.window(w)...).Scan(&billed, &cost)
+	return time.Duration(billed) * time.Millisecond, cost, s.interpret(err, "summing charges")
+}
+
+// GPU implements store.History.
+func (s *Store) GPU(ctx context.Context, p store.BucketParams) ([]store.GPUBucket, error) {
+	var out []store.GPUBucket
+	ratio := `CASE WHEN memory_total_bytes > 0 THEN CAST(memory_used_bytes AS DOUBLE PRECISION) / memory_total_bytes END`
+	err := s.rows(ctx, "summing GPU readings", `SELECT `+s.bucket("at", p)+`, worker, gpu,
+		COALESCE(SUM(utilization), 0), COUNT(utilization), COALESCE(SUM(`+ratio+`), 0), COUNT(`+ratio+`)
+		FROM gpu_samples WHERE at >= ? AND at < ? GROUP BY 1, 2, 3 ORDER BY 2, 3, 1`, s.window(p.Window),
+		func(r *sql.Rows) error {
+			var b store.GPUBucket
+			var start int64
+			err := r.Scan(&start, &b.Worker, &b.GPU, &b.UtilizationSum, &b.UtilizationCount, &b.MemoryRatioSum, &b.MemoryRatioCount)
+			b.Start = time.Unix(start, 0).UTC()
+			out = append(out, b)
+			return err
+		})
+	return out, err
+}
+
+// RunTimes implements store.History.
+func (s *Store) RunTimes(ctx context.Context, w store.Window) ([]store.RunTime, error) {
+	var out []store.RunTime
+	err := s.rows(ctx, "listing run times", `SELECT finished_at, run_ms FROM jobs
+		WHERE finished_at >= ? AND finished_at < ? AND state IN `+completedStates+` AND run_ms IS NOT NULL
+		ORDER BY finished_at`, s.window(w),
+		func(r *sql.Rows) error {
+			var at timeValue
+			var ms int64
+			err := r.Scan(&at, &ms)
+			out = append(out, store.RunTime{FinishedAt: at.t, Run: time.Duration(ms) * time.Millisecond})
+			return err
+		})
+	return out, err
+}
+
+// Submitted implements store.History.
+func (s *Store) Submitted(ctx context.Context, w store.Window) (int64, error) {
+	var n int64
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM jobs WHERE created_at >= ? AND created_at < ?`), s.window(w)...).Scan(&n)
+	return n, s.interpret(err, "counting jobs")
+}
+
+// CostByOwner implements store.History.
+func (s *Store) CostByOwner(ctx context.Context, w store.Window, limit int) ([]store.OwnerCost, error) {
+	var out []store.OwnerCost
+	err := s.rows(ctx, "summing charges per owner", `SELECT owner, COUNT(DISTINCT job_id), SUM(billed_ms), SUM(cost_nusd)
+		FROM job_charges WHERE at >= ? AND at < ? GROUP BY owner ORDER BY SUM(cost_nusd) DESC, SUM(billed_ms) DESC, owner LIMIT ?`,
+		append(s.window(w), limit),
+		func(r *sql.Rows) error {
+			var c store.OwnerCost
+			var billed int64
+			err := r.Scan(&c.Owner, &c.Jobs, &billed, &c.Cost)
+			c.Billed = time.Duration(billed) * time.Millisecond
+			out = append(out, c)
+			return err
+		})
+	return out, err
+}
+
+// UsageByOwner implements store.History.
+func (s *Store) UsageByOwner(ctx context.Context, w store.Window, limit int) ([]store.OwnerUsage, error) {
+	var out []store.OwnerUsage
+	err := s.rows(ctx, "counting jobs per owner", `SELECT owner, COUNT(*),
+		SUM(CASE WHEN state IN `+completedStates+` THEN 1 ELSE 0 END),
+		SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END),
+		SUM(CASE WHEN state = 'cancelled' THEN 1 ELSE 0 END),
+		SUM(billed_ms), SUM(cost_nusd)
+		FROM jobs WHERE created_at >= ? AND created_at < ? GROUP BY owner ORDER BY COUNT(*) DESC, owner LIMIT ?`,
+		append(s.window(w), limit),
+		func(r *sql.Rows) error {
+			var u store.OwnerUsage
+			var billed int64
+			err := r.Scan(&u.Owner, &u.Submitted, &u.Completed, &u.Failed, &u.Cancelled, &billed, &u.Cost)
+			u.Billed = time.Duration(billed) * time.Millisecond
+			out = append(out, u)
+			return err
+		})
+	return out, err
+}
+
+// WorkerUse implements store.History.
+func (s *Store) WorkerUse(ctx context.Context, w store.Window) ([]store.WorkerUse, error) {
+	var out []store.WorkerUse
+	err := s.rows(ctx, "summing worker time", `SELECT worker, SUM(capacity_ms), SUM(busy_ms), MAX(minute)
+		FROM worker_rollups WHERE minute >= ? AND minute < ? GROUP BY worker ORDER BY worker`, s.window(w),
+		func(r *sql.Rows) error {
+			var u store.WorkerUse
+			var capacity, busy int64
+			var last timeValue
+			err := r.Scan(&u.Worker, &capacity, &busy, &last)
+			u.Capacity, u.Busy, u.LastSeen = time.Duration(capacity)*time.Millisecond, time.Duration(busy)*time.Millisecond, last.t
+			out = append(out, u)
+			return err
+		})
+	return out, err
+}
+
+// Failures implements store.History.
+func (s *Store) Failures(ctx context.Context, w store.Window, limit int) ([]*store.Job, error) {
+	return s.many(ctx, "state = ? AND finished_at >= ? AND finished_at < ? ORDER BY finished_at DESC LIMIT ?",
+		append(append([]any{store.StateFailed}, s.window(w)...), limit)...)
+}
+
+// ErrorCodes implements store.History.
+func (s *Store) ErrorCodes(ctx context.Context, w store.Window, limit int) ([]store.CodeCount, error) {
+	var out []store.CodeCount
+	err := s.rows(ctx, "counting error codes", `SELECT error_code, COUNT(*) FROM jobs
+		WHERE state = ? AND finished_at >= ? AND finished_at < ? GROUP BY error_code ORDER BY COUNT(*) DESC, error_code LIMIT ?`,
+		append(append([]any{store.StateFailed}, s.window(w)...), limit),
+		func(r *sql.Rows) error {
+			var c store.CodeCount
+			err := r.Scan(&c.Code, &c.Count)
+			out = append(out, c)
+			return err
+		})
+	return out, err
+}
+
+// Slowest implements store.History.
+func (s *Store) Slowest(ctx context.Context, w store.Window, limit int) ([]*store.Job, error) {
+	return s.many(ctx, "finished_at >= ? AND finished_at < ? AND state IN "+completedStates+` AND run_ms IS NOT NULL
+		ORDER BY run_ms DESC, id LIMIT ?`, append(s.window(w), limit)...)
+}
+
+// QueueDepths implements store.History.
+func (s *Store) QueueDepths(ctx context.Context) ([]store.QueueDepth, error) {
+	var out []store.QueueDepth
+	err := s.rows(ctx, "counting queued jobs", `SELECT backend,
+		SUM(CASE WHEN state = ? THEN 1 ELSE 0 END), SUM(CASE WHEN state = ? THEN 1 ELSE 0 END)
+		FROM jobs WHERE state IN (?, ?) GROUP BY backend ORDER BY backend`,
+		[]any{store.StateQueued, store.StateProcessing, store.StateQueued, store.StateProcessing},
+		func(r *sql.Rows) error {
+			var d store.QueueDepth
+			err := r.Scan(&d.Backend, &d.Queued, &d.Running)
+			out = append(out, d)
+			return err
+		})
+	return out, err
+}
+
+// Charges implements store.History.
+func (s *Store) Charges(ctx context.Context, jobID string) ([]store.Charge, error) {
+	var out []store.Charge
+	err := s.rows(ctx, "listing charges", `SELECT id, job_id, owner, backend, worker, attempt, started_at, billed_ms, cost_nusd, reported, at
+		FROM job_charges WHERE job_id = ? ORDER BY id`, []any{jobID},
+		func(r *sql.Rows) error {
+			var c store.Charge
+			var started, at timeValue
+			var billed int64
+			err := r.Scan(&c.ID, &c.JobID, &c.Owner, &c.Backend, &c.Worker, &c.Attempt, &started, &billed, &c.Cost, &c.Reported, &at)
+			c.Started, c.At, c.Billed = started.t, at.t, time.Duration(billed)*time.Millisecond
+			out = append(out, c)
+			return err
+		})
+	return out, err
+}
+
+var _ store.History = (*Store)(nil)
