@@ -107,7 +107,7 @@ type Charge struct {
 	Started  time.Time     // the run's start
 	Billed   time.Duration // the run's wall time, unless Reported
 	Cost     NanoUSD
-	Reported bool // the backend reported Billed
+	Reported bool      // the backend reported Billed
 	At       time.Time // when it was billed: the transition's time
 }
 
