@@ -2,6 +2,7 @@ package metric
 
 import (
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,6 +25,23 @@ var classes = [...]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
 type httpMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	// series caches the children of one (route, method, class): a lookup
+	// that takes no lock, where WithLabelValues hashes the labels and
+	// takes the vector's read lock, twice. BenchmarkObserveRequest runs in
+	// about half the time with it.
+	series sync.Map // httpKey → httpSeries
+}
+
+// httpKey names the series of a request, by its labels.
+type httpKey struct {
+	route          string
+	method, status uint8 // indexes into methods and classes
+}
+
+// httpSeries are the children that a request moves.
+type httpSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
 }
 
 func newHTTPMetrics(r prometheus.Registerer) *httpMetrics {
@@ -55,9 +73,17 @@ func (m *Metrics) ObserveRequest(route, method string, status int, d time.Durati
 	if m == nil {
 		return
 	}
-	r, meth := routeLabel(route), methodLabel(method)
-	m.http.requests.WithLabelValues(r, meth, statusLabel(status)).Inc()
-	m.http.duration.WithLabelValues(r, meth).Observe(seconds(d))
+	k := httpKey{route: routeLabel(route), method: methodIndex(method), status: classIndex(status)}
+	s, ok := m.http.series.Load(k)
+	if !ok {
+		s, _ = m.http.series.LoadOrStore(k, httpSeries{
+			requests: m.http.requests.WithLabelValues(k.route, methods[k.method], classes[k.status]),
+			duration: m.http.duration.WithLabelValues(k.route, methods[k.method]),
+		})
+	}
+	hs := s.(httpSeries)
+	hs.requests.Inc()
+	hs.duration.Observe(seconds(d))
 }
 
 // routeLabel is the pattern without its method, or "unmatched".
@@ -73,20 +99,20 @@ func routeLabel(pattern string) string {
 	return pattern
 }
 
-// methodLabel is method's name among methods.
-func methodLabel(method string) string {
-	for _, m := range methods[:len(methods)-1] {
+// methodIndex is method's index in methods.
+func methodIndex(method string) uint8 {
+	for i, m := range methods[:len(methods)-1] {
 		if method == m {
-			return m
+			return uint8(i)
 		}
 	}
-	return methods[len(methods)-1]
+	return uint8(len(methods) - 1)
 }
 
-// statusLabel is status's class among classes.
-func statusLabel(status int) string {
+// classIndex is status's class's index in classes.
+func classIndex(status int) uint8 {
 	if status < 100 || status > 599 {
-		return classes[0]
+		return 0
 	}
-	return classes[status/100]
+	return uint8(status / 100)
 }
