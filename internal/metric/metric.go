@@ -1,10 +1,21 @@
 // Package metric holds the service's Prometheus collectors, on a registry
 // of its own. Labels never carry customer or key ids (unbounded, and
-// private); per-customer figures come from the database.
+// private); per-customer figures come from the database. Every label says,
+// where it is declared, what bounds its values.
+//
+// The collectors come in groups, one file each: HTTP requests (http.go),
+// the job lifecycle (jobs.go), the queue as the database sees it
+// (queue.go), and this process's workers and GPUs (workers.go). A group
+// is a struct built and registered by New; a new group (webhook
+// deliveries) is one more file and one more line in New.
+//
+// A nil *Metrics records nothing, so that a component built without
+// metrics (in a test, say) needs no checks before each call.
 package metric
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -16,6 +27,19 @@ type Metrics struct {
 	Registry *prometheus.Registry
 	// RateLimited counts refused requests, by policy ("hourly", "polling").
 	RateLimited *prometheus.CounterVec
+
+	http    *httpMetrics
+	jobs    *jobMetrics
+	queue   *queueCollector
+	workers *workerCollector
+	gpus    *gpuCollector
+
+	// sourceErrors counts failed reads of a source that is read at scrape
+	// time, by source: "queue" (the only one that can fail).
+	sourceErrors *prometheus.CounterVec
+
+	// now is the clock of the queue source's cache; tests move it.
+	now func() time.Time
 }
 
 // New returns the collectors on a fresh registry with the Go and process
@@ -30,6 +54,11 @@ func New(degraded func() bool) *Metrics {
 			Name: "avatar_rate_limited_requests_total",
 			Help: "Requests refused with 429 by a rate limit policy.",
 		}, []string{"policy"}),
+		sourceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "avatar_metrics_source_errors_total",
+			Help: "Failed reads of a source of metrics read at scrape time (queue: the database query of the queue's depth); the figures of that source are missing from the scrapes the failure answers.",
+		}, []string{"source"}), // bounded: the sources of this package
+		now: time.Now,
 	}
 	r.MustRegister(m.RateLimited)
 	r.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -41,6 +70,13 @@ func New(degraded func() bool) *Metrics {
 		}
 		return 0
 	}))
+	r.MustRegister(m.sourceErrors)
+	m.http = newHTTPMetrics(r)
+	m.jobs = newJobMetrics(r)
+	m.queue = &queueCollector{now: func() time.Time { return m.now() }}
+	m.workers = &workerCollector{}
+	m.gpus = &gpuCollector{}
+	r.MustRegister(m.queue, m.workers, m.gpus)
 	return m
 }
 
