@@ -27,7 +27,8 @@ var errTooMuch = errors.New("output over the limit")
 
 // Query runs nvidia-smi (path; "" is "nvidia-smi" found on PATH) once and
 // returns a Sample per GPU. The run has no shell, no stdin and no
-// environment but PATH; it is killed after 5 s or when ctx ends, and with
+// environment but PATH and LD_LIBRARY_PATH (CUDA images put the driver's
+// libnvidia-ml there); it is killed after 5 s or when ctx ends, and with
 // the service on Linux. Its stdout is read up to 64 KiB (more is an
 // error) and its stderr up to 4 KiB, of which an error quotes only a
 // cleaned first line: the driver's messages are for the log, not the
@@ -59,7 +60,7 @@ func run(ctx context.Context, path string) ([]byte, error) {
 	stdout := &capped{max: maxStdout, refuse: true}
 	stderr := &capped{max: maxStderr}
 	cmd := exec.CommandContext(rctx, path, args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	cmd.Env = environment()
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.SysProcAttr = procAttr()
 	cmd.Cancel = func() error { return cmd.Process.Kill() }
@@ -130,4 +131,14 @@ func firstLine(b []byte) string {
 		}
 	}
 	return ""
+}
+
+// environment is the child's: where to find programs and the driver's
+// libraries, nothing else (no secret of ours reaches it).
+func environment() []string {
+	env := []string{"PATH=" + os.Getenv("PATH")}
+	if v, ok := os.LookupEnv("LD_LIBRARY_PATH"); ok {
+		env = append(env, "LD_LIBRARY_PATH="+v)
+	}
+	return env
 }
