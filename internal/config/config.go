@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -15,8 +16,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	_ "time/tzdata" // COST_TIMEZONE works on machines without a zone database
 
 	"github.com/avatar-api/avatar-api/internal/generator"
+	"github.com/avatar-api/avatar-api/internal/store"
 	"github.com/avatar-api/avatar-api/internal/text"
 )
 
@@ -78,6 +81,14 @@ type Config struct {
 	DefaultWidth      int
 	DefaultHeight     int
 	DefaultFPS        int
+
+	MetricsToken        string        // bearer token of Prometheus scrapers; secret
+	MetricsRetention    time.Duration // rollups and GPU readings are kept this long
+	CostPerSecond       store.NanoUSD // the price of a second of generation
+	CostLocation        *time.Location
+	DashboardSessionTTL time.Duration
+	GPUSampleInterval   time.Duration
+	NvidiaSMI           string
 }
 
 // SQLitePath is the database file used when no DATABASE_URL is given.
@@ -480,6 +491,96 @@ var vars = []Var{
 		Doc:     fmt.Sprintf("Default frames per second (%d–%d).", generator.MinFPS, generator.MaxFPS),
 		set:     frameVar(func(c *Config) *int { return &c.DefaultFPS }, generator.CheckFPS),
 	},
+	{
+		Name:    "METRICS_TOKEN",
+		Default: "",
+		Secret:  true,
+		Doc:     "Bearer token (32+ characters) with which Prometheus may read `GET /metrics` on the API, so that the scraper holds no admin key (`Authorization: Bearer <token>`; Prometheus: `authorization: {credentials_file: …}`). It opens `/metrics` and nothing else. Empty: only admin keys read `/metrics`.",
+		set: func(c *Config, v string) error {
+			if v != "" && len(v) < 32 {
+				return errors.New("must be at least 32 characters")
+			}
+			c.MetricsToken = v
+			return nil
+		},
+	},
+	{
+		Name:    "METRICS_RETENTION",
+		Default: "35d",
+		Doc:     "How long the dashboard's history of requests per minute, workers' time and GPU readings is kept (days as `35d`, or a duration such as `72h`); older rows are pruned by the sweep. Jobs and their charges are kept.",
+		set: func(c *Config, v string) error {
+			d, err := parseDays(v)
+			if err != nil || d < time.Hour {
+				return errors.New("must be a number of days such as 35d, or a duration of at least 1h")
+			}
+			c.MetricsRetention = d
+			return nil
+		},
+	},
+	{
+		Name:    "COST_PER_SECOND",
+		Default: "0.00019",
+		Doc:     "Price in US dollars of one second of generation, recorded on each job as it is accepted and billed per run: the built-in CPU backend bills each run's wall time (start to end of the attempt, or to its last progress report when its worker was lost). $0.00019 is RunPod's 24 GB tier.",
+		set: func(c *Config, v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f < 0 || f > 1 || math.IsNaN(f) {
+				return errors.New("must be a number of dollars from 0 to 1, such as 0.00019")
+			}
+			c.CostPerSecond = store.NanoUSD(math.Round(f * 1e9))
+			return nil
+		},
+	},
+	{
+		Name:    "COST_TIMEZONE",
+		Default: "UTC",
+		Doc:     "IANA time zone (e.g. `Europe/Berlin`) in which days and months of cost are counted: \"today\" starts at its midnight, the month on its first day; the dashboard's daily charts use it too.",
+		set: func(c *Config, v string) error {
+			loc, err := time.LoadLocation(v)
+			if err != nil || v == "" || v == "Local" {
+				return errors.New("must be an IANA time zone name such as UTC or Europe/Berlin")
+			}
+			c.CostLocation = loc
+			return nil
+		},
+	},
+	{
+		Name:    "DASHBOARD_SESSION_TTL",
+		Default: "12h",
+		Doc:     "How long an operator stays logged in to `/dashboard` after exchanging an admin key for a session (at most 720h). A session also ends with its key.",
+		set: func(c *Config, v string) error {
+			if err := durationVar(func(c *Config) *time.Duration { return &c.DashboardSessionTTL }, time.Minute)(c, v); err != nil {
+				return err
+			}
+			if c.DashboardSessionTTL > 720*time.Hour {
+				return errors.New("must be at most 720h")
+			}
+			return nil
+		},
+	},
+	{
+		Name:    "GPU_SAMPLE_INTERVAL",
+		Default: "5s",
+		Doc:     "How often a worker with an NVIDIA GPU reads its utilisation and memory (with nvidia-smi) while it runs a job. Workers without one record nothing.",
+		set:     durationVar(func(c *Config) *time.Duration { return &c.GPUSampleInterval }, time.Second),
+	},
+	{
+		Name:    "NVIDIA_SMI",
+		Default: "nvidia-smi",
+		Doc:     "nvidia-smi executable (name on PATH or path), with which workers find and sample their GPUs.",
+		set:     strVar(func(c *Config) *string { return &c.NvidiaSMI }),
+	},
+}
+
+// parseDays reads a duration that may be given in days ("35d").
+func parseDays(v string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(v, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days < 0 || days > 3650 {
+			return 0, errors.New("bad number of days")
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(v)
 }
 
 // Load builds the configuration from getenv (os.Getenv in production). It

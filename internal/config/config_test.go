@@ -48,6 +48,37 @@ func TestInvalidValuesAreAllReported(t *testing.T) {
 	}
 }
 
+// TestMonitoringSettings: cost, time zone, retention and token as the
+// operator writes them.
+func TestMonitoringSettings(t *testing.T) {
+	t.Parallel()
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.CostPerSecond != 190_000 || c.CostLocation != time.UTC || c.MetricsRetention != 35*24*time.Hour ||
+		c.DashboardSessionTTL != 12*time.Hour || c.MetricsToken != "" || c.GPUSampleInterval != 5*time.Second {
+		t.Fatalf("monitoring defaults: %+v", c)
+	}
+	c, err = Load(env(map[string]string{"COST_PER_SECOND": "0.00076", "COST_TIMEZONE": "Asia/Kolkata", "METRICS_RETENTION": "72h"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.CostPerSecond != 760_000 || c.CostLocation.String() != "Asia/Kolkata" || c.MetricsRetention != 72*time.Hour {
+		t.Fatalf("settings: %d, %s, %s", c.CostPerSecond, c.CostLocation, c.MetricsRetention)
+	}
+	_, err = Load(env(map[string]string{"COST_PER_SECOND": "-1", "COST_TIMEZONE": "Mars/Olympus", "METRICS_RETENTION": "5m",
+		"METRICS_TOKEN": "too-short-to-guess", "DASHBOARD_SESSION_TTL": "9000h"}))
+	for _, name := range []string{"COST_PER_SECOND", "COST_TIMEZONE", "METRICS_RETENTION", "METRICS_TOKEN", "DASHBOARD_SESSION_TTL"} {
+		if err == nil || !strings.Contains(err.Error(), name+":") {
+			t.Errorf("%s: not refused: %v", name, err)
+		}
+	}
+	if err != nil && strings.Contains(err.Error(), "too-short-to-guess") {
+		t.Errorf("error shows the token: %v", err)
+	}
+}
+
 func TestCrossChecks(t *testing.T) {
 	t.Parallel()
 	if _, err := Load(env(map[string]string{"STORAGE": "s3"})); err == nil || !strings.Contains(err.Error(), "S3_BUCKET") {
