@@ -64,12 +64,14 @@ func (a *api) authenticate(h huma.API) func(huma.Context, func(huma.Context)) {
 }
 
 // identify is the one check of a request's key, for operations and plain
-// handlers alike. Failed attempts are throttled per client address, the
-// attempt taken before any lookup and given back on success. It returns
-// the caller, or the problem to answer with.
+// handlers alike. Failed attempts are throttled per client address: a
+// client whose failures used up its bucket is refused before any lookup,
+// and only a failure is charged, so that many concurrent requests with a
+// valid key are never taken for guessing. It returns the caller, or the
+// problem to answer with.
 func (a *api) identify(ctx context.Context, addr, header string, scopes []string) (auth.Identity, *problem.Problem) {
 	if a.Throttle != nil {
-		if ok, wait := a.Throttle.Take(addr); !ok {
+		if ok, wait := a.Throttle.Allow(addr); !ok {
 			secs := int(math.Ceil(wait.Seconds()))
 			return auth.Identity{}, problem.Newf(http.StatusTooManyRequests, CodeAuthThrottled,
 				"too many failed authentications from your address; retry in %d s", secs).
@@ -87,11 +89,11 @@ func (a *api) identify(ctx context.Context, addr, header string, scopes []string
 			a.Log.ErrorContext(ctx, "authentication failed", "error", err)
 			return auth.Identity{}, problem.New(http.StatusServiceUnavailable, CodeUnavailable, "authentication is unavailable; try again shortly")
 		}
+		if a.Throttle != nil {
+			a.Throttle.Fail(addr)
+		}
 		return auth.Identity{}, problem.New(http.StatusUnauthorized, CodeUnauthorized,
 			"a valid API key is required: send Authorization: Bearer <key>").WithHeader("WWW-Authenticate", `Bearer realm="avatar-api"`)
-	}
-	if a.Throttle != nil {
-		a.Throttle.Refund(addr)
 	}
 	logging.AddToRequest(ctx, slog.String("key_id", id.KeyID), slog.String("customer", id.Customer))
 	for _, scope := range scopes {

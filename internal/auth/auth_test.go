@@ -80,33 +80,62 @@ func TestThrottle(t *testing.T) {
 	now := time.Unix(1000, 0)
 	th.SetClock(func() time.Time { return now })
 	a, sameNet, other := "[2001:db8:1:2:aaaa::1]:5000", "[2001:db8:1:2:bbbb::9]:6000", "192.0.2.7:80"
-	for range 5 { // successes cost nothing
-		if ok, _ := th.Take(a); !ok {
+	for range 50 { // successes cost nothing, however many at once
+		if ok, _ := th.Allow(a); !ok {
 			t.Fatal("a successful client is throttled")
 		}
-		th.Refund(a)
 	}
 	for range 3 {
-		if ok, _ := th.Take(a); !ok {
+		if ok, _ := th.Allow(a); !ok {
 			t.Fatal("refused before the burst is spent")
 		}
+		th.Fail(a)
 	}
-	if ok, wait := th.Take(sameNet); ok || wait != 10*time.Second {
+	if ok, wait := th.Allow(sameNet); ok || wait != 10*time.Second {
 		t.Fatalf("same /64 after the burst: ok %v wait %s", ok, wait)
 	}
-	if ok, _ := th.Take(other); !ok {
+	if ok, _ := th.Allow(other); !ok {
 		t.Fatal("another address is throttled")
 	}
 	now = now.Add(4 * time.Second)
-	if ok, wait := th.Take(a); ok || wait != 6*time.Second {
+	if ok, wait := th.Allow(a); ok || wait != 6*time.Second {
 		t.Fatalf("after 4 s: ok %v wait %s (Retry-After must be exact)", ok, wait)
 	}
 	now = now.Add(6 * time.Second)
-	if ok, _ := th.Take(a); !ok {
+	if ok, _ := th.Allow(a); !ok {
 		t.Fatal("still refused after the wait")
 	}
-	if ok, _ := th.Take("[::ffff:192.0.2.7]:81"); !ok { // the IPv4-mapped form of other: one bucket
+	th.Fail(other)
+	if ok, _ := th.Allow("[::ffff:192.0.2.7]:81"); !ok { // the IPv4-mapped form of other: one bucket, two left
 		t.Fatal("mapped address refused")
+	}
+	for range 2 {
+		th.Fail("[::ffff:192.0.2.7]:81")
+	}
+	if ok, _ := th.Allow(other); ok {
+		t.Fatal("the mapped form's failures were not charged to the address")
+	}
+}
+
+// TestThrottleChargesConcurrentFailures: failures that passed Allow
+// together are each charged; the wait grows with the debt, so a burst
+// buys no more guesses than waiting would.
+func TestThrottleChargesConcurrentFailures(t *testing.T) {
+	t.Parallel()
+	th := NewThrottle(3, 10*time.Second)
+	now := time.Unix(1000, 0)
+	th.SetClock(func() time.Time { return now })
+	g := "198.51.100.9:1"
+	for range 8 { // eight guesses in flight at once, all allowed
+		if ok, _ := th.Allow(g); !ok {
+			t.Fatal("refused before any failure")
+		}
+	}
+	for range 8 {
+		th.Fail(g)
+	}
+	if ok, wait := th.Allow(g); ok || wait != 60*time.Second {
+		t.Fatalf("after 8 failures with a burst of 3: ok %v, wait %s; want 60 s (6 attempts of debt)", ok, wait)
 	}
 }
 
@@ -160,21 +189,22 @@ func TestThrottleEvictsTheQuietest(t *testing.T) {
 	th.SetClock(func() time.Time { return now })
 	guesser := "198.51.100.1:1"
 	for range 2 {
-		th.Take(guesser)
+		th.Fail(guesser)
 	}
 	for i := range 10 { // a spray of addresses, the guesser still guessing
 		now = now.Add(time.Second)
-		th.Take(fmt.Sprintf("203.0.113.%d:1", i))
-		if ok, _ := th.Take(guesser); ok {
+		th.Fail(fmt.Sprintf("203.0.113.%d:1", i))
+		if ok, _ := th.Allow(guesser); ok {
 			t.Fatalf("after %d sprayed addresses the guesser's bucket was reset", i+1)
 		}
+		th.Fail(guesser)
 	}
 	if n := len(th.buckets); n != 3 || th.lru.Len() != 3 {
 		t.Fatalf("%d buckets (%d in the list), want the bound of 3", n, th.lru.Len())
 	}
 	// Quiet for long enough, the guesser is the one evicted, and starts afresh.
 	for i := range 3 {
-		th.Take(fmt.Sprintf("192.0.2.%d:1", i))
+		th.Fail(fmt.Sprintf("192.0.2.%d:1", i))
 	}
 	if _, ok := th.buckets[clientNet(guesser)]; ok {
 		t.Fatal("the least recently used address was kept")

@@ -38,10 +38,24 @@ func NewThrottle(burst int, per time.Duration) *Throttle {
 // instead of waiting for a refill).
 func (t *Throttle) SetClock(now func() time.Time) { t.now = now }
 
-// Take spends one attempt of addr before it authenticates, and otherwise
-// says how long until it may. Taking before the lookup (not counting after
-// it) means concurrent requests cannot all slip past a nearly empty bucket.
-func (t *Throttle) Take(addr string) (bool, time.Duration) {
+// Allow reports whether addr may try to authenticate now, and otherwise
+// how long until it may. It spends nothing: only a failure (Fail) does, so
+// that any number of concurrent requests with a valid key go through.
+// Concurrent failures may slip past a nearly empty bucket together; each
+// is charged, the bucket runs into debt, and the client waits that debt
+// off: guesses stay at one per Per on average, however they are timed.
+func (t *Throttle) Allow(addr string) (bool, time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	b := t.refill(clientNet(addr))
+	if b == nil || b.tokens >= 1 {
+		return true, 0
+	}
+	return false, time.Duration((1 - b.tokens) * float64(t.Per))
+}
+
+// Fail charges addr one failed authentication.
+func (t *Throttle) Fail(addr string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	key := clientNet(addr)
@@ -53,25 +67,7 @@ func (t *Throttle) Take(addr string) (bool, time.Duration) {
 		b = &bucket{key: key, tokens: t.Burst, at: t.now()}
 		t.buckets[key] = t.lru.PushFront(b)
 	}
-	if b.tokens < 1 {
-		return false, time.Duration((1 - b.tokens) * float64(t.Per))
-	}
 	b.tokens--
-	return true, 0
-}
-
-// Refund gives back the attempt of an authentication that succeeded: only
-// failures count.
-func (t *Throttle) Refund(addr string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if e := t.buckets[clientNet(addr)]; e != nil {
-		b := e.Value.(*bucket)
-		b.tokens = math.Min(t.Burst, b.tokens+1)
-		if b.tokens >= t.Burst {
-			t.forget(e)
-		}
-	}
 }
 
 // maxBuckets bounds the memory of the throttle: about 100 bytes a bucket.
