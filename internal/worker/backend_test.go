@@ -31,7 +31,7 @@ func TestBackendsKeepToTheirQueues(t *testing.T) {
 		gen      *keeping
 		backend  queue.Backend
 		stranger *keeping
-	}{{old, localGen, queue.Local(time.Minute), gpuGen}, {onGPU, gpuGen, gpu, localGen}} {
+	}{{old, localGen, queue.Local(time.Minute, 0), gpuGen}, {onGPU, gpuGen, gpu, localGen}} {
 		done := b.wait(t, c.j.ID, store.StateCompleted)
 		if done.Backend != c.backend.Name || done.Queue != c.backend.Queue {
 			t.Errorf("job recorded on %q/%q, want %q/%q", done.Backend, done.Queue, c.backend.Name, c.backend.Queue)

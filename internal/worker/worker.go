@@ -23,6 +23,10 @@ type Options struct {
 	// LostAfter is how long an unfinished job whose queue entry has ended
 	// must have been left untouched before the sweep fails it (0: a minute).
 	LostAfter time.Duration
+	// Prune, if set, runs with each sweep: monitoring's old history goes.
+	// The sweep is a periodic job of the queue, so it runs once across
+	// every process, not once per process.
+	Prune func(ctx context.Context) error
 }
 
 // Runner is a started set of workers.
@@ -44,9 +48,9 @@ func Start(ctx context.Context, driver riverdriver.Driver[*sql.Tx], deps Deps, o
 	if lost <= 0 {
 		lost = time.Minute
 	}
-	river.AddWorker(workers, &sweepWorker{deps: deps, lostAfter: lost})
+	river.AddWorker(workers, &sweepWorker{deps: deps, lostAfter: lost, prune: opts.Prune})
 	client, err := river.NewClient(driver, &river.Config{
-		Logger:               deps.Log.With("component", "queue"),
+		Logger:               queueLog(deps.Log),
 		Workers:              workers,
 		JobTimeout:           deps.Backend.Timeout,
 		RescueStuckJobsAfter: opts.RescueAfter,
@@ -95,13 +99,45 @@ type sweepWorker struct {
 	river.WorkerDefaults[queue.SweepArgs]
 	deps      Deps
 	lostAfter time.Duration
+	prune     func(ctx context.Context) error
 }
 
-// Work expires videos past their time and fails jobs whose queue entry
-// ended without them (attempts used up by crashes).
+// Work expires videos past their time, fails jobs whose queue entry ended
+// without them (attempts used up by crashes), and prunes old history.
 func (w *sweepWorker) Work(ctx context.Context, _ *river.Job[queue.SweepArgs]) error {
-	return errors.Join(w.expire(ctx), w.reconcile(ctx))
+	var prune error
+	if w.prune != nil {
+		prune = w.prune(ctx)
+	}
+	return errors.Join(w.expire(ctx), w.reconcile(ctx), prune)
 }
+
+// queueLog is the logger River writes to: its own chatter (a line a
+// minute of job counts, each fetch) only when our logs are at debug
+// level; its warnings and errors always.
+func queueLog(log *slog.Logger) *slog.Logger {
+	log = log.With("component", "queue")
+	if log.Enabled(context.Background(), slog.LevelDebug) {
+		return log
+	}
+	return slog.New(atLeast{log.Handler(), slog.LevelWarn})
+}
+
+// atLeast drops the records under its level.
+type atLeast struct {
+	slog.Handler
+	level slog.Level
+}
+
+func (h atLeast) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.level && h.Handler.Enabled(ctx, l)
+}
+
+func (h atLeast) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return atLeast{h.Handler.WithAttrs(attrs), h.level}
+}
+
+func (h atLeast) WithGroup(name string) slog.Handler { return atLeast{h.Handler.WithGroup(name), h.level} }
 
 func (w *sweepWorker) expire(ctx context.Context) error {
 	return w.deps.Jobs.ExpireDue(ctx, time.Now(), 500)

@@ -53,14 +53,14 @@ func setup(t *testing.T) *bundle {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	jobs := job.NewLifecycle(st, files, log)
+	jobs := job.NewLifecycle(st, files, log, nil)
 	work := filepath.Join(dir, "work")
 	if err := os.MkdirAll(work, 0o750); err != nil {
 		t.Fatal(err)
 	}
 	return &bundle{st: st, files: files, jobs: jobs, dir: dir,
 		deps: worker.Deps{Jobs: jobs, Storage: files, Generator: still.New("", ""), Log: log, WorkDir: work,
-			Backend: queue.Local(time.Minute), ResultTTL: time.Hour, Heartbeat: 100 * time.Millisecond},
+			Backend: queue.Local(time.Minute, 0), ResultTTL: time.Hour, Heartbeat: 100 * time.Millisecond},
 		opts: worker.Options{Concurrency: 1, RescueAfter: 2 * time.Minute, SweepEvery: 100 * time.Millisecond,
 			PollInterval: 100 * time.Millisecond, LostAfter: time.Millisecond},
 	}
@@ -254,7 +254,7 @@ func TestEventsOfEveryPath(t *testing.T) {
 
 	// A job whose worker died and whose queue entry River gave up on.
 	lost := b.submit(t)
-	if _, err := b.jobs.Start(ctx, lost.ID, 1); err != nil {
+	if _, err := b.jobs.Start(ctx, lost.ID, 1, "test"); err != nil {
 		t.Fatal(err)
 	}
 	gaveUp, err := river.NewClient(b.st.Driver(), &river.Config{})
@@ -301,16 +301,16 @@ func TestSupersededFailKeepsInputs(t *testing.T) {
 	ctx := context.Background()
 	b := setup(t)
 	j := b.submit(t)
-	if _, err := b.jobs.Start(ctx, j.ID, 1); err != nil {
+	if _, err := b.jobs.Start(ctx, j.ID, 1, "test"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.jobs.Start(ctx, j.ID, 2); err != nil { // the rescue's successor
+	if _, err := b.jobs.Start(ctx, j.ID, 2, "test"); err != nil { // the rescue's successor
 		t.Fatal(err)
 	}
 	if err := b.jobs.Fail(ctx, j, 1, worker.CodeTimeout, "too slow"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.jobs.Start(ctx, j.ID, 1); !errors.Is(err, store.ErrConflict) { // a start that arrives late
+	if _, err := b.jobs.Start(ctx, j.ID, 1, "test"); !errors.Is(err, store.ErrConflict) { // a start that arrives late
 		t.Fatalf("late start: %v, want ErrConflict", err)
 	}
 	got, err := b.st.GetJob(ctx, j.ID)
