@@ -40,6 +40,17 @@ type Deps struct {
 	// After times the wait for an upload slot; nil: time.After (tests
 	// give a clock they move).
 	After func(time.Duration) <-chan time.Time
+
+	// MetricsToken, if set, is a bearer token that reads /metrics (and
+	// nothing else), for Prometheus.
+	MetricsToken string
+	// Requests counts answered requests for the dashboard; nil: none.
+	Requests RequestCounter
+	// Sessions and Monitor make the dashboard; without them it is not
+	// served. Timezone names the cost time zone on its page.
+	Sessions *auth.Sessions
+	Monitor  Monitor
+	Timezone string
 }
 
 type api struct {
@@ -83,7 +94,7 @@ func New(d Deps) http.Handler {
 		r.register(rt, r)
 	}
 	h.OpenAPI().Paths["/generate"].Post.RequestBody = generateBody()
-	return a.unmatched(mux)
+	return a.instrument(a.unmatched(mux))
 }
 
 // metrics is Prometheus's handler, or nil without metrics.

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"log/slog"
 	"math"
@@ -54,13 +55,47 @@ func (a *api) authenticate(h huma.API) func(huma.Context, func(huma.Context)) {
 		// What answers a key is the key holder's alone (a signed download
 		// URL, a job): no cache may keep it, whatever the answer.
 		ctx.SetHeader("Cache-Control", "no-store")
-		id, p := a.identify(ctx.Context(), ctx.RemoteAddr(), ctx.Header("Authorization"), scopes)
+		cookie := ""
+		if c, err := huma.ReadCookie(ctx, sessionCookieName); err == nil {
+			cookie = c.Value
+		}
+		id, p := a.caller(ctx.Context(), routeOf(ctx.Operation()).access, ctx.RemoteAddr(), ctx.Header("Authorization"), cookie, scopes)
 		if p != nil {
 			_ = huma.WriteErr(h, ctx, p.Status, "", p)
 			return
 		}
 		next(huma.WithValue(ctx, identityKey{}, id))
 	}
+}
+
+// caller is who calls a route of access, or the problem to answer with:
+// Prometheus by METRICS_TOKEN where it may, an operator by a session
+// cookie where one is taken, else the holder of the bearer key.
+func (a *api) caller(ctx context.Context, ac access, addr, header, cookie string, scopes []string) (auth.Identity, *problem.Problem) {
+	if ac == scraper && a.MetricsToken != "" {
+		if scheme, token, ok := strings.Cut(header, " "); ok && strings.EqualFold(scheme, "Bearer") &&
+			subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(a.MetricsToken)) == 1 {
+			return auth.Identity{Customer: "metrics-token"}, nil // no key: nothing to rate-limit
+		}
+	}
+	if (ac == session || ac == console) && cookie != "" && a.Sessions != nil {
+		id, err := a.Sessions.Check(ctx, cookie)
+		switch {
+		case err == nil:
+			logging.AddToRequest(ctx, slog.String("key_id", id.KeyID), slog.String("customer", id.Customer))
+			return id, nil
+		case errors.Is(err, auth.ErrNotOperator):
+			return auth.Identity{}, problem.New(http.StatusForbidden, CodeForbidden, "this session's key no longer has the admin scope")
+		case !errors.Is(err, auth.ErrUnauthenticated):
+			a.Log.ErrorContext(ctx, "checking a dashboard session failed", "error", err)
+			return auth.Identity{}, problem.New(http.StatusServiceUnavailable, CodeUnavailable, "authentication is unavailable; try again shortly")
+		}
+		if header == "" || ac == console {
+			return auth.Identity{}, problem.New(http.StatusUnauthorized, CodeUnauthorized,
+				"the dashboard session has ended; log in again at "+loginPath)
+		}
+	}
+	return a.identify(ctx, addr, header, scopes)
 }
 
 // identify is the one check of a request's key, for operations and plain

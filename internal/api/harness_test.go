@@ -71,6 +71,8 @@ type options struct {
 	clock   *testkit.Clock
 	metrics *metric.Metrics
 	images  *media.ImageDecoder // default: 384 MiB, 128 MiB an image
+	// metricsToken is METRICS_TOKEN (default none).
+	metricsToken string
 }
 
 // setup runs the whole service in-process on real parts, built by
@@ -105,6 +107,7 @@ func setup(t testing.TB, opts options) *testBundle {
 		Store: st, Checker: opts.checker, Limiter: opts.limiter, LimiterNow: opts.limiterClock,
 		Metrics: opts.metrics, Images: opts.images,
 		Heartbeat: 100 * time.Millisecond, PollInterval: 100 * time.Millisecond, SweepEvery: 200 * time.Millisecond,
+		RollupEvery: 100 * time.Millisecond,
 	}
 	if opts.clock != nil {
 		o.Clock = opts.clock
@@ -163,6 +166,7 @@ func testConfig(t testing.TB, dir, publicURL string, opts options) *config.Confi
 	if opts.postgres {
 		cfg.DatabaseURL = pgtest.NewDatabase(t)
 	}
+	cfg.MetricsToken = opts.metricsToken
 	return cfg
 }
 

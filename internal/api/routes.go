@@ -34,7 +34,17 @@ func (a *api) routes() []route {
 		{"PATCH", "/admin/keys/{id}", operator, polling, operation(opUpdateKey(), a.updateKey)},
 		{"POST", "/admin/keys/{id}/revoke", operator, polling, operation(opRevokeKey(), a.revokeKey)},
 		{"POST", "/admin/keys/{id}/rotate", operator, polling, operation(opRotateKey(), a.rotateKey)},
-		{"GET", "/metrics", operator, polling, plain(a.metrics())},
+		{"GET", "/metrics", scraper, polling, plain(a.metrics())},
+
+		// The operator's dashboard: a page behind a session, which an admin
+		// key opens (a cookie: the browser never holds the key), and the
+		// figures it polls, also readable with an admin key.
+		{"GET", "/dashboard", console, polling, plain(a.dashboardPage())},
+		{"GET", "/dashboard/data", session, polling, operation(opDashboardData(), a.dashboardData)},
+		{"GET", "/dashboard/login", open, unlimited, plain(a.loginPage())},
+		{"POST", "/dashboard/login", open, unlimited, plain(a.login())}, // checks the key itself, throttled like any
+		{"POST", "/dashboard/logout", open, unlimited, plain(a.logout())}, // ends the session of its own cookie
+		{"GET", "/dashboard/assets/", open, unlimited, plain(a.dashboardAssets())},
 
 		// Signed routes: the link's signature is the credential (download or upload).
 		{"GET", "/files/", signed, unlimited, plain(a.Files)},
@@ -61,6 +71,9 @@ const (
 	anyKey          // any valid key, whatever its scopes
 	customer        // a key with the generate scope
 	operator        // a key with the admin scope
+	scraper         // a key with the admin scope, or METRICS_TOKEN (Prometheus)
+	session         // an operator's dashboard session (its cookie), or a key with the admin scope
+	console         // an operator's dashboard session: a page; without one, the login page
 	signed          // anyone holding a signed link; the handler checks the signature
 )
 
@@ -71,7 +84,7 @@ func (a access) scopes() (scopes []string, keyed bool) {
 		return nil, true
 	case customer:
 		return []string{scopeOfCustomerOps}, true
-	case operator:
+	case operator, scraper, session, console:
 		return []string{scopeOfOperatorOps}, true
 	case open, signed:
 		return nil, false
@@ -132,8 +145,9 @@ func operation[I, O any](op huma.Operation, handler func(context.Context, *I) (*
 }
 
 // plain is a route answered by a plain handler (Prometheus's, the file
-// server), behind the same key check and rate limit as the operations.
-// A nil handler (no metrics, S3 storage) leaves the route out.
+// server, the dashboard's pages), behind the same key check and rate limit
+// as the operations. A nil handler (no metrics, S3 storage, no dashboard)
+// leaves the route out.
 func plain(handler http.Handler) func(router, route) {
 	return func(rt router, r route) {
 		if handler != nil {
@@ -152,9 +166,13 @@ func (a *api) guard(r route, next http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
-		id, p := a.identify(req.Context(), req.RemoteAddr, req.Header.Get("Authorization"), scopes)
-		if p == nil && a.Limiter != nil {
+		id, p := a.caller(req.Context(), r.access, req.RemoteAddr, req.Header.Get("Authorization"), sessionCookie(req), scopes)
+		if p == nil && a.Limiter != nil && id.KeyID != "" {
 			p = a.take(req.Context(), &charge{key: id.KeyID, policy: a.policy(r.rate, id.RateLimit)}, w.Header().Set)
+		}
+		if p != nil && r.access == console && p.Status < 500 && p.Status != http.StatusTooManyRequests {
+			http.Redirect(w, req, loginPath, http.StatusSeeOther) // no session: log in first
+			return
 		}
 		if p != nil {
 			problem.Write(w, req, p)

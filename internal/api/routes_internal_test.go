@@ -8,11 +8,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/avatar-api/avatar-api/internal/metric"
+	"github.com/avatar-api/avatar-api/internal/stats"
 	"github.com/avatar-api/avatar-api/internal/storage/local"
 )
 
@@ -67,7 +69,8 @@ func TestRouteTable(t *testing.T) {
 	}
 	for _, r := range a.routes() {
 		op, ok := doc.Paths[r.path][strings.ToLower(r.method)]
-		if r.path == "/metrics" || r.path == "/files/" || strings.HasPrefix(r.path, "/openapi") {
+		if r.path == "/metrics" || r.path == "/files/" || strings.HasPrefix(r.path, "/openapi") ||
+			(strings.HasPrefix(r.path, "/dashboard") && r.path != "/dashboard/data") {
 			continue // plain handlers, not operations
 		}
 		if !ok {
@@ -140,5 +143,18 @@ func TestUploadThroughTheRouteTable(t *testing.T) {
 	}
 	if n, err := disk.Size(ctx, "results/x.mp4"); err != nil || n != 5 {
 		t.Fatalf("stored: %d bytes, %v", n, err)
+	}
+}
+
+// TestDashboardRangesDocumented: the ranges the data operation documents
+// (its enum) are the ranges the dashboard offers.
+func TestDashboardRangesDocumented(t *testing.T) {
+	t.Parallel()
+	f, _ := reflect.TypeOf(dashboardInput{}).FieldByName("Range")
+	if got, want := f.Tag.Get("enum"), strings.Join(stats.RangeNames(), ","); got != want {
+		t.Errorf("range enum %q, want %q", got, want)
+	}
+	if f.Tag.Get("default") != stats.DefaultRange {
+		t.Errorf("range default %q, want %q", f.Tag.Get("default"), stats.DefaultRange)
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/avatar-api/avatar-api/internal/metric"
 	"github.com/avatar-api/avatar-api/internal/queue"
 	"github.com/avatar-api/avatar-api/internal/ratelimit"
+	"github.com/avatar-api/avatar-api/internal/rollup"
 	"github.com/avatar-api/avatar-api/internal/scratch"
 	"github.com/avatar-api/avatar-api/internal/storage"
 	"github.com/avatar-api/avatar-api/internal/storage/local"
@@ -56,6 +57,10 @@ type Overrides struct {
 	// The workers' intervals; 0: a heartbeat a second, a poll every 500 ms
 	// and a sweep a minute.
 	Heartbeat, PollInterval, SweepEvery time.Duration
+	// RollupEvery is how often this process adds its counts to the
+	// rollups (0: 5 s); RollupClock is their clock (nil: time.Now).
+	RollupEvery time.Duration
+	RollupClock func() time.Time
 }
 
 // Clock is the time a test can move: Now, and a timer on it.
@@ -75,6 +80,10 @@ type App struct {
 	Auth    *auth.Keys      // nil in a worker
 	Jobs    *job.Service    // nil in a worker
 	Metrics *metric.Metrics
+	// Rollup counts this process's requests and workers' time into the
+	// database, for the dashboard.
+	Rollup   *rollup.Recorder
+	Sessions *auth.Sessions // the dashboard's; nil in a worker
 	// Handler serves every route: the API (server.New wraps it in the
 	// middleware), or a worker's /health and /metrics.
 	Handler http.Handler
@@ -84,7 +93,9 @@ type App struct {
 	workers   *worker.Runner // nil without workers in this process
 	scratch   []*scratch.Dir
 	closeDB   bool
-	stopFlush func() // ends the key-use flusher, after its last batch
+	stopFlush func()   // ends the key-use flusher, after its last batch
+	stops     []func() // end the monitoring's loops (rollups, GPU sampling), each after its last write
+	name      string   // the process's, in the rollups and on the jobs its workers run
 }
 
 // New builds what `serve` runs: the HTTP API and, with EMBEDDED_WORKERS,
@@ -105,22 +116,20 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, o Overrides)
 	if err := a.bootstrapKeys(ctx, o.FirstKey); err != nil {
 		return nil, err
 	}
-	a.startAuth(ctx, o)
-	a.Jobs = a.newJobs(o)
-	if cfg.EmbeddedWorkers {
-		if err := a.startWorkers(ctx, o); err != nil {
-			return nil, err
-		}
-	}
 	limiter, degraded := o.Limiter, (func() bool)(nil)
 	if limiter == nil {
 		if limiter, degraded, err = newLimiter(cfg, log); err != nil {
 			return nil, err
 		}
 	}
-	a.Metrics = o.Metrics
-	if a.Metrics == nil {
-		a.Metrics = metric.New(degraded)
+	a.startMonitoring(o, degraded)
+	a.startAuth(ctx, o)
+	a.Sessions = auth.NewSessions(a.Store, a.Auth, cfg.DashboardSessionTTL)
+	a.Jobs = a.newJobs(o)
+	if cfg.EmbeddedWorkers {
+		if err := a.startWorkers(ctx, o); err != nil {
+			return nil, err
+		}
 	}
 	uploads, err := a.scratchDir("uploads")
 	if err != nil {
@@ -137,10 +146,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, o Overrides)
 		},
 		RateLimits: api.RateLimits{PerHour: cfg.RateLimitPerHour, PollLimit: cfg.PollRateLimit, PollWindow: cfg.PollRateWindow},
 		PublicURL:  cfg.PublicURL, Log: log,
-		Ready: a.readiness(degraded),
+		Ready:        a.readiness(degraded),
+		MetricsToken: cfg.MetricsToken, Requests: a.Rollup,
+		Sessions: a.Sessions, Monitor: a.monitor(), Timezone: cfg.CostLocation.String(),
 	}
 	if o.Clock != nil {
 		throttle.SetClock(o.Clock.Now)
+		a.Sessions.SetClock(o.Clock.Now)
 		deps.After = o.Clock.After
 	}
 	if a.files != nil {
@@ -183,7 +195,7 @@ func (a *App) newJobs(o Overrides) *job.Service {
 		images = media.NewImageDecoder(cfg.ImageDecodeMemory, cfg.MaxImageDecode)
 	}
 	return job.NewService(job.Deps{
-		Store: a.Store, Storage: a.Storage, Checker: checker, Log: a.Log,
+		Store: a.Store, Storage: a.Storage, Checker: checker, Log: a.Log, Observer: observer{a.Metrics},
 		Audio:  media.Prober{FFmpeg: cfg.FFmpeg, FFprobe: cfg.FFprobe},
 		Images: images,
 	}, job.Settings{
@@ -201,7 +213,9 @@ func (a *App) newJobs(o Overrides) *job.Service {
 // backend is where this service's videos are made: the generator of this
 // binary, on the local queue, each attempt limited to JOB_TIMEOUT. The job
 // service and the workers are given the same one.
-func (a *App) backend() queue.Backend { return queue.Local(a.Config.JobTimeout) }
+func (a *App) backend() queue.Backend {
+	return queue.Local(a.Config.JobTimeout, a.Config.CostPerSecond)
+}
 
 // startWorkers starts this process's River workers, with a scratch
 // directory of their own.
@@ -211,12 +225,15 @@ func (a *App) startWorkers(ctx context.Context, o Overrides) error {
 		return err
 	}
 	cfg := a.Config
+	a.workerMonitoring(ctx)
 	a.workers, err = worker.Start(ctx, a.Store.Driver(), worker.Deps{
-		Jobs: job.NewLifecycle(a.Store, a.Storage, a.Log), Storage: a.Storage, Generator: a.generator, Log: a.Log, WorkDir: dir,
+		Jobs:    job.NewLifecycle(a.Store, a.Storage, a.Log, observer{a.Metrics}),
+		Storage: a.Storage, Generator: a.generator, Log: a.Log, WorkDir: dir,
 		Backend: a.backend(), ResultTTL: cfg.ResultTTL, Heartbeat: cmp.Or(o.Heartbeat, time.Second),
+		Name: a.name, Meter: a.Rollup,
 	}, worker.Options{
 		Concurrency: cfg.Workers, RescueAfter: cfg.JobRescueAfter, SweepEvery: cmp.Or(o.SweepEvery, time.Minute),
-		PollInterval: cmp.Or(o.PollInterval, 500*time.Millisecond),
+		PollInterval: cmp.Or(o.PollInterval, 500*time.Millisecond), Prune: a.prune,
 	})
 	return err
 }
@@ -240,6 +257,10 @@ func (a *App) Close() {
 	if a.stopFlush != nil {
 		a.stopFlush()
 	}
+	for _, stop := range a.stops {
+		stop()
+	}
+	a.stops = nil
 	for _, d := range a.scratch {
 		if err := d.Close(); err != nil {
 			a.Log.Warn("removing scratch directory", "dir", d.Path, "error", err)

@@ -30,7 +30,7 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, o Overrides
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("creating DATA_DIR: %w", err)
 	}
-	a := &App{Config: cfg, Log: log, generator: newGenerator(cfg), Store: o.Store}
+	a := &App{Config: cfg, Log: log, generator: newGenerator(cfg), Store: o.Store, name: processName()}
 	if a.Store == nil {
 		var err error
 		if a.Store, err = OpenStore(ctx, cfg); err != nil {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/avatar-api/avatar-api/internal/config"
-	"github.com/avatar-api/avatar-api/internal/metric"
 	"github.com/avatar-api/avatar-api/internal/server"
 )
 
@@ -21,13 +20,10 @@ func NewWorker(ctx context.Context, cfg *config.Config, log *slog.Logger, o Over
 	if a, err = open(ctx, cfg, log, o); err != nil {
 		return nil, err
 	}
+	a.startMonitoring(o, nil)
 	if err := a.startWorkers(ctx, o); err != nil {
 		a.Close()
 		return nil, err
-	}
-	a.Metrics = o.Metrics
-	if a.Metrics == nil {
-		a.Metrics = metric.New(nil)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {

@@ -23,6 +23,7 @@ var commands = []command{
 	{"migrate", "bring the database schema up to date and exit", runMigrate},
 	{"generate", "make one video locally, without a server (--image, --audio, -o)", runGenerate},
 	{"keys", "create, list, show, update, revoke and rotate customers' API keys", runKeys},
+	{"report", "usage report from the database: totals, top customers, errors, slowest jobs (--since 24h, --json)", runReport},
 }
 
 // Run runs the command named by args[0] and returns the exit code.

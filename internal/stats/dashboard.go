@@ -85,12 +85,12 @@ type QueueNow struct {
 // JobFigures are the jobs of the range: how many were submitted and ended
 // how, and the generation time of those completed.
 type JobFigures struct {
-	Submitted         int64       `json:"submitted"`
-	Completed         int64       `json:"completed"`
-	Failed            int64       `json:"failed"`
-	Cancelled         int64       `json:"cancelled"`
-	SuccessRatio      *float64    `json:"success_ratio"` // completed ÷ (completed + failed)
-	GenerationSeconds Percentiles `json:"generation_seconds"`
+	Submitted         int64             `json:"submitted"`
+	Completed         int64             `json:"completed"`
+	Failed            int64             `json:"failed"`
+	Cancelled         int64             `json:"cancelled"`
+	SuccessRatio      *float64          `json:"success_ratio"` // completed ÷ (completed + failed)
+	GenerationSeconds PercentileSeconds `json:"generation_seconds"`
 }
 
 // CostFigures are the day's and the month's cost in the cost time zone.
@@ -261,7 +261,7 @@ func (d *Dashboard) runTimes(ctx context.Context, h store.History, g grid, w sto
 			perStep[i] = append(perStep[i], r.Run)
 		}
 	}
-	d.Jobs.GenerationSeconds = percentiles(all)
+	d.Jobs.GenerationSeconds = percentiles(all).Seconds()
 	s := &d.Series
 	s.P50, s.P95, s.P99 = make([]*float64, n), make([]*float64, n), make([]*float64, n)
 	for i, runs := range perStep {

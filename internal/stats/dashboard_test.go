@@ -48,7 +48,7 @@ func TestDashboardFigures(t *testing.T) {
 	if r := d.Jobs.SuccessRatio; r == nil || math.Abs(*r-10.0/12) > 1e-12 {
 		t.Errorf("success ratio = %v, want 10/12", r)
 	}
-	if g := d.Jobs.GenerationSeconds; g.Count != 10 || g.P50 != 5*time.Second || g.P95 != 10*time.Second || g.P99 != 10*time.Second {
+	if g := d.Jobs.GenerationSeconds; g.Count != 10 || *g.P50 != 5 || *g.P95 != 10 || *g.P99 != 10 {
 		t.Errorf("generation percentiles = %+v, want P50 5 s, P95 and P99 10 s", g)
 	}
 	if len(d.Series.T) != 96 || d.StepSeconds != 900 || !d.To.Equal(time.Date(2026, 12, 3, 10, 15, 0, 0, time.UTC)) {

@@ -1,7 +1,6 @@
 package stats
 
 import (
-	"encoding/json"
 	"math"
 	"slices"
 	"time"
@@ -38,18 +37,20 @@ func percentiles(d []time.Duration) Percentiles {
 	return Percentiles{Count: len(d), P50: Percentile(d, 50), P95: Percentile(d, 95), P99: Percentile(d, 99)}
 }
 
-// MarshalJSON writes the percentiles in seconds, null when there were no
-// values: {"count": 3, "p50": 1.2, "p95": 3.4, "p99": 3.4}.
-func (p Percentiles) MarshalJSON() ([]byte, error) {
-	type out struct {
-		Count int      `json:"count"`
-		P50   *float64 `json:"p50"`
-		P95   *float64 `json:"p95"`
-		P99   *float64 `json:"p99"`
-	}
-	o := out{Count: p.Count}
+// Seconds is the percentiles in seconds, as the dashboard and the report
+// show them; null when there were no values.
+func (p Percentiles) Seconds() PercentileSeconds {
+	o := PercentileSeconds{Count: p.Count}
 	if p.Count > 0 {
 		o.P50, o.P95, o.P99 = ptr(p.P50.Seconds()), ptr(p.P95.Seconds()), ptr(p.P99.Seconds())
 	}
-	return json.Marshal(o)
+	return o
+}
+
+// PercentileSeconds is {"count": 3, "p50": 1.2, "p95": 3.4, "p99": 3.4}.
+type PercentileSeconds struct {
+	Count int      `json:"count" doc:"Completed jobs the percentiles are of"`
+	P50   *float64 `json:"p50" doc:"Seconds; nearest-rank"`
+	P95   *float64 `json:"p95" doc:"Seconds; nearest-rank"`
+	P99   *float64 `json:"p99" doc:"Seconds; nearest-rank"`
 }

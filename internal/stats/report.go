@@ -11,20 +11,20 @@ import (
 // Report is the usage report of a span of time (`avatar-api report`): the
 // story's log-analysis helpers, read from the database.
 type Report struct {
-	From              time.Time       `json:"from"`
-	To                time.Time       `json:"to"`
-	Submitted         int64           `json:"submitted"`
-	Completed         int64           `json:"completed"`
-	Failed            int64           `json:"failed"`
-	Cancelled         int64           `json:"cancelled"`
-	SuccessRatio      *float64        `json:"success_ratio"`
-	GenerationSeconds Percentiles     `json:"generation_seconds"`
-	BilledSeconds     float64         `json:"billed_seconds"`
-	CostUSD           float64         `json:"cost_usd"`
-	TopByUsage        []CustomerUsage `json:"top_customers_by_usage"`
-	TopByCost         []CustomerCost  `json:"top_customers_by_cost"`
-	ErrorCodes        []ErrorCount    `json:"error_codes"`
-	Slowest           []SlowJob       `json:"slowest_jobs"`
+	From              time.Time         `json:"from"`
+	To                time.Time         `json:"to"`
+	Submitted         int64             `json:"submitted"`
+	Completed         int64             `json:"completed"`
+	Failed            int64             `json:"failed"`
+	Cancelled         int64             `json:"cancelled"`
+	SuccessRatio      *float64          `json:"success_ratio"`
+	GenerationSeconds PercentileSeconds `json:"generation_seconds"`
+	BilledSeconds     float64           `json:"billed_seconds"`
+	CostUSD           float64           `json:"cost_usd"`
+	TopByUsage        []CustomerUsage   `json:"top_customers_by_usage"`
+	TopByCost         []CustomerCost    `json:"top_customers_by_cost"`
+	ErrorCodes        []ErrorCount      `json:"error_codes"`
+	Slowest           []SlowJob         `json:"slowest_jobs"`
 }
 
 // CustomerUsage is what one customer submitted in the span and how it
@@ -91,7 +91,7 @@ func ReportOf(ctx context.Context, h store.History, w store.Window, top int) (*R
 	for i, run := range runs {
 		all[i] = run.Run
 	}
-	r.GenerationSeconds = percentiles(all)
+	r.GenerationSeconds = percentiles(all).Seconds()
 	billed, cost, err := h.ChargedIn(ctx, w)
 	if err != nil {
 		return nil, fmt.Errorf("summing charges: %w", err)

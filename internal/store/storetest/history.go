@@ -26,6 +26,13 @@ func (c *clock) add(d time.Duration) *clock { c.t = c.t.Add(d); return c }
 // t0 is a fixed moment the history tests start at.
 var t0 = time.Date(2026, 11, 30, 23, 0, 0, 0, time.UTC)
 
+// Failure codes the history tests record (the workers' own).
+const (
+	failGeneration = "generation_failed"
+	failLost       = "worker_lost"
+	failTimeout    = "timeout"
+)
+
 // price is $0.00019 a second, the story's, in nano-dollars.
 const price store.NanoUSD = 190_000
 
@@ -128,7 +135,7 @@ func billSeveralRuns(t *testing.T, s Clocked) {
 	c.add(time.Second)
 	apply(t, s, store.ApplyParams{JobID: j.ID, Transition: store.Start, Attempt: 2, Worker: "w2"})
 	c.add(7 * time.Second)
-	a = apply(t, s, store.ApplyParams{JobID: j.ID, Transition: store.Fail, Attempt: 2, Code: "generation_failed", Message: "m"})
+	a = apply(t, s, store.ApplyParams{JobID: j.ID, Transition: store.Fail, Attempt: 2, Code: failGeneration, Message: "m"})
 	wantCharge(t, a.Charge, "w2", 2, 7*time.Second, false)
 	got, err := s.GetJob(ctx, j.ID)
 	must(t, err)
@@ -137,7 +144,7 @@ func billSeveralRuns(t *testing.T, s Clocked) {
 	}
 	// A queued job that fails had no run to bill.
 	q := createPriced(t, s, newOwner())
-	if a := apply(t, s, store.ApplyParams{JobID: q.ID, Transition: store.Fail, Code: "worker_lost", Message: "m"}); a.Charge != nil {
+	if a := apply(t, s, store.ApplyParams{JobID: q.ID, Transition: store.Fail, Code: failLost, Message: "m"}); a.Charge != nil {
 		t.Fatalf("a queued job's failure billed %+v", a.Charge)
 	}
 	// A conflict bills nothing and changes nothing.
@@ -181,7 +188,7 @@ func billLostRuns(t *testing.T, s Clocked) {
 	k := createPriced(t, s, newOwner())
 	apply(t, s, store.ApplyParams{JobID: k.ID, Transition: store.Start, Attempt: 1, Worker: "w3"})
 	c.add(time.Hour)
-	a = apply(t, s, store.ApplyParams{JobID: k.ID, Transition: store.Fail, Code: "worker_lost", Message: "m"})
+	a = apply(t, s, store.ApplyParams{JobID: k.ID, Transition: store.Fail, Code: failLost, Message: "m"})
 	wantCharge(t, a.Charge, "w3", 1, 0, false) // never heard from after its start
 }
 
@@ -356,7 +363,7 @@ func jobFigures(t *testing.T, s Clocked) {
 	}
 	codes, err := s.ErrorCodes(ctx, w, 10)
 	must(t, err)
-	if len(codes) != 2 || codes[0] != (store.CodeCount{Code: "timeout", Count: 2}) {
+	if len(codes) != 2 || codes[0] != (store.CodeCount{Code: failTimeout, Count: 2}) {
 		t.Fatalf("error codes = %+v", codes)
 	}
 	slowest, err := s.Slowest(ctx, w, 1)
@@ -379,7 +386,7 @@ func prune(t *testing.T, s Clocked) {
 	j := createPriced(t, s, newOwner())
 	apply(t, s, store.ApplyParams{JobID: j.ID, Transition: store.Start, Attempt: 1, Worker: "w"})
 	c.add(time.Second)
-	apply(t, s, store.ApplyParams{JobID: j.ID, Transition: store.Fail, Attempt: 1, Code: "timeout", Message: "m"})
+	apply(t, s, store.ApplyParams{JobID: j.ID, Transition: store.Fail, Attempt: 1, Code: failTimeout, Message: "m"})
 	old, recent := t0.Add(-36*24*time.Hour), t0.Add(-time.Hour)
 	for _, at := range []time.Time{old, recent} {
 		must(t, s.AddRequests(ctx, []store.RequestCount{{Minute: at, Replica: "a", Class: "2xx", Requests: 1}}))

@@ -1,0 +1,80 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+	"time"
+)
+
+// RequestCounter counts answered requests by status for the dashboard's
+// per-minute rollups (rollup.Recorder).
+type RequestCounter interface {
+	Request(status int)
+}
+
+// instrument counts every request: in Prometheus by route pattern, method
+// and status class, with its duration, and in the per-minute rollups the
+// dashboard shows — except the service's own monitoring (scrapes, the
+// dashboard and its polling, health checks), which would drown the
+// customers' traffic there. The route is the pattern the mux matched,
+// which it leaves on the request.
+func (a *api) instrument(next http.Handler) http.Handler {
+	if a.Metrics == nil && a.Requests == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		defer func() {
+			v := recover()
+			status := rec.status
+			if v != nil && status == 0 {
+				status = http.StatusInternalServerError // what the panic handler answers
+			}
+			if status == 0 {
+				status = http.StatusOK
+			}
+			_, path, _ := strings.Cut(r.Pattern, " ")
+			a.Metrics.ObserveRequest(path, r.Method, status, time.Since(start))
+			if a.Requests != nil && !selfMonitoring(path) {
+				a.Requests.Request(status)
+			}
+			if v != nil {
+				panic(v)
+			}
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+// selfMonitoring reports whether a route is the service watching itself.
+func selfMonitoring(path string) bool {
+	switch path {
+	case "/metrics", "/health", "/ready":
+		return true
+	}
+	return path == dashboardPath || strings.HasPrefix(path, dashboardPath+"/")
+}
+
+// statusRecorder remembers the status a handler answered with.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusRecorder) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }

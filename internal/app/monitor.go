@@ -1,0 +1,129 @@
+package app
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/avatar-api/avatar-api/internal/gpu"
+	"github.com/avatar-api/avatar-api/internal/job"
+	"github.com/avatar-api/avatar-api/internal/metric"
+	"github.com/avatar-api/avatar-api/internal/rollup"
+	"github.com/avatar-api/avatar-api/internal/stats"
+	"github.com/avatar-api/avatar-api/internal/store"
+)
+
+// What every process does for monitoring: it names itself, counts its
+// requests and its workers' time into the database's rollups, reports its
+// job transitions to Prometheus, and, with a GPU and workers, samples it.
+
+// processName names this process in the rollups, on the jobs its workers
+// run and on its GPU readings: host and pid.
+func processName() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "localhost"
+	}
+	return fmt.Sprintf("%s:%d", host, os.Getpid())
+}
+
+// startMonitoring makes the metrics (unless given), their sources, and the
+// rollup recorder, flushing every 5 s until Close.
+func (a *App) startMonitoring(o Overrides, degraded func() bool) {
+	a.Metrics = o.Metrics
+	if a.Metrics == nil {
+		a.Metrics = metric.New(degraded)
+	}
+	a.Metrics.SetQueueSource(func(ctx context.Context) ([]metric.QueueDepth, error) {
+		depths, err := a.Store.QueueDepths(ctx)
+		out := make([]metric.QueueDepth, len(depths))
+		for i, d := range depths {
+			out[i] = metric.QueueDepth{Backend: d.Backend, Queued: int(d.Queued), Running: int(d.Running)}
+		}
+		return out, err
+	})
+	a.Rollup = rollup.New(a.Store, a.name, a.Log, o.RollupClock)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.Rollup.Run(ctx, cmp.Or(o.RollupEvery, 5*time.Second), nil); close(done) }()
+	a.stops = append(a.stops, func() { stop(); <-done })
+}
+
+// workerMonitoring reports this process's workers: their busy time to the
+// rollups and Prometheus, and, with an NVIDIA GPU, its readings while they
+// run jobs.
+func (a *App) workerMonitoring(ctx context.Context) {
+	a.Rollup.SetSlots(a.Config.Workers)
+	a.Metrics.SetWorkerSource(func() metric.WorkerUse {
+		u := a.Rollup.Use()
+		return metric.WorkerUse{Slots: u.Slots, Busy: u.Busy, BusySeconds: u.BusySeconds, CapacitySeconds: u.CapacitySeconds}
+	})
+	cfg := a.Config
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	found := gpu.Detect(dctx, cfg.NvidiaSMI)
+	cancel()
+	if !found {
+		a.Log.Info("no NVIDIA GPU found; no GPU readings", "nvidia_smi", cfg.NvidiaSMI)
+		return
+	}
+	sampler := gpu.NewSampler(gpu.SamplerConfig{
+		Path: cfg.NvidiaSMI, Every: cfg.GPUSampleInterval, Active: a.Rollup.Busy, Log: a.Log.With("component", "gpu"),
+		Record: func(ctx context.Context, samples []gpu.Sample) error {
+			rows := make([]store.GPUSample, len(samples))
+			for i, s := range samples {
+				rows[i] = store.GPUSample{At: s.At, Worker: a.name, GPU: s.GPU, Utilization: s.Utilization,
+					MemoryUsed: s.MemoryUsedBytes, MemoryTotal: s.MemoryTotalBytes}
+			}
+			return a.Store.AddGPUSamples(ctx, rows)
+		},
+	})
+	a.Metrics.SetGPUSource(func() []metric.GPUReading {
+		latest := sampler.Latest()
+		out := make([]metric.GPUReading, len(latest))
+		for i, s := range latest {
+			out[i] = metric.GPUReading{GPU: s.GPU, Utilization: s.Utilization,
+				MemoryUsedBytes: float64(s.MemoryUsedBytes), MemoryTotalBytes: float64(s.MemoryTotalBytes)}
+		}
+		return out
+	})
+	sctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { sampler.Run(sctx); close(done) }()
+	a.stops = append(a.stops, func() { stop(); <-done })
+	a.Log.Info("sampling the NVIDIA GPU while jobs run", "every", cfg.GPUSampleInterval.String())
+}
+
+// prune deletes monitoring's history older than METRICS_RETENTION, and
+// expired dashboard sessions: run by the sweep, once across processes.
+func (a *App) prune(ctx context.Context) error {
+	now := time.Now()
+	_, err := a.Store.Prune(ctx, store.PruneParams{Before: now.Add(-a.Config.MetricsRetention), Now: now})
+	return err
+}
+
+// monitor answers the dashboard's refreshes.
+func (a *App) monitor() *stats.Service {
+	return &stats.Service{History: a.Store, Location: a.Config.CostLocation, Price: a.Config.CostPerSecond}
+}
+
+// observer tells Prometheus of each job transition this process makes.
+type observer struct{ m *metric.Metrics }
+
+// Transitioned implements job.Observer.
+func (o observer) Transitioned(_ context.Context, a store.Applied) {
+	j, ev := a.Job, a.Event
+	switch {
+	case ev.Transition == store.Create:
+		o.m.JobSubmitted(j.Backend)
+	case ev.Transition == store.Start && j.StartedAt != nil && j.StartedAt.Equal(ev.At):
+		o.m.JobStarted(j.Backend, j.StartedAt.Sub(j.CreatedAt)) // the first start: the queue wait
+	}
+	if c := a.Charge; c != nil {
+		o.m.RunEnded(c.Backend, job.RunOutcome(ev), j.RunTime, c.Billed, c.Cost.USD())
+	}
+	if ev.To.Final() && ev.Transition != store.Expire && j.FinishedAt != nil {
+		o.m.JobFinished(j.Backend, string(ev.To), j.ErrorCode, j.FinishedAt.Sub(j.CreatedAt))
+	}
+}

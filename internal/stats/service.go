@@ -1,0 +1,44 @@
+package stats
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/avatar-api/avatar-api/internal/store"
+)
+
+// ErrUnknownRange is the answer to a range the dashboard does not offer.
+var ErrUnknownRange = errors.New("unknown range")
+
+// Service answers the dashboard's refreshes from the history in the
+// database, with the service's cost settings.
+type Service struct {
+	History  store.History
+	Location *time.Location // COST_TIMEZONE
+	Price    store.NanoUSD  // COST_PER_SECOND
+	Budget   *store.NanoUSD // the month's budget; nil: none
+	Now      func() time.Time
+}
+
+// Dashboard is one refresh of the dashboard over the range named name.
+func (s *Service) Dashboard(ctx context.Context, name string) (*Dashboard, error) {
+	r, ok := RangeNamed(name)
+	if !ok {
+		return nil, ErrUnknownRange
+	}
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	return Fetch(ctx, s.History, Query{Range: r, Now: now(), Location: s.Location, Price: s.Price, Budget: s.Budget})
+}
+
+// RangeNames are the names of Ranges, for documentation and the page.
+func RangeNames() []string {
+	out := make([]string, len(Ranges))
+	for i, r := range Ranges {
+		out[i] = r.Name
+	}
+	return out
+}
