@@ -1,0 +1,254 @@
+// The ten panels of the dashboard. Each takes its <section>, the data of
+// one poll and the view (charts kept across polls), draws itself and
+// answers its state: "ready" when it shows data, "empty" when there is
+// nothing to draw. Everything from the data goes in as text.
+(function (D) {
+  'use strict';
+
+  const f = D.format;
+  const c = D.charts.colors;
+
+  // text sets the text of the element with id.
+  function text(id, s) {
+    document.getElementById(id).textContent = s;
+  }
+
+  // node makes an element with a class and text.
+  function node(tag, cls, s) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (s != null) e.textContent = s;
+    return e;
+  }
+
+  // meter is a small bar filled to ratio (0–1).
+  function meter(ratio, cls) {
+    const m = node('span', 'meter' + (cls ? ' ' + cls : ''));
+    const fill = node('span', 'meter-fill');
+    fill.style.width = (f.isNum(ratio) ? Math.min(1, Math.max(0, ratio)) * 100 : 0) + '%';
+    m.append(fill);
+    return m;
+  }
+
+  // row makes a table row; a cell is text, a node, or {text, cls, title}.
+  function row(cells) {
+    const tr = document.createElement('tr');
+    for (const cell of cells) {
+      const td = document.createElement('td');
+      if (cell instanceof Node) td.append(cell);
+      else if (cell && typeof cell === 'object') {
+        if (cell.cls) td.className = cell.cls;
+        if (cell.title) td.title = cell.title;
+        if (cell.node) td.append(cell.node);
+        if (cell.text != null) td.append(cell.text);
+      } else td.textContent = cell;
+      tr.append(td);
+    }
+    return tr;
+  }
+
+  // fill replaces the rows of the panel's table, or shows msg instead
+  // when there are none.
+  function fill(panel, rows, msg) {
+    panel.querySelector('tbody').replaceChildren(...rows);
+    return empty(panel, rows.length ? '' : msg);
+  }
+
+  // empty shows msg in place of the panel's chart or table, or hides it
+  // when msg is empty; it answers the panel's state.
+  function empty(panel, msg) {
+    const p = panel.querySelector('.empty-message');
+    p.textContent = msg;
+    p.hidden = !msg;
+    panel.querySelectorAll('.chart, .table').forEach((e) => (e.hidden = !!msg));
+    return msg ? 'empty' : 'ready';
+  }
+
+  // column is key's array of s, as long as t (nulls where it is missing).
+  function column(s, key, t) {
+    const v = s && Array.isArray(s[key]) ? s[key] : [];
+    return t.map((_, i) => (f.isNum(v[i]) ? v[i] : null));
+  }
+
+  // timeline is the step series of the data, with t never missing, and
+  // the step in seconds (from the data, else from t).
+  function timeline(d) {
+    const s = d.series || {};
+    const t = Array.isArray(s.t) ? s.t : [];
+    const step = f.isNum(d.step_seconds) && d.step_seconds > 0 ? d.step_seconds : t[1] - t[0] || 60;
+    return { s, t, step };
+  }
+
+  // Axis tick formats.
+  const axisSeconds = (v) => (v < 60 ? +v.toFixed(1) + ' s' : +(v / 60).toFixed(1) + ' min');
+  const axisMoney = (v) => '$' + +v.toFixed(4);
+  const axisPercent = (v) => v + ' %';
+
+  // The status classes of requests, bottom to top of the stack.
+  const classes = [
+    { key: '2xx', color: c.ok }, { key: '3xx', color: c.muted },
+    { key: '4xx', color: c.warn }, { key: '5xx', color: c.bad },
+  ];
+
+  // requests draws one stacked bar chart of requests by status class.
+  function requests(panel, buckets, view, step, daily, tz) {
+    const t = buckets && Array.isArray(buckets.t) ? buckets.t : [];
+    const chart = view.chart(panel);
+    if (!t.length) {
+      chart.destroy();
+      return empty(panel, 'No requests recorded yet.');
+    }
+    empty(panel, '');
+    const raw = [t].concat(classes.map((k) => column(buckets, k.key, t)));
+    chart.draw(`${t.length}|${tz}`, {
+      height: 200, step, bars: true, stacked: true, counts: true, daily, tz: daily ? tz : undefined,
+      axis: f.compact, value: f.count,
+      series: classes.map((k) => ({ label: k.key, color: k.color })),
+    }, raw);
+    return 'ready';
+  }
+
+  const panels = {
+    queue(panel, d) {
+      const now = d.now || {};
+      text('stat-queued', f.count(now.queued));
+      text('stat-running', f.count(now.running));
+      const submitted = (d.jobs || {}).submitted;
+      text('stat-submitted', f.isNum(submitted) ? `${f.count(submitted)} submitted, ${f.rangeLabel(d.range)}` : '');
+      return 'ready';
+    },
+
+    outcomes(panel, d, view) {
+      const j = d.jobs || {};
+      text('stat-success', f.percent(j.success_ratio));
+      text('stat-completed', f.count(j.completed));
+      text('stat-failed', f.count(j.failed));
+      text('stat-cancelled', f.count(j.cancelled));
+      const { s, t, step } = timeline(d);
+      view.chart(panel).draw(`${d.range}|${t.length}`, {
+        height: 140, step, bars: true, stacked: true, counts: true, axis: f.compact, value: f.count,
+        series: [{ label: 'completed', color: c.ok }, { label: 'failed', color: c.bad }],
+      }, [t, column(s, 'completed', t), column(s, 'failed', t)]);
+      return 'ready';
+    },
+
+    latency(panel, d, view) {
+      const g = (d.jobs || {}).generation_seconds || {};
+      text('stat-p50', f.duration(g.p50));
+      text('stat-p95', f.duration(g.p95));
+      text('stat-p99', f.duration(g.p99));
+      text('stat-generations', f.count(g.count));
+      const { s, t, step } = timeline(d);
+      view.chart(panel).draw(`${d.range}|${t.length}`, {
+        height: 140, step, axis: axisSeconds, value: f.duration,
+        series: [{ label: 'P50', color: c.p50 }, { label: 'P95', color: c.p95 }, { label: 'P99', color: c.p99 }],
+      }, [t, column(s, 'p50', t), column(s, 'p95', t), column(s, 'p99', t)]);
+      return 'ready';
+    },
+
+    cost(panel, d, view) {
+      const k = d.cost || {};
+      text('cost-today', f.money(k.today_usd));
+      text('cost-month', f.money(k.month_usd));
+      text('cost-forecast', f.money(k.forecast_usd));
+      if (d.timezone) text('cost-timezone', d.timezone);
+      text('cost-billed-today', f.seconds(k.today_billed_seconds));
+      text('cost-billed-month', f.seconds(k.month_billed_seconds));
+      const price = f.isNum(k.price_per_second_usd) ? `Billed at ${f.rate(k.price_per_second_usd)} per GPU-second` : '';
+      for (const id of ['cost-billed-today', 'cost-billed-month']) document.getElementById(id).parentElement.title = price;
+      const budget = document.getElementById('cost-budget');
+      budget.hidden = !(f.isNum(k.budget_usd) && k.budget_usd > 0);
+      if (!budget.hidden) {
+        const used = f.isNum(k.month_usd) ? k.month_usd / k.budget_usd : null;
+        const over = f.isNum(k.forecast_usd) && k.forecast_usd > k.budget_usd;
+        budget.classList.toggle('over', used > 1);
+        budget.classList.toggle('warn', over && !(used > 1));
+        budget.querySelector('.meter').replaceWith(meter(used));
+        text('cost-budget-text', `${f.percent(used, 0)} of ${f.money(k.budget_usd)} budget` +
+          (over ? ', forecast over' : ''));
+      }
+      const { s, t, step } = timeline(d);
+      view.chart(panel).draw(`${d.range}|${t.length}|${step}`, {
+        height: 140, step, bars: true, axis: axisMoney, value: f.money,
+        series: [{ label: 'cost per ' + f.duration(step), color: c.cost }],
+      }, [t, column(s, 'cost_usd', t)]);
+      return 'ready';
+    },
+
+    gpu(panel, d, view) {
+      const g = d.gpu || {};
+      const workers = Array.isArray(g.workers) ? g.workers : [];
+      const { t, step } = timeline(d);
+      const chart = view.chart(panel);
+      if (!workers.length || !t.length) {
+        chart.destroy();
+        return empty(panel, g.message || 'No GPU data in this range.');
+      }
+      empty(panel, '');
+      const labels = workers.map((w) => (w.gpu == null ? String(w.worker) : `${w.worker} · GPU ${w.gpu}`));
+      const toPercent = (v) => (v == null ? null : v * 100);
+      view.gpuMemory = workers.map((w) => column(w, 'memory_used_ratio', t));
+      chart.draw(`${d.range}|${t.length}|${labels.join('\n')}`, {
+        height: 200, step, yMax: 100, axis: axisPercent,
+        series: labels.map((label, i) => ({
+          label, color: c.series[i % c.series.length],
+          value: (v, idx) => (v == null ? '—' : `${Math.round(v)} %, memory ${f.percent(view.gpuMemory[i][idx], 0)}`),
+        })),
+      }, [t].concat(workers.map((w) => column(w, 'utilization', t).map(toPercent))));
+      return 'ready';
+    },
+
+    'requests-hourly'(panel, d, view) {
+      return requests(panel, (d.requests || {}).hourly, view, 3600, false);
+    },
+
+    'requests-daily'(panel, d, view) {
+      return requests(panel, (d.requests || {}).daily, view, 86400, true, d.timezone || view.timezone);
+    },
+
+    workers(panel, d) {
+      const now = f.date(d.generated_at) || new Date();
+      const rows = (Array.isArray(d.workers) ? d.workers : []).map((w) => {
+        const seen = f.date(w.last_seen);
+        const stale = seen && now - seen > 5 * 60 * 1000;
+        return row([
+          { text: w.worker, cls: 'mono' },
+          { node: meter(w.busy_ratio), text: f.percent(w.busy_ratio, 0), cls: 'busy' },
+          { text: `${f.span(w.busy_seconds)} / ${f.span(w.capacity_seconds)}`, cls: 'num' },
+          { text: f.ago(seen, now), cls: 'num' + (stale ? ' stale' : ''), title: f.fullTime(seen) },
+        ]);
+      });
+      return fill(panel, rows, 'No workers reported in this range.');
+    },
+
+    'top-customers'(panel, d) {
+      const cost = (x) => (f.isNum(x.cost_usd) ? x.cost_usd : -1);
+      const list = (Array.isArray(d.top_customers) ? d.top_customers : []).slice().sort((a, b) => cost(b) - cost(a));
+      const rows = list.map((x) => row([
+        { text: x.customer, cls: 'customer', title: x.customer },
+        { text: f.count(x.jobs), cls: 'num' },
+        { text: f.seconds(x.billed_seconds), cls: 'num' },
+        { text: f.money(x.cost_usd), cls: 'num' },
+      ]));
+      return fill(panel, rows, 'No jobs in this range.');
+    },
+
+    failures(panel, d) {
+      const now = f.date(d.generated_at) || new Date();
+      const rows = (Array.isArray(d.recent_failures) ? d.recent_failures : []).map((x) => {
+        const at = f.date(x.at);
+        const id = String(x.job_id || '');
+        return row([
+          { text: f.when(at, now), cls: 'nowrap', title: f.fullTime(at) },
+          { text: x.customer, cls: 'customer', title: x.customer },
+          { node: node('code', 'badge', x.code) },
+          { text: x.message, cls: 'message', title: x.message },
+          { text: id.length > 8 ? id.slice(0, 8) + '…' : id, cls: 'mono', title: id },
+        ]);
+      });
+      return fill(panel, rows, 'No failures in this range.');
+    },
+  };
+
+  D.panels = panels;
+})(window.Dashboard = window.Dashboard || {});
