@@ -90,10 +90,10 @@ func (a *api) caller(ctx context.Context, ac access, addr, header, cookie string
 			a.Log.ErrorContext(ctx, "checking a dashboard session failed", "error", err)
 			return auth.Identity{}, problem.New(http.StatusServiceUnavailable, CodeUnavailable, "authentication is unavailable; try again shortly")
 		}
-		if header == "" || ac == console {
-			return auth.Identity{}, problem.New(http.StatusUnauthorized, CodeUnauthorized,
-				"the dashboard session has ended; log in again at "+loginPath)
-		}
+	}
+	if ac == console || (ac == session && cookie != "" && header == "") { // a page needs a session: the browser sends no key
+		return auth.Identity{}, problem.New(http.StatusUnauthorized, CodeUnauthorized,
+			"no dashboard session, or it has ended; log in at "+loginPath)
 	}
 	return a.identify(ctx, addr, header, scopes)
 }

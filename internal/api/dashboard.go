@@ -168,6 +168,10 @@ func (a *api) writePage(w http.ResponseWriter, r *http.Request, status int, page
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Content-Security-Policy", dashboard.ContentSecurityPolicy)
 	h.Set("Cache-Control", "no-store")
+	// The service's no-referrer makes a browser send "Origin: null" with
+	// the page's forms; same-origin keeps the Origin that sameOrigin checks
+	// and still tells other sites nothing.
+	h.Set("Referrer-Policy", "same-origin")
 	w.WriteHeader(status)
 	_, _ = w.Write(page)
 }
@@ -179,11 +183,14 @@ func (a *api) secure(r *http.Request) bool {
 }
 
 // sameOrigin refuses a form sent from another site (login CSRF): the
-// browser says where it comes from in Sec-Fetch-Site or Origin; a client
-// that says neither (curl) is let through — the key is its credential.
+// browser says where it comes from in Sec-Fetch-Site (every current
+// browser) or Origin; a client that says neither (curl) is let through —
+// the key is its credential.
 func (a *api) sameOrigin(r *http.Request) bool {
 	switch r.Header.Get("Sec-Fetch-Site") {
-	case "", "same-origin", "none":
+	case "same-origin", "none":
+		return true
+	case "":
 	default:
 		return false
 	}

@@ -177,7 +177,7 @@ func TestDashboardSessions(t *testing.T) {
 	}
 	data, body := get(t, c, tb.url+"/dashboard/data?range=1h")
 	var d struct {
-		Range string `json:"range"`
+		Range string               `json:"range"`
 		Now   struct{ Queued int } `json:"now"`
 	}
 	if data.StatusCode != 200 || json.Unmarshal(body, &d) != nil || d.Range != "1h" {

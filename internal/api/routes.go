@@ -42,7 +42,7 @@ func (a *api) routes() []route {
 		{"GET", "/dashboard", console, polling, plain(a.dashboardPage())},
 		{"GET", "/dashboard/data", session, polling, operation(opDashboardData(), a.dashboardData)},
 		{"GET", "/dashboard/login", open, unlimited, plain(a.loginPage())},
-		{"POST", "/dashboard/login", open, unlimited, plain(a.login())}, // checks the key itself, throttled like any
+		{"POST", "/dashboard/login", open, unlimited, plain(a.login())},   // checks the key itself, throttled like any
 		{"POST", "/dashboard/logout", open, unlimited, plain(a.logout())}, // ends the session of its own cookie
 		{"GET", "/dashboard/assets/", open, unlimited, plain(a.dashboardAssets())},
 

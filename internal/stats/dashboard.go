@@ -189,7 +189,7 @@ func Fetch(ctx context.Context, h store.History, q Query) (*Dashboard, error) {
 		func() error { return d.charges(ctx, h, g, q) },
 		func() error { return d.gpu(ctx, h, g, w) },
 		func() error { return d.requests(ctx, h, q.Now, loc) },
-		func() error { return d.lists(ctx, h, w) },
+		func() error { return d.lists(ctx, h, w, q.Now) },
 	} {
 		if err := step(); err != nil {
 			return nil, err
@@ -384,13 +384,19 @@ func requestSeries(ctx context.Context, h store.History, g grid) (RequestSeries,
 }
 
 // lists fills the workers, the top customers and the recent failures.
-func (d *Dashboard) lists(ctx context.Context, h store.History, w store.Window) error {
+func (d *Dashboard) lists(ctx context.Context, h store.History, w store.Window, now time.Time) error {
 	use, err := h.WorkerUse(ctx, w)
 	if err != nil {
 		return fmt.Errorf("reading worker time: %w", err)
 	}
 	for _, u := range use {
-		f := WorkerFigures{Worker: u.Worker, BusySeconds: u.Busy.Seconds(), CapacitySeconds: u.Capacity.Seconds(), LastSeen: u.LastSeen}
+		// A rollup's minute is written to until it ends: the worker was
+		// there at the end of its last minute, or now if that is later.
+		seen := u.LastSeen.Add(time.Minute)
+		if seen.After(now) {
+			seen = now
+		}
+		f := WorkerFigures{Worker: u.Worker, BusySeconds: u.Busy.Seconds(), CapacitySeconds: u.Capacity.Seconds(), LastSeen: seen.UTC()}
 		if u.Capacity > 0 {
 			f.BusyRatio = ptr(min(1, u.Busy.Seconds()/u.Capacity.Seconds()))
 		}

@@ -104,7 +104,9 @@
           fill: bars ? s.color : undefined,
           width: bars ? 0 : 1.75,
           paths: bars || undefined,
-          points: { show: false },
+          // A line shows a value between two others only: a lone value
+          // (one busy step among empty ones) is drawn as a dot.
+          points: bars ? { show: false } : { show: true, size: 5, fill: s.color, filter: isolated },
           value: (u, v, si, idx) => {
             const raw = idx == null ? null : chart.raw[i + 1][idx];
             return s.value ? s.value(raw, idx) : spec.value(raw);
@@ -114,6 +116,17 @@
     if (spec.tz) opts.tzDate = (ts) => uPlot.tzDate(new Date(ts * 1000), spec.tz);
     if (spec.stacked) opts.bands = spec.series.slice(1).map((s, i) => ({ series: [i + 2, i + 1] }));
     return opts;
+  }
+
+  // isolated are the indices of the values of series si with no value on
+  // either side, which a line would not show.
+  function isolated(u, si) {
+    const d = u.data[si];
+    const out = [];
+    for (let i = 0; i < d.length; i++) {
+      if (d[i] != null && (i === 0 || d[i - 1] == null) && (i === d.length - 1 || d[i + 1] == null)) out.push(i);
+    }
+    return out;
   }
 
   const all = new Set();
