@@ -8,9 +8,17 @@ need_apt=()
 if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then
   need_apt+=(ffmpeg) # the package holds both
 fi
+if [ "${1:-}" = "--test" ]; then
+  # promtool checks the /metrics exposition; Debian ships it in prometheus.
+  command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+  # A real browser for the dashboard's tests (chromedp).
+  if [ -z "${CHROMIUM:-}" ] && [ ! -x /usr/bin/chromium ] && ! command -v chromium-headless-shell >/dev/null 2>&1; then
+    need_apt+=(chromium)
+  fi
+fi
 
 if [ ${#need_apt[@]} -gt 0 ]; then
-  echo "==> installing ${need_apt[*]} from Debian packages (needed to read audio and encode video)"
+  echo "==> installing ${need_apt[*]} from Debian packages (ffmpeg reads audio and encodes video; the tests check metrics with promtool and the dashboard in chromium)"
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   export DEBIAN_FRONTEND=noninteractive
