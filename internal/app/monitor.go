@@ -103,9 +103,25 @@ func (a *App) prune(ctx context.Context) error {
 	return err
 }
 
-// monitor answers the dashboard's refreshes.
+// monitor answers the dashboard's refreshes. Its cache of the history
+// is filled in the background from the start.
 func (a *App) monitor() *stats.Service {
-	return &stats.Service{History: a.Store, Location: a.Config.CostLocation, Price: a.Config.CostPerSecond}
+	svc := &stats.Service{History: a.Store, Location: a.Config.CostLocation, Price: a.Config.CostPerSecond}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		start := time.Now()
+		if err := svc.Warm(ctx); err != nil {
+			if ctx.Err() == nil {
+				a.Log.Warn("reading the dashboard's history failed; the first refresh will try again", "error", err)
+			}
+			return
+		}
+		a.Log.Debug("dashboard history read", "seconds", time.Since(start).Seconds())
+	}()
+	a.stops = append(a.stops, func() { stop(); <-done })
+	return svc
 }
 
 // observer tells Prometheus of each job transition this process makes.

@@ -27,6 +27,23 @@ type Cost struct {
 // burn rate": trailing, so that it follows a change of load within a day
 // and is not diluted by a quiet start of the month).
 func CostAt(ctx context.Context, h store.History, now time.Time, loc *time.Location) (Cost, error) {
+	c, err := costAt(ctx, h, now, loc)
+	if err != nil {
+		return Cost{}, err
+	}
+	if c.TodayBilled, c.Today, err = h.ChargedIn(ctx, store.Window{From: c.DayStart, To: upTo(now)}); err != nil {
+		return Cost{}, fmt.Errorf("today's cost: %w", err)
+	}
+	if c.MonthBilled, c.Month, err = h.ChargedIn(ctx, store.Window{From: c.MonthStart, To: upTo(now)}); err != nil {
+		return Cost{}, fmt.Errorf("the month's cost: %w", err)
+	}
+	c.Forecast = Forecast(c.Month, c.Last24h, c.MonthEnd.Sub(now))
+	return c, nil
+}
+
+// costAt is the day and month of now in loc, and the cost of the last 24
+// hours; the day's and month's sums are left to the caller.
+func costAt(ctx context.Context, h store.History, now time.Time, loc *time.Location) (Cost, error) {
 	l := now.In(loc)
 	c := Cost{
 		Now:        now,
@@ -34,22 +51,17 @@ func CostAt(ctx context.Context, h store.History, now time.Time, loc *time.Locat
 		MonthStart: time.Date(l.Year(), l.Month(), 1, 0, 0, 0, 0, loc),
 		MonthEnd:   time.Date(l.Year(), l.Month()+1, 1, 0, 0, 0, 0, loc),
 	}
-	// Charges are stamped when their transaction ran; one made a moment
-	// ago by another replica counts as now.
-	upTo := now.Add(time.Second)
 	var err error
-	if c.TodayBilled, c.Today, err = h.ChargedIn(ctx, store.Window{From: c.DayStart, To: upTo}); err != nil {
-		return Cost{}, fmt.Errorf("today's cost: %w", err)
-	}
-	if c.MonthBilled, c.Month, err = h.ChargedIn(ctx, store.Window{From: c.MonthStart, To: upTo}); err != nil {
-		return Cost{}, fmt.Errorf("the month's cost: %w", err)
-	}
-	if _, c.Last24h, err = h.ChargedIn(ctx, store.Window{From: now.Add(-24 * time.Hour), To: upTo}); err != nil {
+	if _, c.Last24h, err = h.ChargedIn(ctx, store.Window{From: now.Add(-24 * time.Hour), To: upTo(now)}); err != nil {
 		return Cost{}, fmt.Errorf("the last day's cost: %w", err)
 	}
-	c.Forecast = Forecast(c.Month, c.Last24h, c.MonthEnd.Sub(now))
 	return c, nil
 }
+
+// upTo is the end of the windows that end now: charges are stamped when
+// their transaction ran, and one made a moment ago by another replica
+// counts as now.
+func upTo(now time.Time) time.Time { return now.Add(time.Second) }
 
 // Forecast is month-to-date cost plus the cost of the last 24 hours
 // spread over the time left in the month.

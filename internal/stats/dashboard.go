@@ -6,9 +6,11 @@
 package stats
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/avatar-api/avatar-api/internal/store"
@@ -172,8 +174,17 @@ type Failure struct {
 	At       time.Time `json:"at"`
 }
 
-// Fetch reads one refresh of the dashboard.
+// Fetch reads one refresh of the dashboard, every figure from the
+// database (Service.Dashboard keeps what is over in a cache).
 func Fetch(ctx context.Context, h store.History, q Query) (*Dashboard, error) {
+	return fetch(ctx, h, q, &quarters{})
+}
+
+// fetch reads one refresh of the dashboard. Ranges in steps of a quarter
+// of an hour or more, the request panels and the day's and month's cost
+// are made of quarter-hours, those over for good read from cache; shorter
+// steps are read as they are.
+func fetch(ctx context.Context, h store.History, q Query, cache *quarters) (*Dashboard, error) {
 	r, loc := q.Range, q.Location
 	g := newGrid(q.Now, r.Step, int(r.Span/r.Step), loc)
 	w := store.Window{From: g.from(), To: g.end}
@@ -182,20 +193,38 @@ func Fetch(ctx context.Context, h store.History, q Query) (*Dashboard, error) {
 		StepSeconds: int64(r.Step / time.Second), Timezone: loc.String(),
 		Workers: []WorkerFigures{}, TopCustomers: []CustomerCost{}, RecentFailures: []Failure{},
 	}
-	for _, step := range []func() error{
-		func() error { return d.queue(ctx, h) },
-		func() error { return d.outcomes(ctx, h, g, w) },
-		func() error { return d.runTimes(ctx, h, g, w) },
-		func() error { return d.charges(ctx, h, g, q) },
-		func() error { return d.gpu(ctx, h, g, w) },
-		func() error { return d.requests(ctx, h, q.Now, loc) },
-		func() error { return d.lists(ctx, h, w, q.Now) },
-	} {
-		if err := step(); err != nil {
+	// The panels of days reach back 30 local days; one span of quarters
+	// serves them, the cost and, for the long ranges, the range itself.
+	daily := newGrid(q.Now, day, 30, loc)
+	c, err := costAt(ctx, h, q.Now, loc)
+	if err != nil {
+		return nil, err
+	}
+	first := daily.from()
+	if c.MonthStart.Before(first) {
+		first = c.MonthStart
+	}
+	if w.From.Before(first) {
+		first = w.From
+	}
+	quarters, err := cache.span(ctx, h, first, g.end, q.Now)
+	if err != nil {
+		return nil, err
+	}
+	d.cost(quarters, c, q)
+	d.Requests.Hourly = requestSeries(newGrid(q.Now, hour, 48, loc), quarters)
+	d.Requests.Daily = requestSeries(daily, quarters)
+	slots := quarters
+	if r.Step < quarter {
+		if slots, err = loadSlots(ctx, h, w, r.Step); err != nil {
 			return nil, err
 		}
 	}
-	return d, nil
+	d.fill(g, slots, q.Now)
+	if err := d.queue(ctx, h); err != nil {
+		return nil, err
+	}
+	return d, d.failures(ctx, h, w)
 }
 
 func (d *Dashboard) queue(ctx context.Context, h store.History) error {
@@ -210,185 +239,97 @@ func (d *Dashboard) queue(ctx context.Context, h store.History) error {
 	return nil
 }
 
-func (d *Dashboard) outcomes(ctx context.Context, h store.History, g grid, w store.Window) error {
-	rows, err := h.Outcomes(ctx, store.BucketParams{Window: w, Step: base(stepOf(g))})
-	if err != nil {
-		return fmt.Errorf("counting outcomes: %w", err)
-	}
+// fill sums the slots of the grid into the range's figures and series:
+// outcomes, submissions, percentiles (exact: of the run times themselves),
+// cost per step, GPUs, workers and customers.
+func (d *Dashboard) fill(g grid, slots []*slot, now time.Time) {
 	n := len(g.starts)
 	s := &d.Series
 	s.T, s.Completed, s.Failed, s.Cancelled = g.unix(), make([]int64, n), make([]int64, n), make([]int64, n)
-	for _, o := range rows {
-		i := g.index(o.Start)
+	s.P50, s.P95, s.P99, s.CostUSD = make([]*float64, n), make([]*float64, n), make([]*float64, n), make([]float64, n)
+	cost := make([]store.NanoUSD, n)
+	runs := make([][]time.Duration, n)
+	var all []time.Duration
+	owners := map[string]*CustomerCost{}
+	workers := map[string]*store.WorkerUse{}
+	gpus := map[gpuKey]*[4][]float64{} // sums and counts of utilisation and memory, per step
+	var gpuOrder []gpuKey
+	for _, sl := range slots {
+		i := g.index(sl.start)
 		if i < 0 {
 			continue
 		}
-		switch o.State {
-		case store.StateCompleted:
-			s.Completed[i] += o.Jobs
-			d.Jobs.Completed += o.Jobs
-		case store.StateFailed:
-			s.Failed[i] += o.Jobs
-			d.Jobs.Failed += o.Jobs
-		case store.StateCancelled:
-			s.Cancelled[i] += o.Jobs
-			d.Jobs.Cancelled += o.Jobs
+		s.Completed[i] += sl.outcomes[store.StateCompleted]
+		s.Failed[i] += sl.outcomes[store.StateFailed]
+		s.Cancelled[i] += sl.outcomes[store.StateCancelled]
+		d.Jobs.Submitted += sl.submitted
+		cost[i] += sl.cost
+		runs[i] = append(runs[i], sl.runs...)
+		all = append(all, sl.runs...)
+		for o, b := range sl.owners {
+			c := owners[o]
+			if c == nil {
+				c = &CustomerCost{Customer: store.OwnerCustomer(o)}
+				owners[o] = c
+			}
+			c.Jobs += b.Runs
+			c.BilledSeconds += b.Billed.Seconds()
+			c.CostUSD += b.Cost.USD()
+		}
+		for name, b := range sl.workers {
+			u := workers[name]
+			if u == nil {
+				u = &store.WorkerUse{Worker: name}
+				workers[name] = u
+			}
+			u.Capacity += b.Capacity
+			u.Busy += b.Busy
+			if b.LastMinute.After(u.LastSeen) {
+				u.LastSeen = b.LastMinute
+			}
+		}
+		for k, b := range sl.gpus {
+			v := gpus[k]
+			if v == nil {
+				v = &[4][]float64{make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)}
+				gpus[k] = v
+				gpuOrder = append(gpuOrder, k)
+			}
+			v[0][i] += b.UtilizationSum
+			v[1][i] += float64(b.UtilizationCount)
+			v[2][i] += b.MemoryRatioSum
+			v[3][i] += float64(b.MemoryRatioCount)
+		}
+	}
+	for i := range n {
+		d.Jobs.Completed += s.Completed[i]
+		d.Jobs.Failed += s.Failed[i]
+		d.Jobs.Cancelled += s.Cancelled[i]
+		s.CostUSD[i] = cost[i].USD()
+		if len(runs[i]) > 0 {
+			p := percentiles(runs[i])
+			s.P50[i], s.P95[i], s.P99[i] = ptr(p.P50.Seconds()), ptr(p.P95.Seconds()), ptr(p.P99.Seconds())
 		}
 	}
 	if ended := d.Jobs.Completed + d.Jobs.Failed; ended > 0 {
 		d.Jobs.SuccessRatio = ptr(float64(d.Jobs.Completed) / float64(ended))
 	}
-	d.Jobs.Submitted, err = h.Submitted(ctx, w)
-	if err != nil {
-		return fmt.Errorf("counting submissions: %w", err)
-	}
-	return nil
-}
-
-// runTimes computes the generation time percentiles, of the whole range
-// and of each step, exactly, from the completed jobs' run times.
-func (d *Dashboard) runTimes(ctx context.Context, h store.History, g grid, w store.Window) error {
-	runs, err := h.RunTimes(ctx, w)
-	if err != nil {
-		return fmt.Errorf("reading run times: %w", err)
-	}
-	n := len(g.starts)
-	perStep := make([][]time.Duration, n)
-	all := make([]time.Duration, 0, len(runs))
-	for _, r := range runs {
-		all = append(all, r.Run)
-		if i := g.index(r.FinishedAt); i >= 0 {
-			perStep[i] = append(perStep[i], r.Run)
-		}
-	}
 	d.Jobs.GenerationSeconds = percentiles(all).Seconds()
-	s := &d.Series
-	s.P50, s.P95, s.P99 = make([]*float64, n), make([]*float64, n), make([]*float64, n)
-	for i, runs := range perStep {
-		if len(runs) == 0 {
-			continue
-		}
-		p := percentiles(runs)
-		s.P50[i], s.P95[i], s.P99[i] = ptr(p.P50.Seconds()), ptr(p.P95.Seconds()), ptr(p.P99.Seconds())
-	}
-	return nil
-}
-
-func (d *Dashboard) charges(ctx context.Context, h store.History, g grid, q Query) error {
-	rows, err := h.Charged(ctx, store.BucketParams{Window: store.Window{From: g.from(), To: g.end}, Step: base(stepOf(g))})
-	if err != nil {
-		return fmt.Errorf("summing charges: %w", err)
-	}
-	d.Series.CostUSD = make([]float64, len(g.starts))
-	perStep := make([]store.NanoUSD, len(g.starts))
-	for _, c := range rows {
-		if i := g.index(c.Start); i >= 0 {
-			perStep[i] += c.Cost
-		}
-	}
-	for i, c := range perStep {
-		d.Series.CostUSD[i] = c.USD()
-	}
-	c, err := CostAt(ctx, h, q.Now, q.Location)
-	if err != nil {
-		return err
-	}
-	d.Cost = CostFigures{
-		TodayUSD: c.Today.USD(), MonthUSD: c.Month.USD(), ForecastUSD: c.Forecast.USD(),
-		TodayBilledSeconds: c.TodayBilled.Seconds(), MonthBilledSeconds: c.MonthBilled.Seconds(),
-		PricePerSecondUSD: q.Price.USD(),
-	}
-	if q.Budget != nil {
-		d.Cost.BudgetUSD = ptr(q.Budget.USD())
-	}
-	return nil
-}
-
-func (d *Dashboard) gpu(ctx context.Context, h store.History, g grid, w store.Window) error {
-	rows, err := h.GPU(ctx, store.BucketParams{Window: w, Step: base(stepOf(g))})
-	if err != nil {
-		return fmt.Errorf("reading GPU readings: %w", err)
-	}
-	type key struct {
-		worker string
-		gpu    int
-	}
-	type sums struct{ util, utilN, mem, memN []float64 }
-	n := len(g.starts)
-	byGPU := map[key]*sums{}
-	var order []key
-	for _, b := range rows {
-		i := g.index(b.Start)
-		if i < 0 {
-			continue
-		}
-		k := key{b.Worker, b.GPU}
-		s := byGPU[k]
-		if s == nil {
-			s = &sums{make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)}
-			byGPU[k] = s
-			order = append(order, k)
-		}
-		s.util[i] += b.UtilizationSum
-		s.utilN[i] += float64(b.UtilizationCount)
-		s.mem[i] += b.MemoryRatioSum
-		s.memN[i] += float64(b.MemoryRatioCount)
-	}
 	d.GPU.Workers = []GPUSeries{}
-	for _, k := range order {
-		s := byGPU[k]
-		d.GPU.Workers = append(d.GPU.Workers, GPUSeries{Worker: k.worker, GPU: k.gpu,
-			Utilization: means(s.util, s.utilN), MemoryUsedRatio: means(s.mem, s.memN)})
+	slices.SortFunc(gpuOrder, func(a, b gpuKey) int { return cmp.Or(cmp.Compare(a.worker, b.worker), cmp.Compare(a.gpu, b.gpu)) })
+	for _, k := range gpuOrder {
+		v := gpus[k]
+		d.GPU.Workers = append(d.GPU.Workers, GPUSeries{Worker: k.worker, GPU: k.gpu, Utilization: means(v[0], v[1]), MemoryUsedRatio: means(v[2], v[3])})
 	}
-	if len(order) == 0 {
+	if len(gpuOrder) == 0 {
 		d.GPU.Message = NoGPU
 	}
-	return nil
+	d.workers(workers, now)
+	d.customers(owners)
 }
 
-// requests fills the two request panels: 48 hours by the hour, 30 days by
-// the day, whatever the range.
-func (d *Dashboard) requests(ctx context.Context, h store.History, now time.Time, loc *time.Location) error {
-	var err error
-	if d.Requests.Hourly, err = requestSeries(ctx, h, newGrid(now, hour, 48, loc)); err != nil {
-		return err
-	}
-	d.Requests.Daily, err = requestSeries(ctx, h, newGrid(now, day, 30, loc))
-	return err
-}
-
-func requestSeries(ctx context.Context, h store.History, g grid) (RequestSeries, error) {
-	rows, err := h.Requests(ctx, store.BucketParams{Window: store.Window{From: g.from(), To: g.end}, Step: 15 * time.Minute})
-	if err != nil {
-		return RequestSeries{}, fmt.Errorf("summing requests: %w", err)
-	}
-	n := len(g.starts)
-	s := RequestSeries{T: g.unix(), C2: make([]int64, n), C3: make([]int64, n), C4: make([]int64, n), C5: make([]int64, n)}
-	for _, r := range rows {
-		i := g.index(r.Start)
-		if i < 0 {
-			continue
-		}
-		switch r.Class {
-		case "2xx":
-			s.C2[i] += r.Requests
-		case "3xx":
-			s.C3[i] += r.Requests
-		case "4xx":
-			s.C4[i] += r.Requests
-		case "5xx":
-			s.C5[i] += r.Requests
-		}
-	}
-	return s, nil
-}
-
-// lists fills the workers, the top customers and the recent failures.
-func (d *Dashboard) lists(ctx context.Context, h store.History, w store.Window, now time.Time) error {
-	use, err := h.WorkerUse(ctx, w)
-	if err != nil {
-		return fmt.Errorf("reading worker time: %w", err)
-	}
+// workers lists each worker's busy ratio over the range, by name.
+func (d *Dashboard) workers(use map[string]*store.WorkerUse, now time.Time) {
 	for _, u := range use {
 		// A rollup's minute is written to until it ends: the worker was
 		// there at the end of its last minute, or now if that is later.
@@ -402,14 +343,64 @@ func (d *Dashboard) lists(ctx context.Context, h store.History, w store.Window, 
 		}
 		d.Workers = append(d.Workers, f)
 	}
-	costs, err := h.CostByOwner(ctx, w, 10)
-	if err != nil {
-		return fmt.Errorf("summing costs per customer: %w", err)
+	slices.SortFunc(d.Workers, func(a, b WorkerFigures) int { return cmp.Compare(a.Worker, b.Worker) })
+}
+
+// customers keeps the ten customers who cost most over the range.
+func (d *Dashboard) customers(owners map[string]*CustomerCost) {
+	for _, c := range owners {
+		d.TopCustomers = append(d.TopCustomers, *c)
 	}
-	for _, c := range costs {
-		d.TopCustomers = append(d.TopCustomers, CustomerCost{Customer: store.OwnerCustomer(c.Owner), Jobs: c.Jobs,
-			BilledSeconds: c.Billed.Seconds(), CostUSD: c.Cost.USD()})
+	slices.SortFunc(d.TopCustomers, func(a, b CustomerCost) int {
+		return cmp.Or(cmp.Compare(b.CostUSD, a.CostUSD), cmp.Compare(b.BilledSeconds, a.BilledSeconds), cmp.Compare(a.Customer, b.Customer))
+	})
+	d.TopCustomers = d.TopCustomers[:min(len(d.TopCustomers), 10)]
+}
+
+// cost fills the day's and month's cost: from the quarters since their
+// start (local midnight and the first of the month: whole quarters), and
+// the forecast from the last 24 hours.
+func (d *Dashboard) cost(quarters []*slot, c Cost, q Query) {
+	for _, s := range quarters {
+		if !s.start.Before(c.MonthStart) {
+			c.Month += s.cost
+			c.MonthBilled += s.billed
+		}
+		if !s.start.Before(c.DayStart) {
+			c.Today += s.cost
+			c.TodayBilled += s.billed
+		}
 	}
+	c.Forecast = Forecast(c.Month, c.Last24h, c.MonthEnd.Sub(q.Now))
+	d.Cost = CostFigures{
+		TodayUSD: c.Today.USD(), MonthUSD: c.Month.USD(), ForecastUSD: c.Forecast.USD(),
+		TodayBilledSeconds: c.TodayBilled.Seconds(), MonthBilledSeconds: c.MonthBilled.Seconds(),
+		PricePerSecondUSD: q.Price.USD(),
+	}
+	if q.Budget != nil {
+		d.Cost.BudgetUSD = ptr(q.Budget.USD())
+	}
+}
+
+// requestSeries sums the quarters' requests into the grid's steps.
+func requestSeries(g grid, quarters []*slot) RequestSeries {
+	n := len(g.starts)
+	s := RequestSeries{T: g.unix(), C2: make([]int64, n), C3: make([]int64, n), C4: make([]int64, n), C5: make([]int64, n)}
+	for _, q := range quarters {
+		i := g.index(q.start)
+		if i < 0 {
+			continue
+		}
+		s.C2[i] += q.requests["2xx"]
+		s.C3[i] += q.requests["3xx"]
+		s.C4[i] += q.requests["4xx"]
+		s.C5[i] += q.requests["5xx"]
+	}
+	return s
+}
+
+// failures lists the range's most recent failures.
+func (d *Dashboard) failures(ctx context.Context, h store.History, w store.Window) error {
 	failed, err := h.Failures(ctx, w, 20)
 	if err != nil {
 		return fmt.Errorf("listing failures: %w", err)
@@ -419,14 +410,6 @@ func (d *Dashboard) lists(ctx context.Context, h store.History, w store.Window, 
 			Code: j.ErrorCode, Message: j.ErrorMessage, At: *j.FinishedAt})
 	}
 	return nil
-}
-
-// stepOf is a grid's step (its buckets' length, a day taken as 24 hours).
-func stepOf(g grid) time.Duration {
-	if len(g.starts) < 2 {
-		return g.end.Sub(g.starts[0])
-	}
-	return min(g.starts[1].Sub(g.starts[0]), day)
 }
 
 func means(sum, n []float64) []*float64 {

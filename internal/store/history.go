@@ -16,7 +16,7 @@ type History interface {
 	AddRequests(ctx context.Context, counts []RequestCount) error
 	// AddWorkerTime adds workers' time to their minutes' rollups.
 	AddWorkerTime(ctx context.Context, use []WorkerTime) error
-	// AddGPUSamples stores GPU readings.
+	// AddGPUSamples adds GPU readings to their minutes' sums.
 	AddGPUSamples(ctx context.Context, samples []GPUSample) error
 	// Prune deletes rollups and GPU readings from before p.Before, and
 	// sessions expired at p.Now. Jobs and their charges are kept.
@@ -42,6 +42,12 @@ type History interface {
 	ChargedIn(ctx context.Context, w Window) (time.Duration, NanoUSD, error)
 	// GPU sums the GPU readings of each bucket, per worker and GPU.
 	GPU(ctx context.Context, p BucketParams) ([]GPUBucket, error)
+	// SubmittedPer counts the jobs created in each bucket.
+	SubmittedPer(ctx context.Context, p BucketParams) ([]CountBucket, error)
+	// ChargedPerOwner sums the charges made in each bucket per owner.
+	ChargedPerOwner(ctx context.Context, p BucketParams) ([]OwnerBucket, error)
+	// WorkersPer sums each worker's rollups in each bucket.
+	WorkersPer(ctx context.Context, p BucketParams) ([]WorkerBucket, error)
 	// RunTimes lists the run times of the jobs completed in w, in order of
 	// completion.
 	RunTimes(ctx context.Context, w Window) ([]RunTime, error)
@@ -151,6 +157,31 @@ type GPUBucket struct {
 	UtilizationCount int64
 	MemoryRatioSum   float64 // used ÷ total
 	MemoryRatioCount int64
+}
+
+// CountBucket is how many rows one bucket holds.
+type CountBucket struct {
+	Start time.Time
+	Count int64
+}
+
+// OwnerBucket is one owner's charges in one bucket: how many runs were
+// billed, for how long and how much.
+type OwnerBucket struct {
+	Start  time.Time
+	Owner  string
+	Runs   int64
+	Billed time.Duration
+	Cost   NanoUSD
+}
+
+// WorkerBucket is one worker's time in one bucket.
+type WorkerBucket struct {
+	Start      time.Time
+	Worker     string
+	Capacity   time.Duration
+	Busy       time.Duration
+	LastMinute time.Time // the start of its last minute with time in the bucket
 }
 
 // RunTime is a completed job's generation time.

@@ -51,26 +51,30 @@ func (s *Store) AddWorkerTime(ctx context.Context, use []store.WorkerTime) error
 	})
 }
 
-// AddGPUSamples implements store.History. An unknown figure is stored as
-// NULL.
+// AddGPUSamples implements store.History: each reading is added to its
+// minute's sums of its worker's GPU; a figure the GPU did not give is left
+// out of its mean.
 func (s *Store) AddGPUSamples(ctx context.Context, samples []store.GPUSample) error {
 	if len(samples) == 0 {
 		return nil
 	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		for _, g := range samples {
-			var util, used, total any
+			var util, utilN, mem, memN float64
 			if !math.IsNaN(g.Utilization) {
-				util = g.Utilization
+				util, utilN = g.Utilization, 1
 			}
-			if g.MemoryUsed >= 0 {
-				used = g.MemoryUsed
+			if g.MemoryUsed >= 0 && g.MemoryTotal > 0 {
+				mem, memN = float64(g.MemoryUsed)/float64(g.MemoryTotal), 1
 			}
-			if g.MemoryTotal >= 0 {
-				total = g.MemoryTotal
-			}
-			_, err := tx.ExecContext(ctx, s.q(`INSERT INTO gpu_samples (at, worker, gpu, utilization, memory_used_bytes, memory_total_bytes)
-				VALUES (?, ?, ?, ?, ?, ?)`), s.t(g.At), g.Worker, g.GPU, util, used, total)
+			_, err := tx.ExecContext(ctx, s.q(`INSERT INTO gpu_rollups (minute, worker, gpu, utilization_sum, utilization_count,
+				memory_ratio_sum, memory_ratio_count) VALUES (?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (minute, worker, gpu) DO UPDATE SET
+				utilization_sum = gpu_rollups.utilization_sum + excluded.utilization_sum,
+				utilization_count = gpu_rollups.utilization_count + excluded.utilization_count,
+				memory_ratio_sum = gpu_rollups.memory_ratio_sum + excluded.memory_ratio_sum,
+				memory_ratio_count = gpu_rollups.memory_ratio_count + excluded.memory_ratio_count`),
+				s.t(g.At.Truncate(time.Minute)), g.Worker, g.GPU, util, int64(utilN), mem, int64(memN))
 			if err != nil {
 				return s.interpret(err, "storing GPU readings")
 			}
@@ -88,7 +92,7 @@ func (s *Store) Prune(ctx context.Context, p store.PruneParams) (int64, error) {
 	}{
 		{`DELETE FROM request_rollups WHERE minute < ?`, p.Before},
 		{`DELETE FROM worker_rollups WHERE minute < ?`, p.Before},
-		{`DELETE FROM gpu_samples WHERE at < ?`, p.Before},
+		{`DELETE FROM gpu_rollups WHERE minute < ?`, p.Before},
 		{`DELETE FROM dashboard_sessions WHERE expires_at <= ?`, p.Now},
 	} {
 		res, err := s.db.ExecContext(ctx, s.q(stmt.query), s.t(stmt.at))

@@ -64,8 +64,7 @@ func (s *Store) Outcomes(ctx context.Context, p store.BucketParams) ([]store.Out
 	var out []store.OutcomeBucket
 	err := s.rows(ctx, "counting outcomes", `SELECT `+s.bucket("finished_at", p)+`,
 		CASE WHEN state IN `+completedStates+` THEN 'completed' ELSE state END, COUNT(*)
-		FROM jobs WHERE finished_at >= ? AND finished_at < ? AND state IN ('completed', 'expired', 'failed', 'cancelled')
-		GROUP BY 1, 2 ORDER BY 1, 2`, s.window(p.Window),
+		FROM jobs WHERE finished_at >= ? AND finished_at < ? GROUP BY 1, 2 ORDER BY 1, 2`, s.window(p.Window),
 		func(r *sql.Rows) error {
 			var b store.OutcomeBucket
 			var start int64
@@ -105,10 +104,9 @@ func (s *Store) ChargedIn(ctx context.Context, w store.Window) (time.Duration, s
 // GPU implements store.History.
 func (s *Store) GPU(ctx context.Context, p store.BucketParams) ([]store.GPUBucket, error) {
 	var out []store.GPUBucket
-	ratio := `CASE WHEN memory_total_bytes > 0 THEN CAST(memory_used_bytes AS DOUBLE PRECISION) / memory_total_bytes END`
-	err := s.rows(ctx, "summing GPU readings", `SELECT `+s.bucket("at", p)+`, worker, gpu,
-		COALESCE(SUM(utilization), 0), COUNT(utilization), COALESCE(SUM(`+ratio+`), 0), COUNT(`+ratio+`)
-		FROM gpu_samples WHERE at >= ? AND at < ? GROUP BY 1, 2, 3 ORDER BY 2, 3, 1`, s.window(p.Window),
+	err := s.rows(ctx, "summing GPU readings", `SELECT `+s.bucket("minute", p)+`, worker, gpu,
+		SUM(utilization_sum), SUM(utilization_count), SUM(memory_ratio_sum), SUM(memory_ratio_count)
+		FROM gpu_rollups WHERE minute >= ? AND minute < ? GROUP BY 1, 2, 3 ORDER BY 2, 3, 1`, s.window(p.Window),
 		func(r *sql.Rows) error {
 			var b store.GPUBucket
 			var start int64
@@ -120,18 +118,75 @@ func (s *Store) GPU(ctx context.Context, p store.BucketParams) ([]store.GPUBucke
 	return out, err
 }
 
+// SubmittedPer implements store.History.
+func (s *Store) SubmittedPer(ctx context.Context, p store.BucketParams) ([]store.CountBucket, error) {
+	var out []store.CountBucket
+	err := s.rows(ctx, "counting jobs", `SELECT `+s.bucket("created_at", p)+`, COUNT(*)
+		FROM jobs WHERE created_at >= ? AND created_at < ? GROUP BY 1 ORDER BY 1`, s.window(p.Window),
+		func(r *sql.Rows) error {
+			var b store.CountBucket
+			var start int64
+			err := r.Scan(&start, &b.Count)
+			b.Start = time.Unix(start, 0).UTC()
+			out = append(out, b)
+			return err
+		})
+	return out, err
+}
+
+// ChargedPerOwner implements store.History.
+func (s *Store) ChargedPerOwner(ctx context.Context, p store.BucketParams) ([]store.OwnerBucket, error) {
+	var out []store.OwnerBucket
+	err := s.rows(ctx, "summing charges per owner", `SELECT `+s.bucket("at", p)+`, owner, COUNT(*), SUM(billed_ms), SUM(cost_nusd)
+		FROM job_charges WHERE at >= ? AND at < ? GROUP BY 1, 2 ORDER BY 1, 2`, s.window(p.Window),
+		func(r *sql.Rows) error {
+			var b store.OwnerBucket
+			var start, billed int64
+			err := r.Scan(&start, &b.Owner, &b.Runs, &billed, &b.Cost)
+			b.Start, b.Billed = time.Unix(start, 0).UTC(), time.Duration(billed)*time.Millisecond
+			out = append(out, b)
+			return err
+		})
+	return out, err
+}
+
+// WorkersPer implements store.History.
+func (s *Store) WorkersPer(ctx context.Context, p store.BucketParams) ([]store.WorkerBucket, error) {
+	var out []store.WorkerBucket
+	err := s.rows(ctx, "summing worker time", `SELECT `+s.bucket("minute", p)+`, worker, SUM(capacity_ms), SUM(busy_ms), MAX(minute)
+		FROM worker_rollups WHERE minute >= ? AND minute < ? GROUP BY 1, 2 ORDER BY 1, 2`, s.window(p.Window),
+		func(r *sql.Rows) error {
+			var b store.WorkerBucket
+			var start, capacity, busy int64
+			var last timeValue
+			err := r.Scan(&start, &b.Worker, &capacity, &busy, &last)
+			b.Start, b.LastMinute = time.Unix(start, 0).UTC(), last.t
+			b.Capacity, b.Busy = time.Duration(capacity)*time.Millisecond, time.Duration(busy)*time.Millisecond
+			out = append(out, b)
+			return err
+		})
+	return out, err
+}
+
 // RunTimes implements store.History.
 func (s *Store) RunTimes(ctx context.Context, w store.Window) ([]store.RunTime, error) {
 	var out []store.RunTime
-	err := s.rows(ctx, "listing run times", `SELECT finished_at, run_ms FROM jobs
-		WHERE finished_at >= ? AND finished_at < ? AND state IN `+completedStates+` AND run_ms IS NOT NULL
-		ORDER BY finished_at`, s.window(w),
+	// Every job with a finished_at has ended (completed, failed or
+	// cancelled, or expired since): the range of the covering index is all
+	// the query reads, the completed ones are picked as they come.
+	err := s.rows(ctx, "listing run times", `SELECT finished_at, state, run_ms FROM jobs
+		WHERE finished_at >= ? AND finished_at < ? ORDER BY finished_at`, s.window(w),
 		func(r *sql.Rows) error {
 			var at timeValue
-			var ms int64
-			err := r.Scan(&at, &ms)
-			out = append(out, store.RunTime{FinishedAt: at.t, Run: time.Duration(ms) * time.Millisecond})
-			return err
+			var state store.State
+			var ms sql.NullInt64
+			if err := r.Scan(&at, &state, &ms); err != nil {
+				return err
+			}
+			if (state == store.StateCompleted || state == store.StateExpired) && ms.Valid {
+				out = append(out, store.RunTime{FinishedAt: at.t, Run: time.Duration(ms.Int64) * time.Millisecond})
+			}
+			return nil
 		})
 	return out, err
 }

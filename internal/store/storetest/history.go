@@ -241,6 +241,12 @@ func rollups(t *testing.T, s Clocked) {
 		{Minute: m, Worker: "w2", Capacity: 120 * time.Second, Busy: 0},
 	}))
 	must(t, s.AddWorkerTime(ctx, []store.WorkerTime{{Minute: m.Add(time.Minute), Worker: "w1", Capacity: 0, Busy: time.Second}}))
+	per, err := s.WorkersPer(ctx, store.BucketParams{Window: store.Window{From: m, To: m.Add(time.Hour)}, Step: time.Minute})
+	must(t, err)
+	if len(per) != 3 || per[0].Worker != "w1" || per[0].Busy != 15*time.Second || per[1].Worker != "w2" ||
+		per[2].Worker != "w1" || per[2].Busy != 46*time.Second || !per[2].LastMinute.Equal(m.Add(time.Minute)) {
+		t.Fatalf("worker time per minute = %+v", per)
+	}
 	use, err := s.WorkerUse(ctx, store.Window{From: m, To: m.Add(time.Hour)})
 	must(t, err)
 	if len(use) != 2 || use[0].Worker != "w1" || use[0].Capacity != 120*time.Second || use[0].Busy != 61*time.Second ||
@@ -323,6 +329,20 @@ func jobFigures(t *testing.T, s Clocked) {
 	}
 	if n, err := s.Submitted(ctx, w); err != nil || n != 9 {
 		t.Fatalf("submitted = %d, %v; want 9", n, err)
+	}
+	perHour, err := s.SubmittedPer(ctx, store.BucketParams{Window: w, Step: time.Hour})
+	must(t, err)
+	if len(perHour) != 1 || perHour[0].Count != 9 || !perHour[0].Start.Equal(t0) {
+		t.Fatalf("submitted per hour = %+v", perHour)
+	}
+	byOwner, err := s.ChargedPerOwner(ctx, store.BucketParams{Window: w, Step: time.Hour})
+	must(t, err)
+	billedRuns := map[string]int64{}
+	for _, b := range byOwner {
+		billedRuns[b.Owner] += b.Runs
+	}
+	if len(billedRuns) != 2 || billedRuns[acme] != 4 || billedRuns[other] != 3 {
+		t.Fatalf("charged per owner = %+v", byOwner)
 	}
 	if n, err := s.Submitted(ctx, store.Window{From: t0.Add(-time.Hour), To: t0}); err != nil || n != 0 {
 		t.Fatalf("submitted before = %d, %v", n, err)

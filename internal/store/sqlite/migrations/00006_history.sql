@@ -14,7 +14,8 @@ ALTER TABLE jobs ADD COLUMN run_ms INTEGER;
 ALTER TABLE jobs ADD COLUMN billed_ms INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN cost_nusd INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN price_nusd INTEGER NOT NULL DEFAULT 0;
-CREATE INDEX jobs_finished_at ON jobs (finished_at) WHERE finished_at IS NOT NULL;
+-- Jobs that ended, by when: covering what the dashboard reads of them.
+CREATE INDEX jobs_finished_at ON jobs (finished_at, state, run_ms) WHERE finished_at IS NOT NULL;
 CREATE INDEX jobs_created_at ON jobs (created_at);
 
 -- The cost record: one row per billed run, written in the transaction of
@@ -32,7 +33,7 @@ CREATE TABLE job_charges (
     reported  INTEGER NOT NULL DEFAULT 0, -- 1: the backend reported the billed time; 0: wall time
     at        INTEGER NOT NULL
 );
-CREATE INDEX job_charges_at ON job_charges (at);
+CREATE INDEX job_charges_at ON job_charges (at, owner, billed_ms, cost_nusd);
 CREATE INDEX job_charges_job_id ON job_charges (job_id);
 
 -- API requests per minute and status class, a row per replica.
@@ -53,16 +54,19 @@ CREATE TABLE worker_rollups (
     PRIMARY KEY (minute, worker)
 );
 
--- GPU readings of workers that have one, taken while they run jobs.
-CREATE TABLE gpu_samples (
-    at                 INTEGER NOT NULL,
-    worker             TEXT NOT NULL,
-    gpu                INTEGER NOT NULL,
-    utilization        REAL,
-    memory_used_bytes  INTEGER,
-    memory_total_bytes INTEGER
+-- GPU readings of workers that have one, taken every few seconds while
+-- they run jobs and summed per minute: the means are sum ÷ count (a
+-- reading that did not give a figure is not counted).
+CREATE TABLE gpu_rollups (
+    minute            INTEGER NOT NULL,
+    worker            TEXT NOT NULL,
+    gpu               INTEGER NOT NULL,
+    utilization_sum   REAL NOT NULL,
+    utilization_count INTEGER NOT NULL,
+    memory_ratio_sum  REAL NOT NULL,
+    memory_ratio_count INTEGER NOT NULL,
+    PRIMARY KEY (minute, worker, gpu)
 );
-CREATE INDEX gpu_samples_at ON gpu_samples (at);
 
 -- Operators' dashboard sessions: only a hash of each session token.
 CREATE TABLE dashboard_sessions (
@@ -75,7 +79,7 @@ CREATE INDEX dashboard_sessions_expires_at ON dashboard_sessions (expires_at);
 
 -- +goose Down
 DROP TABLE dashboard_sessions;
-DROP TABLE gpu_samples;
+DROP TABLE gpu_rollups;
 DROP TABLE worker_rollups;
 DROP TABLE request_rollups;
 DROP TABLE job_charges;
