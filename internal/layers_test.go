@@ -32,6 +32,13 @@ var forbidden = map[string][]string{
 	"generator": {"job", "api", "store", "worker", "cli", "queue"},
 	"media":     {"job", "api", "store", "worker", "cli", "generator"},
 	"storage":   {"store", "job", "api", "worker", "cli"},
+	// Monitoring reads and writes history through the store; the HTTP
+	// layer asks it, never the other way round.
+	"stats":  {"api", "cli", "server", "worker", "job"},
+	"rollup": {"api", "cli", "server", "worker", "job"},
+	// The GPU sampler and the dashboard's page know nothing of the service.
+	"gpu":       {"job", "api", "store", "worker", "cli", "server", "stats"},
+	"dashboard": {"job", "api", "store", "worker", "cli", "server", "stats", "auth"},
 }
 
 func TestLayers(t *testing.T) {

@@ -74,7 +74,7 @@ type Dashboard struct {
 	GPU            GPUPanel        `json:"gpu"`
 	Requests       RequestPanels   `json:"requests"`
 	Workers        []WorkerFigures `json:"workers"`
-	TopCustomers   []CustomerCost  `json:"top_customers"`
+	TopCustomers   []TopCustomer   `json:"top_customers"`
 	RecentFailures []Failure       `json:"recent_failures"`
 }
 
@@ -157,10 +157,18 @@ type WorkerFigures struct {
 	LastSeen        time.Time `json:"last_seen"`
 }
 
-// CustomerCost is one customer's charges over the range.
+// CustomerCost is one customer's charges over a report's span.
 type CustomerCost struct {
 	Customer      string  `json:"customer"`
 	Jobs          int64   `json:"jobs"`
+	BilledSeconds float64 `json:"billed_seconds"`
+	CostUSD       float64 `json:"cost_usd"`
+}
+
+// TopCustomer is one customer's charges over the range.
+type TopCustomer struct {
+	Customer      string  `json:"customer"`
+	Runs          int64   `json:"runs" doc:"Runs of generations billed (a job retried is billed per run)"`
 	BilledSeconds float64 `json:"billed_seconds"`
 	CostUSD       float64 `json:"cost_usd"`
 }
@@ -191,7 +199,7 @@ func fetch(ctx context.Context, h store.History, q Query, cache *quarters) (*Das
 	d := &Dashboard{
 		GeneratedAt: q.Now.UTC(), Range: r.Name, From: w.From.UTC(), To: w.To.UTC(),
 		StepSeconds: int64(r.Step / time.Second), Timezone: loc.String(),
-		Workers: []WorkerFigures{}, TopCustomers: []CustomerCost{}, RecentFailures: []Failure{},
+		Workers: []WorkerFigures{}, TopCustomers: []TopCustomer{}, RecentFailures: []Failure{},
 	}
 	// The panels of days reach back 30 local days; one span of quarters
 	// serves them, the cost and, for the long ranges, the range itself.
@@ -250,7 +258,7 @@ func (d *Dashboard) fill(g grid, slots []*slot, now time.Time) {
 	cost := make([]store.NanoUSD, n)
 	runs := make([][]time.Duration, n)
 	var all []time.Duration
-	owners := map[string]*CustomerCost{}
+	owners := map[string]*TopCustomer{}
 	workers := map[string]*store.WorkerUse{}
 	gpus := map[gpuKey]*[4][]float64{} // sums and counts of utilisation and memory, per step
 	var gpuOrder []gpuKey
@@ -269,10 +277,10 @@ func (d *Dashboard) fill(g grid, slots []*slot, now time.Time) {
 		for o, b := range sl.owners {
 			c := owners[o]
 			if c == nil {
-				c = &CustomerCost{Customer: store.OwnerCustomer(o)}
+				c = &TopCustomer{Customer: store.OwnerCustomer(o)}
 				owners[o] = c
 			}
-			c.Jobs += b.Runs
+			c.Runs += b.Runs
 			c.BilledSeconds += b.Billed.Seconds()
 			c.CostUSD += b.Cost.USD()
 		}
@@ -347,11 +355,11 @@ func (d *Dashboard) workers(use map[string]*store.WorkerUse, now time.Time) {
 }
 
 // customers keeps the ten customers who cost most over the range.
-func (d *Dashboard) customers(owners map[string]*CustomerCost) {
+func (d *Dashboard) customers(owners map[string]*TopCustomer) {
 	for _, c := range owners {
 		d.TopCustomers = append(d.TopCustomers, *c)
 	}
-	slices.SortFunc(d.TopCustomers, func(a, b CustomerCost) int {
+	slices.SortFunc(d.TopCustomers, func(a, b TopCustomer) int {
 		return cmp.Or(cmp.Compare(b.CostUSD, a.CostUSD), cmp.Compare(b.BilledSeconds, a.BilledSeconds), cmp.Compare(a.Customer, b.Customer))
 	})
 	d.TopCustomers = d.TopCustomers[:min(len(d.TopCustomers), 10)]

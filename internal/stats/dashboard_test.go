@@ -91,7 +91,7 @@ func TestDashboardFigures(t *testing.T) {
 	if len(d.Workers) != 1 || d.Workers[0].BusyRatio == nil || *d.Workers[0].BusyRatio != 0.25 {
 		t.Errorf("workers = %+v", d.Workers)
 	}
-	if len(d.TopCustomers) != 2 || d.TopCustomers[0].Customer != "acme" || d.TopCustomers[0].Jobs != 10 {
+	if len(d.TopCustomers) != 2 || d.TopCustomers[0].Customer != "acme" || d.TopCustomers[0].Runs != 10 {
 		t.Errorf("top customers = %+v", d.TopCustomers)
 	}
 	if len(d.RecentFailures) != 2 || d.RecentFailures[0].Code != "timeout" || d.RecentFailures[0].Customer != "globex" {

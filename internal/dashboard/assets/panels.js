@@ -226,11 +226,11 @@
       const list = (Array.isArray(d.top_customers) ? d.top_customers : []).slice().sort((a, b) => cost(b) - cost(a));
       const rows = list.map((x) => row([
         { text: x.customer, cls: 'customer', title: x.customer },
-        { text: f.count(x.jobs), cls: 'num' },
+        { text: f.count(x.runs), cls: 'num' },
         { text: f.seconds(x.billed_seconds), cls: 'num' },
         { text: f.money(x.cost_usd), cls: 'num' },
       ]));
-      return fill(panel, rows, 'No jobs in this range.');
+      return fill(panel, rows, 'Nothing billed in this range.');
     },
 
     failures(panel, d) {
