@@ -73,6 +73,9 @@ type options struct {
 	images  *media.ImageDecoder // default: 384 MiB, 128 MiB an image
 	// metricsToken is METRICS_TOKEN (default none).
 	metricsToken string
+	// gpu puts an NVIDIA GPU on the workers' machine: nvidia-smi is a
+	// script that prints the documented output of one GPU at 87 %.
+	gpu bool
 }
 
 // setup runs the whole service in-process on real parts, built by
@@ -167,6 +170,10 @@ func testConfig(t testing.TB, dir, publicURL string, opts options) *config.Confi
 		cfg.DatabaseURL = pgtest.NewDatabase(t)
 	}
 	cfg.MetricsToken = opts.metricsToken
+	cfg.NvidiaSMI = filepath.Join(dir, "no-nvidia-smi") // none, unless asked
+	if opts.gpu {
+		cfg.NvidiaSMI, cfg.GPUSampleInterval = fakeNvidiaSMI(t, dir), 50*time.Millisecond
+	}
 	return cfg
 }
 
@@ -215,6 +222,23 @@ exec '` + real + `' "$@"
 		}
 	})
 	return ffmpegBin, ffprobeBin
+}
+
+// fakeNvidiaSMI writes a stand-in of nvidia-smi, from its documented
+// output for --query-gpu=utilization.gpu,memory.used,memory.total
+// --format=csv,noheader,nounits: a line per GPU, "87, 6144, 24576" (%,
+// MiB, MiB). It refuses any other arguments.
+func fakeNvidiaSMI(t testing.TB, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, "nvidia-smi")
+	script := `#!/bin/sh
+[ "$*" = "--query-gpu=utilization.gpu,memory.used,memory.total --format=csv,noheader,nounits" ] || exit 2
+echo "87, 6144, 24576"
+`
+	if err := os.WriteFile(path, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // ffmpegRuns is how many times ffmpeg or ffprobe has run so far.

@@ -38,9 +38,15 @@ func (a *App) startMonitoring(o Overrides, degraded func() bool) {
 	}
 	a.Metrics.SetQueueSource(func(ctx context.Context) ([]metric.QueueDepth, error) {
 		depths, err := a.Store.QueueDepths(ctx)
-		out := make([]metric.QueueDepth, len(depths))
-		for i, d := range depths {
-			out[i] = metric.QueueDepth{Backend: d.Backend, Queued: int(d.Queued), Running: int(d.Running)}
+		// The service's own backend is always reported, at 0 when idle: a
+		// gauge that vanishes would look like a scrape that failed.
+		out := []metric.QueueDepth{{Backend: a.backend().Name}}
+		for _, d := range depths {
+			if d.Backend == out[0].Backend {
+				out[0].Queued, out[0].Running = int(d.Queued), int(d.Running)
+				continue
+			}
+			out = append(out, metric.QueueDepth{Backend: d.Backend, Queued: int(d.Queued), Running: int(d.Running)})
 		}
 		return out, err
 	})

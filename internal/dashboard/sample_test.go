@@ -108,6 +108,8 @@ type customer struct {
 	Runs          *float64 `json:"runs"`
 	BilledSeconds *float64 `json:"billed_seconds"`
 	CostUSD       *float64 `json:"cost_usd"`
+	TodayUSD      *float64 `json:"today_usd"`
+	MonthUSD      *float64 `json:"month_usd"`
 }
 
 type failure struct {
@@ -208,11 +210,11 @@ func sample(at time.Time, rng string, seed uint64) data {
 		{Worker: "gpu-host-1:412", BusyRatio: num(0.05), BusySeconds: num(130), CapacitySeconds: num(2600), LastSeen: to.Add(-23 * time.Minute)},
 	}
 	d.TopCustomers = []customer{
-		{Customer: "Acme", Runs: num(12), BilledSeconds: num(120.5), CostUSD: num(0.0229)},
-		{Customer: "Globex Corporation", Runs: num(48), BilledSeconds: num(3210), CostUSD: num(0.6099)},
-		{Customer: "Initech", Runs: num(30), BilledSeconds: num(1802.2), CostUSD: num(0.3424)},
-		{Customer: "Umbrella", Runs: num(9), BilledSeconds: num(455), CostUSD: num(0.0865)},
-		{Customer: "Hooli <b>XYZ</b>", Runs: num(11), BilledSeconds: num(909.4), CostUSD: num(0.1728)},
+		{Customer: "Acme", Runs: num(12), BilledSeconds: num(120.5), CostUSD: num(0.0229), TodayUSD: num(0.0229), MonthUSD: num(0.2061)},
+		{Customer: "Globex Corporation", Runs: num(48), BilledSeconds: num(3210), CostUSD: num(0.6099), TodayUSD: num(0.6099), MonthUSD: num(5.4891)},
+		{Customer: "Initech", Runs: num(30), BilledSeconds: num(1802.2), CostUSD: num(0.3424), TodayUSD: num(0.3424), MonthUSD: num(3.0816)},
+		{Customer: "Umbrella", Runs: num(9), BilledSeconds: num(455), CostUSD: num(0.0865), TodayUSD: num(0.0865), MonthUSD: num(0.7785)},
+		{Customer: "Hooli <b>XYZ</b>", Runs: num(11), BilledSeconds: num(909.4), CostUSD: num(0.1728), TodayUSD: num(0.1728), MonthUSD: num(1.5552)},
 	}
 	d.RecentFailures = []failure{
 		{JobID: "0193a4f2-7c1e-7aa0-9d1b-3c2f5e8a9b10", Customer: "Acme", Code: "timeout", Message: "generation took longer than 10m0s", At: to.Add(-14 * time.Minute)},

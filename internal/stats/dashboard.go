@@ -165,12 +165,15 @@ type CustomerCost struct {
 	CostUSD       float64 `json:"cost_usd"`
 }
 
-// TopCustomer is one customer's charges over the range.
+// TopCustomer is one customer's charges over the range, and its cost of
+// today and of the month so far (days and months in the cost time zone).
 type TopCustomer struct {
 	Customer      string  `json:"customer"`
 	Runs          int64   `json:"runs" doc:"Runs of generations billed (a job retried is billed per run)"`
 	BilledSeconds float64 `json:"billed_seconds"`
 	CostUSD       float64 `json:"cost_usd"`
+	TodayUSD      float64 `json:"today_usd"`
+	MonthUSD      float64 `json:"month_usd"`
 }
 
 // Failure is one failed job.
@@ -229,6 +232,7 @@ func fetch(ctx context.Context, h store.History, q Query, cache *quarters) (*Das
 		}
 	}
 	d.fill(g, slots, q.Now)
+	d.customersToday(quarters, c)
 	if err := d.queue(ctx, h); err != nil {
 		return nil, err
 	}
@@ -363,6 +367,25 @@ func (d *Dashboard) customers(owners map[string]*TopCustomer) {
 		return cmp.Or(cmp.Compare(b.CostUSD, a.CostUSD), cmp.Compare(b.BilledSeconds, a.BilledSeconds), cmp.Compare(a.Customer, b.Customer))
 	})
 	d.TopCustomers = d.TopCustomers[:min(len(d.TopCustomers), 10)]
+}
+
+// customersToday adds to the top customers their cost of today and of the
+// month so far.
+func (d *Dashboard) customersToday(quarters []*slot, c Cost) {
+	for i := range d.TopCustomers {
+		tc := &d.TopCustomers[i]
+		owner := store.CustomerOwner(tc.Customer)
+		var today, month store.NanoUSD
+		for _, s := range quarters {
+			if b := s.owners[owner]; b != nil && !s.start.Before(c.MonthStart) {
+				month += b.Cost
+				if !s.start.Before(c.DayStart) {
+					today += b.Cost
+				}
+			}
+		}
+		tc.TodayUSD, tc.MonthUSD = today.USD(), month.USD()
+	}
 }
 
 // cost fills the day's and month's cost: from the quarters since their

@@ -91,7 +91,9 @@ func TestDashboardFigures(t *testing.T) {
 	if len(d.Workers) != 1 || d.Workers[0].BusyRatio == nil || *d.Workers[0].BusyRatio != 0.25 {
 		t.Errorf("workers = %+v", d.Workers)
 	}
-	if len(d.TopCustomers) != 2 || d.TopCustomers[0].Customer != "acme" || d.TopCustomers[0].Runs != 10 {
+	if len(d.TopCustomers) != 2 || d.TopCustomers[0].Customer != "acme" || d.TopCustomers[0].Runs != 10 ||
+		d.TopCustomers[0].TodayUSD != price.Of(55*time.Second).USD() || d.TopCustomers[0].MonthUSD != d.TopCustomers[0].TodayUSD ||
+		d.TopCustomers[1].TodayUSD != price.Of(35*time.Second).USD() {
 		t.Errorf("top customers = %+v", d.TopCustomers)
 	}
 	if len(d.RecentFailures) != 2 || d.RecentFailures[0].Code != "timeout" || d.RecentFailures[0].Customer != "globex" {

@@ -73,13 +73,6 @@ func (g grid) index(t time.Time) int {
 	return sort.Search(len(g.starts), func(i int) bool { return g.starts[i].After(t) }) - 1
 }
 
-// base is the step the database sums in for this grid's step: the step
-// itself up to 15 minutes, else 15 minutes, whose buckets never straddle a
-// local hour or day.
-func base(step time.Duration) time.Duration {
-	return min(step, 15*time.Minute)
-}
-
 // unix is the grid's starts in Unix seconds, as the charts take them.
 func (g grid) unix() []int64 {
 	out := make([]int64, len(g.starts))

@@ -229,6 +229,8 @@
         { text: f.count(x.runs), cls: 'num' },
         { text: f.seconds(x.billed_seconds), cls: 'num' },
         { text: f.money(x.cost_usd), cls: 'num' },
+        { text: f.money(x.today_usd), cls: 'num muted' },
+        { text: f.money(x.month_usd), cls: 'num muted' },
       ]));
       return fill(panel, rows, 'Nothing billed in this range.');
     },

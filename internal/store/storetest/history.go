@@ -20,7 +20,6 @@ type Clocked interface {
 type clock struct{ t time.Time }
 
 func (c *clock) now() time.Time             { return c.t }
-func (c *clock) set(t time.Time)            { c.t = t }
 func (c *clock) add(d time.Duration) *clock { c.t = c.t.Add(d); return c }
 
 // t0 is a fixed moment the history tests start at.
