@@ -79,6 +79,12 @@ type report struct {
 		JobID             string  `json:"job_id"`
 		GenerationSeconds float64 `json:"generation_seconds"`
 	} `json:"slowest_jobs"`
+	ToDate struct {
+		Timezone  string `json:"timezone"`
+		Customers []struct {
+			Customer string
+		} `json:"customers"`
+	} `json:"to_date"`
 }
 
 // TestReport: `avatar-api report` adds up a database the test filled, on
@@ -131,6 +137,9 @@ func TestReport(t *testing.T) {
 			}
 			if len(r.Slowest) != 5 || r.Slowest[0].GenerationSeconds != 100 || r.Slowest[4].GenerationSeconds != 10 {
 				t.Errorf("slowest: %+v", r.Slowest)
+			}
+			if r.ToDate.Timezone != "UTC" || len(r.ToDate.Customers) == 0 {
+				t.Errorf("to date: %+v", r.ToDate)
 			}
 
 			must(t, json.Unmarshal([]byte(cli(t, env, "report", "--since", "2d", "--json", "--top", "1")), &r))

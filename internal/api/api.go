@@ -71,6 +71,18 @@ func (a *api) now() time.Time {
 
 // New returns the API's handler, every route of the service on one mux.
 func New(d Deps) http.Handler {
+	return build(d, (*api).routes)
+}
+
+// NewWorker returns the handler of a process that runs only workers
+// (WORKER_METRICS_ADDR): its liveness, and its metrics behind the same
+// access as the API's (an admin key, or METRICS_TOKEN).
+func NewWorker(d Deps) http.Handler {
+	return build(d, (*api).workerRoutes)
+}
+
+// build serves the routes of table, each behind its access and rate.
+func build(d Deps, table func(*api) []route) http.Handler {
 	installErrors()
 	d.Uploads = d.Uploads.withDefaults()
 	a := &api{Deps: d, slots: newUploadSlots(d.Uploads.Slots, d.Uploads.SlotsPerCustomer, d.After)}
@@ -90,10 +102,12 @@ func New(d Deps) http.Handler {
 	h.UseMiddleware(withLogger(d.Log), a.authenticate(h), a.limit(h))
 	a.doc = h.OpenAPI()
 	rt := router{a: a, h: h, mux: mux}
-	for _, r := range a.routes() {
+	for _, r := range table(a) {
 		r.register(rt, r)
 	}
-	h.OpenAPI().Paths["/generate"].Post.RequestBody = generateBody()
+	if gen := h.OpenAPI().Paths["/generate"]; gen != nil {
+		gen.Post.RequestBody = generateBody()
+	}
 	return a.instrument(a.unmatched(mux))
 }
 

@@ -62,6 +62,16 @@ func (a *api) routes() []route {
 	}
 }
 
+// workerRoutes are the routes of a process that runs only workers, on its
+// own listener (WORKER_METRICS_ADDR): what a scraper and an orchestrator
+// ask of it.
+func (a *api) workerRoutes() []route {
+	return []route{
+		{"GET", "/metrics", scraper, polling, plain(a.metrics())},
+		{"GET", "/health", open, unlimited, operation(opHealth(), a.health)},
+	}
+}
+
 // access is who may call a route. Its zero value is no access at all.
 type access int
 

@@ -76,9 +76,9 @@ type App struct {
 	Log     *slog.Logger
 	Store   *sqlstore.Store
 	Storage storage.Storage
-	Keys    *apikey.Service // nil in a worker
-	Auth    *auth.Keys      // nil in a worker
-	Jobs    *job.Service    // nil in a worker
+	Keys    *apikey.Service
+	Auth    *auth.Keys
+	Jobs    *job.Service // nil in a worker
 	Metrics *metric.Metrics
 	// Rollup counts this process's requests and workers' time into the
 	// database, for the dashboard.

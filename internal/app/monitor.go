@@ -112,7 +112,8 @@ func (a *App) prune(ctx context.Context) error {
 // monitor answers the dashboard's refreshes. Its cache of the history
 // is filled in the background from the start.
 func (a *App) monitor() *stats.Service {
-	svc := &stats.Service{History: a.Store, Location: a.Config.CostLocation, Price: a.Config.CostPerSecond}
+	svc := &stats.Service{History: a.Store, Location: a.Config.CostLocation, Price: a.Config.CostPerSecond,
+		Retention: a.Config.MetricsRetention}
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

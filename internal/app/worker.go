@@ -2,20 +2,22 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net"
-	"net/http"
 	"time"
 
+	"github.com/avatar-api/avatar-api/internal/api"
+	"github.com/avatar-api/avatar-api/internal/apikey"
+	"github.com/avatar-api/avatar-api/internal/auth"
 	"github.com/avatar-api/avatar-api/internal/config"
 	"github.com/avatar-api/avatar-api/internal/server"
 )
 
 // NewWorker builds what `worker` runs: the job workers, running when it
-// returns, and a handler of /health and /metrics for a listener of its own
-// (WORKER_METRICS_ADDR), so that a machine running only workers can be
-// scraped. Close releases everything.
+// returns, and a handler of /health (open) and /metrics (an admin key or
+// METRICS_TOKEN) for a listener of its own (WORKER_METRICS_ADDR), so that
+// a machine running only workers can be scraped. Close releases
+// everything.
 func NewWorker(ctx context.Context, cfg *config.Config, log *slog.Logger, o Overrides) (a *App, err error) {
 	if a, err = open(ctx, cfg, log, o); err != nil {
 		return nil, err
@@ -25,13 +27,14 @@ func NewWorker(ctx context.Context, cfg *config.Config, log *slog.Logger, o Over
 		a.Close()
 		return nil, err
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]string{"status": "ok"})
+	// /metrics needs an admin key or METRICS_TOKEN here too: it tells the
+	// fleet's queue and costs, and each scrape asks the database.
+	a.Keys = apikey.NewService(a.Store, []byte(cfg.APIKeyPepper))
+	a.startAuth(ctx, o)
+	a.Handler = api.NewWorker(api.Deps{
+		Auth: a.Auth, Throttle: auth.NewThrottle(10, 6*time.Second), Metrics: a.Metrics,
+		MetricsToken: cfg.MetricsToken, PublicURL: cfg.PublicURL, Log: log,
 	})
-	mux.Handle("GET /metrics", a.Metrics.Handler())
-	a.Handler = mux
 	return a, nil
 }
 

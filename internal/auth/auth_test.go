@@ -118,24 +118,30 @@ func TestThrottle(t *testing.T) {
 }
 
 // TestThrottleChargesConcurrentFailures: failures that passed Allow
-// together are each charged; the wait grows with the debt, so a burst
-// buys no more guesses than waiting would.
+// together are each charged; the wait grows with the debt, which is
+// capped at a burst's worth, so the wait stays bounded.
 func TestThrottleChargesConcurrentFailures(t *testing.T) {
 	t.Parallel()
 	th := NewThrottle(3, 10*time.Second)
 	now := time.Unix(1000, 0)
 	th.SetClock(func() time.Time { return now })
 	g := "198.51.100.9:1"
-	for range 8 { // eight guesses in flight at once, all allowed
+	for range 5 { // five guesses in flight at once, all allowed
 		if ok, _ := th.Allow(g); !ok {
 			t.Fatal("refused before any failure")
 		}
 	}
-	for range 8 {
+	for range 5 {
 		th.Fail(g)
 	}
-	if ok, wait := th.Allow(g); ok || wait != 60*time.Second {
-		t.Fatalf("after 8 failures with a burst of 3: ok %v, wait %s; want 60 s (6 attempts of debt)", ok, wait)
+	if ok, wait := th.Allow(g); ok || wait != 30*time.Second {
+		t.Fatalf("after 5 failures with a burst of 3: ok %v, wait %s; want 30 s (2 attempts of debt)", ok, wait)
+	}
+	for range 500 {
+		th.Fail(g)
+	}
+	if ok, wait := th.Allow(g); ok || wait != 40*time.Second {
+		t.Fatalf("after 505 failures: ok %v, wait %s; want 40 s (the debt capped at a burst)", ok, wait)
 	}
 }
 

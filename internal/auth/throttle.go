@@ -11,7 +11,8 @@ import (
 // Throttle limits failed authentications per client address (IPv6 by its
 // /64, which one subscriber usually holds whole): a bucket of Burst
 // attempts refilling at Per. A few mistakes cost nothing; guessing is
-// slowed to a trickle, and a locked-out client waits one refill at most.
+// slowed to a trickle, and a locked-out client waits one refill, or, after
+// a burst of failures sent at once, (1+Burst) refills at most.
 type Throttle struct {
 	Burst float64
 	Per   time.Duration // time to regain one attempt
@@ -42,8 +43,10 @@ func (t *Throttle) SetClock(now func() time.Time) { t.now = now }
 // how long until it may. It spends nothing: only a failure (Fail) does, so
 // that any number of concurrent requests with a valid key go through.
 // Concurrent failures may slip past a nearly empty bucket together; each
-// is charged, the bucket runs into debt, and the client waits that debt
-// off: guesses stay at one per Per on average, however they are timed.
+// is charged, and the bucket runs into debt of at most Burst attempts, so
+// that the wait stays bounded (a proxy's address shared by many clients is
+// never locked out for long): a client that sends many guesses at once
+// gets them answered, one indexed lookup each, then waits (1+Burst)×Per.
 func (t *Throttle) Allow(addr string) (bool, time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -67,7 +70,7 @@ func (t *Throttle) Fail(addr string) {
 		b = &bucket{key: key, tokens: t.Burst, at: t.now()}
 		t.buckets[key] = t.lru.PushFront(b)
 	}
-	b.tokens--
+	b.tokens = max(b.tokens-1, -t.Burst)
 }
 
 // maxBuckets bounds the memory of the throttle: about 100 bytes a bucket.

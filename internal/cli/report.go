@@ -20,8 +20,9 @@ const reportUsage = `Usage: avatar-api report [--since 24h] [--top 10] [--json]
 What the service did in the span that ends now, read from its database:
 jobs submitted and how they ended, the generation time percentiles of the
 completed ones, billed time and cost, the top customers by usage and by
-cost, the most common error codes and the slowest jobs. Times are shown in
-COST_TIMEZONE.`
+cost, the cost of today and of the month so far (per customer too), the
+most common error codes and the slowest jobs. Days, months and times are
+those of COST_TIMEZONE.`
 
 // runReport prints the usage report.
 func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -59,6 +60,11 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	r.To = now
+	c, err := stats.CostAt(ctx, st, now, cfg.CostLocation)
+	if err != nil {
+		return err
+	}
+	r.ToDate = stats.ToDateOf(c, cfg.CostLocation)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -99,16 +105,24 @@ func printReport(w io.Writer, r *stats.Report, since string, loc *time.Location)
 	fmt.Fprintf(tw, "  billed\t%.1f s\tcost %s\n", r.BilledSeconds, usd(r.CostUSD))
 	tw.Flush()
 
-	fmt.Fprintln(w, "\nTop customers by usage")
-	table(w, "CUSTOMER\tSUBMITTED\tCOMPLETED\tFAILED\tCANCELLED\tBILLED\tCOST", len(r.TopByUsage), func(i int) string {
+	fmt.Fprintln(w, "\nTop customers by usage (jobs submitted in the span)")
+	table(w, "CUSTOMER\tSUBMITTED\tCOMPLETED\tFAILED\tCANCELLED", len(r.TopByUsage), func(i int) string {
 		u := r.TopByUsage[i]
-		return fmt.Sprintf("%s\t%d\t%d\t%d\t%d\t%.1f s\t%s", u.Customer, u.Submitted, u.Completed, u.Failed, u.Cancelled, u.BilledSeconds, usd(u.CostUSD))
+		return fmt.Sprintf("%s\t%d\t%d\t%d\t%d", u.Customer, u.Submitted, u.Completed, u.Failed, u.Cancelled)
 	})
-	fmt.Fprintln(w, "\nTop customers by cost")
+	fmt.Fprintln(w, "\nTop customers by cost (runs billed in the span)")
 	table(w, "CUSTOMER\tJOBS\tBILLED\tCOST", len(r.TopByCost), func(i int) string {
 		c := r.TopByCost[i]
 		return fmt.Sprintf("%s\t%d\t%.1f s\t%s", c.Customer, c.Jobs, c.BilledSeconds, usd(c.CostUSD))
 	})
+	if t := r.ToDate; t != nil {
+		fmt.Fprintf(w, "\nCost today and this month (days in %s): today %s, month to date %s, forecast for the month %s\n",
+			t.Timezone, usd(t.TodayUSD), usd(t.MonthUSD), usd(t.ForecastUSD))
+		table(w, "CUSTOMER\tTODAY\tMONTH", len(t.Customers), func(i int) string {
+			c := t.Customers[i]
+			return fmt.Sprintf("%s\t%s\t%s", c.Customer, usd(c.TodayUSD), usd(c.MonthUSD))
+		})
+	}
 	fmt.Fprintln(w, "\nMost common error codes")
 	table(w, "CODE\tJOBS", len(r.ErrorCodes), func(i int) string {
 		return fmt.Sprintf("%s\t%d", r.ErrorCodes[i].Code, r.ErrorCodes[i].Jobs)

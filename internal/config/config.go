@@ -254,7 +254,7 @@ var vars = []Var{
 	{
 		Name:    "WORKER_METRICS_ADDR",
 		Default: "",
-		Doc:     "Address (`host:port`, e.g. `:9091`) on which an `avatar-api worker` process serves `GET /health` and `GET /metrics` (Prometheus), so that machines running only workers can be scraped. Empty: none. These routes need no key: bind a private address. Not used by `serve`, whose `/metrics` is on the API (admin key).",
+		Doc:     "Address (`host:port`, e.g. `:9091`) on which an `avatar-api worker` process serves `GET /health` and `GET /metrics` (Prometheus), so that machines running only workers can be scraped. Empty: none. `/health` needs no key; `/metrics` needs METRICS_TOKEN or an admin key, as on the API. Not used by `serve`, whose `/metrics` is on the API.",
 		set: func(c *Config, v string) error {
 			if v == "" {
 				return nil

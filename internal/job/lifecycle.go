@@ -180,7 +180,7 @@ func (l *Lifecycle) apply(ctx context.Context, p store.ApplyParams) (*store.Job,
 		l.log.LogAttrs(context.Background(), slog.LevelInfo, "generation ended",
 			slog.String("job_id", j.ID), slog.Int("attempt", c.Attempt), slog.String("worker", c.Worker),
 			slog.String("outcome", RunOutcome(a.Event)), slog.Time("started", c.Started),
-			slog.Float64("duration_seconds", c.At.Sub(c.Started).Seconds()),
+			slog.Float64("duration_seconds", j.RunTime.Seconds()), // to the run's end (its last sign of life, when lost)
 			slog.Float64("billed_seconds", c.Billed.Seconds()), slog.Bool("billed_reported", c.Reported),
 			slog.Float64("cost_usd", c.Cost.USD()), slog.String("backend", c.Backend),
 			slog.String("customer", store.OwnerCustomer(j.Owner)), slog.String("request_id", j.RequestID),

@@ -94,9 +94,10 @@ func TestEachRunLogsOneLine(t *testing.T) {
 			t.Errorf("run %d: %v", i+1, m)
 		}
 	}
-	// The cancel billed the second run to its last sign of life, its start.
-	if got := lines[1]["duration_seconds"]; got != 10.0 {
-		t.Errorf("the cancelled run's duration %v, want the 10 s to the cancel", got)
+	// The cancel ended the second run at its last sign of life, its start
+	// (it reported no progress in the 10 s before the cancel).
+	if got := lines[1]["duration_seconds"]; got != 0.0 {
+		t.Errorf("the cancelled run's duration %v, want 0 s, to its last sign of life", got)
 	}
 	var moves []store.Transition
 	for _, a := range obs.seen {

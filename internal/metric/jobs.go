@@ -44,7 +44,7 @@ func newJobMetrics(r prometheus.Registerer) *jobMetrics {
 		}, []string{"backend", "outcome"}),
 		billed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "avatar_billed_seconds_total",
-			Help: "Generation time billed by a backend (a remote GPU's seconds; 0 for the local one), by backend.",
+			Help: "Generation time billed, by backend: each run's wall time, or the time the backend reported (a remote GPU's).",
 		}, []string{"backend"}),
 		cost: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "avatar_cost_usd_total",

@@ -169,7 +169,7 @@ func (r *Recorder) Flush(ctx context.Context) error {
 	}
 	err := r.w.AddRequests(ctx, counts)
 	if err != nil {
-		r.keep(reqs, nil)
+		r.keep(reqs, work)
 		return err
 	}
 	if err := r.w.AddWorkerTime(ctx, use); err != nil {

@@ -118,12 +118,20 @@ func TestFlushKeepsWhatItCouldNotWrite(t *testing.T) {
 	s := open(t)
 	c := &clock{t0}
 	r := rollup.New(&failing{Writer: s, n: 1}, "host:1", quiet, c.now)
+	r.SetSlots(1)
+	r.RunStarted()
 	r.Request(200)
+	c.t = c.t.Add(10 * time.Second)
 	if err := r.Flush(ctx); err == nil {
 		t.Fatal("the failed write was not reported")
 	}
 	r.Request(200)
 	must(t, r.Flush(ctx))
+	use, err := s.WorkerUse(ctx, store.Window{From: t0.Add(-time.Hour), To: t0.Add(time.Hour)})
+	must(t, err)
+	if len(use) != 1 || use[0].Busy != 10*time.Second || use[0].Capacity != 10*time.Second {
+		t.Fatalf("worker time after a failed write: %+v, want the 10 s kept", use)
+	}
 	reqs, err := s.Requests(ctx, store.BucketParams{Window: store.Window{From: t0.Add(-time.Hour), To: t0.Add(time.Hour)}, Step: time.Hour})
 	must(t, err)
 	if len(reqs) != 1 || reqs[0].Requests != 2 {

@@ -14,10 +14,11 @@ type Cost struct {
 	Today, Month         store.NanoUSD
 	TodayBilled          time.Duration
 	MonthBilled          time.Duration
-	Forecast             store.NanoUSD // the month's cost by its end, at the rate of the last 24 hours
-	Last24h              store.NanoUSD // the rate the forecast assumes
-	DayStart             time.Time     // local midnight of today
-	MonthStart, MonthEnd time.Time     // the month's first instant, and the next month's
+	Forecast             store.NanoUSD    // the month's cost by its end, at the rate of the last 24 hours
+	Customers            []CustomerToDate // the month's costliest customers (CostAt: ten)
+	Last24h              store.NanoUSD    // the rate the forecast assumes
+	DayStart             time.Time        // local midnight of today
+	MonthStart, MonthEnd time.Time        // the month's first instant, and the next month's
 	Now                  time.Time
 }
 
@@ -38,6 +39,19 @@ func CostAt(ctx context.Context, h store.History, now time.Time, loc *time.Locat
 		return Cost{}, fmt.Errorf("the month's cost: %w", err)
 	}
 	c.Forecast = Forecast(c.Month, c.Last24h, c.MonthEnd.Sub(now))
+	today, month := map[string]store.NanoUSD{}, map[string]store.NanoUSD{}
+	for w, sums := range map[store.Window]map[string]store.NanoUSD{
+		{From: c.DayStart, To: upTo(now)}: today, {From: c.MonthStart, To: upTo(now)}: month,
+	} {
+		owners, err := h.CostByOwner(ctx, w, 1_000_000)
+		if err != nil {
+			return Cost{}, fmt.Errorf("cost per customer: %w", err)
+		}
+		for _, o := range owners {
+			sums[o.Owner] = o.Cost
+		}
+	}
+	c.Customers = topToDate(today, month, 10)
 	return c, nil
 }
 

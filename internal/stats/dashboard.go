@@ -9,6 +9,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"time"
@@ -45,8 +46,13 @@ func RangeNamed(name string) (Range, bool) {
 	return Range{}, false
 }
 
-// NoGPU is what the GPU panel says when no worker has a GPU.
-const NoGPU = "no GPU workers — CPU generator"
+// What the GPU panel says when it has nothing to draw: no worker has
+// had a GPU in the last 30 days, or they have but ran no job in the range
+// (GPUs are read while they run jobs).
+const (
+	NoGPU   = "no GPU workers — CPU generator"
+	IdleGPU = "no GPU readings in this range: the GPUs ran no job"
+)
 
 // Query is what a dashboard refresh asks for.
 type Query struct {
@@ -55,6 +61,9 @@ type Query struct {
 	Location *time.Location // COST_TIMEZONE: days and months are counted in it
 	Price    store.NanoUSD  // the price a second of the service's backend (shown)
 	Budget   *store.NanoUSD // the month's budget, once one is set
+	// Retention is METRICS_RETENTION: rollups older than that are pruned,
+	// so a process that cached them does not show them either (0: kept).
+	Retention time.Duration
 }
 
 // Dashboard is every figure of one refresh of the dashboard, as the page
@@ -104,6 +113,16 @@ type CostFigures struct {
 	MonthBilledSeconds float64  `json:"month_billed_seconds"`
 	BudgetUSD          *float64 `json:"budget_usd"`
 	PricePerSecondUSD  float64  `json:"price_per_second_usd"`
+	// Customers are the ten customers who cost most this month, with their
+	// cost of today and of the month so far.
+	Customers []CustomerToDate `json:"customers"`
+}
+
+// CustomerToDate is one customer's cost of today and of the month so far.
+type CustomerToDate struct {
+	Customer string  `json:"customer"`
+	TodayUSD float64 `json:"today_usd"`
+	MonthUSD float64 `json:"month_usd"`
 }
 
 // Series are the range's charts, one value per step.
@@ -222,6 +241,7 @@ func fetch(ctx context.Context, h store.History, q Query, cache *quarters) (*Das
 	if err != nil {
 		return nil, err
 	}
+	quarters = withoutPruned(quarters, q)
 	d.cost(quarters, c, q)
 	d.Requests.Hourly = requestSeries(newGrid(q.Now, hour, 48, loc), quarters)
 	d.Requests.Daily = requestSeries(daily, quarters)
@@ -233,6 +253,9 @@ func fetch(ctx context.Context, h store.History, q Query, cache *quarters) (*Das
 	}
 	d.fill(g, slots, q.Now)
 	d.customersToday(quarters, c)
+	if len(d.GPU.Workers) == 0 && slices.ContainsFunc(quarters, func(s *slot) bool { return len(s.gpus) > 0 }) {
+		d.GPU.Message = IdleGPU
+	}
 	if err := d.queue(ctx, h); err != nil {
 		return nil, err
 	}
@@ -262,7 +285,7 @@ func (d *Dashboard) fill(g grid, slots []*slot, now time.Time) {
 	cost := make([]store.NanoUSD, n)
 	runs := make([][]time.Duration, n)
 	var all []time.Duration
-	owners := map[string]*TopCustomer{}
+	owners := map[string]*ownerSum{}
 	workers := map[string]*store.WorkerUse{}
 	gpus := map[gpuKey]*[4][]float64{} // sums and counts of utilisation and memory, per step
 	var gpuOrder []gpuKey
@@ -281,12 +304,12 @@ func (d *Dashboard) fill(g grid, slots []*slot, now time.Time) {
 		for o, b := range sl.owners {
 			c := owners[o]
 			if c == nil {
-				c = &TopCustomer{Customer: store.OwnerCustomer(o)}
+				c = &ownerSum{}
 				owners[o] = c
 			}
-			c.Runs += b.Runs
-			c.BilledSeconds += b.Billed.Seconds()
-			c.CostUSD += b.Cost.USD()
+			c.runs += b.Runs
+			c.billed += b.Billed
+			c.cost += b.Cost
 		}
 		for name, b := range sl.workers {
 			u := workers[name]
@@ -358,15 +381,44 @@ func (d *Dashboard) workers(use map[string]*store.WorkerUse, now time.Time) {
 	slices.SortFunc(d.Workers, func(a, b WorkerFigures) int { return cmp.Compare(a.Worker, b.Worker) })
 }
 
+// ownerSum is one owner's charges, summed exactly.
+type ownerSum struct {
+	runs   int64
+	billed time.Duration
+	cost   store.NanoUSD
+}
+
 // customers keeps the ten customers who cost most over the range.
-func (d *Dashboard) customers(owners map[string]*TopCustomer) {
-	for _, c := range owners {
-		d.TopCustomers = append(d.TopCustomers, *c)
+func (d *Dashboard) customers(owners map[string]*ownerSum) {
+	for o, c := range owners {
+		d.TopCustomers = append(d.TopCustomers, TopCustomer{Customer: store.OwnerCustomer(o), Runs: c.runs,
+			BilledSeconds: c.billed.Seconds(), CostUSD: c.cost.USD()})
 	}
 	slices.SortFunc(d.TopCustomers, func(a, b TopCustomer) int {
 		return cmp.Or(cmp.Compare(b.CostUSD, a.CostUSD), cmp.Compare(b.BilledSeconds, a.BilledSeconds), cmp.Compare(a.Customer, b.Customer))
 	})
 	d.TopCustomers = d.TopCustomers[:min(len(d.TopCustomers), 10)]
+}
+
+// withoutPruned is the quarters with the rollups (requests, workers'
+// time, GPU readings) of those that METRICS_RETENTION has pruned since
+// they were cached left out: every process shows the same history.
+func withoutPruned(quarters []*slot, q Query) []*slot {
+	if q.Retention <= 0 {
+		return quarters
+	}
+	oldest := q.Now.Add(-q.Retention)
+	out := make([]*slot, len(quarters))
+	for i, s := range quarters {
+		if s.start.Add(quarter).After(oldest) {
+			out[i] = s
+			continue
+		}
+		c := *s
+		c.requests, c.workers, c.gpus = nil, nil, nil
+		out[i] = &c
+	}
+	return out
 }
 
 // customersToday adds to the top customers their cost of today and of the
@@ -406,11 +458,36 @@ func (d *Dashboard) cost(quarters []*slot, c Cost, q Query) {
 	d.Cost = CostFigures{
 		TodayUSD: c.Today.USD(), MonthUSD: c.Month.USD(), ForecastUSD: c.Forecast.USD(),
 		TodayBilledSeconds: c.TodayBilled.Seconds(), MonthBilledSeconds: c.MonthBilled.Seconds(),
-		PricePerSecondUSD: q.Price.USD(),
+		PricePerSecondUSD: q.Price.USD(), Customers: []CustomerToDate{},
 	}
+	today, month := map[string]store.NanoUSD{}, map[string]store.NanoUSD{}
+	for _, s := range quarters {
+		if s.start.Before(c.MonthStart) {
+			continue
+		}
+		for o, b := range s.owners {
+			month[o] += b.Cost
+			if !s.start.Before(c.DayStart) {
+				today[o] += b.Cost
+			}
+		}
+	}
+	d.Cost.Customers = topToDate(today, month, 10)
 	if q.Budget != nil {
 		d.Cost.BudgetUSD = ptr(q.Budget.USD())
 	}
+}
+
+// topToDate is the n customers who cost most this month, with their cost
+// of today.
+func topToDate(today, month map[string]store.NanoUSD, n int) []CustomerToDate {
+	owners := slices.Collect(maps.Keys(month))
+	slices.SortFunc(owners, func(a, b string) int { return cmp.Or(cmp.Compare(month[b], month[a]), cmp.Compare(a, b)) })
+	out := []CustomerToDate{}
+	for _, o := range owners[:min(n, len(owners))] {
+		out = append(out, CustomerToDate{Customer: store.OwnerCustomer(o), TodayUSD: today[o].USD(), MonthUSD: month[o].USD()})
+	}
+	return out
 }
 
 // requestSeries sums the quarters' requests into the grid's steps.

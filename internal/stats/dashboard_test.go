@@ -117,6 +117,29 @@ func TestDashboardFigures(t *testing.T) {
 		t.Errorf("GPU utilisation per minute: %v %v %v", u[57], u[58], u[59])
 	}
 
+	// GPUs that ran no job in the range: the panel says so, and does not
+	// claim there is no GPU.
+	d, err = stats.Fetch(ctx, h, stats.Query{Range: mustRange(t, "1h"), Now: now.Add(2 * time.Hour), Location: time.UTC, Price: price})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.GPU.Workers) != 0 || d.GPU.Message != stats.IdleGPU {
+		t.Errorf("an idle GPU fleet: %+v", d.GPU)
+	}
+	// The month's customers, with today's cost; rollups older than the
+	// retention are not shown, jobs still are.
+	d, err = stats.Fetch(ctx, h, stats.Query{Range: mustRange(t, "24h"), Now: now, Location: time.UTC, Price: price, Retention: 2 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs := d.Cost.Customers; len(cs) != 3 || cs[0].Customer != "acme" || cs[0].TodayUSD != price.Of(55*time.Second).USD() ||
+		cs[0].MonthUSD != cs[0].TodayUSD || cs[1].Customer != "initech" || cs[1].TodayUSD != 0 || cs[1].MonthUSD != price.Of(50*time.Second).USD() {
+		t.Errorf("the month's customers: %+v", cs)
+	}
+	if d.Requests.Hourly.C5[44] != 0 || d.Requests.Hourly.C2[47] != 10 || d.Jobs.Completed != 10 {
+		t.Errorf("with a retention of 2 h: 5xx of 3 h ago %d, 2xx now %d, jobs %d", d.Requests.Hourly.C5[44], d.Requests.Hourly.C2[47], d.Jobs.Completed)
+	}
+
 	// The JSON has the names the page reads.
 	b, err := json.Marshal(d)
 	if err != nil {

@@ -25,18 +25,33 @@ type Report struct {
 	TopByCost         []CustomerCost    `json:"top_customers_by_cost"`
 	ErrorCodes        []ErrorCount      `json:"error_codes"`
 	Slowest           []SlowJob         `json:"slowest_jobs"`
+	// ToDate is the cost of today and of the month so far, whatever the
+	// span, in the cost time zone (set by the caller: CostAt).
+	ToDate *ToDate `json:"to_date,omitempty"`
+}
+
+// ToDate is the cost of the calendar day and month of the report's end.
+type ToDate struct {
+	Timezone    string           `json:"timezone"`
+	TodayUSD    float64          `json:"today_usd"`
+	MonthUSD    float64          `json:"month_usd"`
+	ForecastUSD float64          `json:"forecast_usd"`
+	Customers   []CustomerToDate `json:"customers"`
+}
+
+// ToDateOf is c as the report shows it.
+func ToDateOf(c Cost, loc *time.Location) *ToDate {
+	return &ToDate{Timezone: loc.String(), TodayUSD: c.Today.USD(), MonthUSD: c.Month.USD(), ForecastUSD: c.Forecast.USD(), Customers: c.Customers}
 }
 
 // CustomerUsage is what one customer submitted in the span and how it
-// ended.
+// ended (what it cost is in the charges: TopByCost).
 type CustomerUsage struct {
-	Customer      string  `json:"customer"`
-	Submitted     int64   `json:"submitted"`
-	Completed     int64   `json:"completed"`
-	Failed        int64   `json:"failed"`
-	Cancelled     int64   `json:"cancelled"`
-	BilledSeconds float64 `json:"billed_seconds"`
-	CostUSD       float64 `json:"cost_usd"`
+	Customer  string `json:"customer"`
+	Submitted int64  `json:"submitted"`
+	Completed int64  `json:"completed"`
+	Failed    int64  `json:"failed"`
+	Cancelled int64  `json:"cancelled"`
 }
 
 // ErrorCount is how many jobs failed with one code.
@@ -110,7 +125,7 @@ func (r *Report) lists(ctx context.Context, h store.History, w store.Window, top
 	}
 	for _, u := range usage {
 		r.TopByUsage = append(r.TopByUsage, CustomerUsage{Customer: store.OwnerCustomer(u.Owner), Submitted: u.Submitted,
-			Completed: u.Completed, Failed: u.Failed, Cancelled: u.Cancelled, BilledSeconds: u.Billed.Seconds(), CostUSD: u.Cost.USD()})
+			Completed: u.Completed, Failed: u.Failed, Cancelled: u.Cancelled})
 	}
 	costs, err := h.CostByOwner(ctx, w, top)
 	if err != nil {

@@ -18,7 +18,9 @@ type Service struct {
 	Location *time.Location // COST_TIMEZONE
 	Price    store.NanoUSD  // COST_PER_SECOND
 	Budget   *store.NanoUSD // the month's budget; nil: none
-	Now      func() time.Time
+	// Retention is METRICS_RETENTION (0: rollups are kept).
+	Retention time.Duration
+	Now       func() time.Time
 
 	cache quarters // the quarter-hours that are over, read once
 }
@@ -33,7 +35,7 @@ func (s *Service) Dashboard(ctx context.Context, name string) (*Dashboard, error
 	if s.Now != nil {
 		now = s.Now
 	}
-	return fetch(ctx, s.History, Query{Range: r, Now: now(), Location: s.Location, Price: s.Price, Budget: s.Budget}, &s.cache)
+	return fetch(ctx, s.History, Query{Range: r, Now: now(), Location: s.Location, Price: s.Price, Budget: s.Budget, Retention: s.Retention}, &s.cache)
 }
 
 // Warm reads the history of the longest range into the cache, so that the

@@ -199,7 +199,9 @@ func (c *quarters) get(ctx context.Context, h store.History, from, to, now time.
 	}
 	i, _ := slices.BinarySearchFunc(c.closed, from, func(s *slot, t time.Time) int { return s.start.Compare(t) })
 	j, _ := slices.BinarySearchFunc(c.closed, to, func(s *slot, t time.Time) int { return s.start.Compare(t) })
-	return c.closed[i:j], nil
+	// Clipped: the caller appends its tail, which must not land in the
+	// cache's own array.
+	return slices.Clip(c.closed[i:j]), nil
 }
 
 func maxTime(a, b time.Time) time.Time {

@@ -203,8 +203,6 @@ type OwnerUsage struct {
 	Owner                        string
 	Submitted                    int64
 	Completed, Failed, Cancelled int64 // of those, by final state (expired counts as completed)
-	Billed                       time.Duration
-	Cost                         NanoUSD
 }
 
 // WorkerUse is one worker's time in a window.

@@ -1,6 +1,7 @@
 // The dashboard page: polls the data URL every few seconds, redraws the
 // panels in place, and keeps the chosen time range in the URL's hash
-// (#range=7d). A 401 means the session ended: back to the login page.
+// (#range=7d). A 401 means the session ended, a 403 that its key is no
+// longer an admin's: back to the login page either way.
 // Other failures keep the last data on screen under a small banner.
 (function (D) {
   'use strict';
@@ -73,7 +74,7 @@
         credentials: 'same-origin', cache: 'no-store', signal: controller.signal,
         headers: { Accept: 'application/json' },
       });
-      if (res.status === 401) {
+      if (res.status === 401 || res.status === 403) {
         again = false;
         location.assign(loginURL);
         return;

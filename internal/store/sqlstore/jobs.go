@@ -39,6 +39,9 @@ func (s *Store) CreateJob(ctx context.Context, j *store.Job) (*store.Job, error)
 		if err := s.enqueue(ctx, tx, j.ID, j.Queue); err != nil {
 			return err
 		}
+		if err := s.lockEvents(ctx, tx); err != nil {
+			return err
+		}
 		_, err = s.record(ctx, tx, store.Event{JobID: j.ID, Owner: j.Owner, Transition: store.Create, To: store.StateQueued, At: now})
 		return err
 	})

@@ -36,9 +36,9 @@ type Dialect struct {
 	// within a transaction ("" where transactions are serial anyway).
 	LockFirstKey string
 	// LockEvents is taken by each transaction just before it writes its
-	// job event, and held until it commits, so that event ids are handed
-	// out in commit order: a reader that has seen id n never later finds
-	// a smaller id appear. PostgreSQL takes sequence numbers at insert
+	// job event (and its charge), and held until it commits, so that event
+	// and charge ids are handed out in commit order: a reader that has
+	// seen id n never later finds a smaller id appear. PostgreSQL takes sequence numbers at insert
 	// time, so without it two transitions of two jobs could commit in the
 	// other order. "" where transactions are serial anyway (SQLite).
 	LockEvents string

@@ -221,15 +221,12 @@ func (s *Store) UsageByOwner(ctx context.Context, w store.Window, limit int) ([]
 	err := s.rows(ctx, "counting jobs per owner", `SELECT owner, COUNT(*),
 		SUM(CASE WHEN state IN `+completedStates+` THEN 1 ELSE 0 END),
 		SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END),
-		SUM(CASE WHEN state = 'cancelled' THEN 1 ELSE 0 END),
-		SUM(billed_ms), SUM(cost_nusd)
+		SUM(CASE WHEN state = 'cancelled' THEN 1 ELSE 0 END)
 		FROM jobs WHERE created_at >= ? AND created_at < ? GROUP BY owner ORDER BY COUNT(*) DESC, owner LIMIT ?`,
 		append(s.window(w), limit),
 		func(r *sql.Rows) error {
 			var u store.OwnerUsage
-			var billed int64
-			err := r.Scan(&u.Owner, &u.Submitted, &u.Completed, &u.Failed, &u.Cancelled, &billed, &u.Cost)
-			u.Billed = time.Duration(billed) * time.Millisecond
+			err := r.Scan(&u.Owner, &u.Submitted, &u.Completed, &u.Failed, &u.Cancelled)
 			out = append(out, u)
 			return err
 		})

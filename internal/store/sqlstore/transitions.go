@@ -57,6 +57,9 @@ func (s *Store) Apply(ctx context.Context, p store.ApplyParams) (store.Applied, 
 				return err
 			}
 		}
+		if err := s.lockEvents(ctx, tx); err != nil {
+			return err
+		}
 		if charge != nil {
 			if err := s.charge(ctx, tx, charge); err != nil {
 				return err
@@ -137,15 +140,21 @@ func (s *Store) charge(ctx context.Context, tx *sql.Tx, c *store.Charge) error {
 	return s.interpret(err, "recording charge")
 }
 
-// record writes one event: the single place a transition becomes an event.
-// It is the last statement of its transaction, as it takes the dialect's
-// LockEvents, held until the commit.
-func (s *Store) record(ctx context.Context, tx *sql.Tx, e store.Event) (int64, error) {
-	if s.dialect.LockEvents != "" {
-		if _, err := tx.ExecContext(ctx, s.dialect.LockEvents); err != nil {
-			return 0, s.interpret(err, "locking job events")
-		}
+// lockEvents takes the dialect's LockEvents, held until the commit: the
+// writes after it — a transition's charge and its event, the last
+// statements of their transaction — get ids in commit order.
+func (s *Store) lockEvents(ctx context.Context, tx *sql.Tx) error {
+	if s.dialect.LockEvents == "" {
+		return nil
 	}
+	_, err := tx.ExecContext(ctx, s.dialect.LockEvents)
+	return s.interpret(err, "locking job events")
+}
+
+// record writes one event: the single place a transition becomes an event.
+// The caller has taken lockEvents; it is the last statement of its
+// transaction.
+func (s *Store) record(ctx context.Context, tx *sql.Tx, e store.Event) (int64, error) {
 	var id int64
 	err := tx.QueryRowContext(ctx, s.q(`INSERT INTO job_events (job_id, owner, transition, from_state, to_state, attempt, code, at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`), e.JobID, e.Owner, e.Transition, e.From, e.To, e.Attempt, e.Code, s.t(e.At)).Scan(&id)
