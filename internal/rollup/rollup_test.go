@@ -78,7 +78,7 @@ func TestRequestsAndWorkerTime(t *testing.T) {
 			t.Fatalf("requests = %v, want %v", got, want)
 		}
 	}
-	use, err := s.WorkerUse(ctx, w)
+	use, err := s.WorkersPer(ctx, store.BucketParams{Window: w, Step: 24 * time.Hour})
 	must(t, err)
 	// Two slots for 60 s: 120 slot-seconds; one busy for 45 s.
 	if len(use) != 1 || use[0].Worker != "host:1" || use[0].Capacity != 120*time.Second || use[0].Busy != 45*time.Second {
@@ -89,7 +89,7 @@ func TestRequestsAndWorkerTime(t *testing.T) {
 		t.Fatalf("use = %+v", u)
 	}
 	// Minute by minute: 10:00 had 30 s × 2 slots, 10:01 the other 30 s.
-	perMinute, err := s.WorkerUse(ctx, store.Window{From: t0.Truncate(time.Minute), To: t0.Truncate(time.Minute).Add(time.Minute)})
+	perMinute, err := s.WorkersPer(ctx, store.BucketParams{Window: store.Window{From: t0.Truncate(time.Minute), To: t0.Add(time.Hour)}, Step: time.Minute})
 	must(t, err)
 	if perMinute[0].Capacity != 60*time.Second || perMinute[0].Busy != 30*time.Second {
 		t.Fatalf("10:00 = %+v", perMinute[0])
@@ -127,7 +127,7 @@ func TestFlushKeepsWhatItCouldNotWrite(t *testing.T) {
 	}
 	r.Request(200)
 	must(t, r.Flush(ctx))
-	use, err := s.WorkerUse(ctx, store.Window{From: t0.Add(-time.Hour), To: t0.Add(time.Hour)})
+	use, err := s.WorkersPer(ctx, store.BucketParams{Window: store.Window{From: t0.Add(-time.Hour), To: t0.Add(time.Hour)}, Step: 24 * time.Hour})
 	must(t, err)
 	if len(use) != 1 || use[0].Busy != 10*time.Second || use[0].Capacity != 10*time.Second {
 		t.Fatalf("worker time after a failed write: %+v, want the 10 s kept", use)

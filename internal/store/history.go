@@ -36,8 +36,6 @@ type History interface {
 	// Outcomes counts the jobs that ended in each bucket, by final state
 	// (a job whose video has expired counts as completed).
 	Outcomes(ctx context.Context, p BucketParams) ([]OutcomeBucket, error)
-	// Charged sums the charges made in each bucket.
-	Charged(ctx context.Context, p BucketParams) ([]ChargeBucket, error)
 	// ChargedIn sums the charges made in w.
 	ChargedIn(ctx context.Context, w Window) (time.Duration, NanoUSD, error)
 	// GPU sums the GPU readings of each bucket, per worker and GPU.
@@ -59,8 +57,6 @@ type History interface {
 	// UsageByOwner counts the jobs created in w per owner and how they
 	// ended, most jobs first, at most limit.
 	UsageByOwner(ctx context.Context, w Window, limit int) ([]OwnerUsage, error)
-	// WorkerUse sums each worker's rollups in w.
-	WorkerUse(ctx context.Context, w Window) ([]WorkerUse, error)
 	// Failures lists the jobs that failed in w, newest first, at most limit.
 	Failures(ctx context.Context, w Window, limit int) ([]*Job, error)
 	// ErrorCodes counts the failures in w per error code, most first.
@@ -139,13 +135,6 @@ type OutcomeBucket struct {
 	Start time.Time
 	State State // completed (expired included), failed or cancelled
 	Jobs  int64
-}
-
-// ChargeBucket is the charges made in one bucket.
-type ChargeBucket struct {
-	Start  time.Time
-	Billed time.Duration
-	Cost   NanoUSD
 }
 
 // GPUBucket sums one GPU's readings in one bucket: the mean is Sum/Count.

@@ -76,22 +76,6 @@ func (s *Store) Outcomes(ctx context.Context, p store.BucketParams) ([]store.Out
 	return out, err
 }
 
-// Charged implements store.History.
-func (s *Store) Charged(ctx context.Context, p store.BucketParams) ([]store.ChargeBucket, error) {
-	var out []store.ChargeBucket
-	err := s.rows(ctx, "summing charges", `SELECT `+s.bucket("at", p)+`, SUM(billed_ms), SUM(cost_nusd)
-		FROM job_charges WHERE at >= ? AND at < ? GROUP BY 1 ORDER BY 1`, s.window(p.Window),
-		func(r *sql.Rows) error {
-			var b store.ChargeBucket
-			var start, billed int64
-			err := r.Scan(&start, &billed, &b.Cost)
-			b.Start, b.Billed = time.Unix(start, 0).UTC(), time.Duration(billed)*time.Millisecond
-			out = append(out, b)
-			return err
-		})
-	return out, err
-}
-
 // ChargedIn implements store.History.
 func (s *Store) ChargedIn(ctx context.Context, w store.Window) (time.Duration, store.NanoUSD, error) {
 	var billed int64
@@ -227,23 +211,6 @@ func (s *Store) UsageByOwner(ctx context.Context, w store.Window, limit int) ([]
 		func(r *sql.Rows) error {
 			var u store.OwnerUsage
 			err := r.Scan(&u.Owner, &u.Submitted, &u.Completed, &u.Failed, &u.Cancelled)
-			out = append(out, u)
-			return err
-		})
-	return out, err
-}
-
-// WorkerUse implements store.History.
-func (s *Store) WorkerUse(ctx context.Context, w store.Window) ([]store.WorkerUse, error) {
-	var out []store.WorkerUse
-	err := s.rows(ctx, "summing worker time", `SELECT worker, SUM(capacity_ms), SUM(busy_ms), MAX(minute)
-		FROM worker_rollups WHERE minute >= ? AND minute < ? GROUP BY worker ORDER BY worker`, s.window(w),
-		func(r *sql.Rows) error {
-			var u store.WorkerUse
-			var capacity, busy int64
-			var last timeValue
-			err := r.Scan(&u.Worker, &capacity, &busy, &last)
-			u.Capacity, u.Busy, u.LastSeen = time.Duration(capacity)*time.Millisecond, time.Duration(busy)*time.Millisecond, last.t
 			out = append(out, u)
 			return err
 		})

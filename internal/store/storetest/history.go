@@ -246,11 +246,11 @@ func rollups(t *testing.T, s Clocked) {
 		per[2].Worker != "w1" || per[2].Busy != 46*time.Second || !per[2].LastMinute.Equal(m.Add(time.Minute)) {
 		t.Fatalf("worker time per minute = %+v", per)
 	}
-	use, err := s.WorkerUse(ctx, store.Window{From: m, To: m.Add(time.Hour)})
+	use, err := s.WorkersPer(ctx, store.BucketParams{Window: store.Window{From: m, To: m.Add(time.Hour)}, Step: 24 * time.Hour})
 	must(t, err)
 	if len(use) != 2 || use[0].Worker != "w1" || use[0].Capacity != 120*time.Second || use[0].Busy != 61*time.Second ||
-		!use[0].LastSeen.Equal(m.Add(time.Minute)) || use[1].Worker != "w2" || use[1].Busy != 0 {
-		t.Fatalf("worker use = %+v", use)
+		!use[0].LastMinute.Equal(m.Add(time.Minute)) || use[1].Worker != "w2" || use[1].Busy != 0 {
+		t.Fatalf("worker use per day = %+v", use)
 	}
 }
 
@@ -352,7 +352,7 @@ func jobFigures(t *testing.T, s Clocked) {
 		costs[0].Cost != price.Of(2*time.Second)+price.Of(9*time.Second)+2*price.Of(time.Second) {
 		t.Fatalf("cost by owner = %+v", costs)
 	}
-	charged, err := s.Charged(ctx, store.BucketParams{Window: w, Step: 24 * time.Hour})
+	charged, err := s.ChargedPerOwner(ctx, store.BucketParams{Window: w, Step: 24 * time.Hour})
 	must(t, err)
 	var billed time.Duration
 	for _, b := range charged {
@@ -422,7 +422,7 @@ func prune(t *testing.T, s Clocked) {
 	all := store.Window{From: old.Add(-time.Hour), To: t0.Add(time.Hour)}
 	reqs, err := s.Requests(ctx, store.BucketParams{Window: all, Step: time.Hour})
 	must(t, err)
-	use, err := s.WorkerUse(ctx, all)
+	use, err := s.WorkersPer(ctx, store.BucketParams{Window: all, Step: 24 * time.Hour})
 	must(t, err)
 	gpus, err := s.GPU(ctx, store.BucketParams{Window: all, Step: time.Hour})
 	must(t, err)
