@@ -34,10 +34,6 @@ type Metrics struct {
 	workers *workerCollector
 	gpus    *gpuCollector
 
-	// sourceErrors counts failed reads of a source that is read at scrape
-	// time, by source: "queue" (the only one that can fail).
-	sourceErrors *prometheus.CounterVec
-
 	// now is the clock of the queue source's cache; tests move it.
 	now func() time.Time
 }
@@ -54,10 +50,6 @@ func New(degraded func() bool) *Metrics {
 			Name: "avatar_rate_limited_requests_total",
 			Help: "Requests refused with 429 by a rate limit policy.",
 		}, []string{"policy"}),
-		sourceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "avatar_metrics_source_errors_total",
-			Help: "Failed reads of a source of metrics read at scrape time (queue: the database query of the queue's depth); the figures of that source are missing from the scrapes the failure answers.",
-		}, []string{"source"}), // bounded: the sources of this package
 		now: time.Now,
 	}
 	r.MustRegister(m.RateLimited)
@@ -70,7 +62,6 @@ func New(degraded func() bool) *Metrics {
 		}
 		return 0
 	}))
-	r.MustRegister(m.sourceErrors)
 	m.http = newHTTPMetrics(r)
 	m.jobs = newJobMetrics(r)
 	m.queue = &queueCollector{now: func() time.Time { return m.now() }}

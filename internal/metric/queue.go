@@ -28,6 +28,9 @@ var (
 	runningDesc = prometheus.NewDesc("avatar_jobs_running",
 		"Jobs being generated, by backend, across the fleet: every replica reports the same figure, so aggregate with max(), not sum().",
 		[]string{"backend"}, nil)
+	sourceErrorsDesc = prometheus.NewDesc("avatar_metrics_source_errors_total",
+		"Failed reads of a source of metrics read at scrape time (queue: the database query of the queue's depth); the figures of that source are missing from the scrapes the failure answers.",
+		[]string{"source"}, nil) // bounded: the sources of this package
 )
 
 // SetQueueSource makes the scrapes report the queue's depth as f answers
@@ -42,68 +45,74 @@ func (m *Metrics) SetQueueSource(f func(ctx context.Context) ([]QueueDepth, erro
 	if m == nil {
 		return
 	}
-	var errs prometheus.Counter
-	if f != nil {
-		errs = m.sourceErrors.WithLabelValues("queue") // at 0 from the start, for rate()
-	}
-	m.queue.set(f, errs)
+	m.queue.set(f)
 }
 
 // queueCollector reads the queue's depth when scraped, through a cache.
 type queueCollector struct {
 	now func() time.Time
 
-	mu     sync.Mutex // held across a query: concurrent scrapes wait for its answer
-	source func(ctx context.Context) ([]QueueDepth, error)
-	errs   prometheus.Counter
-	at     time.Time    // when the answer below was read; zero: never
-	depths []QueueDepth // the last answer; nil after a failure
+	mu       sync.Mutex // held across a query: concurrent scrapes wait for its answer
+	source   func(ctx context.Context) ([]QueueDepth, error)
+	failures float64      // failed reads since the source was set
+	at       time.Time    // when the answer below was read; zero: never
+	depths   []QueueDepth // the last answer; nil after a failure
 }
 
-func (q *queueCollector) set(f func(ctx context.Context) ([]QueueDepth, error), errs prometheus.Counter) {
+func (q *queueCollector) set(f func(ctx context.Context) ([]QueueDepth, error)) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.source, q.errs, q.at, q.depths = f, errs, time.Time{}, nil
+	q.source, q.failures, q.at, q.depths = f, 0, time.Time{}, nil
 }
 
-// Describe sends the two families' descriptions.
+// Describe sends the families' descriptions.
 func (q *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- queuedDesc
 	ch <- runningDesc
+	ch <- sourceErrorsDesc
 }
 
-// Collect sends the queue's depth by backend; nothing without a source or
-// when the source failed.
+// Collect sends the queue's depth by backend (nothing when the source
+// failed) and the count of failed reads, both from one read: a scrape
+// that a failure answers also counts it (the registry collects its
+// collectors concurrently, so a counter of its own could be read before
+// the failure it should count).
 func (q *queueCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, d := range q.read() {
+	depths, failures, ok := q.read()
+	if !ok {
+		return
+	}
+	for _, d := range depths {
 		ch <- prometheus.MustNewConstMetric(queuedDesc, prometheus.GaugeValue, float64(d.Queued), d.Backend)
 		ch <- prometheus.MustNewConstMetric(runningDesc, prometheus.GaugeValue, float64(d.Running), d.Backend)
 	}
+	ch <- prometheus.MustNewConstMetric(sourceErrorsDesc, prometheus.CounterValue, failures, "queue")
 }
 
-// read is the source's answer of less than queueCache ago, or a new one.
-// A failure is kept as long as an answer, so a failing database is not
-// queried once per scraper either.
-func (q *queueCollector) read() []QueueDepth {
+// read is the source's answer of less than queueCache ago, or a new one,
+// with the failures so far; ok is false without a source. A failure is
+// kept as long as an answer, so a failing database is not queried once
+// per scraper either.
+func (q *queueCollector) read() (depths []QueueDepth, failures float64, ok bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.source == nil {
-		return nil
+		return nil, 0, false
 	}
 	now := q.now()
 	if !q.at.IsZero() && now.Sub(q.at) < queueCache && !now.Before(q.at) {
-		return q.depths
+		return q.depths, q.failures, true
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), queueTimeout)
 	defer cancel()
-	depths, err := q.source(ctx)
+	got, err := q.source(ctx)
 	q.at, q.depths = now, nil
 	if err != nil {
-		q.errs.Inc()
-		return nil
+		q.failures++
+		return nil, q.failures, true
 	}
-	q.depths = byBackend(depths)
-	return q.depths
+	q.depths = byBackend(got)
+	return q.depths, q.failures, true
 }
 
 // byBackend merges the rows whose backends share a label (two names

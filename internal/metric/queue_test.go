@@ -96,14 +96,14 @@ avatar_jobs_queued{backend="runpod"} 0
 avatar_jobs_running{backend="local"} 2
 avatar_jobs_running{backend="runpod"} 1
 `
-	if err := testutil.CollectAndCompare(m.queue, strings.NewReader(want)); err != nil {
+	if err := testutil.CollectAndCompare(m.queue, strings.NewReader(want), "avatar_jobs_queued", "avatar_jobs_running"); err != nil {
 		t.Error(err)
 	}
 	if deadline <= time.Second || deadline > 2*time.Second {
 		t.Errorf("the source had %s left, want 2 s", deadline)
 	}
-	if got := testutil.ToFloat64(m.sourceErrors.WithLabelValues("queue")); got != 0 {
-		t.Errorf("%g source errors", got)
+	if got, ok := scrape(t, m)[`avatar_metrics_source_errors_total{source="queue"}`]; !ok || got != 0 {
+		t.Errorf("source errors: %g (present: %v), want 0 from the start, for rate()", got, ok)
 	}
 }
 
@@ -178,8 +178,8 @@ func TestNoQueueSourceNoQueueSeries(t *testing.T) {
 	if n := testutil.CollectAndCount(m.queue); n != 0 {
 		t.Errorf("%d queue series without a source", n)
 	}
-	if n := testutil.CollectAndCount(m.sourceErrors); n != 0 {
-		t.Errorf("%d source error series without a source", n)
+	if _, ok := scrape(t, m)[`avatar_metrics_source_errors_total{source="queue"}`]; ok {
+		t.Error("a source error series without a source")
 	}
 	src := &queueSource{depths: []QueueDepth{{Backend: "local"}}}
 	m.SetQueueSource(src.read)
