@@ -60,9 +60,6 @@ func New(w Writer, name string, log *slog.Logger, now func() time.Time) *Recorde
 	return &Recorder{w: w, name: name, now: now, log: log, requests: map[reqKey]int64{}, work: map[time.Time]*minuteUse{}, since: now()}
 }
 
-// Name is the process's name in the rollups.
-func (r *Recorder) Name() string { return r.name }
-
 // Request counts one answered request with its status code.
 func (r *Recorder) Request(status int) {
 	class := classOf(status)
