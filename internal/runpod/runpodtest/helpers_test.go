@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -205,6 +207,42 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+}
+
+// receiver is a webhook receiver that answers the statuses given, in
+// turn, then 200.
+type receiver struct {
+	url string
+
+	mu       sync.Mutex
+	answers  []int
+	requests []map[string]any
+}
+
+func newReceiver(t *testing.T, answers ...int) *receiver {
+	t.Helper()
+	rc := &receiver{answers: answers}
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		rc.mu.Lock()
+		rc.requests = append(rc.requests, body)
+		status := http.StatusOK
+		if len(rc.answers) > 0 {
+			status, rc.answers = rc.answers[0], rc.answers[1:]
+		}
+		rc.mu.Unlock()
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(hs.Close)
+	rc.url = hs.URL + "/hook"
+	return rc
+}
+
+func (rc *receiver) received() []map[string]any {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return slices.Clone(rc.requests)
 }
 
 func jsonEqual(a, b []byte) bool {
