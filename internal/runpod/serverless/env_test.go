@@ -131,3 +131,53 @@ func TestRedact(t *testing.T) {
 		t.Errorf("redactErr: %v", err)
 	}
 }
+
+// TestWorkerURLs: the worker's URLs are RunPod's with the ids filled in
+// and the SDK's parameters added, whether or not RunPod's have a query;
+// the stop channel is job-take's URL with /job-stop/, and there is none
+// when that URL has no /job-take/ (rp_job.py _job_stop_url).
+func TestWorkerURLs(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name             string
+		env              Env
+		take, stop, done string
+	}{
+		{
+			name: "with a query",
+			env: Env{GetJob: "https://r/v2/ep/job-take/$ID?gpu=L4", PostOutput: "https://r/v2/ep/job-done/$RUNPOD_POD_ID/$ID?gpu=L4",
+				Ping: "https://r/v2/ep/ping/$RUNPOD_POD_ID?gpu=L4", PodID: "pod1"},
+			take: "https://r/v2/ep/job-take/pod1?gpu=L4&job_in_progress=0",
+			stop: "https://r/v2/ep/job-stop/pod1?gpu=L4",
+			done: "https://r/v2/ep/job-done/pod1/job-9?gpu=L4&isStream=false",
+		},
+		{
+			name: "without one",
+			env: Env{GetJob: "https://r/v2/ep/job-take/$ID", PostOutput: "https://r/v2/ep/job-done/$RUNPOD_POD_ID/$ID",
+				Ping: "https://r/v2/ep/ping/$RUNPOD_POD_ID", PodID: "pod1"},
+			take: "https://r/v2/ep/job-take/pod1?job_in_progress=0",
+			stop: "https://r/v2/ep/job-stop/pod1",
+			done: "https://r/v2/ep/job-done/pod1/job-9?isStream=false",
+		},
+		{
+			name: "no job-take in the URL",
+			env:  Env{GetJob: "https://r/take?pod=$ID", PostOutput: "https://r/done?pod=$RUNPOD_POD_ID&job=$ID", PodID: "pod1"},
+			take: "https://r/take?pod=pod1&job_in_progress=0",
+			done: "https://r/done?pod=pod1&job=job-9&isStream=false",
+		},
+	} {
+		l := (&Worker{Env: c.env}).loop()
+		if got := withParams(l.takeURL, "job_in_progress", "0"); got != c.take {
+			t.Errorf("%s: take %q; want %q", c.name, got, c.take)
+		}
+		if l.stopURL != c.stop {
+			t.Errorf("%s: stop %q; want %q", c.name, l.stopURL, c.stop)
+		}
+		if got := l.doneURL("job-9"); got != c.done {
+			t.Errorf("%s: done %q; want %q", c.name, got, c.done)
+		}
+		if c.env.Ping != "" && strings.Contains(l.pingURL, "$") {
+			t.Errorf("%s: ping %q", c.name, l.pingURL)
+		}
+	}
+}
