@@ -49,8 +49,8 @@ type Worker struct {
 	HTTP    *http.Client // nil: a client with no overall timeout (each request has its own)
 	Log     *slog.Logger // nil: slog.Default()
 	// Grace is how long, once Run's ctx ends (SIGTERM), the running job
-	// may go on; then it is cancelled and reported as runpod.CodeStopped,
-	// retryable. The SDK waits for the job however long it takes
+	// may go on (0: none); then it is cancelled and reported as
+	// runpod.CodeStopped, retryable. The SDK waits for the job however long it takes
 	// (rp_scale.py run_jobs); RunPod does not, it kills the container.
 	Grace time.Duration
 
