@@ -481,3 +481,14 @@ func mustJSON(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+func TestFailOfUnknownRoutePanics(t *testing.T) {
+	t.Parallel()
+	b := setup(t, runpodtest.Options{})
+	defer func() {
+		if recover() == nil {
+			t.Error("Fail of a misspelt route did not panic")
+		}
+	}()
+	b.s.Fail("stauts", 500, 1)
+}

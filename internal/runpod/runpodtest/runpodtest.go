@@ -219,8 +219,14 @@ func (s *Server) Options() Options { return s.opts }
 // REST API's GET and PATCH), "job-take", "job-stop", "job-done", "ping".
 // A 429 carries Retry-After: 1. Status 0 closes the connection without an
 // answer, after the request was read: an answer lost on the way.
-// Injections for a route are served in the order given.
+// Injections for a route are served in the order given. An unknown
+// route panics: a misspelt one would inject nothing.
 func (s *Server) Fail(route string, status, n int) {
+	switch route {
+	case "run", "status", "cancel", "health", "endpoint", "job-take", "job-stop", "job-done", "ping":
+	default:
+		panic("runpodtest: Fail of an unknown route " + route)
+	}
 	if n <= 0 {
 		return
 	}
