@@ -216,16 +216,20 @@ func TestDeadlineGrowsWithTheMedia(t *testing.T) {
 
 // TestNoOtherPackageRunsPrograms is the other half of the guarantee: since
 // only this package can start a process, every ffmpeg and ffprobe run of
-// the service goes through Command or Probe. Two packages are let through,
-// and nothing a customer sends reaches either: gpu runs nvidia-smi with a
-// fixed argument list, and testkit, imported by tests alone, runs the
-// tools tests check with (promtool).
+// the service goes through Command or Probe. Three packages are let
+// through: gpu runs nvidia-smi with a fixed argument list; testkit,
+// imported by tests alone, runs the tools tests check with (promtool);
+// and generator/command runs the operator's model command
+// (GENERATOR=command), which is not ffmpeg and reads what it likes, so
+// the guards of Command cannot apply: it runs no shell, puts each value
+// (the prompt among them) in an argument of its own, and checks the
+// video it writes through Probe like any other.
 func TestNoOtherPackageRunsPrograms(t *testing.T) {
 	t.Parallel()
 	root := filepath.Join("..", "..")
 	self, _ := filepath.Abs(".")
 	allowed := map[string]bool{self: true}
-	for _, dir := range []string{"gpu", "testkit"} {
+	for _, dir := range []string{"gpu", "testkit", filepath.Join("generator", "command")} {
 		abs, _ := filepath.Abs(filepath.Join("..", dir))
 		allowed[abs] = true
 	}

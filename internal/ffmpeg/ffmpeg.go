@@ -1,7 +1,8 @@
 // Package ffmpeg is the only way the service runs ffmpeg and ffprobe. Every
 // run is built by Command or Probe, which name each input's format and the
 // one protocol it may be read through, and give the run a deadline; no
-// other package may start a process (TestNoOtherPackageRunsPrograms). It
+// other package may start a process but the few that
+// TestNoOtherPackageRunsPrograms names, none of them to run ffmpeg. It
 // also turns what the programs print into short error text for logs: the
 // end of stderr, with file paths (which reveal the server's layout)
 // replaced by words.

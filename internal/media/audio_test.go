@@ -201,3 +201,15 @@ func TestCanonicalAudioKilled(t *testing.T) {
 		})
 	}
 }
+
+func TestAudioLength(t *testing.T) {
+	t.Parallel()
+	d, err := Prober{}.AudioLength(context.Background(), filepath.Join(fixtures, "speech_en_4s.wav"), "wav")
+	if err != nil || (d-speech4s).Abs() > time.Millisecond {
+		t.Fatalf("AudioLength = %s, %v; want %s", d, err, speech4s)
+	}
+	_, err = Prober{}.AudioLength(context.Background(), filepath.Join(fixtures, "chelsea.png"), "wav")
+	if codeOf(err) != refusal.CodeInvalidAudio {
+		t.Fatalf("a PNG read as WAV: %v, want %s", err, refusal.CodeInvalidAudio)
+	}
+}

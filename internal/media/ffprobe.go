@@ -104,3 +104,24 @@ func parseSeconds(s string) time.Duration {
 	}
 	return time.Duration(f * float64(time.Second))
 }
+
+// AudioLength is the length the audio file at path states, read with the
+// demuxer forced (one of ffmpeg.Demuxers): for a generator whose request
+// does not carry it (jobs accepted before lengths were recorded). A file
+// ffprobe cannot read, or with no one audio stream or no length, is
+// refused with a *refusal.Error of refusal.CodeInvalidAudio.
+func (p Prober) AudioLength(ctx context.Context, path, demuxer string) (time.Duration, error) {
+	r, err := p.probe(ctx, path, demuxer)
+	if err != nil {
+		return 0, err
+	}
+	s, err := r.audioStream()
+	if err != nil {
+		return 0, err
+	}
+	d, _ := r.claimedDuration(s)
+	if d <= 0 {
+		return 0, refusal.New(refusal.CodeInvalidAudio, "the audio's length could not be determined")
+	}
+	return d, nil
+}

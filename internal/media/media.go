@@ -1,6 +1,7 @@
 // Package media checks uploaded portraits and speech recordings before a job
 // is queued, so that a bad upload is refused at once with a clear reason
-// instead of failing minutes later inside the generator.
+// instead of failing minutes later inside the generator. It also checks
+// the videos that generators running elsewhere send back (CheckVideo).
 //
 // Every check sniffs the content itself: file names and declared content
 // types are never trusted.
