@@ -39,6 +39,12 @@ var forbidden = map[string][]string{
 	// The GPU sampler and the dashboard's page know nothing of the service.
 	"gpu":       {"job", "api", "store", "worker", "cli", "server", "stats"},
 	"dashboard": {"job", "api", "store", "worker", "cli", "server", "stats", "auth"},
+	// RunPod: the client, the dispatcher (a generator, fed by the worker)
+	// and the RunPod worker know no job, store or queue; the RunPod worker
+	// runs in RunPod's container with no database and no storage
+	// credentials, so it imports neither.
+	"runpod":            {"job", "api", "store", "worker", "cli", "server", "queue"},
+	"runpod/serverless": {"storage", "app", "config"},
 }
 
 func TestLayers(t *testing.T) {

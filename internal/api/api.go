@@ -51,6 +51,17 @@ type Deps struct {
 	Sessions *auth.Sessions
 	Monitor  Monitor
 	Timezone string
+
+	// RunPod, with BACKEND=runpod, takes RunPod's webhooks: a job's token
+	// checked, its follower woken. nil: no webhook route answers.
+	RunPod Webhooks
+}
+
+// Webhooks takes the webhook of a job at another service (RunPod's is
+// unsigned: the path's token is the credential, and the body is not
+// read: the job's follower asks the service itself).
+type Webhooks interface {
+	Poke(jobID, token string) bool
 }
 
 type api struct {

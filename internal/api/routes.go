@@ -50,6 +50,7 @@ func (a *api) routes() []route {
 		{"GET", "/files/", signed, unlimited, plain(a.Files)},
 		{"HEAD", "/files/", signed, unlimited, plain(a.Files)},
 		{"PUT", "/files/", signed, unlimited, plain(a.Files)}, // a remote worker's video, through an upload URL
+		{"POST", "/runpod/webhook/{job_id}/{token}", signed, unlimited, plain(http.HandlerFunc(a.runpodWebhook))},
 
 		// Open routes: liveness and readiness, for load balancers and
 		// orchestrators; the OpenAPI document (3.1, and 3.0 for older tools).

@@ -69,7 +69,7 @@ func TestRouteTable(t *testing.T) {
 	}
 	for _, r := range a.routes() {
 		op, ok := doc.Paths[r.path][strings.ToLower(r.method)]
-		if r.path == "/metrics" || r.path == "/files/" || strings.HasPrefix(r.path, "/openapi") ||
+		if r.path == "/metrics" || r.path == "/files/" || strings.HasPrefix(r.path, "/openapi") || strings.HasPrefix(r.path, "/runpod/") ||
 			(strings.HasPrefix(r.path, "/dashboard") && r.path != "/dashboard/data") {
 			continue // plain handlers, not operations
 		}

@@ -28,6 +28,8 @@ import (
 	"github.com/avatar-api/avatar-api/internal/queue"
 	"github.com/avatar-api/avatar-api/internal/ratelimit"
 	"github.com/avatar-api/avatar-api/internal/rollup"
+	"github.com/avatar-api/avatar-api/internal/runpod"
+	"github.com/avatar-api/avatar-api/internal/runpod/dispatch"
 	"github.com/avatar-api/avatar-api/internal/scratch"
 	"github.com/avatar-api/avatar-api/internal/storage"
 	"github.com/avatar-api/avatar-api/internal/storage/local"
@@ -90,12 +92,18 @@ type App struct {
 
 	files     *local.Disk // nil unless STORAGE=local
 	generator generator.Generator
-	workers   *worker.Runner // nil without workers in this process
-	scratch   []*scratch.Dir
-	closeDB   bool
-	stopFlush func()   // ends the key-use flusher, after its last batch
-	stops     []func() // end the monitoring's loops (rollups, GPU sampling), each after its last write
-	name      string   // the process's, in the rollups and on the jobs its workers run
+	// With BACKEND=runpod: the client of the endpoint, the dispatcher
+	// (the workers' generator, and the webhook's receiver) and the
+	// endpoint's health as last read.
+	runpod       *runpod.Client
+	dispatcher   *dispatch.Dispatcher
+	runpodHealth *runpodHealth
+	workers      *worker.Runner // nil without workers in this process
+	scratch      []*scratch.Dir
+	closeDB      bool
+	stopFlush    func()   // ends the key-use flusher, after its last batch
+	stops        []func() // end the monitoring's loops (rollups, GPU sampling), each after its last write
+	name         string   // the process's, in the rollups and on the jobs its workers run
 }
 
 // New builds what `serve` runs: the HTTP API and, with EMBEDDED_WORKERS,
@@ -158,6 +166,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, o Overrides)
 	if a.files != nil {
 		deps.Files = a.files.Handler(log)
 	}
+	if a.dispatcher != nil {
+		deps.RunPod = a.dispatcher
+	}
+	a.watchRunPod()
 	a.Handler = api.New(deps)
 	return a, nil
 }
@@ -210,11 +222,16 @@ func (a *App) newJobs(o Overrides) *job.Service {
 	})
 }
 
-// backend is where this service's videos are made: the generator of this
-// binary, on the local queue, each attempt limited to JOB_TIMEOUT. The job
-// service and the workers are given the same one.
+// backend is where this service's videos are made (BACKEND): the
+// generator of this binary, on the local queue, each attempt limited to
+// JOB_TIMEOUT; or RunPod, on its own queue, each attempt limited by
+// RunPod's ttl. The job service and the workers are given the same one.
 func (a *App) backend() queue.Backend {
-	return queue.Local(a.Config.JobTimeout, a.Config.CostPerSecond)
+	cfg := a.Config
+	if cfg.Backend == queue.RunPodBackend {
+		return queue.RunPod(cfg.AttemptTimeout(), cfg.RunPodPrice)
+	}
+	return queue.Local(cfg.JobTimeout, cfg.CostPerSecond)
 }
 
 // startWorkers starts this process's River workers, with a scratch
@@ -226,13 +243,17 @@ func (a *App) startWorkers(ctx context.Context, o Overrides) error {
 	}
 	cfg := a.Config
 	a.workerMonitoring(ctx)
+	concurrency := cfg.Workers
+	if a.dispatcher != nil {
+		concurrency = cfg.RunPodConcurrency // each follows a job at RunPod: a goroutine, not a CPU
+	}
 	a.workers, err = worker.Start(ctx, a.Store.Driver(), worker.Deps{
 		Jobs:    job.NewLifecycle(a.Store, a.Storage, a.Log, observer{a.Metrics}),
 		Storage: a.Storage, Generator: a.generator, Log: a.Log, WorkDir: dir,
 		Backend: a.backend(), ResultTTL: cfg.ResultTTL, Heartbeat: cmp.Or(o.Heartbeat, time.Second),
-		Name: a.name, Meter: a.Rollup,
+		Name: a.name, Meter: a.Rollup, Videos: media.Prober{FFmpeg: cfg.FFmpeg, FFprobe: cfg.FFprobe},
 	}, worker.Options{
-		Concurrency: cfg.Workers, RescueAfter: cfg.JobRescueAfter, SweepEvery: cmp.Or(o.SweepEvery, time.Minute),
+		Concurrency: concurrency, RescueAfter: cfg.JobRescueAfter, SweepEvery: cmp.Or(o.SweepEvery, time.Minute),
 		PollInterval: cmp.Or(o.PollInterval, 500*time.Millisecond), Prune: a.prune,
 	})
 	return err

@@ -11,7 +11,9 @@ import (
 	"github.com/avatar-api/avatar-api/internal/ffmpeg"
 	"github.com/avatar-api/avatar-api/internal/generator"
 	"github.com/avatar-api/avatar-api/internal/generator/builtin"
+	"github.com/avatar-api/avatar-api/internal/generator/command"
 	"github.com/avatar-api/avatar-api/internal/generator/still"
+	"github.com/avatar-api/avatar-api/internal/media"
 	"github.com/avatar-api/avatar-api/internal/storage/local"
 	"github.com/avatar-api/avatar-api/internal/storage/s3"
 	"github.com/avatar-api/avatar-api/internal/store/postgres"
@@ -30,9 +32,17 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, o Overrides
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("creating DATA_DIR: %w", err)
 	}
-	a := &App{Config: cfg, Log: log, generator: newGenerator(cfg), Store: o.Store, name: processName()}
+	gen, err := NewGenerator(cfg)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{Config: cfg, Log: log, generator: gen, Store: o.Store, name: processName()}
+	if cfg.Backend == "runpod" {
+		if err := a.openRunPod(); err != nil {
+			return nil, fmt.Errorf("RunPod backend: %w", err)
+		}
+	}
 	if a.Store == nil {
-		var err error
 		if a.Store, err = OpenStore(ctx, cfg); err != nil {
 			return nil, fmt.Errorf("opening database: %w", err)
 		}
@@ -55,11 +65,24 @@ func OpenStore(ctx context.Context, cfg *config.Config) (*sqlstore.Store, error)
 	return sqlite.Open(ctx, cfg.SQLitePath(), cfg.JobMaxAttempts)
 }
 
-func newGenerator(cfg *config.Config) generator.Generator {
-	if cfg.Generator == "still" {
-		return still.New(cfg.FFmpeg, cfg.FFprobe)
+// NewGenerator is the generator of GENERATOR, which makes the videos where
+// this binary runs them: in `serve`'s embedded workers, in `worker`, and
+// inside RunPod's container with `worker --runpod`.
+func NewGenerator(cfg *config.Config) (generator.Generator, error) {
+	switch cfg.Generator {
+	case "still":
+		return still.New(cfg.FFmpeg, cfg.FFprobe), nil
+	case "command":
+		g, err := command.New(command.Config{
+			Template: cfg.GeneratorCommand, Timeout: cfg.GeneratorTimeout,
+			Prober: media.Prober{FFmpeg: cfg.FFmpeg, FFprobe: cfg.FFprobe},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("GENERATOR_COMMAND: %w", err)
+		}
+		return g, nil
 	}
-	return builtin.New(cfg.FFmpeg)
+	return builtin.New(cfg.FFmpeg), nil
 }
 
 func (a *App) openStorage(ctx context.Context) error {

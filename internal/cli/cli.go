@@ -19,7 +19,8 @@ type command struct {
 
 var commands = []command{
 	{"serve", "run the HTTP API (and, by default, the job workers)", runServe},
-	{"worker", "run job workers only, taking jobs from the shared queue", runWorker},
+	{"worker", "run job workers only, taking jobs from the shared queue (--runpod: a RunPod serverless worker)", runWorker},
+	{"runpod", "the RunPod endpoint: status (workers, queue) and scale --max-workers N", runRunPod},
 	{"migrate", "bring the database schema up to date and exit", runMigrate},
 	{"generate", "make one video locally, without a server (--image, --audio, -o)", runGenerate},
 	{"keys", "create, list, show, update, revoke and rotate customers' API keys", runKeys},

@@ -62,10 +62,25 @@ type Config struct {
 	S3Prefix         string
 	S3ForcePathStyle bool
 
-	Generator string // "builtin" or "still"
-	FaceCheck bool   // refuse faceless portraits before queueing
-	FFmpeg    string
-	FFprobe   string
+	Generator        string // "builtin", "still" or "command"
+	GeneratorCommand string // GENERATOR=command: the command line template
+	GeneratorTimeout time.Duration
+
+	Backend                string // "local" or "runpod"
+	RunPodEndpointID       string
+	RunPodAPIKey           string // secret
+	RunPodAPIURL           string
+	RunPodRESTURL          string
+	RunPodPrice            store.NanoUSD // a second of RunPod's executionTime
+	RunPodExecutionTimeout time.Duration
+	RunPodTTL              time.Duration
+	RunPodPollInterval     time.Duration
+	RunPodHealthInterval   time.Duration
+	RunPodWebhook          bool
+	RunPodConcurrency      int
+	FaceCheck              bool // refuse faceless portraits before queueing
+	FFmpeg                 string
+	FFprobe                string
 
 	MaxImageBytes     int64
 	MaxAudioBytes     int64
@@ -374,14 +389,115 @@ var vars = []Var{
 	{
 		Name:    "GENERATOR",
 		Default: "builtin",
-		Doc:     "Video generator: `builtin` (the CPU animator: lip-synced mouth, blinks, head motion) or `still` (the portrait as a still picture with the audio).",
+		Doc:     "Video generator of the workers of this process (`serve`'s embedded ones, `worker`, `worker --runpod`): `builtin` (the CPU animator: lip-synced mouth, blinks, head motion), `still` (the portrait as a still picture with the audio) or `command` (an external model, `GENERATOR_COMMAND`; see docs/generators.md).",
 		set: func(c *Config, v string) error {
-			if v != "builtin" && v != "still" {
-				return errors.New("must be builtin or still")
+			if v != "builtin" && v != "still" && v != "command" {
+				return errors.New("must be builtin, still or command")
 			}
 			c.Generator = v
 			return nil
 		},
+	},
+	{
+		Name:    "GENERATOR_COMMAND",
+		Default: "",
+		Doc:     "With `GENERATOR=command`: the model's command line, run without a shell, placeholders such as `{image}`, `{audio}`, `{prompt}`, `{output}`, `{width}`, `{height}`, `{fps}` substituted per argument (docs/generators.md).",
+		set:     strVar(func(c *Config) *string { return &c.GeneratorCommand }),
+	},
+	{
+		Name:     "GENERATOR_TIMEOUT",
+		Default:  "JOB_TIMEOUT",
+		Computed: true,
+		Doc:      "With `GENERATOR=command`: longest one run of the command may take before its process group is killed.",
+		set:      durationVar(func(c *Config) *time.Duration { return &c.GeneratorTimeout }, time.Second),
+	},
+	{
+		Name:    "BACKEND",
+		Default: "local",
+		Doc:     "Where videos are made: `local` (this binary's workers: `serve`'s embedded ones and `avatar-api worker` processes) or `runpod` (a RunPod serverless endpoint running `avatar-api worker --runpod`; docs/runpod.md). Each job records the backend it was accepted for.",
+		set: func(c *Config, v string) error {
+			if v != "local" && v != "runpod" {
+				return errors.New("must be local or runpod")
+			}
+			c.Backend = v
+			return nil
+		},
+	},
+	{
+		Name:    "RUNPOD_ENDPOINT_ID",
+		Default: "",
+		Doc:     "With `BACKEND=runpod`: the serverless endpoint's id.",
+		set: func(c *Config, v string) error {
+			for _, r := range v {
+				if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+					return errors.New("must hold only letters, digits, - and _")
+				}
+			}
+			c.RunPodEndpointID = v
+			return nil
+		},
+	},
+	{
+		Name:    "RUNPOD_API_KEY",
+		Default: "",
+		Secret:  true,
+		Doc:     "With `BACKEND=runpod`: a RunPod API key allowed to run jobs on the endpoint (and, for `avatar-api runpod scale`, to edit it).",
+		set:     strVar(func(c *Config) *string { return &c.RunPodAPIKey }),
+	},
+	{
+		Name:    "RUNPOD_API_URL",
+		Default: "https://api.runpod.ai",
+		Doc:     "Base URL of RunPod's job API (`/v2/{endpoint}/run`, `/status`, `/cancel`, `/health`). Changed only by tests.",
+		set:     urlVar(func(c *Config) *string { return &c.RunPodAPIURL }),
+	},
+	{
+		Name:    "RUNPOD_REST_URL",
+		Default: "https://rest.runpod.io",
+		Doc:     "Base URL of RunPod's REST API (`/v1/endpoints/{id}`), used by `avatar-api runpod`. Changed only by tests.",
+		set:     urlVar(func(c *Config) *string { return &c.RunPodRESTURL }),
+	},
+	{
+		Name:    "RUNPOD_PRICE_PER_SECOND",
+		Default: "0.00019",
+		Doc:     "Price in US dollars of one second of RunPod `executionTime` on the endpoint's GPU type (the 24 GB tier's by default): RunPod jobs are billed the `executionTime` RunPod reports, at this price.",
+		set:     priceVar(func(c *Config) *store.NanoUSD { return &c.RunPodPrice }),
+	},
+	{
+		Name:     "RUNPOD_EXECUTION_TIMEOUT",
+		Default:  "JOB_TIMEOUT",
+		Computed: true,
+		Doc:      "RunPod's `policy.executionTimeout`: longest a worker may run one job before RunPod stops it (`TIMED_OUT`).",
+		set:      durationVar(func(c *Config) *time.Duration { return &c.RunPodExecutionTimeout }, 5*time.Second),
+	},
+	{
+		Name:    "RUNPOD_TTL",
+		Default: "1h",
+		Doc:     "RunPod's `policy.ttl`: longest a job may live at RunPod, waiting in its queue and running, before RunPod drops it. It bounds one attempt of a RunPod job, so `JOB_RESCUE_AFTER` defaults to it plus two minutes.",
+		set:     durationVar(func(c *Config) *time.Duration { return &c.RunPodTTL }, 10*time.Second),
+	},
+	{
+		Name:    "RUNPOD_POLL_INTERVAL",
+		Default: "5s",
+		Doc:     "How often a dispatched job's status is asked of RunPod. RunPod's webhook usually tells sooner; polling is what never misses an end (RunPod retries a webhook only twice).",
+		set:     durationVar(func(c *Config) *time.Duration { return &c.RunPodPollInterval }, 100*time.Millisecond),
+	},
+	{
+		Name:    "RUNPOD_HEALTH_INTERVAL",
+		Default: "30s",
+		Doc:     "How often the endpoint's health (workers idle, running, initializing, throttled; RunPod's queue) is read for the metrics and the dashboard.",
+		set:     durationVar(func(c *Config) *time.Duration { return &c.RunPodHealthInterval }, time.Second),
+	},
+	{
+		Name:    "RUNPOD_WEBHOOK",
+		Default: "true",
+		Doc:     "Ask RunPod to call `PUBLIC_URL/runpod/webhook/…` when a job ends, so it is followed up at once. `false` when RunPod cannot reach `PUBLIC_URL`: polling alone then follows the jobs.",
+		set:     boolVar(func(c *Config) *bool { return &c.RunPodWebhook }),
+	},
+	{
+		Name:    "RUNPOD_CONCURRENCY",
+		Default: "100",
+		Doc:     "RunPod jobs one process follows at once (waiting costs a goroutine, not a CPU). More queued jobs wait in our queue; the endpoint's max workers bounds how many run.",
+		set:     intVar(func(c *Config) *int { return &c.RunPodConcurrency }, 1, 10000),
 	},
 	{
 		Name:    "FACE_CHECK",
@@ -521,14 +637,7 @@ var vars = []Var{
 		Name:    "COST_PER_SECOND",
 		Default: "0.00019",
 		Doc:     "Price in US dollars of one second of generation, recorded on each job as it is accepted and billed per run: the built-in CPU backend bills each run's wall time (start to end of the attempt, or to its last progress report when its worker was lost). $0.00019 is RunPod's 24 GB tier.",
-		set: func(c *Config, v string) error {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil || f < 0 || f > 1 || math.IsNaN(f) {
-				return errors.New("must be a number of dollars from 0 to 1, such as 0.00019")
-			}
-			c.CostPerSecond = store.NanoUSD(math.Round(f * 1e9))
-			return nil
-		},
+		set:     priceVar(func(c *Config) *store.NanoUSD { return &c.CostPerSecond }),
 	},
 	{
 		Name:    "COST_TIMEZONE",
@@ -569,6 +678,17 @@ var vars = []Var{
 		Doc:     "nvidia-smi executable (name on PATH or path), with which workers find and sample their GPUs.",
 		set:     strVar(func(c *Config) *string { return &c.NvidiaSMI }),
 	},
+}
+
+// AttemptTimeout bounds one attempt of a job of this process's backend:
+// JOB_TIMEOUT for the local one; for RunPod, the job's ttl there (its
+// wait in RunPod's queue and its run) and a minute to fetch and check the
+// video.
+func (c *Config) AttemptTimeout() time.Duration {
+	if c.Backend == "runpod" {
+		return c.RunPodTTL + time.Minute
+	}
+	return c.JobTimeout
 }
 
 // parseDays reads a duration that may be given in days ("35d").
@@ -632,12 +752,32 @@ func (c *Config) finish() error {
 	if c.MaxUploadsPerCust == 0 {
 		c.MaxUploadsPerCust = max(1, c.MaxUploads/4)
 	}
+	if c.GeneratorTimeout == 0 {
+		c.GeneratorTimeout = c.JobTimeout
+	}
+	if c.RunPodExecutionTimeout == 0 {
+		c.RunPodExecutionTimeout = c.JobTimeout
+	}
 	if c.JobRescueAfter == 0 {
-		c.JobRescueAfter = c.JobTimeout + time.Minute
+		c.JobRescueAfter = c.AttemptTimeout() + time.Minute
 	}
 	var errs []error
-	if c.JobRescueAfter <= c.JobTimeout {
-		errs = append(errs, errors.New("JOB_RESCUE_AFTER: must be longer than JOB_TIMEOUT"))
+	if c.JobRescueAfter <= c.AttemptTimeout() {
+		errs = append(errs, errors.New("JOB_RESCUE_AFTER: must be longer than an attempt's limit (JOB_TIMEOUT; RUNPOD_TTL + 1m with BACKEND=runpod)"))
+	}
+	if c.Generator == "command" && strings.TrimSpace(c.GeneratorCommand) == "" {
+		errs = append(errs, errors.New("GENERATOR_COMMAND: required when GENERATOR=command"))
+	}
+	if c.Backend == "runpod" {
+		if c.RunPodEndpointID == "" {
+			errs = append(errs, errors.New("RUNPOD_ENDPOINT_ID: required when BACKEND=runpod"))
+		}
+		if c.RunPodAPIKey == "" {
+			errs = append(errs, errors.New("RUNPOD_API_KEY: required when BACKEND=runpod"))
+		}
+		if c.RunPodExecutionTimeout >= c.RunPodTTL {
+			errs = append(errs, errors.New("RUNPOD_EXECUTION_TIMEOUT: must be shorter than RUNPOD_TTL"))
+		}
 	}
 	if c.DownloadURLTTL > 7*24*time.Hour {
 		errs = append(errs, errors.New("DOWNLOAD_URL_TTL: must be at most 168h (S3 presigned URLs last a week at most)"))
@@ -652,6 +792,30 @@ func (c *Config) finish() error {
 		errs = append(errs, errors.New("S3_BUCKET: required when STORAGE=s3"))
 	}
 	return errors.Join(errs...)
+}
+
+// priceVar reads a price in dollars a second.
+func priceVar(field func(*Config) *store.NanoUSD) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 || f > 1 || math.IsNaN(f) {
+			return errors.New("must be a number of dollars from 0 to 1, such as 0.00019")
+		}
+		*field(c) = store.NanoUSD(math.Round(f * 1e9))
+		return nil
+	}
+}
+
+// urlVar reads an http(s) base URL, kept without a trailing slash.
+func urlVar(field func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.User != nil {
+			return errors.New("must be an http or https URL with no credentials or query")
+		}
+		*field(c) = strings.TrimRight(v, "/")
+		return nil
+	}
 }
 
 func strVar(field func(*Config) *string) func(*Config, string) error {

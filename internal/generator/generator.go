@@ -5,6 +5,7 @@ package generator
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -39,16 +40,36 @@ type Request struct {
 }
 
 // Remote locates a request's files in storage. The worker fills it for
-// every attempt; no generator uses it yet.
+// every attempt; generators that run elsewhere (Elsewhere) use it.
 type Remote struct {
-	Image Object // the portrait, as ImagePath holds it
-	Audio Object // the recording, as AudioPath holds it (its format is AudioFormat)
+	JobID   string // the job and attempt, for the logs of a generator elsewhere
+	Attempt int
+	Image   Object // the portrait, as ImagePath holds it
+	Audio   Object // the recording, as AudioPath holds it (its format is AudioFormat)
 	// Output is where a generator running elsewhere PUTs the video (then
 	// reporting Result.Uploaded): a staging key of this run alone. The
 	// worker checks what arrived there, copies it to the job's result key
 	// (which is never signed for PUT, so nothing can change a video once
 	// it is accepted) and deletes the staging object.
 	Output Object
+	// Previous is a run of the job at another service that an earlier
+	// attempt started and recorded (Record), whose process was lost or
+	// shut down: a generator may follow it to its end instead of starting
+	// another (its video then arrives at Previous.Output, reported as
+	// Result.UploadedKey), or must stop it there.
+	Previous Run
+	// Record, when set, is called by a generator running elsewhere with
+	// the run it started there (or adopted), and again once it knows how
+	// long the run waited there; an error (the job is no longer this
+	// attempt's) means the run must be stopped.
+	Record func(ctx context.Context, run Run) error
+}
+
+// Run is a generation running at another service (RunPod).
+type Run struct {
+	ID     string        // its id there; "" for none
+	Output string        // the staging key its video is PUT to
+	Delay  time.Duration // how long it waited there for a worker
 }
 
 // Object is one file in storage: its key, and a URL that lets whoever
@@ -61,10 +82,10 @@ type Object struct {
 	// until Expires, replacing the object.
 	URL     string
 	Expires time.Time
-	// MaxBytes, for the output only, is the largest video the worker
-	// accepts: local storage refuses a larger upload, and after an upload
-	// to S3 (which cannot refuse one) the worker deletes it and fails the
-	// attempt.
+	// MaxBytes, for the output, is the largest video the worker accepts:
+	// local storage refuses a larger upload, and after an upload to S3
+	// (which cannot refuse one) the worker deletes it and fails the
+	// attempt. For an input, it is the object's size.
 	MaxBytes int64
 }
 
@@ -85,9 +106,50 @@ type Result struct {
 	Frames   int
 	Size     int64 // bytes
 	// Uploaded reports that the generator PUT the video to
-	// Request.Remote.Output.URL rather than writing OutputPath.
-	Uploaded bool
+	// Request.Remote.Output.URL rather than writing OutputPath, or, when
+	// UploadedKey is set, had a run that did PUT it there (an adopted
+	// Previous run).
+	Uploaded    bool
+	UploadedKey string
+	// Billed is what the service that made the video billed for it
+	// (RunPod's executionTime); nil when it is this machine's time.
+	Billed *time.Duration
 }
+
+// Elsewhere is implemented by generators that run on another service:
+// the worker hands them no local copies of the inputs (ImagePath and
+// AudioPath are empty), only Remote.
+type Elsewhere interface {
+	Elsewhere() bool
+}
+
+// ErrShutdown is the cause of a generation's context when this process is
+// stopping: a generator running elsewhere leaves its run going, for the
+// job's next attempt to adopt (Remote.Previous). Any other end of the
+// context — the job cancelled or taken over, its time up — stops that run
+// too.
+var ErrShutdown = errors.New("worker shutting down")
+
+// Failure is a generation that failed with a stable code: final, or worth
+// another attempt. Billed is what the service that ran it billed, if it
+// says. The worker fails the job with Code (at once, or once its attempts
+// are used up) and Message, which the customer reads.
+type Failure struct {
+	Code      string
+	Message   string
+	Retryable bool
+	Billed    *time.Duration
+	Err       error // the cause, for the log
+}
+
+func (f *Failure) Error() string {
+	if f.Err != nil {
+		return f.Code + ": " + f.Err.Error()
+	}
+	return f.Code + ": " + f.Message
+}
+
+func (f *Failure) Unwrap() error { return f.Err }
 
 // ProgressFunc is called as frames are finished; it must be cheap.
 type ProgressFunc func(done, total int)

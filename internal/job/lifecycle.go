@@ -74,11 +74,20 @@ func (l *Lifecycle) Progress(ctx context.Context, j *store.Job, attempt int, pro
 	return l.store.SetProgress(ctx, store.ProgressParams{JobID: j.ID, Attempt: attempt, Progress: progress})
 }
 
+// SetRemote records that attempt runs the job at another service
+// (RunPod) under remoteID, its video going to the staging key output,
+// after waiting delay there. store.ErrConflict if the job is no longer
+// attempt's.
+func (l *Lifecycle) SetRemote(ctx context.Context, j *store.Job, attempt int, remoteID, output string, delay time.Duration) error {
+	return l.store.SetRemote(ctx, store.RemoteParams{JobID: j.ID, Attempt: attempt, RemoteID: remoteID, Output: output, Delay: delay})
+}
+
 // Requeue gives the job back to the queue (shutdown, a failure to retry).
-// store.ErrConflict, with the job as it is, if the job is no longer
-// attempt's: cancelled meanwhile, or taken over.
-func (l *Lifecycle) Requeue(ctx context.Context, j *store.Job, attempt int) (*store.Job, error) {
-	return l.apply(ctx, store.ApplyParams{JobID: j.ID, Transition: store.Requeue, Attempt: attempt})
+// billed is what the backend billed for the run, if it says (nil: its
+// wall time). store.ErrConflict, with the job as it is, if the job is no
+// longer attempt's: cancelled meanwhile, or taken over.
+func (l *Lifecycle) Requeue(ctx context.Context, j *store.Job, attempt int, billed *time.Duration) (*store.Job, error) {
+	return l.apply(ctx, store.ApplyParams{JobID: j.ID, Transition: store.Requeue, Attempt: attempt, Billed: billed})
 }
 
 // Complete records attempt's video and deletes the inputs. billed is
@@ -93,12 +102,13 @@ func (l *Lifecycle) Complete(ctx context.Context, j *store.Job, attempt int, r s
 }
 
 // Fail ends the job with a reason (code for machines, message for the
-// customer) and deletes the inputs. attempt 0 fails it whoever holds it.
+// customer) and deletes the inputs. attempt 0 fails it whoever holds it;
+// billed is as for Requeue.
 // A job that ended already, or that another attempt has taken over, is
 // left as it is, its inputs too: the transition that ended it deleted
 // them, and a successor still needs them.
-func (l *Lifecycle) Fail(ctx context.Context, j *store.Job, attempt int, code, message string) error {
-	_, err := l.apply(ctx, store.ApplyParams{JobID: j.ID, Transition: store.Fail, Attempt: attempt, Code: code, Message: message})
+func (l *Lifecycle) Fail(ctx context.Context, j *store.Job, attempt int, code, message string, billed *time.Duration) error {
+	_, err := l.apply(ctx, store.ApplyParams{JobID: j.ID, Transition: store.Fail, Attempt: attempt, Code: code, Message: message, Billed: billed})
 	switch {
 	case errors.Is(err, store.ErrConflict):
 		return nil
@@ -158,7 +168,7 @@ func (l *Lifecycle) FailLost(ctx context.Context, before time.Time, limit int, c
 		return fmt.Errorf("listing orphaned jobs: %w", err)
 	}
 	for _, j := range lost {
-		if err := l.Fail(ctx, j, 0, code, message); err != nil {
+		if err := l.Fail(ctx, j, 0, code, message, nil); err != nil {
 			return fmt.Errorf("failing lost job: %w", err)
 		}
 		l.log.WarnContext(ctx, "lost job failed", "job_id", j.ID)

@@ -59,7 +59,7 @@ func TestEachRunLogsOneLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	now = now.Add(2 * time.Second)
-	if _, err := l.Requeue(ctx, j, 1); err != nil {
+	if _, err := l.Requeue(ctx, j, 1, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := l.Start(ctx, id, 2, "host:8"); err != nil {

@@ -5,7 +5,8 @@
 //
 // The collectors come in groups, one file each: HTTP requests (http.go),
 // the job lifecycle (jobs.go), the queue as the database sees it
-// (queue.go), and this process's workers and GPUs (workers.go). A group
+// (queue.go), this process's workers and GPUs (workers.go), and the
+// RunPod endpoint's health (runpod.go). A group
 // is a struct built and registered by New; a new group (webhook
 // deliveries) is one more file and one more line in New.
 //
@@ -33,6 +34,7 @@ type Metrics struct {
 	queue   *queueCollector
 	workers *workerCollector
 	gpus    *gpuCollector
+	runpod  *runpodCollector
 
 	// now is the clock of the queue source's cache; tests move it.
 	now func() time.Time
@@ -68,6 +70,7 @@ func New(degraded func() bool) *Metrics {
 	m.workers = &workerCollector{}
 	m.gpus = &gpuCollector{}
 	r.MustRegister(m.queue, m.workers, m.gpus)
+	m.runpod = newRunPodCollector(r, func() time.Time { return m.now() })
 	return m
 }
 

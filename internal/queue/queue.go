@@ -15,6 +15,7 @@ import (
 // Queue names.
 const (
 	Generate    = "generate"    // video generation by the local backend, slow and CPU bound
+	RunPodQueue = "runpod"      // generations dispatched to RunPod: waiting, not working
 	Maintenance = "maintenance" // sweeps: expiry, reconciliation
 )
 
@@ -39,6 +40,15 @@ type Backend struct {
 // (JOB_TIMEOUT) and billed at price per second.
 func Local(timeout time.Duration, price store.NanoUSD) Backend {
 	return Backend{Name: LocalBackend, Queue: Generate, Timeout: timeout, Price: price}
+}
+
+// RunPodBackend names the RunPod serverless backend.
+const RunPodBackend = "runpod"
+
+// RunPod is the RunPod backend: attempts limited to timeout (RunPod's ttl
+// and a minute), billed at price per second of RunPod's executionTime.
+func RunPod(timeout time.Duration, price store.NanoUSD) Backend {
+	return Backend{Name: RunPodBackend, Queue: RunPodQueue, Timeout: timeout, Price: price}
 }
 
 // OrLocal is b with an empty Name or Queue taken from the local backend,

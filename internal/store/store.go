@@ -122,6 +122,14 @@ type Job struct {
 	Billed       time.Duration // what its runs were billed, in all
 	Cost         NanoUSD       // Billed at Price
 	Price        NanoUSD       // per second: its backend's price when the job was created
+
+	// A job sent to a backend with its own queue (RunPod): its id there
+	// and the staging key its video goes to, as the last attempt that
+	// dispatched it recorded (SetRemote), and how long it waited there
+	// for a worker.
+	RemoteID     string
+	RemoteOutput string
+	RemoteDelay  time.Duration
 }
 
 // NanoUSD is an amount of US dollars in billionths, a whole number so that
@@ -150,6 +158,17 @@ type ProgressParams struct {
 	JobID    string
 	Attempt  int
 	Progress float64
+}
+
+// RemoteParams record that attempt Attempt of a job runs at another
+// service under RemoteID, putting its video at the staging key Output,
+// and waited Delay there.
+type RemoteParams struct {
+	JobID    string
+	Attempt  int
+	RemoteID string
+	Output   string
+	Delay    time.Duration
 }
 
 // ListParams selects a page of one owner's jobs, newest first.
@@ -187,6 +206,11 @@ type Store interface {
 	// its state, so that a worker learns of a cancellation. ErrConflict if
 	// another attempt has taken the job over. Progress is not a transition.
 	SetProgress(ctx context.Context, p ProgressParams) (State, error)
+	// SetRemote records where attempt runs the job elsewhere (RunPod's job
+	// id) and how long it waited there. ErrConflict, changing nothing, if
+	// the job is no longer processing under that attempt. Not a
+	// transition.
+	SetRemote(ctx context.Context, p RemoteParams) error
 	// Events lists recorded transitions, oldest first.
 	Events(ctx context.Context, p EventsParams) ([]Event, error)
 

@@ -57,6 +57,15 @@ type Deps struct {
 	// Meter, if not nil, is told when each generation begins and ends:
 	// the workers' busy time.
 	Meter Meter
+	// Videos checks a video a generator made elsewhere and uploaded
+	// (H.264 and AAC, as long as the audio) before it is accepted.
+	// Required when the generator may upload (Result.Uploaded).
+	Videos VideoChecker
+}
+
+// VideoChecker checks a made video (media.Prober).
+type VideoChecker interface {
+	CheckVideo(ctx context.Context, path string, want media.VideoWant) (media.VideoFacts, error)
 }
 
 // Meter learns when the workers are busy.
@@ -118,6 +127,8 @@ func (w *generateWorker) settle(ctx context.Context, rj *river.Job[queue.Generat
 	d := w.deps
 	bg := context.WithoutCancel(ctx)
 	var ie *refusal.Error
+	var gf *generator.Failure
+	errors.As(err, &gf)
 	switch {
 	case errors.Is(err, errSuperseded):
 		log.WarnContext(ctx, "attempt stopped: another attempt took the job over")
@@ -125,22 +136,28 @@ func (w *generateWorker) settle(ctx context.Context, rj *river.Job[queue.Generat
 	case errors.Is(err, errCancelled), errors.Is(context.Cause(ctx), river.ErrJobCancelledRemotely):
 		return w.cancelled(ctx, log)
 	case errors.As(err, &ie):
-		return w.fail(bg, j, ie.Code, ie.Message, log, err)
+		return w.fail(bg, j, ie.Code, ie.Message, nil, log, err)
+	case gf != nil && (!gf.Retryable || rj.Attempt >= rj.MaxAttempts):
+		return w.fail(bg, j, gf.Code, gf.Message, gf.Billed, log, err)
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return w.fail(bg, j, CodeTimeout, fmt.Sprintf("generation took longer than %s", d.Backend.Timeout), log, err)
+		return w.fail(bg, j, CodeTimeout, fmt.Sprintf("generation took longer than %s", d.Backend.Timeout), nil, log, err)
 	case ctx.Err() != nil:
 		// The process is shutting down: put the job back for another
 		// worker, without using up an attempt.
-		if next, gone := w.requeue(bg, j, rj.Attempt, log); gone {
+		if next, gone := w.requeue(bg, j, rj.Attempt, nil, log); gone {
 			return next
 		}
 		log.InfoContext(bg, "generation interrupted by shutdown; job re-queued")
 		return river.JobSnooze(time.Second)
 	case rj.Attempt >= rj.MaxAttempts:
-		return w.fail(bg, j, CodeGenerationFailed, "the video could not be generated; the error was logged", log, err)
+		return w.fail(bg, j, CodeGenerationFailed, "the video could not be generated; the error was logged", nil, log, err)
 	}
 	log.WarnContext(ctx, "generation attempt failed; will retry", "error", err)
-	if next, gone := w.requeue(bg, j, rj.Attempt, log); gone {
+	var billed *time.Duration
+	if gf != nil {
+		billed = gf.Billed
+	}
+	if next, gone := w.requeue(bg, j, rj.Attempt, billed, log); gone {
 		return next
 	}
 	return err
@@ -149,8 +166,8 @@ func (w *generateWorker) settle(ctx context.Context, rj *river.Job[queue.Generat
 // requeue gives the job back. When the job turns out no longer to be this
 // attempt's — cancelled while the attempt failed, or taken over — gone is
 // true and next is what River must be told instead.
-func (w *generateWorker) requeue(ctx context.Context, j *store.Job, attempt int, log *slog.Logger) (next error, gone bool) {
-	cur, err := w.deps.Jobs.Requeue(ctx, j, attempt)
+func (w *generateWorker) requeue(ctx context.Context, j *store.Job, attempt int, billed *time.Duration, log *slog.Logger) (next error, gone bool) {
+	cur, err := w.deps.Jobs.Requeue(ctx, j, attempt, billed)
 	switch {
 	case err == nil:
 		return nil, false
@@ -173,10 +190,10 @@ func (w *generateWorker) cancelled(ctx context.Context, log *slog.Logger) error 
 
 // fail records the job's failure. msg is what the customer reads: plain
 // words, never a tool's output; cause, with ffmpeg's own words, goes to
-// the log.
-func (w *generateWorker) fail(ctx context.Context, j *store.Job, code, msg string, log *slog.Logger, cause error) error {
+// the log. billed is what the backend billed for the run, if it says.
+func (w *generateWorker) fail(ctx context.Context, j *store.Job, code, msg string, billed *time.Duration, log *slog.Logger, cause error) error {
 	log.WarnContext(ctx, "job failed", "code", code, "error", cause)
-	if err := w.deps.Jobs.Fail(ctx, j, j.Attempt, code, msg); err != nil {
+	if err := w.deps.Jobs.Fail(ctx, j, j.Attempt, code, msg, billed); err != nil {
 		return fmt.Errorf("recording failure: %w", err)
 	}
 	return river.JobCancel(cause)
@@ -196,11 +213,14 @@ func (w *generateWorker) generate(ctx context.Context, j *store.Job, log *slog.L
 		return store.Result{}, fmt.Errorf("creating work directory: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	imagePath := filepath.Join(dir, "image"+filepath.Ext(j.ImageKey))
-	audioPath := filepath.Join(dir, "audio"+filepath.Ext(j.AudioKey))
-	for key, path := range map[string]string{j.ImageKey: imagePath, j.AudioKey: audioPath} {
-		if err := storage.FetchFile(ctx, d.Storage, key, path); err != nil {
-			return store.Result{}, err
+	var imagePath, audioPath string
+	if e, ok := d.Generator.(generator.Elsewhere); !ok || !e.Elsewhere() {
+		imagePath = filepath.Join(dir, "image"+filepath.Ext(j.ImageKey))
+		audioPath = filepath.Join(dir, "audio"+filepath.Ext(j.AudioKey))
+		for key, path := range map[string]string{j.ImageKey: imagePath, j.AudioKey: audioPath} {
+			if err := storage.FetchFile(ctx, d.Storage, key, path); err != nil {
+				return store.Result{}, err
+			}
 		}
 	}
 
@@ -208,8 +228,16 @@ func (w *generateWorker) generate(ctx context.Context, j *store.Job, log *slog.L
 	if err != nil {
 		return store.Result{}, err
 	}
+	req.Remote.Previous = generator.Run{ID: j.RemoteID, Output: j.RemoteOutput, Delay: j.RemoteDelay}
+	req.Remote.Record = func(ctx context.Context, run generator.Run) error {
+		err := d.Jobs.SetRemote(ctx, j, j.Attempt, run.ID, run.Output, run.Delay)
+		if errors.Is(err, store.ErrConflict) {
+			return errSuperseded
+		}
+		return err
+	}
 
-	gctx, cancel := context.WithCancelCause(ctx)
+	gctx, cancel := generation(ctx)
 	defer cancel(nil)
 	var progress atomic.Uint64 // math.Float64bits would do; frames are enough
 	var total atomic.Uint64
@@ -231,12 +259,21 @@ func (w *generateWorker) generate(ctx context.Context, j *store.Job, log *slog.L
 		return store.Result{}, fmt.Errorf("generating: %w", err)
 	}
 	key := resultKey(j)
-	size, err := w.storeVideo(ctx, req, gres, key)
+	size, err := w.storeVideo(ctx, j, req, gres, dir, key)
 	if err != nil {
+		if gres.Billed != nil {
+			var gf *generator.Failure
+			if errors.As(err, &gf) {
+				gf.Billed = gres.Billed
+			} else {
+				err = &generator.Failure{Code: CodeGenerationFailed, Message: "the video could not be stored; the error was logged",
+					Retryable: true, Billed: gres.Billed, Err: err}
+			}
+		}
 		return store.Result{}, err
 	}
 	r := store.Result{Key: key, Bytes: size, Duration: gres.Duration, ExpiresAt: time.Now().Add(d.ResultTTL)}
-	if err := d.Jobs.Complete(context.WithoutCancel(ctx), j, j.Attempt, r, nil); err != nil {
+	if err := d.Jobs.Complete(context.WithoutCancel(ctx), j, j.Attempt, r, gres.Billed); err != nil {
 		_ = d.Storage.Delete(context.WithoutCancel(ctx), key)
 		if errors.Is(err, store.ErrConflict) {
 			return store.Result{}, errSuperseded // cancelled or taken over in the last moment
@@ -244,6 +281,35 @@ func (w *generateWorker) generate(ctx context.Context, j *store.Job, log *slog.L
 		return store.Result{}, fmt.Errorf("recording result: %w", err)
 	}
 	return r, nil
+}
+
+// generation is the context a generator runs under: River's attempt
+// context, with its deadline, but with causes a generator running
+// elsewhere can act on. River stopping this process (a shutdown) becomes
+// generator.ErrShutdown, so that such a generator leaves its run going
+// for the next attempt; River cancelling the job becomes errCancelled.
+func generation(ctx context.Context) (context.Context, context.CancelCauseFunc) {
+	base := context.WithoutCancel(ctx)
+	var stopDeadline context.CancelFunc = func() {}
+	if dl, ok := ctx.Deadline(); ok {
+		base, stopDeadline = context.WithDeadline(base, dl)
+	}
+	gctx, cancel := context.WithCancelCause(base)
+	stop := context.AfterFunc(ctx, func() {
+		switch cause := context.Cause(ctx); {
+		case errors.Is(cause, river.ErrJobCancelledRemotely):
+			cancel(errCancelled)
+		case errors.Is(ctx.Err(), context.DeadlineExceeded):
+			cancel(context.DeadlineExceeded)
+		default:
+			cancel(fmt.Errorf("%w: %w", generator.ErrShutdown, cause))
+		}
+	})
+	return gctx, func(cause error) {
+		stop()
+		cancel(cause)
+		stopDeadline()
+	}
 }
 
 // request is the generator's request for j: the local copies of its
@@ -270,12 +336,16 @@ func (w *generateWorker) request(ctx context.Context, j *store.Job, imagePath, a
 	if !ok { // an attempt without a time limit
 		expires = time.Now().Add(24 * time.Hour)
 	}
+	req.Remote.JobID, req.Remote.Attempt = j.ID, j.Attempt
 	for _, in := range []*generator.Object{&req.Remote.Image, &req.Remote.Audio} {
 		url, err := w.deps.Storage.URL(ctx, in.Key, expires, "")
 		if err != nil {
 			return generator.Request{}, fmt.Errorf("signing the input's URL: %w", err)
 		}
 		in.URL, in.Expires = url, expires
+		if in.MaxBytes, err = w.deps.Storage.Size(ctx, in.Key); err != nil {
+			return generator.Request{}, fmt.Errorf("measuring the input: %w", err)
+		}
 	}
 	video := &req.Remote.Output
 	video.MaxBytes = maxVideoBytes(j)

@@ -1,13 +1,17 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/avatar-api/avatar-api/internal/generator"
+	"github.com/avatar-api/avatar-api/internal/media"
 	"github.com/avatar-api/avatar-api/internal/storage"
 	"github.com/avatar-api/avatar-api/internal/store"
 )
@@ -19,41 +23,82 @@ func resultKey(j *store.Job) string { return fmt.Sprintf("results/%s-%d.mp4", j.
 
 // storeVideo puts the video in storage under key and returns its size.
 // The worker uploads OutputPath itself unless the generator reports having
-// PUT the video to the output's staging URL; then the staged object is
-// checked (not empty, within the bound S3 cannot enforce), copied to key
-// — exactly the bytes checked — and deleted, whatever the outcome. The
-// staging URL stays valid until the attempt's deadline, but nothing
-// written to it later reaches the result.
-func (w *generateWorker) storeVideo(ctx context.Context, req generator.Request, gres generator.Result, key string) (int64, error) {
+// PUT the video to a staging key (the output's, or an adopted run's:
+// Result.UploadedKey); then the staged object is checked — not empty,
+// within the bound S3 cannot enforce, then, copied here, an MP4 with H.264
+// and AAC as long as the audio (Deps.Videos) — stored under key, exactly
+// the bytes checked, and deleted, whatever the outcome. The staging URL
+// stays valid until the attempt's deadline, but nothing written to it
+// later reaches the result.
+func (w *generateWorker) storeVideo(ctx context.Context, j *store.Job, req generator.Request, gres generator.Result, dir, key string) (int64, error) {
 	if !gres.Uploaded {
 		if err := storage.PutFile(ctx, w.deps.Storage, key, req.OutputPath, "video/mp4"); err != nil {
 			return 0, err
 		}
 		return gres.Size, nil
 	}
-	staged := req.Remote.Output
+	staged := cmp.Or(gres.UploadedKey, req.Remote.Output.Key)
+	limit := req.Remote.Output.MaxBytes
 	st := w.deps.Storage
-	defer func() { _ = st.Delete(context.WithoutCancel(ctx), staged.Key) }()
-	n, err := st.Size(ctx, staged.Key)
+	defer func() { _ = st.Delete(context.WithoutCancel(ctx), staged) }()
+	n, err := st.Size(ctx, staged)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		return 0, fmt.Errorf("the generator reported uploading the video, but storage has none at %s", staged.Key)
+		return 0, invalidVideo(fmt.Errorf("the generator reported uploading the video, but storage has none at %s", staged))
 	case err != nil:
 		return 0, fmt.Errorf("checking the uploaded video: %w", err)
 	case n == 0:
-		return 0, errors.New("the uploaded video is empty")
-	case n > staged.MaxBytes:
-		return 0, fmt.Errorf("the uploaded video is %d bytes, more than the %d allowed", n, staged.MaxBytes)
+		return 0, invalidVideo(errors.New("the uploaded video is empty"))
+	case n > limit:
+		return 0, invalidVideo(fmt.Errorf("the uploaded video is %d bytes, more than the %d allowed", n, limit))
 	}
-	rc, err := st.Open(ctx, staged.Key)
-	if err != nil {
-		return 0, fmt.Errorf("reading the uploaded video: %w", err)
+	local := filepath.Join(dir, "uploaded.mp4")
+	if n, err = fetchAtMost(ctx, st, staged, local, limit); err != nil {
+		return 0, err
 	}
-	defer rc.Close()
-	if err := st.Put(ctx, key, io.LimitReader(rc, n), n, "video/mp4"); err != nil {
+	if w.deps.Videos == nil {
+		return 0, errors.New("no video checker: an uploaded video cannot be accepted")
+	}
+	if _, err := w.deps.Videos.CheckVideo(ctx, local, media.VideoWant{Audio: j.AudioDuration, Width: j.Width, Height: j.Height}); err != nil {
+		return 0, invalidVideo(err)
+	}
+	if err := storage.PutFile(ctx, st, key, local, "video/mp4"); err != nil {
 		return 0, fmt.Errorf("storing the uploaded video: %w", err)
 	}
 	return n, nil
+}
+
+// fetchAtMost copies the object at key to path, refusing more than limit
+// bytes: the staging URL may be PUT again after its size was read.
+func fetchAtMost(ctx context.Context, st storage.Storage, key, path string, limit int64) (int64, error) {
+	r, err := st.Open(ctx, key)
+	if err != nil {
+		return 0, fmt.Errorf("reading the uploaded video: %w", err)
+	}
+	defer r.Close()
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return 0, fmt.Errorf("copying the uploaded video: %w", err)
+	}
+	n, err := io.Copy(f, io.LimitReader(r, limit+1))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("copying the uploaded video: %w", err)
+	case n > limit:
+		return 0, invalidVideo(fmt.Errorf("the uploaded video grew past the %d bytes allowed", limit))
+	}
+	return n, nil
+}
+
+// invalidVideo is the failure of a generator whose video is refused. It is
+// retried (an upload cut short, a worker's bad run), and once the
+// attempts are used up the job fails with invalid_video.
+func invalidVideo(err error) error {
+	return &generator.Failure{Code: media.CodeInvalidVideo, Retryable: true, Err: err,
+		Message: "the generated video was not a valid MP4 of the expected length; the error was logged"}
 }
 
 // Bounds of a video a generator uploads itself (maxVideoBytes). They stop

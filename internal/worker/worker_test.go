@@ -18,6 +18,7 @@ import (
 
 	"github.com/avatar-api/avatar-api/internal/generator/still"
 	"github.com/avatar-api/avatar-api/internal/job"
+	"github.com/avatar-api/avatar-api/internal/media"
 	"github.com/avatar-api/avatar-api/internal/queue"
 	"github.com/avatar-api/avatar-api/internal/storage"
 	"github.com/avatar-api/avatar-api/internal/storage/local"
@@ -60,7 +61,8 @@ func setup(t *testing.T) *bundle {
 	}
 	return &bundle{st: st, files: files, jobs: jobs, dir: dir,
 		deps: worker.Deps{Jobs: jobs, Storage: files, Generator: still.New("", ""), Log: log, WorkDir: work,
-			Backend: queue.Local(time.Minute, 0), ResultTTL: time.Hour, Heartbeat: 100 * time.Millisecond},
+			Backend: queue.Local(time.Minute, 0), ResultTTL: time.Hour, Heartbeat: 100 * time.Millisecond,
+			Videos: media.Prober{}},
 		opts: worker.Options{Concurrency: 1, RescueAfter: 2 * time.Minute, SweepEvery: 100 * time.Millisecond,
 			PollInterval: 100 * time.Millisecond, LostAfter: time.Millisecond},
 	}
@@ -307,7 +309,7 @@ func TestSupersededFailKeepsInputs(t *testing.T) {
 	if _, err := b.jobs.Start(ctx, j.ID, 2, "test"); err != nil { // the rescue's successor
 		t.Fatal(err)
 	}
-	if err := b.jobs.Fail(ctx, j, 1, worker.CodeTimeout, "too slow"); err != nil {
+	if err := b.jobs.Fail(ctx, j, 1, worker.CodeTimeout, "too slow", nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.jobs.Start(ctx, j.ID, 1, "test"); !errors.Is(err, store.ErrConflict) { // a start that arrives late

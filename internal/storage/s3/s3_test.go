@@ -49,7 +49,7 @@ func TestNew(t *testing.T) {
 	t.Parallel()
 	const secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 	tests := map[string]Config{
-		"NoBucket":      {Endpoint: gw.endpoint},
+		"NoBucket":      {Endpoint: gw.Endpoint},
 		"OnlySecretKey": {Bucket: "b", SecretAccessKey: secret},
 		"OnlyAccessKey": {Bucket: "b", AccessKeyID: "AKID"},
 		"RelativeURL":   {Bucket: "b", Endpoint: "localhost:9000"},
@@ -137,7 +137,7 @@ func TestWrongSecretIsNotLeaked(t *testing.T) {
 	if err == nil {
 		t.Fatal("Put with a wrong secret succeeded")
 	}
-	if strings.Contains(err.Error(), wrong) || strings.Contains(err.Error(), gw.secretKey) {
+	if strings.Contains(err.Error(), wrong) || strings.Contains(err.Error(), gw.SecretKey) {
 		t.Fatalf("error reveals a secret access key: %v", err)
 	}
 	if err := s.Ping(t.Context()); err == nil || strings.Contains(err.Error(), wrong) {

@@ -107,6 +107,22 @@ func (s *Store) SetProgress(ctx context.Context, p store.ProgressParams) (store.
 	return st, nil
 }
 
+// SetRemote implements store.Store.
+func (s *Store) SetRemote(ctx context.Context, p store.RemoteParams) error {
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE jobs SET remote_id = ?, remote_output = ?, remote_delay_ms = ?
+		WHERE id = ? AND state = ? AND attempt = ?`),
+		p.RemoteID, p.Output, p.Delay.Milliseconds(), p.JobID, store.StateProcessing, p.Attempt)
+	if err != nil {
+		return s.interpret(err, "recording the remote job")
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return s.interpret(err, "recording the remote job")
+	} else if n == 0 {
+		return store.ErrConflict
+	}
+	return nil
+}
+
 // DueForExpiry implements store.Store.
 func (s *Store) DueForExpiry(ctx context.Context, t time.Time, limit int) ([]*store.Job, error) {
 	return s.many(ctx, "state = ? AND expires_at <= ? ORDER BY expires_at LIMIT ?", store.StateCompleted, s.t(t), limit)

@@ -14,6 +14,7 @@ func scanJob(row scanner) (*store.Job, error) {
 		j                     store.Job
 		audioMS, resultMS     int64
 		runMS, billedMS       int64
+		remoteDelayMS         int64
 		created, updated      timeValue
 		started, finished, ex timeValue
 		runStarted            timeValue
@@ -22,7 +23,7 @@ func scanJob(row scanner) (*store.Job, error) {
 		&j.Attempt, &j.Prompt, &j.ImageKey, &j.AudioKey, &j.Width, &j.Height, &j.FPS, &j.Seed, &j.FaceFallback, &audioMS,
 		&j.ErrorCode, &j.ErrorMessage, &j.ResultKey, &j.ResultBytes, &resultMS,
 		&created, &updated, &started, &finished, &ex, &j.Backend, &j.Queue,
-		&j.Worker, &runStarted, &runMS, &billedMS, &j.Cost, &j.Price)
+		&j.Worker, &runStarted, &runMS, &billedMS, &j.Cost, &j.Price, &j.RemoteID, &j.RemoteOutput, &remoteDelayMS)
 	if err != nil {
 		return nil, err
 	}
@@ -32,6 +33,7 @@ func scanJob(row scanner) (*store.Job, error) {
 	j.StartedAt, j.FinishedAt, j.ExpiresAt = started.ptr(), finished.ptr(), ex.ptr()
 	j.RunStartedAt = runStarted.ptr()
 	j.RunTime, j.Billed = time.Duration(runMS)*time.Millisecond, time.Duration(billedMS)*time.Millisecond
+	j.RemoteDelay = time.Duration(remoteDelayMS) * time.Millisecond
 	return &j, nil
 }
 

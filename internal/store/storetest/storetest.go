@@ -128,6 +128,13 @@ func Run(t *testing.T, s store.Store, dropQueue func(t *testing.T)) {
 		if st != store.StateProcessing {
 			t.Fatalf("state = %s", st)
 		}
+		must(t, s.SetRemote(ctx, store.RemoteParams{JobID: j.ID, Attempt: 1, RemoteID: "rp-1", Output: "staging/x.mp4", Delay: 1500 * time.Millisecond}))
+		if err := s.SetRemote(ctx, store.RemoteParams{JobID: j.ID, Attempt: 2, RemoteID: "rp-2"}); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("SetRemote by an attempt that does not hold the job: %v, want ErrConflict", err)
+		}
+		if got, err := s.GetJob(ctx, j.ID); err != nil || got.RemoteID != "rp-1" || got.RemoteOutput != "staging/x.mp4" || got.RemoteDelay != 1500*time.Millisecond {
+			t.Fatalf("remote job recorded as %q after %s (%v)", got.RemoteID, got.RemoteDelay, err)
+		}
 		must(t, requeue(ctx, s, j.ID, 1))
 		requeued, err := s.GetJob(ctx, j.ID)
 		must(t, err)

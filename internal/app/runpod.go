@@ -1,0 +1,151 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/avatar-api/avatar-api/internal/config"
+	"github.com/avatar-api/avatar-api/internal/ffmpeg"
+	"github.com/avatar-api/avatar-api/internal/gpu"
+	"github.com/avatar-api/avatar-api/internal/metric"
+	"github.com/avatar-api/avatar-api/internal/runpod"
+	"github.com/avatar-api/avatar-api/internal/runpod/dispatch"
+	"github.com/avatar-api/avatar-api/internal/runpod/serverless"
+	"github.com/avatar-api/avatar-api/internal/scratch"
+	"github.com/avatar-api/avatar-api/internal/storage/local"
+)
+
+// NewRunPodClient is the client of the configured RunPod endpoint (for
+// the dispatcher and `avatar-api runpod`).
+func NewRunPodClient(cfg *config.Config) (*runpod.Client, error) {
+	return runpod.New(runpod.Config{
+		APIURL: cfg.RunPodAPIURL, RESTURL: cfg.RunPodRESTURL, EndpointID: cfg.RunPodEndpointID, APIKey: cfg.RunPodAPIKey,
+	})
+}
+
+// openRunPod builds the RunPod dispatcher, the generator of BACKEND=runpod.
+// Its webhook tokens are keyed by SIGNING_SECRET (else DATA_DIR's
+// signing.key): replicas that share it take each other's webhooks.
+func (a *App) openRunPod() error {
+	cfg := a.Config
+	client, err := NewRunPodClient(cfg)
+	if err != nil {
+		return err
+	}
+	secret := []byte(cfg.SigningSecret)
+	if len(secret) == 0 {
+		if secret, err = local.LoadOrCreateSecret(joinData(cfg, "signing.key")); err != nil {
+			return err
+		}
+	}
+	webhook := ""
+	if cfg.RunPodWebhook {
+		webhook = cfg.PublicURL + "/runpod/webhook"
+	}
+	a.runpod = client
+	a.dispatcher = dispatch.New(dispatch.Config{
+		API: client, ExecutionTimeout: cfg.RunPodExecutionTimeout, TTL: cfg.RunPodTTL,
+		PollInterval: cfg.RunPodPollInterval, WebhookURL: webhook, Secret: secret, Log: a.Log.With("backend", "runpod"),
+	})
+	a.generator = a.dispatcher
+	return nil
+}
+
+// runpodHealth is the endpoint's health as last read.
+type runpodHealth struct {
+	mu   sync.Mutex
+	last metric.RunPodHealth
+	ok   bool
+}
+
+func (h *runpodHealth) get() (metric.RunPodHealth, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.last, h.ok
+}
+
+// watchRunPod reads the endpoint's health every RUNPOD_HEALTH_INTERVAL
+// for the metrics and the dashboard, until Close.
+func (a *App) watchRunPod() {
+	if a.runpod == nil {
+		return
+	}
+	h := &runpodHealth{}
+	a.runpodHealth = h
+	a.Metrics.SetRunPodSource(h.get)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(a.Config.RunPodHealthInterval)
+		defer t.Stop()
+		for {
+			rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			got, err := a.runpod.Health(rctx)
+			cancel()
+			switch {
+			case err != nil && ctx.Err() == nil:
+				a.Metrics.RunPodHealthFailed()
+				a.Log.Warn("reading RunPod's endpoint health failed", "error", err)
+			case err == nil:
+				h.mu.Lock()
+				h.last, h.ok = healthFigures(got, time.Now()), true
+				h.mu.Unlock()
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	a.stops = append(a.stops, func() { stop(); <-done })
+}
+
+// healthFigures are RunPod's health counts by state name.
+func healthFigures(h runpod.Health, at time.Time) metric.RunPodHealth {
+	w, j := h.Workers, h.Jobs
+	return metric.RunPodHealth{
+		Workers: map[string]int{"idle": w.Idle, "initializing": w.Initializing, "ready": w.Ready,
+			"running": w.Running, "throttled": w.Throttled, "unhealthy": w.Unhealthy},
+		Jobs: map[string]int{"in_queue": j.InQueue, "in_progress": j.InProgress, "completed": j.Completed,
+			"failed": j.Failed, "retried": j.Retried},
+		At: at,
+	}
+}
+
+// NewServerless builds the job handler of `worker --runpod`: GENERATOR's
+// generator, a scratch directory under DATA_DIR, GPU readings with
+// NVIDIA_SMI where there is a GPU. It opens no database and no storage.
+// close removes the scratch directory.
+func NewServerless(cfg *config.Config, log *slog.Logger, podID string) (h *serverless.Generate, close func(), err error) {
+	for _, tool := range []string{cfg.FFmpeg, cfg.FFprobe} {
+		if err := ffmpeg.LookPath(tool); err != nil {
+			return nil, nil, fmt.Errorf("%s %w", tool, errNoTool)
+		}
+	}
+	gen, err := NewGenerator(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	dir, err := scratch.Open(joinData(cfg, "work"), log.With("scratch", "work"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("creating work directory: %w", err)
+	}
+	smi := ""
+	if gpu.Detect(context.Background(), cfg.NvidiaSMI) {
+		smi = cfg.NvidiaSMI
+	}
+	h = &serverless.Generate{
+		Generator: gen, Name: cfg.Generator, PodID: podID, WorkDir: dir.Path,
+		NvidiaSMI: smi, SampleEvery: cfg.GPUSampleInterval, Timeout: cfg.JobTimeout,
+	}
+	return h, func() {
+		if err := dir.Close(); err != nil {
+			log.Warn("removing scratch directory", "dir", dir.Path, "error", err)
+		}
+	}, nil
+}
