@@ -452,8 +452,8 @@ var vars = []Var{
 	},
 	{
 		Name:    "RUNPOD_REST_URL",
-		Default: "https://rest.runpod.io",
-		Doc:     "Base URL of RunPod's REST API (`/v1/endpoints/{id}`), used by `avatar-api runpod`. Changed only by tests.",
+		Default: "https://api.runpod.io",
+		Doc:     "Base URL of RunPod's REST API v2 (the endpoint's settings: `avatar-api runpod status` and `scale`). Changed only by tests.",
 		set:     urlVar(func(c *Config) *string { return &c.RunPodRESTURL }),
 	},
 	{
