@@ -22,6 +22,7 @@ import (
 	"github.com/avatar-api/avatar-api/internal/config"
 	"github.com/avatar-api/avatar-api/internal/generator"
 	"github.com/avatar-api/avatar-api/internal/generator/face"
+	"github.com/avatar-api/avatar-api/internal/gpu"
 	"github.com/avatar-api/avatar-api/internal/job"
 	"github.com/avatar-api/avatar-api/internal/media"
 	"github.com/avatar-api/avatar-api/internal/metric"
@@ -243,20 +244,29 @@ func (a *App) startWorkers(ctx context.Context, o Overrides) error {
 	}
 	cfg := a.Config
 	a.workerMonitoring(ctx)
-	concurrency := cfg.Workers
-	if a.dispatcher != nil {
-		concurrency = cfg.RunPodConcurrency // each follows a job at RunPod: a goroutine, not a CPU
-	}
 	a.workers, err = worker.Start(ctx, a.Store.Driver(), worker.Deps{
 		Jobs:    job.NewLifecycle(a.Store, a.Storage, a.Log, observer{a.Metrics}),
 		Storage: a.Storage, Generator: a.generator, Log: a.Log, WorkDir: dir,
 		Backend: a.backend(), ResultTTL: cfg.ResultTTL, Heartbeat: cmp.Or(o.Heartbeat, time.Second),
 		Name: a.name, Meter: a.Rollup, Videos: media.Prober{FFmpeg: cfg.FFmpeg, FFprobe: cfg.FFprobe},
+		Readings: func(ctx context.Context, worker string, samples []gpu.Sample) error {
+			return a.recordReadings(ctx, "runpod:"+worker, samples)
+		},
 	}, worker.Options{
-		Concurrency: concurrency, RescueAfter: cfg.JobRescueAfter, SweepEvery: cmp.Or(o.SweepEvery, time.Minute),
+		Concurrency: a.concurrency(), RescueAfter: cfg.JobRescueAfter, SweepEvery: cmp.Or(o.SweepEvery, time.Minute),
 		PollInterval: cmp.Or(o.PollInterval, 500*time.Millisecond), Prune: a.prune,
 	})
 	return err
+}
+
+// concurrency is how many jobs this process's workers take at once:
+// WORKERS, or RUNPOD_CONCURRENCY when each only follows a job at RunPod
+// (a goroutine waiting, not a CPU).
+func (a *App) concurrency() int {
+	if a.dispatcher != nil {
+		return a.Config.RunPodConcurrency
+	}
+	return a.Config.Workers
 }
 
 // Workers reports whether this process runs job workers.

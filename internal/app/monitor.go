@@ -61,7 +61,7 @@ func (a *App) startMonitoring(o Overrides, degraded func() bool) {
 // rollups and Prometheus, and, with an NVIDIA GPU, its readings while they
 // run jobs.
 func (a *App) workerMonitoring(ctx context.Context) {
-	a.Rollup.SetSlots(a.Config.Workers)
+	a.Rollup.SetSlots(a.concurrency())
 	a.Metrics.SetWorkerSource(func() metric.WorkerUse {
 		u := a.Rollup.Use()
 		return metric.WorkerUse{Slots: u.Slots, Busy: u.Busy, BusySeconds: u.BusySeconds, CapacitySeconds: u.CapacitySeconds}
@@ -77,12 +77,7 @@ func (a *App) workerMonitoring(ctx context.Context) {
 	sampler := gpu.NewSampler(gpu.SamplerConfig{
 		Path: cfg.NvidiaSMI, Every: cfg.GPUSampleInterval, Active: a.Rollup.Busy, Log: a.Log.With("component", "gpu"),
 		Record: func(ctx context.Context, samples []gpu.Sample) error {
-			rows := make([]store.GPUSample, len(samples))
-			for i, s := range samples {
-				rows[i] = store.GPUSample{At: s.At, Worker: a.name, GPU: s.GPU, Utilization: s.Utilization,
-					MemoryUsed: s.MemoryUsedBytes, MemoryTotal: s.MemoryTotalBytes}
-			}
-			return a.Store.AddGPUSamples(ctx, rows)
+			return a.recordReadings(ctx, a.name, samples)
 		},
 	})
 	a.Metrics.SetGPUSource(func() []metric.GPUReading {
@@ -101,6 +96,16 @@ func (a *App) workerMonitoring(ctx context.Context) {
 	a.Log.Info("sampling the NVIDIA GPU while jobs run", "every", cfg.GPUSampleInterval.String())
 }
 
+// recordReadings adds a machine's GPU readings to the history.
+func (a *App) recordReadings(ctx context.Context, worker string, samples []gpu.Sample) error {
+	rows := make([]store.GPUSample, len(samples))
+	for i, s := range samples {
+		rows[i] = store.GPUSample{At: s.At, Worker: worker, GPU: s.GPU, Utilization: s.Utilization,
+			MemoryUsed: s.MemoryUsedBytes, MemoryTotal: s.MemoryTotalBytes}
+	}
+	return a.Store.AddGPUSamples(ctx, rows)
+}
+
 // prune deletes monitoring's history older than METRICS_RETENTION, and
 // expired dashboard sessions: run by the sweep, once across processes.
 func (a *App) prune(ctx context.Context) error {
@@ -112,7 +117,7 @@ func (a *App) prune(ctx context.Context) error {
 // monitor answers the dashboard's refreshes. Its cache of the history
 // is filled in the background from the start.
 func (a *App) monitor() *stats.Service {
-	svc := &stats.Service{History: a.Store, Location: a.Config.CostLocation, Price: a.Config.CostPerSecond,
+	svc := &stats.Service{History: a.Store, Location: a.Config.CostLocation, Price: a.backend().Price,
 		Retention: a.Config.MetricsRetention}
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})

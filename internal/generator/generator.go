@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/avatar-api/avatar-api/internal/gpu"
 )
 
 // Request describes one video to make. Paths are local files; the output is
@@ -114,6 +116,10 @@ type Result struct {
 	// Billed is what the service that made the video billed for it
 	// (RunPod's executionTime); nil when it is this machine's time.
 	Billed *time.Duration
+	// Worker and GPU, for a video made elsewhere: the machine that made
+	// it (RunPod's worker id) and its GPU's readings meanwhile.
+	Worker string
+	GPU    []gpu.Sample
 }
 
 // Elsewhere is implemented by generators that run on another service:

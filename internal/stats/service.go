@@ -16,7 +16,7 @@ var ErrUnknownRange = errors.New("unknown range")
 type Service struct {
 	History  store.History
 	Location *time.Location // COST_TIMEZONE
-	Price    store.NanoUSD  // COST_PER_SECOND
+	Price    store.NanoUSD  // a second of the backend (COST_PER_SECOND, RUNPOD_PRICE_PER_SECOND)
 	Budget   *store.NanoUSD // the month's budget; nil: none
 	// Retention is METRICS_RETENTION (0: rollups are kept).
 	Retention time.Duration

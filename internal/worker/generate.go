@@ -17,6 +17,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/avatar-api/avatar-api/internal/generator"
+	"github.com/avatar-api/avatar-api/internal/gpu"
 	"github.com/avatar-api/avatar-api/internal/job"
 	"github.com/avatar-api/avatar-api/internal/media"
 	"github.com/avatar-api/avatar-api/internal/queue"
@@ -61,6 +62,9 @@ type Deps struct {
 	// (H.264 and AAC, as long as the audio) before it is accepted.
 	// Required when the generator may upload (Result.Uploaded).
 	Videos VideoChecker
+	// Readings, if set, records the GPU readings a generator running
+	// elsewhere brought back (RunPod's worker), under that machine's name.
+	Readings func(ctx context.Context, worker string, samples []gpu.Sample) error
 }
 
 // VideoChecker checks a made video (media.Prober).
@@ -271,6 +275,11 @@ func (w *generateWorker) generate(ctx context.Context, j *store.Job, log *slog.L
 			}
 		}
 		return store.Result{}, err
+	}
+	if len(gres.GPU) > 0 && d.Readings != nil {
+		if err := d.Readings(ctx, gres.Worker, gres.GPU); err != nil {
+			log.WarnContext(ctx, "recording the GPU worker's readings failed", "error", err)
+		}
 	}
 	r := store.Result{Key: key, Bytes: size, Duration: gres.Duration, ExpiresAt: time.Now().Add(d.ResultTTL)}
 	if err := d.Jobs.Complete(context.WithoutCancel(ctx), j, j.Attempt, r, gres.Billed); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -65,7 +66,7 @@ func TestGenerate(t *testing.T) {
 			wantFrames := frameCount(audioDur, tt.fps)
 			info, _ := os.Stat(req.OutputPath)
 			want := generator.Result{Duration: secs(out.Duration), Width: tt.width, Height: tt.height, FPS: tt.fps, Frames: wantFrames, Size: info.Size()}
-			if res != want {
+			if !reflect.DeepEqual(res, want) {
 				t.Errorf("result %+v, want %+v", res, want)
 			}
 			if out.Frames != wantFrames {

@@ -25,10 +25,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
 	"github.com/avatar-api/avatar-api/internal/generator"
+	"github.com/avatar-api/avatar-api/internal/gpu"
 	"github.com/avatar-api/avatar-api/internal/runpod"
 )
 
@@ -277,6 +279,27 @@ func (d *Dispatcher) wait(ctx context.Context, req generator.Request, run genera
 	}
 }
 
+// maxReadings bounds the GPU readings kept of one job (an hour at 5 s).
+const maxReadings = 720
+
+// readings are the worker's GPU readings, as the sampler's: a utilisation
+// the worker did not know (sent as -1, JSON having no NaN) is NaN, and
+// implausible figures are dropped (the output is the worker's word).
+func readings(in []runpod.GPUSample) []gpu.Sample {
+	out := make([]gpu.Sample, 0, min(len(in), maxReadings))
+	for _, r := range in[:min(len(in), maxReadings)] {
+		u := r.Utilization
+		if u < 0 {
+			u = math.NaN()
+		}
+		if u > 1 || r.GPU < 0 || r.GPU > 64 || r.At.IsZero() {
+			continue
+		}
+		out = append(out, gpu.Sample{GPU: r.GPU, Utilization: u, MemoryUsedBytes: r.MemoryUsedBytes, MemoryTotalBytes: r.MemoryTotalBytes, At: r.At})
+	}
+	return out
+}
+
 // reportProgress passes on the worker's last progress update.
 func reportProgress(out json.RawMessage, progress generator.ProgressFunc) {
 	var p runpod.Progress
@@ -302,6 +325,7 @@ func ended(j runpod.Job, run generator.Run) (generator.Result, error) {
 		return generator.Result{
 			Duration: time.Duration(v.DurationMS) * time.Millisecond, Width: v.Width, Height: v.Height, FPS: v.FPS,
 			Frames: v.Frames, Size: v.Bytes, Uploaded: true, UploadedKey: run.Output, Billed: &billed,
+			Worker: out.Worker, GPU: readings(out.GPU),
 		}, nil
 	case runpod.Failed:
 		we := runpod.ParseError(j.Error)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -370,5 +371,29 @@ func waitFor(t *testing.T, ok func() bool) {
 			t.Fatal("condition not met in 20 s")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestGPUReadingsComeBack: the worker's GPU readings reach the result,
+// an unknown utilisation (-1) as NaN, implausible ones dropped.
+func TestGPUReadingsComeBack(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	at := time.Now().UTC().Truncate(time.Second)
+	out := goodOutput
+	out.Worker = "pod-7"
+	out.GPU = []runpod.GPUSample{
+		{GPU: 0, Utilization: 0.87, MemoryUsedBytes: 6 << 30, MemoryTotalBytes: 24 << 30, At: at},
+		{GPU: 0, Utilization: -1, MemoryUsedBytes: 6 << 30, MemoryTotalBytes: 24 << 30, At: at.Add(5 * time.Second)},
+		{GPU: 0, Utilization: 7, At: at}, // not a share
+	}
+	b.worker(t, out, "", nil)
+	res, err := b.d.Generate(context.Background(), b.request("job-gpu"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Worker != "pod-7" || len(res.GPU) != 2 || res.GPU[0].Utilization != 0.87 || !math.IsNaN(res.GPU[1].Utilization) ||
+		!res.GPU[0].At.Equal(at) || res.GPU[0].MemoryTotalBytes != 24<<30 {
+		t.Fatalf("worker %q, readings %+v", res.Worker, res.GPU)
 	}
 }
