@@ -17,15 +17,16 @@ type Config struct {
 	// APIURL is the job API's base; /v2/{endpoint}/... is appended.
 	// Default https://api.runpod.ai.
 	APIURL string
-	// RESTURL is the REST API's base; /v1/endpoints/{id} is appended.
-	// Default https://rest.runpod.io. (RunPod retires REST v1 on
-	// 2026-11-15 for api.runpod.io/v2/serverless: docs.runpod.io,
-	// api-reference-v2/migrate-from-v1.)
+	// RESTURL is the REST API v2's base; /v2/serverless/{id} is appended.
+	// Default https://api.runpod.io. REST v1 (rest.runpod.io/v1) is
+	// retired: docs.runpod.io/api-reference-v2/migrate-from-v1 gives
+	// 2026-12-01 (2026-11-15 in its August 2026 text).
 	RESTURL    string
 	EndpointID string
 	// APIKey is a secret: sent as "Authorization: Bearer <key>", as
 	// runpod-python's client does (runpod/endpoint/runner.py) and the REST
-	// API's OpenAPI schema asks; never put in an error or a log.
+	// API v2's OpenAPI schema asks (bearerAuth); never put in an error or
+	// a log.
 	APIKey string
 	// HTTP makes the requests; nil is a client with a 30 s timeout.
 	HTTP *http.Client
@@ -38,7 +39,7 @@ type Config struct {
 
 const (
 	defaultAPIURL  = "https://api.runpod.ai"
-	defaultRESTURL = "https://rest.runpod.io"
+	defaultRESTURL = "https://api.runpod.io"
 	defaultRetries = 4
 	defaultTimeout = 30 * time.Second
 )
@@ -53,12 +54,12 @@ const (
 )
 
 // Client calls RunPod's job API (run, status, cancel, health) for one
-// endpoint, and the REST API for that endpoint's settings. Each call
+// endpoint, and the REST API v2 for that endpoint's settings. Each call
 // retries what is worth retrying (see Retries and Run). It is safe for
 // concurrent use.
 type Client struct {
 	api      string // {APIURL}/v2/{endpoint}
-	endpoint string // {RESTURL}/v1/endpoints/{endpoint}
+	endpoint string // {RESTURL}/v2/serverless/{endpoint}
 	key      string
 	http     *http.Client
 	retries  int
@@ -96,7 +97,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	c := &Client{
 		api:      api + "/v2/" + cfg.EndpointID,
-		endpoint: rest + "/v1/endpoints/" + cfg.EndpointID,
+		endpoint: rest + "/v2/serverless/" + cfg.EndpointID,
 		key:      cfg.APIKey,
 		http:     cfg.HTTP,
 		retries:  cfg.Retries,
@@ -131,8 +132,9 @@ func baseURL(s string) (string, error) {
 }
 
 // validEndpointID accepts what RunPod's ids are made of (lower-case
-// letters and digits, "jpnw0v75y3qoql" in the REST schema), and '-' and
-// '_', which a path segment carries as they are.
+// letters and digits, "4m7x2k9q" among the REST API v2 schema's examples,
+// "ep_abc123" another), and '-' and '_', which a path segment carries as
+// they are.
 func validEndpointID(id string) bool {
 	if len(id) == 0 || len(id) > 64 {
 		return false
@@ -297,72 +299,4 @@ func (c *Client) Health(ctx context.Context) (Health, error) {
 		return Health{}, err
 	}
 	return h, nil
-}
-
-// Endpoint is the endpoint's settings an operator reads, from the REST
-// API (rest.runpod.io/v1/openapi.json, schema Endpoint).
-type Endpoint struct {
-	ID, Name               string
-	WorkersMin, WorkersMax int
-	ExecutionTimeoutMS     int64
-	GPUTypeIDs             []string // in the order RunPod tries them
-	GPUCount               int      // per worker
-	IdleTimeout            time.Duration
-	ScalerType             string // QUEUE_DELAY or REQUEST_COUNT
-	ScalerValue            int
-	DataCenterIDs          []string
-	TemplateID             string
-	Version                int
-}
-
-// endpointBody is the REST API's JSON of an endpoint.
-type endpointBody struct {
-	ID                 string   `json:"id"`
-	Name               string   `json:"name"`
-	WorkersMin         int      `json:"workersMin"`
-	WorkersMax         int      `json:"workersMax"`
-	ExecutionTimeoutMS int64    `json:"executionTimeoutMs"`
-	GPUTypeIDs         []string `json:"gpuTypeIds"`
-	GPUCount           int      `json:"gpuCount"`
-	IdleTimeout        int      `json:"idleTimeout"` // s
-	ScalerType         string   `json:"scalerType"`
-	ScalerValue        int      `json:"scalerValue"`
-	DataCenterIDs      []string `json:"dataCenterIds"`
-	TemplateID         string   `json:"templateId"`
-	Version            int      `json:"version"`
-}
-
-func (b endpointBody) endpoint() Endpoint {
-	return Endpoint{
-		ID: b.ID, Name: b.Name,
-		WorkersMin: b.WorkersMin, WorkersMax: b.WorkersMax,
-		ExecutionTimeoutMS: b.ExecutionTimeoutMS,
-		GPUTypeIDs:         b.GPUTypeIDs, GPUCount: b.GPUCount,
-		IdleTimeout: time.Duration(b.IdleTimeout) * time.Second,
-		ScalerType:  b.ScalerType, ScalerValue: b.ScalerValue,
-		DataCenterIDs: b.DataCenterIDs, TemplateID: b.TemplateID, Version: b.Version,
-	}
-}
-
-// Endpoint returns the endpoint's settings.
-func (c *Client) Endpoint(ctx context.Context) (Endpoint, error) {
-	var e endpointBody
-	if err := c.do(ctx, request{op: "get endpoint", method: http.MethodGet, url: c.endpoint}, &e); err != nil {
-		return Endpoint{}, err
-	}
-	return e.endpoint(), nil
-}
-
-// SetMaxWorkers sets the endpoint's workersMax, the most workers RunPod
-// runs at once (0 stops new ones), and returns the endpoint as updated.
-func (c *Client) SetMaxWorkers(ctx context.Context, n int) (Endpoint, error) {
-	if n < 0 {
-		return Endpoint{}, fmt.Errorf("runpod update endpoint: workersMax %d is negative", n)
-	}
-	b, _ := json.Marshal(map[string]int{"workersMax": n})
-	var e endpointBody
-	if err := c.do(ctx, request{op: "update endpoint", method: http.MethodPatch, url: c.endpoint, body: b}, &e); err != nil {
-		return Endpoint{}, err
-	}
-	return e.endpoint(), nil
 }

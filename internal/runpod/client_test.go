@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -43,7 +46,7 @@ func (tb *testBundle) client(t *testing.T, key string) *runpod.Client {
 	t.Helper()
 	c, err := runpod.New(runpod.Config{
 		APIURL:     tb.s.URL(),
-		RESTURL:    tb.s.URL(),
+		RESTURL:    tb.s.RESTURL(),
 		EndpointID: tb.s.Options().EndpointID,
 		APIKey:     key,
 		Sleep:      tb.sleeps.sleep,
@@ -344,21 +347,31 @@ func TestHealth(t *testing.T) {
 func TestEndpoint(t *testing.T) {
 	t.Parallel()
 	tb := setup(t, runpodtest.Options{EndpointID: "jpnw0v75y3qoql"})
-	ctx := context.Background()
-	e, err := tb.c.Endpoint(ctx)
+	e, err := tb.c.Endpoint(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.ID != "jpnw0v75y3qoql" || e.WorkersMax != 3 || e.WorkersMin != 0 || e.ExecutionTimeoutMS != 600000 ||
-		len(e.GPUTypeIDs) != 1 || e.GPUCount != 1 || e.IdleTimeout != 5*time.Second || e.ScalerType != "QUEUE_DELAY" {
-		t.Errorf("Endpoint = %+v", e)
+	want := runpod.Endpoint{
+		ID: "jpnw0v75y3qoql", Name: "avatar-test", Type: "QUEUE", Image: "runpod/pytorch:1.0.2-cu1281-torch280-ubuntu2404",
+		WorkersMin: 0, WorkersMax: 3, IdleTimeout: 5 * time.Second, ScalerType: "QUEUE_DELAY", ScalerValue: 4,
+		ExecutionTimeoutMS: 600000, GPUPools: []string{"ADA_24"}, GPUCount: 1, DataCenterIDs: []string{"EU-RO-1"},
 	}
-	e, err = tb.c.SetMaxWorkers(ctx, 0)
-	if err != nil || e.WorkersMax != 0 || e.Name != "avatar-test" {
+	if !reflect.DeepEqual(e, want) {
+		t.Errorf("Endpoint = %+v\nwant %+v", e, want)
+	}
+}
+
+func TestSetMaxWorkers(t *testing.T) {
+	t.Parallel()
+	tb := setup(t, runpodtest.Options{})
+	ctx := context.Background()
+	e, err := tb.c.SetMaxWorkers(ctx, 0)
+	// Only max changes: the double, like v2, keeps what the PATCH leaves out.
+	if err != nil || e.WorkersMax != 0 || e.WorkersMin != 0 || e.IdleTimeout != 5*time.Second || e.Name != "avatar-test" {
 		t.Errorf("SetMaxWorkers(0) = %+v, %v", e, err)
 	}
 	if e, _ := tb.c.Endpoint(ctx); e.WorkersMax != 0 {
-		t.Errorf("Endpoint after SetMaxWorkers(0): workersMax %d", e.WorkersMax)
+		t.Errorf("Endpoint after SetMaxWorkers(0): WorkersMax %d", e.WorkersMax)
 	}
 	if _, err := tb.c.SetMaxWorkers(ctx, -1); err == nil {
 		t.Error("SetMaxWorkers(-1) was sent")
@@ -374,6 +387,88 @@ func TestEndpoint(t *testing.T) {
 	}
 	if w := tb.sleeps.waits(); len(w) != 1 {
 		t.Errorf("waits %v, want one (for the 503)", w)
+	}
+}
+
+// canned is a transport that records requests and answers each with
+// status and body, as RunPod's REST host would.
+type canned struct {
+	status int
+	body   string
+
+	mu   sync.Mutex
+	reqs []string // method, URL and body of each request
+}
+
+func (c *canned) RoundTrip(r *http.Request) (*http.Response, error) {
+	var body []byte
+	if r.Body != nil {
+		body, _ = io.ReadAll(r.Body)
+	}
+	c.mu.Lock()
+	c.reqs = append(c.reqs, r.Method+" "+r.URL.String()+" "+string(body))
+	c.mu.Unlock()
+	return &http.Response{
+		StatusCode: c.status, Body: io.NopCloser(strings.NewReader(c.body)), Request: r,
+		Header: http.Header{"Content-Type": {"application/json"}},
+	}, nil
+}
+
+func cannedClient(t *testing.T, tr *canned) *runpod.Client {
+	t.Helper()
+	c, err := runpod.New(runpod.Config{EndpointID: "ep1", APIKey: secret, HTTP: &http.Client{Transport: tr}, Retries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestEndpointRequests: the default host, the v2 paths, and a PATCH
+// body of workers.max alone, the only field sent.
+func TestEndpointRequests(t *testing.T) {
+	t.Parallel()
+	tr := &canned{status: 200, body: `{"id": "ep1", "name": "n", "workers": {"min": 0, "max": 2}, "scaling": {"type": "REQUEST_COUNT", "requestCount": 3}}`}
+	c := cannedClient(t, tr)
+	ctx := context.Background()
+	if _, err := c.Endpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e, err := c.SetMaxWorkers(ctx, 2)
+	if err != nil || e.ScalerValue != 3 || e.IdleTimeout != 0 || e.GPUPools != nil {
+		t.Errorf("SetMaxWorkers = %+v, %v", e, err)
+	}
+	want := []string{
+		"GET https://api.runpod.io/v2/serverless/ep1 ",
+		`PATCH https://api.runpod.io/v2/serverless/ep1 {"workers":{"max":2}}`,
+	}
+	if !slices.Equal(tr.reqs, want) {
+		t.Errorf("requests %q\nwant %q", tr.reqs, want)
+	}
+}
+
+// TestEndpointOtherShapes: an answer without workers.min and max (REST
+// v1's flat shape, say) is refused, not read as 0 workers; a v2
+// validation failure shows the fields it names.
+func TestEndpointOtherShapes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, body := range []string{
+		`{"id": "ep1", "workersMin": 0, "workersMax": 3}`,
+		`{"id": "ep1", "workers": {"min": 0}}`,
+		`{"workers": {"min": 0, "max": 3}}`,
+	} {
+		_, err := cannedClient(t, &canned{status: 200, body: body}).Endpoint(ctx)
+		if !strings.Contains(failed(t, err).Error(), "not the REST API v2's Endpoint") {
+			t.Errorf("Endpoint of %s: %v", body, err)
+		}
+	}
+	if _, err := cannedClient(t, &canned{status: 200, body: `{"id": "ep1", "workers": [{"id": "pod1"}]}`}).Endpoint(ctx); !strings.Contains(failed(t, err).Error(), "decode answer") {
+		t.Errorf("Endpoint of workers as a list: %v", err)
+	}
+	tr := &canned{status: 422, body: `{"title": "Unprocessable Entity", "status": 422, "detail": "Request validation failed.", "errors": ["$.workers: additional properties 'max' not allowed"]}`}
+	_, err := cannedClient(t, tr).SetMaxWorkers(ctx, 1)
+	if e := apiError(t, err); e.Status != 422 || e.Temporary() || !strings.Contains(e.Message, "'max' not allowed") {
+		t.Errorf("SetMaxWorkers refused: %v", err)
 	}
 }
 

@@ -182,13 +182,16 @@ func retryAfter(v string, now time.Time) time.Duration {
 
 // excerpt is a short, printable excerpt of an error body for logs: the
 // "error", "message" or "detail" of a JSON body, else the text; never the
-// API key, should a body echo it.
+// API key, should a body echo it. The REST API v2's problem details list
+// what failed validation in "errors" ("$: additional properties 'x' not
+// allowed", api.runpod.io/v2/openapi.json, ErrorResponse): those follow
+// the detail, which alone says only "Request validation failed."
 func excerpt(b []byte, key string) string {
 	var m map[string]any
 	if json.Unmarshal(b, &m) == nil {
 		for _, k := range []string{"error", "message", "detail", "title"} {
 			if s, ok := m[k].(string); ok && s != "" {
-				b = []byte(s)
+				b = []byte(s + problemErrors(m["errors"]))
 				break
 			}
 		}
@@ -210,6 +213,22 @@ func excerpt(b []byte, key string) string {
 		s = s[:cut] + "…"
 	}
 	return s
+}
+
+// problemErrors is the strings of a problem's "errors", joined by "; "
+// in parentheses after a space; "" when it has none.
+func problemErrors(v any) string {
+	list, _ := v.([]any)
+	var errs []string
+	for _, e := range list {
+		if s, ok := e.(string); ok && s != "" {
+			errs = append(errs, s)
+		}
+	}
+	if len(errs) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(errs, "; ") + ")"
 }
 
 // sleep waits d or until ctx ends.

@@ -50,8 +50,11 @@ func TestExcerpt(t *testing.T) {
 		name, body, want string
 	}{
 		{"JobAPI", `{"error": "request does not exist"}`, "request does not exist"},
-		{"RESTv1", `{"message": "Pod not found"}`, "Pod not found"},
+		{"Message", `{"message": "Pod not found"}`, "Pod not found"},
 		{"RESTv2", `{"title": "Not Found", "status": 404, "detail": "The requested Pod does not exist."}`, "The requested Pod does not exist."},
+		{"RESTv2Validation", `{"title": "Unprocessable Entity", "status": 422, "detail": "Request validation failed.", "errors": ["$: additional properties 'workersMax' not allowed", 7, "$.workers.max: must be >= 0"]}`,
+			"Request validation failed. ($: additional properties 'workersMax' not allowed; $.workers.max: must be >= 0)"},
+		{"RESTv2EmptyErrors", `{"title": "Bad Request", "status": 400, "detail": "request could not be processed", "errors": []}`, "request could not be processed"},
 		{"Text", "upstream\n\tconnect error\x00 or disconnect", "upstream connect error or disconnect"},
 		{"HTML", "<html><body>502 Bad Gateway</body></html>", "(an HTML page)"},
 		{"EchoedKey", `{"error": "key rpa_KEY123 is not valid"}`, "key [key] is not valid"},

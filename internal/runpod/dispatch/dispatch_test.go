@@ -46,7 +46,7 @@ func setup(t *testing.T, o options) *bundle {
 		WorkerLostAfter: 24 * time.Hour})
 	t.Cleanup(double.Close)
 	client, err := runpod.New(runpod.Config{
-		APIURL: double.URL(), RESTURL: double.URL(), EndpointID: double.Options().EndpointID, APIKey: double.Options().APIKey,
+		APIURL: double.URL(), RESTURL: double.RESTURL(), EndpointID: double.Options().EndpointID, APIKey: double.Options().APIKey,
 		Sleep: func(ctx context.Context, d time.Duration) error { // no real backoff in tests
 			select {
 			case <-ctx.Done():

@@ -6,12 +6,11 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 )
 
-// routes is the double's route table: the job API, the worker's side and
-// the REST API.
+// routes is the route table of the job API's host (api.runpod.ai): the
+// job API and the worker's side.
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 
@@ -27,10 +26,17 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v2/{endpoint}/job-stop/{pod}", s.jobStop)
 	mux.HandleFunc("POST /v2/{endpoint}/job-done/{pod}/{id}", s.jobDone)
 	mux.HandleFunc("GET /v2/{endpoint}/ping/{pod}", s.ping)
+	return mux
+}
 
-	// The REST API (rest.runpod.io/v1), the endpoint's settings.
-	mux.HandleFunc("GET /v1/endpoints/{endpoint}", s.getEndpoint)
-	mux.HandleFunc("PATCH /v1/endpoints/{endpoint}", s.patchEndpoint)
+// restRoutes is the route table of the REST API v2's host
+// (api.runpod.io): the endpoint's settings (rest.go). A host of its own,
+// as at RunPod: on one host its paths and the job API's would clash (GET
+// /v2/serverless/health matches both).
+func (s *Server) restRoutes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v2/serverless/{id}", s.getEndpoint)
+	mux.HandleFunc("PATCH /v2/serverless/{id}", s.patchEndpoint)
 	return mux
 }
 
@@ -116,7 +122,7 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) {
 	if execTimeout == 0 {
 		// "Setting executionTimeout in a request overrides the default
 		// endpoint setting for that specific job only."
-		execTimeout = time.Duration(s.endpoint.ExecutionTimeoutMS) * time.Millisecond
+		execTimeout = time.Duration(s.endpoint.Timeout) * time.Millisecond
 	}
 	now := s.opts.Now()
 	s.sweepLocked(now)
@@ -258,136 +264,4 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, h)
-}
-
-// endpoint is the REST API's Endpoint, the fields an operator reads
-// (rest.runpod.io/v1/openapi.json, components.schemas.Endpoint).
-type endpoint struct {
-	ID                 string   `json:"id"`
-	Name               string   `json:"name"`
-	ComputeType        string   `json:"computeType"`
-	CreatedAt          string   `json:"createdAt"`
-	DataCenterIDs      []string `json:"dataCenterIds"`
-	ExecutionTimeoutMS int64    `json:"executionTimeoutMs"`
-	GPUCount           int      `json:"gpuCount"`
-	GPUTypeIDs         []string `json:"gpuTypeIds"`
-	IdleTimeout        int      `json:"idleTimeout"` // s
-	ScalerType         string   `json:"scalerType"`
-	ScalerValue        int      `json:"scalerValue"`
-	TemplateID         string   `json:"templateId"`
-	Version            int      `json:"version"`
-	WorkersMax         int      `json:"workersMax"`
-	WorkersMin         int      `json:"workersMin"`
-}
-
-// newEndpoint is the endpoint the double starts with, the schema's
-// examples and defaults for what it does not model.
-func newEndpoint(id string) endpoint {
-	return endpoint{
-		ID:                 id,
-		Name:               "avatar-test",
-		ComputeType:        "GPU",
-		CreatedAt:          "2026-01-01T00:00:00.000Z",
-		DataCenterIDs:      []string{"EU-RO-1"},
-		ExecutionTimeoutMS: defaultExecutionTimeout.Milliseconds(),
-		GPUCount:           1,
-		GPUTypeIDs:         []string{"NVIDIA GeForce RTX 4090"},
-		IdleTimeout:        5,
-		ScalerType:         "QUEUE_DELAY",
-		ScalerValue:        4,
-		TemplateID:         "30zmvf89kd",
-		WorkersMax:         3,
-		WorkersMin:         0,
-	}
-}
-
-// endpointPatch is the part of EndpointUpdateInput the double applies.
-type endpointPatch struct {
-	Name               *string   `json:"name"`
-	ExecutionTimeoutMS *int64    `json:"executionTimeoutMs"`
-	GPUCount           *int      `json:"gpuCount"`
-	GPUTypeIDs         *[]string `json:"gpuTypeIds"`
-	IdleTimeout        *int      `json:"idleTimeout"`
-	ScalerType         *string   `json:"scalerType"`
-	ScalerValue        *int      `json:"scalerValue"`
-	WorkersMax         *int      `json:"workersMax"`
-	WorkersMin         *int      `json:"workersMin"`
-}
-
-// restAuth checks a REST API request: route, Bearer key, endpoint.
-func (s *Server) restAuth(w http.ResponseWriter, r *http.Request) bool {
-	if s.injected(w, "endpoint") {
-		return false
-	}
-	if r.Header.Get("Authorization") != "Bearer "+s.opts.APIKey {
-		writeRESTError(w, http.StatusUnauthorized, "unauthorized")
-		return false
-	}
-	if r.PathValue("endpoint") != s.opts.EndpointID {
-		writeRESTError(w, http.StatusNotFound, "endpoint not found")
-		return false
-	}
-	return true
-}
-
-// getEndpoint serves GET /v1/endpoints/{endpoint}.
-func (s *Server) getEndpoint(w http.ResponseWriter, r *http.Request) {
-	if !s.restAuth(w, r) {
-		return
-	}
-	s.mu.Lock()
-	e := s.endpoint
-	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, e)
-}
-
-// patchEndpoint serves PATCH /v1/endpoints/{endpoint}: the fields given
-// change (the version does not: it counts template and environment
-// changes, which the double does not model). Workers limits must be
-// whole and workersMin at most workersMax (400 otherwise; the schema
-// gives no bounds, the console does).
-func (s *Server) patchEndpoint(w http.ResponseWriter, r *http.Request) {
-	if !s.restAuth(w, r) {
-		return
-	}
-	var p endpointPatch
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
-	if err := dec.Decode(&p); err != nil {
-		writeRESTError(w, http.StatusBadRequest, "body is not a JSON object")
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e := s.endpoint
-	set(&e.Name, p.Name)
-	set(&e.ExecutionTimeoutMS, p.ExecutionTimeoutMS)
-	set(&e.GPUCount, p.GPUCount)
-	set(&e.GPUTypeIDs, p.GPUTypeIDs)
-	set(&e.IdleTimeout, p.IdleTimeout)
-	set(&e.ScalerType, p.ScalerType)
-	set(&e.ScalerValue, p.ScalerValue)
-	set(&e.WorkersMax, p.WorkersMax)
-	set(&e.WorkersMin, p.WorkersMin)
-	var problems []string
-	if e.WorkersMin < 0 || e.WorkersMax < 0 || e.WorkersMin > e.WorkersMax {
-		problems = append(problems, "workersMin and workersMax must be 0 or more, workersMin at most workersMax")
-	}
-	if e.ExecutionTimeoutMS < minExecutionTimeout.Milliseconds() {
-		problems = append(problems, "executionTimeoutMs is too small")
-	}
-	if e.GPUCount < 1 || e.IdleTimeout < 0 || e.ScalerValue < 0 {
-		problems = append(problems, "gpuCount, idleTimeout or scalerValue is out of range")
-	}
-	if len(problems) > 0 {
-		writeRESTError(w, http.StatusBadRequest, strings.Join(problems, "; "))
-		return
-	}
-	s.endpoint = e
-	writeJSON(w, http.StatusOK, e)
-}
-
-func set[T any](dst *T, v *T) {
-	if v != nil {
-		*dst = *v
-	}
 }

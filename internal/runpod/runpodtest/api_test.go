@@ -129,7 +129,9 @@ func TestExecutionTimeout(t *testing.T) {
 func TestEndpointExecutionTimeoutIsTheDefault(t *testing.T) {
 	t.Parallel()
 	b := setup(t, runpodtest.Options{})
-	b.rest(t, http.MethodPatch, `{"executionTimeoutMs": 30000}`)
+	if code, body := b.rest(t, http.MethodPatch, `{"timeout": 30000}`); code != http.StatusOK {
+		t.Fatalf("PATCH answered %d %s", code, body)
+	}
 	id := b.submit(t, `{"input": {}}`)
 	if r := b.job(t, id); r.ExecutionTimeout != 30*time.Second {
 		t.Errorf("executionTimeout = %v, want the endpoint's 30 s", r.ExecutionTimeout)
@@ -412,41 +414,6 @@ func TestRunWorkerRidesOutFailures(t *testing.T) {
 	eventually(t, "the job to complete", func() bool { r, _ := b.s.Job(id); return r.Status == "COMPLETED" })
 }
 
-func TestEndpoint(t *testing.T) {
-	t.Parallel()
-	b := setup(t, runpodtest.Options{EndpointID: "ep1", APIKey: "key"})
-	code, body := b.rest(t, http.MethodGet, "")
-	var e map[string]any
-	decode(t, body, &e)
-	if code != 200 || e["id"] != "ep1" || e["workersMax"] != 3.0 || e["workersMin"] != 0.0 || e["executionTimeoutMs"] != 600000.0 {
-		t.Errorf("GET answered %d %s", code, body)
-	}
-	code, body = b.rest(t, http.MethodPatch, `{"workersMax": 0}`)
-	decode(t, body, &e)
-	if code != 200 || e["workersMax"] != 0.0 || e["name"] != "avatar-test" {
-		t.Errorf("PATCH answered %d %s", code, body)
-	}
-	if _, body := b.rest(t, http.MethodGet, ""); !jsonEqual(body, mustJSON(t, e)) {
-		t.Errorf("GET after PATCH: %s", body)
-	}
-	for _, bad := range []string{`{"workersMin": 1}`, `{"workersMax": -1}`, `[]`} {
-		if code, _ := b.rest(t, http.MethodPatch, bad); code != http.StatusBadRequest {
-			t.Errorf("PATCH %s answered %d, want 400", bad, code)
-		}
-	}
-	// The REST API takes the key as a Bearer token only.
-	if code, _ := call(t, http.MethodGet, b.s.URL()+"/v1/endpoints/ep1", "key", ""); code != http.StatusUnauthorized {
-		t.Errorf("GET with a bare key answered %d, want 401", code)
-	}
-	if code, _ := call(t, http.MethodGet, b.s.URL()+"/v1/endpoints/ep2", "Bearer key", ""); code != http.StatusNotFound {
-		t.Errorf("GET of another endpoint answered %d, want 404", code)
-	}
-	b.s.Fail("endpoint", http.StatusInternalServerError, 1)
-	if code, _ := b.rest(t, http.MethodGet, ""); code != 500 {
-		t.Errorf("GET with an injected failure answered %d", code)
-	}
-}
-
 // health is /health's answer.
 type health struct {
 	Jobs struct {
@@ -466,20 +433,6 @@ func (b *bundle) health(t *testing.T) health {
 	var h health
 	decode(t, body, &h)
 	return h
-}
-
-func (b *bundle) rest(t *testing.T, method, body string) (int, []byte) {
-	t.Helper()
-	return call(t, method, b.s.URL()+"/v1/endpoints/"+b.s.Options().EndpointID, "Bearer "+b.s.Options().APIKey, body)
-}
-
-func mustJSON(t *testing.T, v any) []byte {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 func TestFailOfUnknownRoutePanics(t *testing.T) {

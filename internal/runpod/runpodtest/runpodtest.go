@@ -5,11 +5,13 @@
 // silent it picks the plausible behaviour and says so in a comment.
 //
 // It serves both sides of an endpoint: the job API our API calls (/run,
-// /status, /cancel, /health under /v2/{endpoint}), the REST API's
-// endpoint (GET and PATCH /v1/endpoints/{id}), and the worker's side
+// /status, /cancel, /health under /v2/{endpoint}) and the worker's side
 // (job-take, job-stop, job-done, ping), whose URLs WorkerEnv hands to a
-// worker process exactly as RunPod hands them to its container. Run is an
-// in-process worker for tests that need no separate process.
+// worker process exactly as RunPod hands them to its container, on one
+// host (URL); the REST API v2's endpoint (GET and PATCH
+// /v2/serverless/{id}, see rest.go) on another (RESTURL), as RunPod
+// serves them from api.runpod.ai and api.runpod.io. Run is an in-process
+// worker for tests that need no separate process.
 //
 // Sources (read August 2026):
 //
@@ -29,9 +31,8 @@
 //     back before reaching the timeout threshold").
 //   - docs.runpod.io/serverless/workers/overview: worker states (idle,
 //     initializing, running, throttled, unhealthy).
-//   - rest.runpod.io/v1/openapi.json (docs.runpod.io/api-reference):
-//     GET/PATCH /endpoints/{endpointId}, the Endpoint and
-//     EndpointUpdateInput schemas, Bearer authentication.
+//   - The REST API v2 (api.runpod.io/v2/openapi.json,
+//     docs.runpod.io/api-reference-v2): its sources are named in rest.go.
 //   - github.com/runpod/runpod-python 1.12.0, the worker's side:
 //     runpod/serverless/modules/rp_job.py (job-take: "$ID" in
 //     RUNPOD_WEBHOOK_GET_JOB is the pod id, "&job_in_progress=" appended,
@@ -106,8 +107,9 @@ const (
 // methods are safe for concurrent use.
 type Server struct {
 	opts Options
-	hs   *httptest.Server
-	hook *http.Client // delivers webhooks
+	hs   *httptest.Server // the job API and the worker's side
+	rest *httptest.Server // the REST API v2
+	hook *http.Client     // delivers webhooks
 
 	done   chan struct{}      // closed by Close: long polls and retries end
 	ctx    context.Context    // ends with Close: webhook requests
@@ -179,7 +181,12 @@ func New(opts Options) *Server {
 		endpoint: newEndpoint(opts.EndpointID),
 		fails:    make(map[string][]failure),
 	}
-	s.hs = httptest.NewServer(s.routes())
+	// Started once both are set: the REST API's answers name the job
+	// API's URL.
+	s.hs = httptest.NewUnstartedServer(s.routes())
+	s.rest = httptest.NewUnstartedServer(s.restRoutes())
+	s.hs.Start()
+	s.rest.Start()
 	s.wg.Add(1)
 	go s.tick()
 	return s
@@ -203,13 +210,18 @@ func (s *Server) Close() {
 		w.stop()
 	}
 	s.hs.Close()
+	s.rest.Close()
 	s.wg.Wait()
 	s.hook.CloseIdleConnections()
 }
 
-// URL is the base of both APIs, for Config.APIURL and Config.RESTURL:
-// /v2/... and /v1/... are served here.
+// URL is the job API's base, for Config.APIURL: /v2/{endpoint}/... is
+// served here, and the worker's side.
 func (s *Server) URL() string { return s.hs.URL }
+
+// RESTURL is the REST API v2's base, for Config.RESTURL:
+// /v2/serverless/{id} is served here.
+func (s *Server) RESTURL() string { return s.rest.URL }
 
 // Options returns the options with their defaults filled in.
 func (s *Server) Options() Options { return s.opts }
@@ -270,7 +282,7 @@ func (s *Server) injected(w http.ResponseWriter, route string) bool {
 		w.Header().Set("Retry-After", "1")
 	}
 	if route == "endpoint" {
-		writeRESTError(w, f.status, http.StatusText(f.status))
+		writeProblem(w, f.status, http.StatusText(f.status))
 	} else {
 		writeError(w, f.status, http.StatusText(f.status))
 	}
@@ -326,10 +338,19 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]string{"error": msg})
 }
 
-// writeRESTError answers a REST API request with an error, as v1 does:
-// {"message": "..."} (docs.runpod.io/api-reference-v2/migrate-from-v1).
-func writeRESTError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"message": msg})
+// writeProblem answers a REST API v2 request with an error, an RFC 9457
+// problem: {"title", "status", "detail"} and, for a body that failed
+// validation, "errors" (docs.runpod.io/api-reference-v2/migrate-from-v1;
+// api.runpod.io/v2/openapi.json, ErrorResponse).
+func writeProblem(w http.ResponseWriter, status int, detail string, errs ...string) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(struct {
+		Title  string   `json:"title"`
+		Status int      `json:"status"`
+		Detail string   `json:"detail"`
+		Errors []string `json:"errors,omitempty"`
+	}{http.StatusText(status), status, detail, errs})
 }
 
 func randomKey() string {
