@@ -96,6 +96,7 @@ func (p *proc) waitHealthy(t *testing.T) {
 	testkit.WaitFor(t, 60*time.Second, "the server's /health", func() bool {
 		select {
 		case err := <-p.done:
+			p.done <- err // for the cleanup, which waits for it
 			t.Fatalf("server exited at start: %v\n%s", err, p.logs)
 		default:
 		}
