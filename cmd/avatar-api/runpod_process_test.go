@@ -290,8 +290,8 @@ func TestRunPodTestInput(t *testing.T) {
 		Image:       runpod.Download{URL: srv.URL + "/image", Expires: exp, MaxBytes: 10 << 20},
 		Audio:       runpod.Download{URL: srv.URL + "/audio", Expires: exp, MaxBytes: 10 << 20},
 		AudioFormat: "wav", AudioDurationMS: 4000,
-		Output:      runpod.Upload{URL: srv.URL + "/video", Expires: exp, MaxBytes: 50 << 20},
-		Prompt:      "hello", Width: 128, Height: 128, FPS: 10, Seed: 1}
+		Output: runpod.Upload{URL: srv.URL + "/video", Expires: exp, MaxBytes: 50 << 20},
+		Prompt: "hello", Width: 128, Height: 128, FPS: 10, Seed: 1}
 	b, _ := json.Marshal(map[string]any{"input": in})
 	file := filepath.Join(t.TempDir(), "test_input.json")
 	if err := os.WriteFile(file, b, 0o600); err != nil {
