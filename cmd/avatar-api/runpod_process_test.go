@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -39,6 +40,7 @@ type runpodSetup struct {
 	double *runpodtest.Server
 	api    *proc
 	dir    string
+	env    []string // serve's
 }
 
 func startRunPod(t *testing.T, opts runpodtest.Options) *runpodSetup {
@@ -55,14 +57,13 @@ func startRunPod(t *testing.T, opts runpodtest.Options) *runpodSetup {
 	t.Cleanup(double.Close)
 	o := double.Options()
 	dir := t.TempDir()
-	api := start(t, dir,
-		"BACKEND=runpod", "RUNPOD_ENDPOINT_ID="+o.EndpointID, "RUNPOD_API_KEY="+o.APIKey,
+	env := []string{"BACKEND=runpod", "RUNPOD_ENDPOINT_ID="+o.EndpointID, "RUNPOD_API_KEY="+o.APIKey,
 		"RUNPOD_API_URL="+double.URL(), "RUNPOD_REST_URL="+double.RESTURL(),
 		"RUNPOD_POLL_INTERVAL=500ms", "RUNPOD_HEALTH_INTERVAL=1s", "RUNPOD_PRICE_PER_SECOND=0.00019",
 		"STORAGE=s3", "S3_BUCKET=videos", "S3_ENDPOINT="+gw.Endpoint, "S3_REGION="+gw.Region,
 		"S3_ACCESS_KEY_ID="+gw.AccessKey, "S3_SECRET_ACCESS_KEY="+gw.SecretKey, "S3_FORCE_PATH_STYLE=true",
-		"SIGNING_SECRET=runpod-process-test-signing-secret-0123", "POLL_RATE_LIMIT=100000")
-	return &runpodSetup{double: double, api: api, dir: dir}
+		"SIGNING_SECRET=runpod-process-test-signing-secret-0123", "POLL_RATE_LIMIT=100000", "SHUTDOWN_GRACE=0s"}
+	return &runpodSetup{double: double, api: start(t, dir, env...), dir: dir, env: env}
 }
 
 // worker is `avatar-api worker --runpod` as RunPod runs it in its
@@ -308,5 +309,44 @@ func TestRunPodTestInput(t *testing.T) {
 	defer mu.Unlock()
 	if int64(len(uploaded)) != res.Output.Video.Bytes {
 		t.Fatalf("uploaded %d bytes, the output says %d", len(uploaded), res.Output.Video.Bytes)
+	}
+}
+
+// TestRunPodAPIRestartFollowsTheRun: the API is stopped (SIGTERM, no
+// grace) while RunPod runs its job. The job goes back to our queue, but
+// its RunPod job runs on; the restarted API follows that same run to its
+// end: one RunPod job, billed once, at RunPod's executionTime.
+func TestRunPodAPIRestartFollowsTheRun(t *testing.T) {
+	t.Parallel()
+	s := startRunPod(t, runpodtest.Options{LongPoll: 500 * time.Millisecond})
+	s.startWorker(t, "pod-steady")
+	id := s.api.submitSlow(t)
+	testkit.WaitFor(t, time.Minute, "the RunPod worker to take the job", func() bool {
+		jobs := s.double.Jobs()
+		return len(jobs) == 1 && jobs[0].Status == runpod.InProgress
+	})
+	if err := s.api.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.api.exit(t, time.Minute); err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+	if j := s.job(t, id); j.State != store.StateQueued || j.RemoteID == "" || j.Billed != 0 {
+		t.Fatalf("after the stop: state %s, remote %q, billed %s; want queued, the run recorded, nothing billed", j.State, j.RemoteID, j.Billed)
+	}
+	api := start(t, s.dir, s.env...)
+	api.waitFor(t, id, 3*time.Minute, "completed", "failed")
+	if j := api.status(t, id); j.State != "completed" {
+		t.Fatalf("job ended %s (%+v)", j.State, j.Error)
+	}
+	rp := s.double.Jobs()
+	if len(rp) != 1 || rp[0].Status != runpod.Completed {
+		t.Fatalf("RunPod's jobs: %+v", rp)
+	}
+	exec := rp[0].ExecutionTime.Truncate(time.Millisecond)
+	// (River does not count a run stopped by a shutdown as an attempt:
+	// the restarted run is attempt 1 again, fenced by the start.)
+	if j := s.job(t, id); j.Billed != exec || j.Cost != runpodPrice.Of(exec) {
+		t.Fatalf("billed %s (cost %d); want RunPod's %s once", j.Billed, j.Cost, exec)
 	}
 }

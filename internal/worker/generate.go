@@ -148,7 +148,13 @@ func (w *generateWorker) settle(ctx context.Context, rj *river.Job[queue.Generat
 	case ctx.Err() != nil:
 		// The process is shutting down: put the job back for another
 		// worker, without using up an attempt.
-		if next, gone := w.requeue(bg, j, rj.Attempt, nil, log); gone {
+		// A run elsewhere goes on, for the next attempt to follow and
+		// bill as the service reports it: nothing is billed for it here.
+		var billed *time.Duration
+		if e, ok := d.Generator.(generator.Elsewhere); ok && e.Elsewhere() {
+			billed = new(time.Duration)
+		}
+		if next, gone := w.requeue(bg, j, rj.Attempt, billed, log); gone {
 			return next
 		}
 		log.InfoContext(bg, "generation interrupted by shutdown; job re-queued")

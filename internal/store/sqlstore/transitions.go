@@ -95,6 +95,12 @@ func (s *Store) bill(p store.ApplyParams, cur *store.Job, now time.Time) (*store
 	if own && p.Billed != nil {
 		c.Billed, c.Reported = max(0, *p.Billed).Truncate(time.Millisecond), true
 	}
+	if p.Transition == store.Start && cur.RemoteID != "" {
+		// A run at another service (RunPod) goes on there when the attempt
+		// that follows it is lost; the successor follows the same run, and
+		// bills it what the service reports when it ends.
+		c.Billed = 0
+	}
 	c.Cost = cur.Price.Of(c.Billed)
 	return c, run
 }

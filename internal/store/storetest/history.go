@@ -44,6 +44,7 @@ func RunHistory(t *testing.T, open func(t *testing.T) Clocked) {
 	t.Run("BillRunsOfSeveralAttempts", func(t *testing.T) { billSeveralRuns(t, open(t)) })
 	t.Run("BillLostAndEndedRuns", func(t *testing.T) { billLostRuns(t, open(t)) })
 	t.Run("BillReportedTime", func(t *testing.T) { billReported(t, open(t)) })
+	t.Run("BillRemoteTakeover", func(t *testing.T) { billRemoteTakeover(t, open(t)) })
 	t.Run("Rollups", func(t *testing.T) { rollups(t, open(t)) })
 	t.Run("GPU", func(t *testing.T) { gpuReadings(t, open(t)) })
 	t.Run("JobFigures", func(t *testing.T) { jobFigures(t, open(t)) })
@@ -204,6 +205,34 @@ func billReported(t *testing.T, s Clocked) {
 	wantCharge(t, a.Charge, "gpu", 1, billed, true)
 	if a.Job.RunTime != 9*time.Second || a.Job.Billed != billed {
 		t.Fatalf("run %s, billed %s", a.Job.RunTime, a.Job.Billed)
+	}
+}
+
+// billRemoteTakeover: a run at another service (RunPod) that its
+// follower lost goes on there; the successor that follows it bills it
+// what the service reports, so the takeover bills nothing.
+func billRemoteTakeover(t *testing.T, s Clocked) {
+	ctx := context.Background()
+	c := setClock(s, t0)
+	j := createPriced(t, s, newOwner())
+	apply(t, s, store.ApplyParams{JobID: j.ID, Transition: store.Start, Attempt: 1, Worker: "api-1"})
+	must(t, s.SetRemote(ctx, store.RemoteParams{JobID: j.ID, Attempt: 1, RemoteID: "rp-1", Output: "staging/a.mp4"}))
+	c.add(4 * time.Second)
+	_, err := s.SetProgress(ctx, store.ProgressParams{JobID: j.ID, Attempt: 1, Progress: 0.5})
+	must(t, err)
+	c.add(10 * time.Minute) // api-1 died; rp-1 runs on
+	a := apply(t, s, store.ApplyParams{JobID: j.ID, Transition: store.Start, Attempt: 2, Worker: "api-2"})
+	wantCharge(t, a.Charge, "api-1", 1, 0, false)
+	if a.Job.RemoteID != "rp-1" || a.Job.RemoteOutput != "staging/a.mp4" {
+		t.Fatalf("the successor lost the run to follow: %+v", a.Job)
+	}
+	c.add(time.Minute)
+	billed := 65 * time.Second // rp-1's executionTime, from its start
+	a = apply(t, s, store.ApplyParams{JobID: j.ID, Transition: store.Complete, Attempt: 2, Billed: &billed,
+		Result: store.Result{Key: "k", ExpiresAt: c.t.Add(time.Hour)}})
+	wantCharge(t, a.Charge, "api-2", 2, billed, true)
+	if a.Job.Billed != billed {
+		t.Fatalf("job billed %s, want RunPod's %s once", a.Job.Billed, billed)
 	}
 }
 
