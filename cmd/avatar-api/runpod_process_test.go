@@ -57,11 +57,11 @@ func startRunPod(t *testing.T, opts runpodtest.Options) *runpodSetup {
 	t.Cleanup(double.Close)
 	o := double.Options()
 	dir := t.TempDir()
-	env := []string{"BACKEND=runpod", "RUNPOD_ENDPOINT_ID="+o.EndpointID, "RUNPOD_API_KEY="+o.APIKey,
-		"RUNPOD_API_URL="+double.URL(), "RUNPOD_REST_URL="+double.RESTURL(),
+	env := []string{"BACKEND=runpod", "RUNPOD_ENDPOINT_ID=" + o.EndpointID, "RUNPOD_API_KEY=" + o.APIKey,
+		"RUNPOD_API_URL=" + double.URL(), "RUNPOD_REST_URL=" + double.RESTURL(),
 		"RUNPOD_POLL_INTERVAL=500ms", "RUNPOD_HEALTH_INTERVAL=1s", "RUNPOD_PRICE_PER_SECOND=0.00019",
-		"STORAGE=s3", "S3_BUCKET=videos", "S3_ENDPOINT="+gw.Endpoint, "S3_REGION="+gw.Region,
-		"S3_ACCESS_KEY_ID="+gw.AccessKey, "S3_SECRET_ACCESS_KEY="+gw.SecretKey, "S3_FORCE_PATH_STYLE=true",
+		"STORAGE=s3", "S3_BUCKET=videos", "S3_ENDPOINT=" + gw.Endpoint, "S3_REGION=" + gw.Region,
+		"S3_ACCESS_KEY_ID=" + gw.AccessKey, "S3_SECRET_ACCESS_KEY=" + gw.SecretKey, "S3_FORCE_PATH_STYLE=true",
 		"SIGNING_SECRET=runpod-process-test-signing-secret-0123", "POLL_RATE_LIMIT=100000", "SHUTDOWN_GRACE=0s"}
 	return &runpodSetup{double: double, api: start(t, dir, env...), dir: dir, env: env}
 }
