@@ -7,9 +7,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/avatar-api/avatar-api/internal/apikey"
 	"github.com/avatar-api/avatar-api/internal/app"
@@ -264,5 +267,72 @@ func TestDashboardDataSchema(t *testing.T) {
 	}
 	if w := ref(prop("RunPodPanel", "workers")); len(w.Required) != 6 {
 		t.Errorf("runpod.workers requires %v, want the six states", w.Required)
+	}
+}
+
+// TestDashboardRunPodInABrowser: with BACKEND=runpod an operator sees, in
+// a real browser, the RunPod panel with the endpoint's workers and queue
+// as the service read them from the double, and how long ago; when the
+// reads start failing, the page says so and keeps the last figures.
+func TestDashboardRunPodInABrowser(t *testing.T) {
+	t.Parallel()
+	rp := dashRunPodBusy(t)
+	tb := dashRunPodService(t, rp)
+	ctx, cancel := context.WithTimeout(testkit.Browser(t), 90*time.Second)
+	defer cancel()
+	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v\nerrors in the page: %q", what, err, testkit.BrowserErrors(ctx))
+		}
+	}
+	wait := func(what, cond string) {
+		t.Helper()
+		run("waiting for "+what, chromedp.Poll[chromedp.Void](cond, chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(0)))
+	}
+	texts := func() map[string]string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]string](`Object.fromEntries(["running", "in-queue", "in-progress", "idle",
+			"ready", "initializing", "throttled", "unhealthy", "read", "failed"].map(id => [id, document.getElementById("runpod-" + id).textContent]))`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+
+	run("opening the dashboard", chromedp.Navigate(tb.url+"/dashboard"))
+	wait("the login form", `!!document.querySelector("input[name=key]")`)
+	run("signing in", chromedp.SendKeys(chromedp.CSS(`input[name=key]`), keyA), chromedp.Submit(chromedp.CSS(`input[name=key]`)))
+	run("waiting for the dashboard", chromedp.WaitVisible(chromedp.CSS(`section[data-panel="queue"]`)))
+	wait("RunPod's figures", `(() => { const p = document.querySelector("[data-panel=runpod]");
+		return !p.hidden && p.dataset.state === "ready" && document.getElementById("runpod-running").textContent === "1"; })()`)
+	got := texts()
+	for id, want := range map[string]string{"running": "1", "in-queue": "1", "in-progress": "1", "idle": "0", "ready": "0",
+		"initializing": "0", "throttled": "0", "unhealthy": "0", "failed": ""} {
+		if got[id] != want {
+			t.Errorf("#runpod-%s shows %q, want %q", id, got[id], want)
+		}
+	}
+	if !strings.HasPrefix(got["read"], "read ") || !strings.HasSuffix(got["read"], " s ago") {
+		t.Errorf("the panel says it was %q", got["read"])
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shot := testkit.Artifact(t, "dashboard-runpod.png")
+	if err := os.WriteFile(shot, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", shot)
+
+	rp.Fail("health", http.StatusUnauthorized, 1<<30)
+	wait("the failed read", `!document.getElementById("runpod-failed").hidden`)
+	got = texts()
+	if !strings.HasPrefix(got["failed"], "Last read failed ") || got["running"] != "1" || got["in-queue"] != "1" {
+		t.Errorf("after failed reads the panel shows %q", got)
+	}
+	if errs := testkit.BrowserErrors(ctx); len(errs) > 0 {
+		t.Errorf("errors in the page: %q", errs)
 	}
 }
