@@ -72,8 +72,8 @@ func TestDashboardInABrowser(t *testing.T) {
 	wait("the dashboard", `location.pathname === "/dashboard"`)
 	run("marking the page", chromedp.Evaluate[chromedp.Void](`window.__sameDocument = true`))
 	wait("every panel", `(() => { const ps = [...document.querySelectorAll("section.panel[data-panel]")];
-		return ps.length === 10 && ps.every(p => p.dataset.state === "ready" ||
-			(p.dataset.panel === "gpu" && p.dataset.state === "empty")); })()`)
+		return ps.length === 11 && ps.every(p => p.dataset.state === "ready" ||
+			(p.dataset.panel === "gpu" && p.dataset.state === "empty") || (p.dataset.panel === "runpod" && p.dataset.state === "off")); })()`)
 	if got := text("stat-completed"); got != "3" {
 		t.Errorf("completed shows %q, want 3", got)
 	}
@@ -85,6 +85,11 @@ func TestDashboardInABrowser(t *testing.T) {
 	}
 	if gpu := panel("gpu"); !strings.Contains(gpu, "no GPU workers") {
 		t.Errorf("the GPU panel says %q", gpu)
+	}
+	// BACKEND=local: no RunPod panel at all, not an empty one.
+	if shown, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { const p = document.querySelector("[data-panel=runpod]");
+		return !p.hidden || p.getBoundingClientRect().height > 0; })()`)); err != nil || shown {
+		t.Errorf("with BACKEND=local the RunPod panel is shown (%v)", err)
 	}
 	for _, id := range []string{"stat-p50", "stat-p95", "stat-p99", "cost-today", "cost-month", "cost-forecast"} {
 		if v := text(id); v == "" || v == "—" {

@@ -223,8 +223,9 @@ func opDashboardData() huma.Operation {
 		Description: "What `/dashboard` shows, as JSON: the queue now; the jobs of the range, their success rate and " +
 			"generation time percentiles (nearest-rank, of completed jobs); cost today, this month and forecast for the " +
 			"month's end (days and months in COST_TIMEZONE); per-step series; GPU utilisation; requests per hour and per " +
-			"day; workers' busy ratio; top customers by cost; recent failures. Read with the dashboard's session cookie " +
-			"or an admin key.",
+			"day; workers' busy ratio; top customers by cost; recent failures; with BACKEND=runpod, the RunPod endpoint's " +
+			"workers by state and queue as last read, and when (`runpod`, null with another backend). Read with the " +
+			"dashboard's session cookie or an admin key.",
 	}
 }
 

@@ -144,6 +144,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, o Overrides)
 	if err != nil {
 		return nil, err
 	}
+	a.watchRunPod() // before the dashboard's monitor, which shows what it reads
 	throttle := auth.NewThrottle(10, 6*time.Second)
 	deps := api.Deps{
 		Jobs: a.Jobs, Keys: a.Keys, Auth: a.Auth, Throttle: throttle,
@@ -170,7 +171,6 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, o Overrides)
 	if a.dispatcher != nil {
 		deps.RunPod = a.dispatcher
 	}
-	a.watchRunPod()
 	a.Handler = api.New(deps)
 	return a, nil
 }

@@ -114,11 +114,15 @@ func (a *App) prune(ctx context.Context) error {
 	return err
 }
 
-// monitor answers the dashboard's refreshes. Its cache of the history
-// is filled in the background from the start.
+// monitor answers the dashboard's refreshes, with the RunPod endpoint's
+// health as last read when the backend is RunPod (watchRunPod first). Its
+// cache of the history is filled in the background from the start.
 func (a *App) monitor() *stats.Service {
 	svc := &stats.Service{History: a.Store, Location: a.Config.CostLocation, Price: a.backend().Price,
 		Retention: a.Config.MetricsRetention}
+	if a.runpodHealth != nil {
+		svc.RunPod = a.runpodHealth.dashboard
+	}
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

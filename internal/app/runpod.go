@@ -15,6 +15,7 @@ import (
 	"github.com/avatar-api/avatar-api/internal/runpod/dispatch"
 	"github.com/avatar-api/avatar-api/internal/runpod/serverless"
 	"github.com/avatar-api/avatar-api/internal/scratch"
+	"github.com/avatar-api/avatar-api/internal/stats"
 	"github.com/avatar-api/avatar-api/internal/storage/local"
 )
 
@@ -54,17 +55,52 @@ func (a *App) openRunPod() error {
 	return nil
 }
 
-// runpodHealth is the endpoint's health as last read.
+// runpodHealth is the endpoint's health as last read, and when the reads
+// since have failed, for the metrics and the dashboard.
 type runpodHealth struct {
-	mu   sync.Mutex
-	last metric.RunPodHealth
-	ok   bool
+	every time.Duration // RUNPOD_HEALTH_INTERVAL
+
+	mu     sync.Mutex
+	last   runpod.Health
+	at     time.Time // when last was read; zero: no read has succeeded yet
+	failed time.Time // the last failed read since at; zero: none
 }
 
-func (h *runpodHealth) get() (metric.RunPodHealth, bool) {
+// record notes a read at now: its figures, or its failure.
+func (h *runpodHealth) record(got runpod.Health, err error, now time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.last, h.ok
+	if err != nil {
+		h.failed = now
+		return
+	}
+	h.last, h.at, h.failed = got, now, time.Time{}
+}
+
+// metrics are the last figures read for the scrapes; false before the
+// first read.
+func (h *runpodHealth) metrics() (metric.RunPodHealth, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.at.IsZero() {
+		return metric.RunPodHealth{}, false
+	}
+	return healthFigures(h.last, h.at), true
+}
+
+// dashboard is the last read for the dashboard's panel, with the time of
+// a failed read since.
+func (h *runpodHealth) dashboard() stats.RunPodHealth {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := stats.RunPodHealth{ReadAt: h.at, FailedAt: h.failed, Interval: h.every}
+	if !h.at.IsZero() {
+		w, j := h.last.Workers, h.last.Jobs
+		out.Workers = stats.RunPodWorkers{Idle: w.Idle, Initializing: w.Initializing, Ready: w.Ready,
+			Running: w.Running, Throttled: w.Throttled, Unhealthy: w.Unhealthy}
+		out.Queue = stats.RunPodQueue{InQueue: j.InQueue, InProgress: j.InProgress}
+	}
+	return out
 }
 
 // watchRunPod reads the endpoint's health every RUNPOD_HEALTH_INTERVAL
@@ -73,28 +109,27 @@ func (a *App) watchRunPod() {
 	if a.runpod == nil {
 		return
 	}
-	h := &runpodHealth{}
+	h := &runpodHealth{every: a.Config.RunPodHealthInterval}
 	a.runpodHealth = h
-	a.Metrics.SetRunPodSource(h.get)
+	a.Metrics.SetRunPodSource(h.metrics)
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(a.Config.RunPodHealthInterval)
+		t := time.NewTicker(h.every)
 		defer t.Stop()
 		for {
 			rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 			got, err := a.runpod.Health(rctx)
 			cancel()
-			switch {
-			case err != nil && ctx.Err() == nil:
+			if ctx.Err() != nil {
+				return
+			}
+			if err != nil {
 				a.Metrics.RunPodHealthFailed()
 				a.Log.Warn("reading RunPod's endpoint health failed", "error", err)
-			case err == nil:
-				h.mu.Lock()
-				h.last, h.ok = healthFigures(got, time.Now()), true
-				h.mu.Unlock()
 			}
+			h.record(got, err, time.Now())
 			select {
 			case <-ctx.Done():
 				return

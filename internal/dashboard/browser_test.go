@@ -3,6 +3,7 @@ package dashboard
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -146,15 +147,15 @@ func eval[T any](t *testing.T, ctx context.Context, js string) T {
 }
 
 // panelsAre is a condition: every panel in the state its name maps to,
-// "ready" for those not named.
+// "ready" for those not named but RunPod's, "off" (hidden) unless named.
 func panelsAre(states map[string]string) string {
-	if states == nil {
-		states = map[string]string{}
-	}
-	b, _ := json.Marshal(states)
+	want := map[string]string{"runpod": "off"}
+	maps.Copy(want, states)
+	b, _ := json.Marshal(want)
 	return `(() => { const want = ` + string(b) + `;
 		const ps = [...document.querySelectorAll('section.panel[data-panel]')];
-		return ps.length === 10 && ps.every(p => p.dataset.state === (want[p.dataset.panel] || 'ready')); })()`
+		return ps.length === 11 && ps.every(p => p.dataset.state === (want[p.dataset.panel] || 'ready') &&
+			p.hidden === (p.dataset.state === 'off')); })()`
 }
 
 // texts are the texts of elements by id.

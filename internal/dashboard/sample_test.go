@@ -26,6 +26,7 @@ type data struct {
 	Workers        []worker      `json:"workers"`
 	TopCustomers   []customer    `json:"top_customers"`
 	RecentFailures []failure     `json:"recent_failures"`
+	RunPod         *runpod       `json:"runpod"` // null: not BACKEND=runpod
 }
 
 type now struct {
@@ -120,7 +121,33 @@ type failure struct {
 	At       time.Time `json:"at"`
 }
 
+// runpod is the RunPod endpoint's health as last read: workers and queue
+// null until a read succeeds, failed_at set when the last read failed.
+type runpod struct {
+	Workers         *runpodWorkers `json:"workers"`
+	Queue           *runpodQueue   `json:"queue"`
+	ReadAt          *time.Time     `json:"read_at"`
+	FailedAt        *time.Time     `json:"failed_at"`
+	IntervalSeconds *float64       `json:"interval_seconds"`
+}
+
+type runpodWorkers struct {
+	Idle         *float64 `json:"idle"`
+	Initializing *float64 `json:"initializing"`
+	Ready        *float64 `json:"ready"`
+	Running      *float64 `json:"running"`
+	Throttled    *float64 `json:"throttled"`
+	Unhealthy    *float64 `json:"unhealthy"`
+}
+
+type runpodQueue struct {
+	InQueue    *float64 `json:"in_queue"`
+	InProgress *float64 `json:"in_progress"`
+}
+
 func num(v float64) *float64 { return &v }
+
+func timeAt(t time.Time) *time.Time { return &t }
 
 // ranges are the ranges the page offers in the tests, and their length.
 var ranges = map[string]time.Duration{

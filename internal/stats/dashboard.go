@@ -64,6 +64,9 @@ type Query struct {
 	// Retention is METRICS_RETENTION: rollups older than that are pruned,
 	// so a process that cached them does not show them either (0: kept).
 	Retention time.Duration
+	// RunPod is the RunPod endpoint's health as last read; nil: the
+	// backend is not RunPod.
+	RunPod *RunPodHealth
 }
 
 // Dashboard is every figure of one refresh of the dashboard, as the page
@@ -85,6 +88,7 @@ type Dashboard struct {
 	Workers        []WorkerFigures `json:"workers"`
 	TopCustomers   []TopCustomer   `json:"top_customers"`
 	RecentFailures []Failure       `json:"recent_failures"`
+	RunPod         *RunPodPanel    `json:"runpod" doc:"The RunPod endpoint's workers and queue as last read; null unless BACKEND=runpod"`
 }
 
 // QueueNow is the queue at the moment of the refresh.
@@ -222,6 +226,7 @@ func fetch(ctx context.Context, h store.History, q Query, cache *quarters) (*Das
 		GeneratedAt: q.Now.UTC(), Range: r.Name, From: w.From.UTC(), To: w.To.UTC(),
 		StepSeconds: int64(r.Step / time.Second), Timezone: loc.String(),
 		Workers: []WorkerFigures{}, TopCustomers: []TopCustomer{}, RecentFailures: []Failure{},
+		RunPod: runpodPanel(q.RunPod),
 	}
 	// The panels of days reach back 30 local days; one span of quarters
 	// serves them, the cost and, for the long ranges, the range itself.

@@ -12,7 +12,8 @@ import (
 var ErrUnknownRange = errors.New("unknown range")
 
 // Service answers the dashboard's refreshes from the history in the
-// database, with the service's cost settings.
+// database, with the service's cost settings and, with BACKEND=runpod, the
+// endpoint's health as last read.
 type Service struct {
 	History  store.History
 	Location *time.Location // COST_TIMEZONE
@@ -21,6 +22,9 @@ type Service struct {
 	// Retention is METRICS_RETENTION (0: rollups are kept).
 	Retention time.Duration
 	Now       func() time.Time
+	// RunPod answers the RunPod endpoint's health as this process last
+	// read it, from memory; nil: the backend is not RunPod.
+	RunPod func() RunPodHealth
 
 	cache quarters // the quarter-hours that are over, read once
 }
@@ -35,7 +39,12 @@ func (s *Service) Dashboard(ctx context.Context, name string) (*Dashboard, error
 	if s.Now != nil {
 		now = s.Now
 	}
-	return fetch(ctx, s.History, Query{Range: r, Now: now(), Location: s.Location, Price: s.Price, Budget: s.Budget, Retention: s.Retention}, &s.cache)
+	q := Query{Range: r, Now: now(), Location: s.Location, Price: s.Price, Budget: s.Budget, Retention: s.Retention}
+	if s.RunPod != nil {
+		h := s.RunPod()
+		q.RunPod = &h
+	}
+	return fetch(ctx, s.History, q, &s.cache)
 }
 
 // Warm reads the history of the longest range into the cache, so that the

@@ -1,7 +1,8 @@
-// The ten panels of the dashboard. Each takes its <section>, the data of
-// one poll and the view (charts kept across polls), draws itself and
-// answers its state: "ready" when it shows data, "empty" when there is
-// nothing to draw. Everything from the data goes in as text.
+// The panels of the dashboard. Each takes its <section>, the data of one
+// poll and the view (charts kept across polls), draws itself and answers
+// its state: "ready" when it shows data, "empty" when there is nothing to
+// draw, "off" when it does not apply and is hidden (RunPod's, with
+// another backend). Everything from the data goes in as text.
 (function (D) {
   'use strict';
 
@@ -196,6 +197,41 @@
         })),
       }, [t].concat(workers.map((w) => column(w, 'utilization', t).map(toPercent))));
       return 'ready';
+    },
+
+    // runpod shows the RunPod endpoint's workers and queue as last read,
+    // and how long ago; a failed read since, or that none has succeeded
+    // yet. Without RunPod (runpod null) the panel is hidden.
+    runpod(panel, d) {
+      const r = d.runpod;
+      panel.hidden = !r || typeof r !== 'object';
+      if (panel.hidden) return 'off';
+      const now = f.date(d.generated_at) || new Date();
+      const read = f.date(r.read_at);
+      const failed = f.date(r.failed_at);
+      const every = f.isNum(r.interval_seconds) && r.interval_seconds > 0 ? r.interval_seconds : null;
+      const w = (read && r.workers) || {};
+      const q = (read && r.queue) || {};
+      text('runpod-running', f.count(w.running));
+      text('runpod-in-queue', f.count(q.in_queue));
+      text('runpod-in-progress', f.count(q.in_progress));
+      for (const state of ['idle', 'ready', 'initializing', 'throttled', 'unhealthy']) text('runpod-' + state, f.count(w[state]));
+      const sub = document.getElementById('runpod-read');
+      sub.textContent = read ? 'read ' + f.ago(read, now) : 'not read yet';
+      sub.title = read ? 'Read ' + f.fullTime(read) + (every ? `; read every ${f.duration(every)}` : '') : '';
+      sub.classList.toggle('stale', !!failed || !!(read && every && now - read > 3 * every * 1000));
+      const note = document.getElementById('runpod-failed');
+      note.hidden = !(read && failed);
+      note.textContent = note.hidden ? '' : `Last read failed ${f.ago(failed, now)}; the figures are from the last good read, ` +
+        `${f.ago(read, now)} (the service's log says why).`;
+      note.title = note.hidden ? '' : 'Failed ' + f.fullTime(failed);
+      panel.querySelector('.runpod-figures').hidden = !read;
+      const msg = panel.querySelector('.empty-message');
+      msg.hidden = !!read;
+      msg.classList.toggle('runpod-failed', !read && !!failed);
+      msg.textContent = read ? '' : failed ? `Not read yet: the last read failed ${f.ago(failed, now)}.` :
+        'Not read yet' + (every ? `: RunPod's health is read every ${f.duration(every)}.` : '.');
+      return read ? 'ready' : 'empty';
     },
 
     'requests-hourly'(panel, d, view) {
