@@ -52,6 +52,9 @@ func RangeNamed(name string) (Range, bool) {
 const (
 	NoGPU   = "no GPU workers — CPU generator"
 	IdleGPU = "no GPU readings in this range: the GPUs ran no job"
+	// NoRunPodGPU: with BACKEND=runpod, RunPod's workers bring their GPU
+	// readings back with each job they complete.
+	NoRunPodGPU = "no GPU readings yet: RunPod's workers report theirs with each job they complete"
 )
 
 // Query is what a dashboard refresh asks for.
@@ -363,6 +366,9 @@ func (d *Dashboard) fill(g grid, slots []*slot, now time.Time) {
 	}
 	if len(gpuOrder) == 0 {
 		d.GPU.Message = NoGPU
+		if d.RunPod != nil {
+			d.GPU.Message = NoRunPodGPU
+		}
 	}
 	d.workers(workers, now)
 	d.customers(owners)
