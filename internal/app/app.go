@@ -207,8 +207,12 @@ func (a *App) newJobs(o Overrides) *job.Service {
 	if images == nil {
 		images = media.NewImageDecoder(cfg.ImageDecodeMemory, cfg.MaxImageDecode)
 	}
+	var runs job.RunStopper // nil, not a nil *Dispatcher, without RunPod
+	if a.dispatcher != nil {
+		runs = a.dispatcher
+	}
 	return job.NewService(job.Deps{
-		Store: a.Store, Storage: a.Storage, Checker: checker, Log: a.Log, Observer: observer{a.Metrics},
+		Store: a.Store, Storage: a.Storage, Checker: checker, Log: a.Log, Observer: observer{a.Metrics}, Runs: runs,
 		Audio:  media.Prober{FFmpeg: cfg.FFmpeg, FFprobe: cfg.FFprobe},
 		Images: images,
 	}, job.Settings{
@@ -245,7 +249,7 @@ func (a *App) startWorkers(ctx context.Context, o Overrides) error {
 	cfg := a.Config
 	a.workerMonitoring(ctx)
 	a.workers, err = worker.Start(ctx, a.Store.Driver(), worker.Deps{
-		Jobs:    job.NewLifecycle(a.Store, a.Storage, a.Log, observer{a.Metrics}),
+		Jobs:    a.lifecycle(),
 		Storage: a.Storage, Generator: a.generator, Log: a.Log, WorkDir: dir,
 		Backend: a.backend(), ResultTTL: cfg.ResultTTL, Heartbeat: cmp.Or(o.Heartbeat, time.Second),
 		Name: a.name, Meter: a.Rollup, Videos: media.Prober{FFmpeg: cfg.FFmpeg, FFprobe: cfg.FFprobe},
@@ -257,6 +261,16 @@ func (a *App) startWorkers(ctx context.Context, o Overrides) error {
 		PollInterval: cmp.Or(o.PollInterval, 500*time.Millisecond), Prune: a.prune,
 	})
 	return err
+}
+
+// lifecycle is the workers' job lifecycle: with RunPod, a lost job's run
+// there is stopped when the sweep fails it.
+func (a *App) lifecycle() *job.Lifecycle {
+	l := job.NewLifecycle(a.Store, a.Storage, a.Log, observer{a.Metrics})
+	if a.dispatcher != nil {
+		l.StopRunsWith(a.dispatcher)
+	}
+	return l
 }
 
 // concurrency is how many jobs this process's workers take at once:

@@ -32,15 +32,17 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, o Overrides
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("creating DATA_DIR: %w", err)
 	}
-	gen, err := NewGenerator(cfg)
-	if err != nil {
-		return nil, err
-	}
-	a := &App{Config: cfg, Log: log, generator: gen, Store: o.Store, name: processName()}
+	a := &App{Config: cfg, Log: log, Store: o.Store, name: processName()}
+	var err error
 	if cfg.Backend == "runpod" {
+		// The videos are made on RunPod, by GENERATOR there: this host
+		// needs no model.
 		if err := a.openRunPod(); err != nil {
 			return nil, fmt.Errorf("RunPod backend: %w", err)
 		}
+		a.warnUnreachable()
+	} else if a.generator, err = NewGenerator(cfg); err != nil {
+		return nil, err
 	}
 	if a.Store == nil {
 		if a.Store, err = OpenStore(ctx, cfg); err != nil {

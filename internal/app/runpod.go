@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
 	"sync"
 	"time"
 
@@ -53,6 +55,30 @@ func (a *App) openRunPod() error {
 	})
 	a.generator = a.dispatcher
 	return nil
+}
+
+// warnUnreachable warns of a setting RunPod's workers cannot work with:
+// local storage's URLs, and RunPod's webhook, point at PUBLIC_URL, which
+// they must reach.
+func (a *App) warnUnreachable() {
+	cfg := a.Config
+	u, err := url.Parse(cfg.PublicURL)
+	if err != nil {
+		return
+	}
+	host := u.Hostname()
+	ip := net.ParseIP(host)
+	if host != "localhost" && (ip == nil || !ip.IsLoopback() && !ip.IsPrivate() && !ip.IsUnspecified()) {
+		return
+	}
+	switch {
+	case cfg.Storage == "local":
+		a.Log.Warn("BACKEND=runpod with local storage: RunPod's workers fetch the inputs and upload the video at PUBLIC_URL, which they cannot reach at this address; set a public PUBLIC_URL or use S3/R2 storage",
+			"public_url", cfg.PublicURL)
+	case cfg.RunPodWebhook:
+		a.Log.Warn("RunPod cannot reach PUBLIC_URL for its webhook; jobs are followed by polling alone (set RUNPOD_WEBHOOK=false to silence this)",
+			"public_url", cfg.PublicURL)
+	}
 }
 
 // runpodHealth is the endpoint's health as last read, and when the reads

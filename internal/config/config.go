@@ -389,7 +389,7 @@ var vars = []Var{
 	{
 		Name:    "GENERATOR",
 		Default: "builtin",
-		Doc:     "Video generator of the workers of this process (`serve`'s embedded ones, `worker`, `worker --runpod`): `builtin` (the CPU animator: lip-synced mouth, blinks, head motion), `still` (the portrait as a still picture with the audio) or `command` (an external model, `GENERATOR_COMMAND`; see docs/generators.md).",
+		Doc:     "Video generator of the workers of this process (`serve`'s embedded ones, `worker`, `worker --runpod`): `builtin` (the CPU animator: lip-synced mouth, blinks, head motion), `still` (the portrait as a still picture with the audio) or `command` (an external model, `GENERATOR_COMMAND`; see docs/generator.md).",
 		set: func(c *Config, v string) error {
 			if v != "builtin" && v != "still" && v != "command" {
 				return errors.New("must be builtin, still or command")
@@ -401,7 +401,7 @@ var vars = []Var{
 	{
 		Name:    "GENERATOR_COMMAND",
 		Default: "",
-		Doc:     "With `GENERATOR=command`: the model's command line, run without a shell, placeholders such as `{image}`, `{audio}`, `{prompt}`, `{output}`, `{width}`, `{height}`, `{fps}` substituted per argument (docs/generators.md).",
+		Doc:     "With `GENERATOR=command`: the model's command line, run without a shell, placeholders such as `{image}`, `{audio}`, `{prompt}`, `{output}`, `{width}`, `{height}`, `{fps}` substituted per argument (docs/generator.md).",
 		set:     strVar(func(c *Config) *string { return &c.GeneratorCommand }),
 	},
 	{
@@ -472,7 +472,7 @@ var vars = []Var{
 	{
 		Name:    "RUNPOD_TTL",
 		Default: "1h",
-		Doc:     "RunPod's `policy.ttl`: longest a job may live at RunPod, waiting in its queue and running, before RunPod drops it. It bounds one attempt of a RunPod job, so `JOB_RESCUE_AFTER` defaults to it plus two minutes.",
+		Doc:     "RunPod's `policy.ttl`: longest a job may live at RunPod, waiting in its queue and running, before RunPod drops it (10s to 168h). It bounds one attempt of a RunPod job, so `JOB_RESCUE_AFTER` defaults to it plus two minutes.",
 		set:     durationVar(func(c *Config) *time.Duration { return &c.RunPodTTL }, 10*time.Second),
 	},
 	{
@@ -777,6 +777,9 @@ func (c *Config) finish() error {
 		}
 		if c.RunPodExecutionTimeout >= c.RunPodTTL {
 			errs = append(errs, errors.New("RUNPOD_EXECUTION_TIMEOUT: must be shorter than RUNPOD_TTL"))
+		}
+		if c.RunPodTTL > 7*24*time.Hour {
+			errs = append(errs, errors.New("RUNPOD_TTL: must be at most 168h (RunPod's limit, and presigned URLs')"))
 		}
 	}
 	if c.DownloadURLTTL > 7*24*time.Hour {

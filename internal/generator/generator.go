@@ -136,6 +136,12 @@ type Elsewhere interface {
 // too.
 var ErrShutdown = errors.New("worker shutting down")
 
+// ErrSuperseded is the cause of a generation's context (and Record's
+// error) when another attempt has taken the job over: a generator running
+// elsewhere leaves its run alone, since the successor may be following
+// it.
+var ErrSuperseded = errors.New("another attempt took the job over")
+
 // Failure is a generation that failed with a stable code: final, or worth
 // another attempt. Billed is what the service that ran it billed, if it
 // says. The worker fails the job with Code (at once, or once its attempts

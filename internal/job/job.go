@@ -72,6 +72,9 @@ type Deps struct {
 	// Observer, if not nil, is told of each job created and each
 	// transition made here (metrics).
 	Observer Observer
+	// Runs, if not nil, stops a cancelled job's run at the backend that
+	// runs it (RunPod).
+	Runs RunStopper
 }
 
 // Service is the job service.
@@ -84,7 +87,11 @@ type Service struct {
 
 // NewService returns a job service.
 func NewService(d Deps, settings Settings) *Service {
-	return &Service{Deps: d, settings: settings, lifecycle: NewLifecycle(d.Store, d.Storage, d.Log, d.Observer), now: time.Now}
+	l := NewLifecycle(d.Store, d.Storage, d.Log, d.Observer)
+	if d.Runs != nil {
+		l.StopRunsWith(d.Runs)
+	}
+	return &Service{Deps: d, settings: settings, lifecycle: l, now: time.Now}
 }
 
 // Submission is a new job as received: inputs already in local files.

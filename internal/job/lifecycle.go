@@ -21,6 +21,34 @@ type Lifecycle struct {
 	storage  storage.Storage
 	log      *slog.Logger
 	observer Observer
+	runs     RunStopper
+}
+
+// RunStopper stops a job's run at another service (RunPod), by the id the
+// job recorded (store.Job.RemoteID).
+type RunStopper interface {
+	StopRun(ctx context.Context, remoteID string) error
+}
+
+// StopRunsWith makes the lifecycle stop, at the service that runs it, the
+// run of a job it ends while no attempt may be following it: the
+// customer's cancel (a job given back by a shutdown, whose run goes on),
+// the sweep failing a lost job.
+func (l *Lifecycle) StopRunsWith(s RunStopper) { l.runs = s }
+
+// stopRun stops j's run elsewhere, if it has one, in the background (the
+// service may be slow; the caller is a request, or the sweep).
+func (l *Lifecycle) stopRun(ctx context.Context, j *store.Job) {
+	if l.runs == nil || j == nil || j.RemoteID == "" {
+		return
+	}
+	go func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		defer cancel()
+		if err := l.runs.StopRun(sctx, j.RemoteID); err != nil {
+			l.log.WarnContext(sctx, "stopping the job's run at its backend failed", "job_id", j.ID, "remote_id", j.RemoteID, "error", err)
+		}
+	}()
 }
 
 // Observer learns of every transition this process makes, once it has
@@ -132,6 +160,7 @@ func (l *Lifecycle) Cancel(ctx context.Context, owner, id string) (*store.Job, e
 		return nil, fmt.Errorf("%w: cancelling job: %w", ErrUnavailable, err)
 	}
 	l.deleteInputs(ctx, j)
+	l.stopRun(ctx, j)
 	l.log.InfoContext(ctx, "job cancelled", "job_id", id)
 	return j, nil
 }
@@ -171,6 +200,7 @@ func (l *Lifecycle) FailLost(ctx context.Context, before time.Time, limit int, c
 		if err := l.Fail(ctx, j, 0, code, message, nil); err != nil {
 			return fmt.Errorf("failing lost job: %w", err)
 		}
+		l.stopRun(ctx, j)
 		l.log.WarnContext(ctx, "lost job failed", "job_id", j.ID)
 	}
 	return nil

@@ -139,10 +139,10 @@ func (w *generateWorker) settle(ctx context.Context, rj *river.Job[queue.Generat
 		return nil
 	case errors.Is(err, errCancelled), errors.Is(context.Cause(ctx), river.ErrJobCancelledRemotely):
 		return w.cancelled(ctx, log)
-	case errors.As(err, &ie):
-		return w.fail(bg, j, ie.Code, ie.Message, nil, log, err)
 	case gf != nil && (!gf.Retryable || rj.Attempt >= rj.MaxAttempts):
 		return w.fail(bg, j, gf.Code, gf.Message, gf.Billed, log, err)
+	case gf == nil && errors.As(err, &ie): // a Failure may wrap a refusal (a video refused), and says itself whether it is final
+		return w.fail(bg, j, ie.Code, ie.Message, nil, log, err)
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return w.fail(bg, j, CodeTimeout, fmt.Sprintf("generation took longer than %s", d.Backend.Timeout), nil, log, err)
 	case ctx.Err() != nil:
@@ -211,7 +211,7 @@ func (w *generateWorker) fail(ctx context.Context, j *store.Job, code, msg strin
 
 var (
 	errCancelled  = errors.New("job cancelled")
-	errSuperseded = errors.New("attempt superseded")
+	errSuperseded = fmt.Errorf("attempt superseded: %w", generator.ErrSuperseded)
 )
 
 // generate fetches the inputs, runs the generator while reporting progress,
@@ -269,7 +269,15 @@ func (w *generateWorker) generate(ctx context.Context, j *store.Job, log *slog.L
 		return store.Result{}, fmt.Errorf("generating: %w", err)
 	}
 	key := resultKey(j)
-	size, err := w.storeVideo(ctx, j, req, gres, dir, key)
+	size, err := w.storeVideo(ctx, j, req, gres, dir, key, &gres.Duration)
+	if err != nil && gres.Uploaded && ctx.Err() == nil {
+		// The run's video was used up (refused, or lost in storing it):
+		// the next attempt must start a run of its own, not follow this
+		// one again.
+		if cerr := d.Jobs.SetRemote(context.WithoutCancel(ctx), j, j.Attempt, "", "", 0); cerr != nil && !errors.Is(cerr, store.ErrConflict) {
+			log.WarnContext(ctx, "forgetting the used RunPod run failed", "error", cerr)
+		}
+	}
 	if err != nil {
 		if gres.Billed != nil {
 			var gf *generator.Failure

@@ -30,7 +30,7 @@ func resultKey(j *store.Job) string { return fmt.Sprintf("results/%s-%d.mp4", j.
 // the bytes checked, and deleted, whatever the outcome. The staging URL
 // stays valid until the attempt's deadline, but nothing written to it
 // later reaches the result.
-func (w *generateWorker) storeVideo(ctx context.Context, j *store.Job, req generator.Request, gres generator.Result, dir, key string) (int64, error) {
+func (w *generateWorker) storeVideo(ctx context.Context, j *store.Job, req generator.Request, gres generator.Result, dir, key string, duration *time.Duration) (int64, error) {
 	if !gres.Uploaded {
 		if err := storage.PutFile(ctx, w.deps.Storage, key, req.OutputPath, "video/mp4"); err != nil {
 			return 0, err
@@ -40,7 +40,13 @@ func (w *generateWorker) storeVideo(ctx context.Context, j *store.Job, req gener
 	staged := cmp.Or(gres.UploadedKey, req.Remote.Output.Key)
 	limit := req.Remote.Output.MaxBytes
 	st := w.deps.Storage
-	defer func() { _ = st.Delete(context.WithoutCancel(ctx), staged) }()
+	defer func() {
+		// Kept when this process is stopping: the next attempt follows
+		// the same run and finds its video here.
+		if ctx.Err() == nil {
+			_ = st.Delete(context.WithoutCancel(ctx), staged)
+		}
+	}()
 	n, err := st.Size(ctx, staged)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
@@ -59,12 +65,17 @@ func (w *generateWorker) storeVideo(ctx context.Context, j *store.Job, req gener
 	if w.deps.Videos == nil {
 		return 0, errors.New("no video checker: an uploaded video cannot be accepted")
 	}
-	if _, err := w.deps.Videos.CheckVideo(ctx, local, media.VideoWant{Audio: j.AudioDuration, Width: j.Width, Height: j.Height}); err != nil {
+	facts, err := w.deps.Videos.CheckVideo(ctx, local, media.VideoWant{Audio: j.AudioDuration, Width: j.Width, Height: j.Height})
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, err // stopping, not refused
+		}
 		return 0, invalidVideo(err)
 	}
 	if err := storage.PutFile(ctx, st, key, local, "video/mp4"); err != nil {
 		return 0, fmt.Errorf("storing the uploaded video: %w", err)
 	}
+	*duration = facts.Duration // what ffprobe measured, not what the generator said
 	return n, nil
 }
 

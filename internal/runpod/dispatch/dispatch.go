@@ -26,11 +26,15 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/avatar-api/avatar-api/internal/generator"
+	"github.com/avatar-api/avatar-api/internal/generator/face"
 	"github.com/avatar-api/avatar-api/internal/gpu"
+	"github.com/avatar-api/avatar-api/internal/media"
+	"github.com/avatar-api/avatar-api/internal/refusal"
 	"github.com/avatar-api/avatar-api/internal/runpod"
 )
 
@@ -127,6 +131,16 @@ func (d *Dispatcher) Poke(jobID, token string) bool {
 	return true
 }
 
+// StopRun cancels a run at RunPod (job.RunStopper): a job ended while no
+// attempt followed it. A run RunPod no longer knows is stopped already.
+func (d *Dispatcher) StopRun(ctx context.Context, id string) error {
+	_, err := d.cfg.API.Cancel(ctx, id)
+	if errors.Is(err, runpod.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
 // follow registers jobID's follower; done unregisters it.
 func (d *Dispatcher) follow(jobID string) (poked <-chan struct{}, done func()) {
 	ch := make(chan struct{}, 1)
@@ -153,7 +167,9 @@ func (d *Dispatcher) Generate(ctx context.Context, req generator.Request, progre
 	if err != nil {
 		return generator.Result{}, err
 	}
+	var sent time.Time // zero for an adopted run: when it was sent is not known
 	if run.ID == "" {
+		sent = time.Now()
 		if run, err = d.submit(ctx, req); err != nil {
 			return generator.Result{}, err
 		}
@@ -162,7 +178,32 @@ func (d *Dispatcher) Generate(ctx context.Context, req generator.Request, progre
 	if err := d.record(ctx, req, run); err != nil {
 		return generator.Result{}, d.stop(ctx, run, err, log)
 	}
-	return d.wait(ctx, req, run, poked, progress, log)
+	return d.wait(ctx, req, run, sent, poked, progress, log)
+}
+
+// retryAfter is how long to wait before asking RunPod again after err, and
+// whether asking again may help: RunPod refusing for now (429, 5xx) or
+// unreachable. The client has retried already; this wait is the attempt's
+// own, up to its deadline, so that an outage of RunPod does not use up the
+// job's attempts.
+func retryAfter(err error, n int) (time.Duration, bool) {
+	var ae *runpod.APIError
+	if errors.As(err, &ae) && !ae.Temporary() {
+		return 0, false
+	}
+	return min(time.Duration(1<<min(n, 6))*time.Second, time.Minute), true
+}
+
+// pause waits d or until ctx ends.
+func pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-t.C:
+		return nil
+	}
 }
 
 // adopt returns the run of an earlier attempt to follow, if there is one
@@ -174,11 +215,20 @@ func (d *Dispatcher) adopt(ctx context.Context, req generator.Request, log *slog
 		return generator.Run{}, nil
 	}
 	j, err := d.cfg.API.Status(ctx, prev.ID)
+	for n := 0; err != nil && !errors.Is(err, runpod.ErrNotFound); n++ {
+		wait, ok := retryAfter(err, n)
+		if !ok || ctx.Err() != nil {
+			return generator.Run{}, fmt.Errorf("asking RunPod about the earlier run: %w", err)
+		}
+		log.WarnContext(ctx, "asking RunPod about the earlier run failed; will ask again", "runpod_id", prev.ID, "error", err)
+		if err := pause(ctx, wait); err != nil {
+			return generator.Run{}, err
+		}
+		j, err = d.cfg.API.Status(ctx, prev.ID)
+	}
 	switch {
 	case errors.Is(err, runpod.ErrNotFound):
 		return generator.Run{}, nil
-	case err != nil:
-		return generator.Run{}, fmt.Errorf("asking RunPod about the earlier run: %w", err)
 	case j.Status == runpod.Completed || !runpod.Ended(j.Status):
 		log.InfoContext(ctx, "following the earlier attempt's RunPod job", "runpod_id", prev.ID, "status", j.Status)
 		return prev, nil
@@ -193,7 +243,25 @@ func (d *Dispatcher) submit(ctx context.Context, req generator.Request) (generat
 	if d.cfg.WebhookURL != "" {
 		rr.Webhook = d.cfg.WebhookURL + "/" + req.Remote.JobID + "/" + Token(d.cfg.Secret, req.Remote.JobID)
 	}
-	j, err := d.cfg.API.Run(ctx, rr)
+	// The answer of a /run must be read whatever happens to ctx: RunPod
+	// may have created the job, and a job we do not know of runs unseen
+	// (and uncancelled). Once it is recorded, ctx's end stops it.
+	run := func() (runpod.Job, error) {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		return d.cfg.API.Run(rctx, rr)
+	}
+	j, err := run()
+	for n := 0; err != nil && ctx.Err() == nil && runSurelyRefused(err); n++ {
+		// RunPod refused the job for now (429, 502, 503: not taken):
+		// sending it again cannot run it twice.
+		wait, _ := retryAfter(err, n)
+		d.cfg.Log.WarnContext(ctx, "RunPod refused the job for now; will send it again", "job_id", req.Remote.JobID, "error", err, "in", wait.String())
+		if perr := pause(ctx, wait); perr != nil {
+			return generator.Run{}, perr
+		}
+		j, err = run()
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return generator.Run{}, context.Cause(ctx)
@@ -203,6 +271,13 @@ func (d *Dispatcher) submit(ctx context.Context, req generator.Request) (generat
 			Message: "the GPU backend could not take the job"}
 	}
 	return generator.Run{ID: j.ID, Output: req.Remote.Output.Key}, nil
+}
+
+// runSurelyRefused reports whether a failed /run surely did not create a
+// job: RunPod answered 429, 502 or 503 (see runpod.Client.Run).
+func runSurelyRefused(err error) bool {
+	var ae *runpod.APIError
+	return errors.As(err, &ae) && (ae.Status == 429 || ae.Status == 502 || ae.Status == 503)
 }
 
 // input is the RunPod worker's input for req.
@@ -229,8 +304,13 @@ func (d *Dispatcher) record(ctx context.Context, req generator.Request, run gene
 // stop ends a run we no longer follow for cause: cancelled at RunPod,
 // unless this process is only shutting down (the next attempt adopts it).
 func (d *Dispatcher) stop(ctx context.Context, run generator.Run, cause error, log *slog.Logger) error {
-	if errors.Is(cause, generator.ErrShutdown) {
+	switch {
+	case errors.Is(cause, generator.ErrShutdown):
 		log.InfoContext(ctx, "shutting down; the RunPod job runs on for the next attempt", "runpod_id", run.ID)
+		return cause
+	case errors.Is(cause, generator.ErrSuperseded):
+		// The attempt that took the job over may be following this very
+		// run: it is its to stop.
 		return cause
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -244,13 +324,18 @@ func (d *Dispatcher) stop(ctx context.Context, run generator.Run, cause error, l
 }
 
 // wait follows run until it ends, ctx ends, or RunPod forgets it.
-func (d *Dispatcher) wait(ctx context.Context, req generator.Request, run generator.Run, poked <-chan struct{},
+func (d *Dispatcher) wait(ctx context.Context, req generator.Request, run generator.Run, sent time.Time, poked <-chan struct{},
 	progress generator.ProgressFunc, log *slog.Logger) (generator.Result, error) {
 	tick := time.NewTicker(d.cfg.PollInterval)
 	defer tick.Stop()
 	for {
 		j, err := d.cfg.API.Status(ctx, run.ID)
 		switch {
+		case errors.Is(err, runpod.ErrNotFound) && !sent.IsZero() && time.Since(sent) >= d.cfg.TTL:
+			// RunPod deletes a job at its ttl, queued or running.
+			return generator.Result{}, &generator.Failure{Code: CodeTimeout,
+				Err:     fmt.Errorf("RunPod job %s is gone after its ttl of %s", run.ID, d.cfg.TTL),
+				Message: "the GPU backend dropped the job: it waited or ran past its time to live"}
 		case errors.Is(err, runpod.ErrNotFound):
 			return generator.Result{}, &generator.Failure{Code: CodeRemoteLost, Retryable: true,
 				Err: fmt.Errorf("RunPod no longer knows job %s", run.ID), Message: "the GPU backend lost the job"}
@@ -264,10 +349,13 @@ func (d *Dispatcher) wait(ctx context.Context, req generator.Request, run genera
 			}
 			if runpod.Ended(j.Status) {
 				run.Delay = j.DelayTime
-				if err := d.record(ctx, req, run); err != nil && !errors.Is(err, context.Canceled) {
+				switch err := d.record(ctx, req, run); {
+				case errors.Is(err, generator.ErrSuperseded):
+					return generator.Result{}, err // its video is the successor's now
+				case err != nil:
 					log.WarnContext(ctx, "recording RunPod's delay failed", "error", err)
 				}
-				return ended(j, run)
+				return ended(j, run, sent)
 			}
 		}
 		select {
@@ -284,20 +372,75 @@ const maxReadings = 720
 
 // readings are the worker's GPU readings, as the sampler's: a utilisation
 // the worker did not know (sent as -1, JSON having no NaN) is NaN, and
-// implausible figures are dropped (the output is the worker's word).
-func readings(in []runpod.GPUSample) []gpu.Sample {
+// implausible figures are dropped, readings outside the run's time too
+// (from sent, or an hour back for a run we did not send, to now, with a
+// minute for clocks): the output is the worker's word.
+func readings(in []runpod.GPUSample, sent, now time.Time) []gpu.Sample {
+	from := sent
+	if from.IsZero() {
+		from = now.Add(-time.Hour)
+	}
+	from, to := from.Add(-time.Minute), now.Add(time.Minute)
 	out := make([]gpu.Sample, 0, min(len(in), maxReadings))
 	for _, r := range in[:min(len(in), maxReadings)] {
 		u := r.Utilization
 		if u < 0 {
 			u = math.NaN()
 		}
-		if u > 1 || r.GPU < 0 || r.GPU > 64 || r.At.IsZero() {
+		if u > 1 || r.GPU < 0 || r.GPU > 64 || r.At.Before(from) || r.At.After(to) || r.MemoryUsedBytes > r.MemoryTotalBytes {
 			continue
 		}
 		out = append(out, gpu.Sample{GPU: r.GPU, Utilization: u, MemoryUsedBytes: r.MemoryUsedBytes, MemoryTotalBytes: r.MemoryTotalBytes, At: r.At})
 	}
 	return out
+}
+
+// workerName is the RunPod worker's id as our history keeps it: RunPod's
+// ids are short letters and digits; anything else is not kept as given.
+func workerName(id string) string {
+	if id == "" || len(id) > 64 || strings.IndexFunc(id, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+	}) >= 0 {
+		return "unnamed"
+	}
+	return id
+}
+
+// trusted is a worker's error as a customer may read it. The worker's
+// word is not trusted: only the codes our worker sends keep their code,
+// and its message only for an input refusal (plain words our worker
+// wrote, bounded); any other code is a worker_error with our message.
+func trusted(we *runpod.WorkError) *runpod.WorkError {
+	if msg, ok := workerCodes[we.Code]; ok {
+		if msg == "" && (len(we.Message) > 300 || strings.ContainsAny(we.Message, "/\\\n")) {
+			msg = "the GPU worker could not use an input"
+		}
+		if msg != "" {
+			we.Message = msg
+		}
+		return we
+	}
+	detail := we.Detail
+	if detail == "" {
+		detail = we.Code + ": " + we.Message
+	}
+	return &runpod.WorkError{Code: runpod.CodeWorkerError, Message: workerCodes[runpod.CodeWorkerError], Retryable: true, Detail: detail}
+}
+
+// workerCodes are the codes a RunPod worker may end a job with, and the
+// message the customer reads for each ("": the worker's own, for the
+// refusals of an input, which our generators word for customers).
+var workerCodes = map[string]string{
+	runpod.CodeBadInput:       "the GPU worker could not read the job (a worker of another release)",
+	runpod.CodeDownloadFailed: "the GPU worker could not fetch an input",
+	runpod.CodeUploadFailed:   "the GPU worker could not upload the video",
+	runpod.CodeGeneration:     "the video could not be generated; the error was logged",
+	runpod.CodeStopped:        "the GPU worker was stopped while it made the video",
+	runpod.CodeWorkerError:    "the GPU worker failed; the error was logged",
+	refusal.CodeInvalidImage:  "",
+	refusal.CodeInvalidAudio:  "",
+	face.CodeNoFace:           "",
+	media.CodeInvalidVideo:    "",
 }
 
 // reportProgress passes on the worker's last progress update.
@@ -311,7 +454,7 @@ func reportProgress(out json.RawMessage, progress generator.ProgressFunc) {
 }
 
 // ended is the outcome of a job RunPod has finished.
-func ended(j runpod.Job, run generator.Run) (generator.Result, error) {
+func ended(j runpod.Job, run generator.Run, sent time.Time) (generator.Result, error) {
 	billed := j.ExecutionTime
 	switch j.Status {
 	case runpod.Completed:
@@ -325,10 +468,10 @@ func ended(j runpod.Job, run generator.Run) (generator.Result, error) {
 		return generator.Result{
 			Duration: time.Duration(v.DurationMS) * time.Millisecond, Width: v.Width, Height: v.Height, FPS: v.FPS,
 			Frames: v.Frames, Size: v.Bytes, Uploaded: true, UploadedKey: run.Output, Billed: &billed,
-			Worker: out.Worker, GPU: readings(out.GPU),
+			Worker: workerName(out.Worker), GPU: readings(out.GPU, sent, time.Now()),
 		}, nil
 	case runpod.Failed:
-		we := runpod.ParseError(j.Error)
+		we := trusted(runpod.ParseError(j.Error))
 		cause := fmt.Errorf("RunPod job %s failed: %s", j.ID, we.Error())
 		if we.Detail != "" {
 			cause = fmt.Errorf("%w (%s)", cause, we.Detail)

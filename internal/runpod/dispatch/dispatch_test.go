@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,6 +28,21 @@ type bundle struct {
 	// recorded are the runs the dispatcher recorded on the job.
 	mu       sync.Mutex
 	recorded []generator.Run
+	// pokes counts the webhooks our route took; statuses the /status
+	// answers the dispatcher got.
+	pokes, statuses atomic.Int32
+}
+
+// counting is the RunPod API, counting the status answers.
+type counting struct {
+	dispatch.API
+	n *atomic.Int32
+}
+
+func (c counting) Status(ctx context.Context, id string) (runpod.Job, error) {
+	j, err := c.API.Status(ctx, id)
+	c.n.Add(1)
+	return j, err
 }
 
 type options struct {
@@ -60,12 +76,13 @@ func setup(t *testing.T, o options) *bundle {
 		t.Fatal(err)
 	}
 	b := &bundle{double: double, client: client}
-	cfg := dispatch.Config{API: client, ExecutionTimeout: time.Minute, TTL: time.Hour, PollInterval: o.poll, Secret: []byte("test-secret-0123456789abcdef0123")}
+	cfg := dispatch.Config{API: counting{client, &b.statuses}, ExecutionTimeout: time.Minute, TTL: time.Hour, PollInterval: o.poll, Secret: []byte("test-secret-0123456789abcdef0123")}
 	if o.webhook {
 		// Our API's webhook route, as far as the dispatcher is concerned:
 		// the path's job id and token, handed to Poke.
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/runpod/webhook/"), "/")
+			b.pokes.Add(1)
 			if len(parts) != 2 || !b.d.Poke(parts[0], parts[1]) {
 				http.NotFound(w, r)
 				return
@@ -167,18 +184,27 @@ func TestCompletes(t *testing.T) {
 }
 
 // TestWebhookWakes: with polling slower than the test, the webhook is
-// what ends the wait.
+// what ends the wait. The worker finishes only once the dispatcher has
+// had its first status answer, so only a poke can make it ask again.
 func TestWebhookWakes(t *testing.T) {
 	t.Parallel()
 	b := setup(t, options{poll: time.Hour, webhook: true})
-	b.worker(t, goodOutput, "", nil)
+	hold := make(chan struct{})
+	b.worker(t, goodOutput, "", hold)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := b.d.Generate(ctx, b.request("job-hook"), nil); err != nil {
+	done := make(chan error, 1)
+	go func() { _, err := b.d.Generate(ctx, b.request("job-hook"), nil); done <- err }()
+	waitFor(t, func() bool {
+		j := b.double.Jobs()
+		return b.statuses.Load() > 0 && len(j) == 1 && j[0].Status == runpod.InProgress
+	})
+	close(hold)
+	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if len(b.double.Webhooks()) == 0 {
-		t.Fatal("no webhook was sent")
+	if b.pokes.Load() == 0 || b.statuses.Load() < 2 {
+		t.Fatalf("%d webhooks, %d status answers: the end was not learnt from the webhook", b.pokes.Load(), b.statuses.Load())
 	}
 }
 
@@ -395,5 +421,20 @@ func TestGPUReadingsComeBack(t *testing.T) {
 	if res.Worker != "pod-7" || len(res.GPU) != 2 || res.GPU[0].Utilization != 0.87 || !math.IsNaN(res.GPU[1].Utilization) ||
 		!res.GPU[0].At.Equal(at) || res.GPU[0].MemoryTotalBytes != 24<<30 {
 		t.Fatalf("worker %q, readings %+v", res.Worker, res.GPU)
+	}
+}
+
+// TestUnknownWorkerCodeIsNotTrusted: a code our worker does not send
+// becomes worker_error with our words; a refusal keeps its code and, if
+// plain, its words.
+func TestUnknownWorkerCodeIsNotTrusted(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	werr := &runpod.WorkError{Code: "pay_us_at_evil_example", Message: "visit http://evil.example"}
+	b.worker(t, runpod.Output{}, werr.String(), nil)
+	_, err := b.d.Generate(context.Background(), b.request("job-evil"), nil)
+	var f *generator.Failure
+	if !errors.As(err, &f) || f.Code != runpod.CodeWorkerError || strings.Contains(f.Message, "evil") || !f.Retryable {
+		t.Fatalf("err = %v (%+v)", err, f)
 	}
 }

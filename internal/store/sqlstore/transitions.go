@@ -95,10 +95,12 @@ func (s *Store) bill(p store.ApplyParams, cur *store.Job, now time.Time) (*store
 	if own && p.Billed != nil {
 		c.Billed, c.Reported = max(0, *p.Billed).Truncate(time.Millisecond), true
 	}
-	if p.Transition == store.Start && cur.RemoteID != "" {
-		// A run at another service (RunPod) goes on there when the attempt
-		// that follows it is lost; the successor follows the same run, and
-		// bills it what the service reports when it ends.
+	if cur.RemoteID != "" && !c.Reported {
+		// A run at another service (RunPod) is billed what the service
+		// reports, never our wall time, which would count its queue: a
+		// run taken over goes on there and its successor bills it when it
+		// ends; one cancelled or lost before it reported is billed nothing
+		// here (the service's own bill has it).
 		c.Billed = 0
 	}
 	c.Cost = cur.Price.Of(c.Billed)
