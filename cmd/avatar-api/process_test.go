@@ -214,9 +214,13 @@ func TestKillMidJobThenRestart(t *testing.T) {
 		t.Fatalf("after the crash the job is %s (attempt %d, error %+v)", j.State, j.Attempt, j.Error)
 	}
 	t.Logf("job completed %.1fs after the restart, on attempt %d", time.Since(restarted).Seconds(), j.Attempt)
-	if left := scratchFiles(t, filepath.Join(dir, "work")); len(left) != 0 {
-		t.Errorf("scratch files left: %v", left)
-	}
+	// The job is completed (committed) a moment before its worker removes
+	// its work directory: wait for that, briefly.
+	var left []string
+	testkit.WaitFor(t, 10*time.Second, "no scratch files", func() bool {
+		left = scratchFiles(t, filepath.Join(dir, "work"))
+		return len(left) == 0
+	})
 }
 
 // TestTermDrains: SIGTERM lets a running generation finish before exit, and
