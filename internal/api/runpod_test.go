@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"github.com/avatar-api/avatar-api/internal/api"
 	"github.com/avatar-api/avatar-api/internal/generator/face"
 	"github.com/avatar-api/avatar-api/internal/generator/still"
+	"github.com/avatar-api/avatar-api/internal/media"
 	"github.com/avatar-api/avatar-api/internal/runpod"
 	"github.com/avatar-api/avatar-api/internal/runpod/runpodtest"
 	"github.com/avatar-api/avatar-api/internal/runpod/serverless"
@@ -437,6 +439,81 @@ func TestRunPodCancel(t *testing.T) {
 			}
 		})
 	}
+}
+
+// uploader is a RunPod worker's handler that PUTs file, which is not an
+// MP4, to the output's URL and reports a video made, in a well-formed
+// output; it records each PUT's status.
+type uploader struct {
+	file string
+	mu   sync.Mutex
+	puts []int
+}
+
+func (u *uploader) handle(ctx context.Context, raw json.RawMessage, _ func(json.RawMessage)) (json.RawMessage, string) {
+	fail := func(err error) (json.RawMessage, string) {
+		return nil, (&runpod.WorkError{Code: runpod.CodeUploadFailed, Message: err.Error()}).String()
+	}
+	var in runpod.Input
+	if err := json.Unmarshal(raw, &in); err != nil {
+		return fail(err)
+	}
+	body, err := os.ReadFile(u.file)
+	if err != nil {
+		return fail(err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, in.Output.URL, bytes.NewReader(body))
+	if err != nil {
+		return fail(err)
+	}
+	req.Header.Set("Content-Type", "video/mp4")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fail(err)
+	}
+	resp.Body.Close()
+	u.mu.Lock()
+	u.puts = append(u.puts, resp.StatusCode)
+	u.mu.Unlock()
+	out, _ := json.Marshal(runpod.Output{Version: runpod.Version, Worker: "inproc", Generator: "still",
+		Video: runpod.Video{DurationMS: in.AudioDurationMS, Bytes: int64(len(body)), Width: in.Width, Height: in.Height,
+			FPS: in.FPS, Frames: int(in.AudioDurationMS) * in.FPS / 1000}})
+	return out, ""
+}
+
+// TestRunPodUploadNotMP4: a worker that uploads something else than an
+// MP4 and reports success does not complete the job: the upload is
+// checked, the attempt retried, and once the attempts are used the job
+// fails with invalid_video; no video is kept, the staging objects are
+// deleted, and each run is billed as RunPod reported it.
+func TestRunPodUploadNotMP4(t *testing.T) {
+	t.Parallel()
+	d := newDouble(t, runpodtest.Options{})
+	tb := setup(t, options{runpod: d, maxAttempts: 2})
+	u := &uploader{file: speech.File} // a WAV
+	tb.runpodHandler(t, u.handle)
+	j := tb.submitSmall(t)
+	tb.wantFailed(t, j.ID, media.CodeInvalidVideo, 2)
+
+	recs := remoteJobs(t, d, j.ID)
+	if len(recs) != 2 || recs[0].Status != runpod.Completed || recs[1].Status != runpod.Completed {
+		t.Fatalf("RunPod jobs: %+v; want two, completed", recs)
+	}
+	u.mu.Lock()
+	puts := slices.Clone(u.puts)
+	u.mu.Unlock()
+	if len(puts) != 2 || puts[0]/100 != 2 || puts[1]/100 != 2 {
+		t.Fatalf("the uploads were answered %v; want two accepted", puts)
+	}
+	tb.waitObjects(t) // no video, no staging object, no input
+	if got := strings.Join(tb.transitions(t, j.ID), " "); got != "create start requeue start fail" {
+		t.Fatalf("events: %s", got)
+	}
+	var pb problemBody
+	if r := tb.call(t, http.MethodGet, "/result/"+j.ID, keyA, nil, "", &pb); r.StatusCode != 409 || pb.Code != "job_has_no_result" {
+		t.Fatalf("result of the failed job: %d %s", r.StatusCode, pb.Code)
+	}
+	wantReportedCharges(t, tb, j.ID, recs)
 }
 
 // wantReportedCharges checks that each RunPod run of the job is a ledger
