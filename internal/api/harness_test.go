@@ -27,7 +27,9 @@ import (
 	"github.com/avatar-api/avatar-api/internal/logging"
 	"github.com/avatar-api/avatar-api/internal/media"
 	"github.com/avatar-api/avatar-api/internal/metric"
+	"github.com/avatar-api/avatar-api/internal/queue"
 	"github.com/avatar-api/avatar-api/internal/ratelimit"
+	"github.com/avatar-api/avatar-api/internal/runpod/runpodtest"
 	"github.com/avatar-api/avatar-api/internal/scratch"
 	"github.com/avatar-api/avatar-api/internal/server"
 	"github.com/avatar-api/avatar-api/internal/store"
@@ -51,6 +53,10 @@ type testBundle struct {
 	keys  *apikey.Service
 	db    string // the SQLite file
 	store *sqlstore.Store
+	log   *slog.Logger // the service's, writing to logs
+	// ffmpeg and ffprobe are the guarded tools the service runs.
+	ffmpeg, ffprobe string
+	runpod          *runpodtest.Server // options.runpod
 }
 
 type options struct {
@@ -76,6 +82,17 @@ type options struct {
 	// gpu puts an NVIDIA GPU on the workers' machine: nvidia-smi is a
 	// script that prints the documented output of one GPU at 87 %.
 	gpu bool
+	// maxAttempts is JOB_MAX_ATTEMPTS (default 3).
+	maxAttempts int
+	// runpod, when set, makes the videos at this RunPod double
+	// (BACKEND=runpod): the test made it, so the test holds its clock and
+	// its faults. A worker takes its jobs only once the test starts one
+	// (runpodWorker, runpodHandler).
+	runpod *runpodtest.Server
+	// runpodWebhook is RUNPOD_WEBHOOK: the double calls PUBLIC_URL back
+	// when a job ends. runpodPoll is RUNPOD_POLL_INTERVAL (default 50 ms).
+	runpodWebhook bool
+	runpodPoll    time.Duration
 }
 
 // setup runs the whole service in-process on real parts, built by
@@ -135,7 +152,8 @@ func setup(t testing.TB, opts options) *testBundle {
 		a.Close()
 		st.Close()
 	})
-	return &testBundle{url: cfg.PublicURL, stop: srv.Close, dataDir: dir, runs: filepath.Join(dir, "ffmpeg-runs"), logs: logs, keys: keys, db: cfg.SQLitePath(), store: st}
+	return &testBundle{url: cfg.PublicURL, stop: srv.Close, dataDir: dir, runs: filepath.Join(dir, "ffmpeg-runs"), logs: logs, keys: keys,
+		db: cfg.SQLitePath(), store: st, log: log, ffmpeg: cfg.FFmpeg, ffprobe: cfg.FFprobe, runpod: opts.runpod}
 }
 
 // testConfig is the configuration of a test's service: the defaults, on
@@ -174,7 +192,33 @@ func testConfig(t testing.TB, dir, publicURL string, opts options) *config.Confi
 	if opts.gpu {
 		cfg.NvidiaSMI, cfg.GPUSampleInterval = fakeNvidiaSMI(t, dir), 50*time.Millisecond
 	}
+	cfg.JobMaxAttempts = cmp.Or(opts.maxAttempts, cfg.JobMaxAttempts)
+	if opts.runpod != nil {
+		runpodConfig(cfg, opts)
+	}
 	return cfg
+}
+
+// runpodPrice is RUNPOD_PRICE_PER_SECOND in the tests: $0.00019, the
+// 24 GB tier's.
+const runpodPrice store.NanoUSD = 190_000
+
+// runpodConfig sets BACKEND=runpod against the double of opts: its
+// endpoint and key, both its APIs, quick polls of jobs and health. The
+// inputs' signed URLs and the video's upload URL are local storage's, at
+// PUBLIC_URL: the double's workers reach them over real HTTP.
+func runpodConfig(cfg *config.Config, opts options) {
+	d := opts.runpod
+	cfg.Backend = queue.RunPodBackend
+	cfg.RunPodEndpointID, cfg.RunPodAPIKey = d.Options().EndpointID, d.Options().APIKey
+	cfg.RunPodAPIURL, cfg.RunPodRESTURL = d.URL(), d.URL()
+	cfg.RunPodPollInterval = cmp.Or(opts.runpodPoll, 50*time.Millisecond)
+	cfg.RunPodHealthInterval = 100 * time.Millisecond
+	cfg.RunPodExecutionTimeout, cfg.RunPodTTL = 30*time.Second, 2*time.Minute
+	cfg.RunPodWebhook = opts.runpodWebhook
+	cfg.RunPodPrice = runpodPrice
+	cfg.RunPodConcurrency = max(opts.concurrency, 1)
+	cfg.JobRescueAfter = cfg.AttemptTimeout() + time.Minute
 }
 
 // guardedTools writes wrappers of ffmpeg and ffprobe that run the real
