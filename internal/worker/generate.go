@@ -241,10 +241,16 @@ func (w *generateWorker) generate(ctx context.Context, j *store.Job, log *slog.L
 	req.Remote.Previous = generator.Run{ID: j.RemoteID, Output: j.RemoteOutput, Delay: j.RemoteDelay}
 	req.Remote.Record = func(ctx context.Context, run generator.Run) error {
 		err := d.Jobs.SetRemote(ctx, j, j.Attempt, run.ID, run.Output, run.Delay)
-		if errors.Is(err, store.ErrConflict) {
-			return errSuperseded
+		if !errors.Is(err, store.ErrConflict) {
+			return err
 		}
-		return err
+		// No longer this attempt's: ended (cancelled, say), whose run must
+		// stop, or taken over, whose run is the successor's to follow.
+		// Progress tells which, writing nothing.
+		if st, perr := d.Jobs.Progress(ctx, j, j.Attempt, 0); perr == nil && st.Final() {
+			return errCancelled
+		}
+		return errSuperseded
 	}
 
 	gctx, cancel := generation(ctx)

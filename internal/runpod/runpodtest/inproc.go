@@ -73,6 +73,9 @@ type inprocWorker struct {
 	mu      sync.Mutex
 	job     string             // the job in progress, "" if none
 	stopJob context.CancelFunc // stops it
+	// early are stop signals for a job taken but not yet started here
+	// (the double shows a job in progress once its take is answered).
+	early map[string]bool
 }
 
 func envMap(env []string) map[string]string {
@@ -135,6 +138,10 @@ func (w *inprocWorker) do(ctx context.Context, id string, input json.RawMessage)
 	defer stopJob()
 	w.mu.Lock()
 	w.job, w.stopJob = id, stopJob
+	if w.early[id] {
+		delete(w.early, id)
+		stopJob()
+	}
 	w.mu.Unlock()
 	defer func() {
 		w.mu.Lock()
@@ -208,7 +215,12 @@ func (w *inprocWorker) pollStops(ctx context.Context) {
 		for _, id := range stops.JobsToStop {
 			if id == w.job && w.stopJob != nil {
 				w.stopJob()
+				continue
 			}
+			if w.early == nil {
+				w.early = map[string]bool{}
+			}
+			w.early[id] = true
 		}
 		w.mu.Unlock()
 	}
