@@ -76,7 +76,7 @@ func NewGenerator(cfg *config.Config) (generator.Generator, error) {
 		return still.New(cfg.FFmpeg, cfg.FFprobe), nil
 	case "command":
 		g, err := command.New(command.Config{
-			Template: cfg.GeneratorCommand, Timeout: cfg.GeneratorTimeout,
+			Template: cfg.GeneratorCommand, Timeout: cfg.GeneratorTimeout, Env: cfg.GeneratorEnv,
 			Prober: media.Prober{FFmpeg: cfg.FFmpeg, FFprobe: cfg.FFprobe},
 		})
 		if err != nil {

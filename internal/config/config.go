@@ -65,6 +65,11 @@ type Config struct {
 	Generator        string // "builtin", "still" or "command"
 	GeneratorCommand string // GENERATOR=command: the command line template
 	GeneratorTimeout time.Duration
+	// GeneratorEnv is what the model command gets of this process's
+	// environment besides PATH, HOME and LANG: NAME=value of each variable
+	// GENERATOR_ENV names that is set.
+	GeneratorEnv []string
+	generatorEnv []string // the names
 
 	Backend                string // "local" or "runpod"
 	RunPodEndpointID       string
@@ -405,6 +410,24 @@ var vars = []Var{
 		set:     strVar(func(c *Config) *string { return &c.GeneratorCommand }),
 	},
 	{
+		Name:    "GENERATOR_ENV",
+		Default: "LD_LIBRARY_PATH,CUDA_VISIBLE_DEVICES,NVIDIA_VISIBLE_DEVICES,HF_HOME,TORCH_HOME,PYTHONPATH",
+		Doc:     "With `GENERATOR=command`: the variables of this process's environment the model's command also gets (it gets `PATH`, `HOME`, `LANG` and these, nothing else: never the service's secrets). Comma-separated names; those not set are left out.",
+		set: func(c *Config, v string) error {
+			for _, name := range strings.Split(v, ",") {
+				name = strings.TrimSpace(name)
+				if name == "" {
+					continue
+				}
+				if strings.ContainsAny(name, "= \t") {
+					return errors.New("must be comma-separated variable names")
+				}
+				c.generatorEnv = append(c.generatorEnv, name)
+			}
+			return nil
+		},
+	},
+	{
 		Name:     "GENERATOR_TIMEOUT",
 		Default:  "JOB_TIMEOUT",
 		Computed: true,
@@ -719,6 +742,11 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
+	}
+	for _, name := range c.generatorEnv {
+		if v := getenv(name); v != "" {
+			c.GeneratorEnv = append(c.GeneratorEnv, name+"="+v)
+		}
 	}
 	return c, c.finish()
 }

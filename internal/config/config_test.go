@@ -132,3 +132,38 @@ func TestDocumented(t *testing.T) {
 		t.Errorf("%s is out of date with internal/config; run: go test ./internal/config -run TestDocumented -update", path)
 	}
 }
+
+func TestRunPodAndGeneratorSettings(t *testing.T) {
+	t.Parallel()
+	c, err := Load(env(map[string]string{
+		"BACKEND": "runpod", "RUNPOD_ENDPOINT_ID": "abc123", "RUNPOD_API_KEY": "rpa_secret",
+		"GENERATOR": "command", "GENERATOR_COMMAND": "python3 infer.py --out {output}",
+		"GENERATOR_ENV": "CUDA_VISIBLE_DEVICES, HF_HOME,UNSET_ONE", "CUDA_VISIBLE_DEVICES": "0", "HF_HOME": "/models",
+		"AWS_SECRET": "never-passed",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.GeneratorEnv, " "); got != "CUDA_VISIBLE_DEVICES=0 HF_HOME=/models" {
+		t.Errorf("GeneratorEnv = %q", got)
+	}
+	if c.AttemptTimeout() != time.Hour+time.Minute || c.JobRescueAfter != time.Hour+2*time.Minute ||
+		c.RunPodExecutionTimeout != c.JobTimeout || c.RunPodPrice != 190_000 {
+		t.Errorf("attempt %s, rescue %s, execution timeout %s, price %d", c.AttemptTimeout(), c.JobRescueAfter, c.RunPodExecutionTimeout, c.RunPodPrice)
+	}
+	for name, vars := range map[string]map[string]string{
+		"no endpoint":        {"BACKEND": "runpod", "RUNPOD_API_KEY": "k"},
+		"no key":             {"BACKEND": "runpod", "RUNPOD_ENDPOINT_ID": "e"},
+		"ttl over a week":    {"BACKEND": "runpod", "RUNPOD_ENDPOINT_ID": "e", "RUNPOD_API_KEY": "k", "RUNPOD_TTL": "200h"},
+		"timeout past ttl":   {"BACKEND": "runpod", "RUNPOD_ENDPOINT_ID": "e", "RUNPOD_API_KEY": "k", "RUNPOD_TTL": "1m", "RUNPOD_EXECUTION_TIMEOUT": "2m"},
+		"command without":    {"GENERATOR": "command"},
+		"endpoint with path": {"RUNPOD_ENDPOINT_ID": "../v1"},
+		"api url with query": {"RUNPOD_API_URL": "https://api.runpod.ai?x=1"},
+	} {
+		if _, err := Load(env(vars)); err == nil {
+			t.Errorf("%s: accepted", name)
+		} else if strings.Contains(err.Error(), "rpa_secret") {
+			t.Errorf("%s: the error shows the key", name)
+		}
+	}
+}
