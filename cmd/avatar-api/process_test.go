@@ -5,7 +5,6 @@ package main_test
 // that no accepted job is lost.
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -138,20 +137,7 @@ func (p *proc) submitSlow(t *testing.T) string {
 		testkit.Part{Name: "audio", File: testkit.Fixture("speech_en_12s.wav")},
 		testkit.Part{Name: "width", Value: "1280"}, testkit.Part{Name: "height", Value: "720"},
 		testkit.Part{Name: "fps", Value: "30"}, testkit.Part{Name: "prompt", Value: "calm"})
-	req, _ := http.NewRequest(http.MethodPost, p.url+"/generate", bytes.NewReader(form))
-	req.Header.Set("Authorization", "Bearer "+apiKey)
-	req.Header.Set("Content-Type", ct)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var j jobView
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusAccepted || json.Unmarshal(body, &j) != nil {
-		t.Fatalf("POST /generate = %d %s", resp.StatusCode, body)
-	}
-	return j.ID
+	return p.post(t, form, ct)
 }
 
 func (p *proc) status(t *testing.T, id string) jobView {

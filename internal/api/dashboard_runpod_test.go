@@ -3,10 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -14,58 +11,16 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/avatar-api/avatar-api/internal/apikey"
-	"github.com/avatar-api/avatar-api/internal/app"
-	"github.com/avatar-api/avatar-api/internal/logging"
 	"github.com/avatar-api/avatar-api/internal/runpod/runpodtest"
-	"github.com/avatar-api/avatar-api/internal/server"
 	"github.com/avatar-api/avatar-api/internal/testkit"
 )
 
 // dashRunPodService runs the service as setup does, with no workers and
 // BACKEND=runpod on the RunPod double rp, whose health it reads every
-// 50 ms. keyA is an admin key.
+// 100 ms. keyA is an admin key.
 func dashRunPodService(t *testing.T, rp *runpodtest.Server) *testBundle {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	dir := t.TempDir()
-	logs := &testkit.Buffer{}
-	log := logging.New(logs, slog.LevelDebug)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := testConfig(t, dir, "http://"+ln.Addr().String(), options{noWorkers: true})
-	cfg.Backend = "runpod"
-	cfg.RunPodEndpointID, cfg.RunPodAPIKey = rp.Options().EndpointID, rp.Options().APIKey
-	cfg.RunPodAPIURL, cfg.RunPodRESTURL = rp.URL(), rp.URL()
-	cfg.RunPodHealthInterval, cfg.RunPodWebhook = 50*time.Millisecond, false
-	st, err := app.OpenStore(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys := apikey.NewService(st, nil)
-	if _, err := keys.Import(ctx, keyA, "customer-a", "test"); err != nil {
-		t.Fatal(err)
-	}
-	a, err := app.New(ctx, cfg, log, app.Overrides{Store: st, RollupEvery: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(server.Wrap(a.Handler, log))
-	srv.Listener.Close()
-	srv.Listener = ln
-	srv.Start()
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("service log (last lines):\n%s", lastLogLines(logs.String(), 40))
-		}
-		srv.Close()
-		a.Close()
-		st.Close()
-	})
-	return &testBundle{url: cfg.PublicURL, stop: srv.Close, dataDir: dir, logs: logs, keys: keys, db: cfg.SQLitePath(), store: st}
+	return setup(t, options{runpod: rp, noWorkers: true})
 }
 
 // dashRunPodBusy starts the double with one worker of its own, busy with
@@ -147,7 +102,7 @@ func TestDashboardDataRunPod(t *testing.T) {
 	})
 	w, q := got.Workers, got.Queue
 	if !intIs(w.Idle, 0) || !intIs(w.Initializing, 0) || !intIs(w.Ready, 0) || !intIs(w.Throttled, 0) || !intIs(w.Unhealthy, 0) ||
-		!intIs(q.InProgress, 1) || got.FailedAt != nil || got.IntervalSeconds != 0.05 {
+		!intIs(q.InProgress, 1) || got.FailedAt != nil || got.IntervalSeconds != 0.1 {
 		t.Errorf("runpod: %s", raw)
 	}
 	if got.ReadAt == nil || time.Since(*got.ReadAt) > 10*time.Second || time.Since(*got.ReadAt) < 0 {
@@ -195,7 +150,7 @@ func TestDashboardDataRunPodNotReadYet(t *testing.T) {
 		got, raw = tb.dashboardRunPod(t, "24h")
 		return got != nil && got.FailedAt != nil
 	})
-	if got.Workers != nil || got.Queue != nil || got.ReadAt != nil || got.IntervalSeconds != 0.05 {
+	if got.Workers != nil || got.Queue != nil || got.ReadAt != nil || got.IntervalSeconds != 0.1 {
 		t.Errorf("no read has succeeded: %s", raw)
 	}
 	if strings.Contains(scrape(t, tb.url+"/metrics", keyA), "avatar_runpod_workers") {
