@@ -45,6 +45,8 @@ var forbidden = map[string][]string{
 	// credentials, so it imports neither.
 	"runpod":            {"job", "api", "store", "worker", "cli", "server", "queue"},
 	"runpod/serverless": {"storage", "app", "config"},
+	// Alerts decide and notify; they know no HTTP route or command.
+	"alert": {"api", "cli", "server", "worker", "job", "app"},
 }
 
 func TestLayers(t *testing.T) {
