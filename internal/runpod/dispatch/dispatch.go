@@ -358,14 +358,24 @@ func (d *Dispatcher) wait(ctx context.Context, req generator.Request, run genera
 				return ended(j, run, sent)
 			}
 		}
+		asked := time.Now()
 		select {
 		case <-ctx.Done():
 			return generator.Result{}, d.stop(ctx, run, context.Cause(ctx), log)
 		case <-poked:
+			// A webhook asks at most once a second: whoever holds its
+			// URL cannot make us hammer RunPod's /status.
+			if err := pause(ctx, time.Until(asked.Add(minPokeGap))); err != nil {
+				return generator.Result{}, d.stop(ctx, run, err, log)
+			}
 		case <-tick.C:
 		}
 	}
 }
+
+// minPokeGap is the least time between two status requests a webhook
+// causes.
+const minPokeGap = time.Second
 
 // maxReadings bounds the GPU readings kept of one job (an hour at 5 s).
 const maxReadings = 720
