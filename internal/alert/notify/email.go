@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	htmltemplate "html/template"
+	"net/textproto"
 	"regexp"
 	"strings"
 	texttemplate "text/template"
@@ -43,17 +44,27 @@ func (e *Email) Send(ctx context.Context, a Alert, id string) Delivery {
 		d.Target = cfg.Addr()
 		err = e.send(ctx, cfg, a, id)
 	}
-	d.Err = err
 	if err == nil {
 		d.Status = 250
 	} else {
-		var se *mail.SendError
-		if errors.As(err, &se) {
-			d.Status = se.ErrorCode()
-		}
+		d.Status = replyCode(err)
+		d.Err = scrub(err, cfg)
 	}
 	d.Latency = time.Since(start)
 	return d
+}
+
+// replyCode is the SMTP reply code in err, or 0.
+func replyCode(err error) int {
+	var se *mail.SendError
+	if errors.As(err, &se) {
+		return se.ErrorCode()
+	}
+	var te *textproto.Error
+	if errors.As(err, &te) {
+		return te.Code
+	}
+	return 0
 }
 
 func (e *Email) send(ctx context.Context, cfg SMTPConfig, a Alert, id string) error {
@@ -69,7 +80,7 @@ func (e *Email) send(ctx context.Context, cfg SMTPConfig, a Alert, id string) er
 	}
 	client, err := mail.NewClient(cfg.Host, e.options(cfg)...)
 	if err != nil {
-		return scrub(fmt.Errorf("configure SMTP client for %s: %w", cfg.Addr(), err), cfg)
+		return fmt.Errorf("configure SMTP client for %s: %w", cfg.Addr(), err)
 	}
 	timeout := e.Timeout
 	if timeout <= 0 {
@@ -78,7 +89,7 @@ func (e *Email) send(ctx context.Context, cfg SMTPConfig, a Alert, id string) er
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if err := client.DialAndSendWithContext(ctx, msg); err != nil {
-		return scrub(fmt.Errorf("send alert email via %s: %w", cfg.Addr(), err), cfg)
+		return fmt.Errorf("send alert email via %s: %w", cfg.Addr(), err)
 	}
 	return nil
 }

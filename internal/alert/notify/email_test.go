@@ -288,6 +288,9 @@ func TestEmailFailures(t *testing.T) {
 		if all := fmt.Sprintf("%v %+v %#v", d.Err, d, d); strings.Contains(all, "wr0ng-Pa55") {
 			t.Errorf("the password shows: %s", all)
 		}
+		if d.Status != 535 {
+			t.Errorf("Status = %d, want the server's 535", d.Status)
+		}
 		if !strings.Contains(d.Err.Error(), "535") {
 			t.Errorf("error %q does not say the server refused", d.Err)
 		}
