@@ -47,6 +47,9 @@ var forbidden = map[string][]string{
 	"runpod/serverless": {"storage", "app", "config"},
 	// Alerts decide and notify; they know no HTTP route or command.
 	"alert": {"api", "cli", "server", "worker", "job", "app"},
+	// Alert channels send one alert; the rules, their state and the
+	// delivery queue above them decide what and when.
+	"alert/notify": {"store", "job", "api", "app", "config", "queue", "worker", "cli", "server", "stats", "rollup"},
 }
 
 func TestLayers(t *testing.T) {
