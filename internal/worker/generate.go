@@ -148,13 +148,10 @@ func (w *generateWorker) settle(ctx context.Context, rj *river.Job[queue.Generat
 	case ctx.Err() != nil:
 		// The process is shutting down: put the job back for another
 		// worker, without using up an attempt.
-		// A run elsewhere goes on, for the next attempt to follow and
-		// bill as the service reports it: nothing is billed for it here.
-		var billed *time.Duration
-		if e, ok := d.Generator.(generator.Elsewhere); ok && e.Elsewhere() {
-			billed = new(time.Duration)
-		}
-		if next, gone := w.requeue(bg, j, rj.Attempt, billed, log); gone {
+		// (A run elsewhere goes on, for the next attempt to follow: the
+		// store bills a run recorded at another service only what that
+		// service reports, so nothing is billed for it here.)
+		if next, gone := w.requeue(bg, j, rj.Attempt, nil, log); gone {
 			return next
 		}
 		log.InfoContext(bg, "generation interrupted by shutdown; job re-queued")
@@ -224,7 +221,7 @@ func (w *generateWorker) generate(ctx context.Context, j *store.Job, log *slog.L
 	}
 	defer os.RemoveAll(dir)
 	var imagePath, audioPath string
-	if e, ok := d.Generator.(generator.Elsewhere); !ok || !e.Elsewhere() {
+	if !w.elsewhere() {
 		imagePath = filepath.Join(dir, "image"+filepath.Ext(j.ImageKey))
 		audioPath = filepath.Join(dir, "audio"+filepath.Ext(j.AudioKey))
 		for key, path := range map[string]string{j.ImageKey: imagePath, j.AudioKey: audioPath} {
@@ -312,6 +309,13 @@ func (w *generateWorker) generate(ctx context.Context, j *store.Job, log *slog.L
 	return r, nil
 }
 
+// elsewhere reports whether the generator runs on another service, and so
+// needs no local copies of the inputs but their sizes and URLs.
+func (w *generateWorker) elsewhere() bool {
+	e, ok := w.deps.Generator.(generator.Elsewhere)
+	return ok && e.Elsewhere()
+}
+
 // generation is the context a generator runs under: River's attempt
 // context, with its deadline, but with causes a generator running
 // elsewhere can act on. River stopping this process (a shutdown) becomes
@@ -372,6 +376,9 @@ func (w *generateWorker) request(ctx context.Context, j *store.Job, imagePath, a
 			return generator.Request{}, fmt.Errorf("signing the input's URL: %w", err)
 		}
 		in.URL, in.Expires = url, expires
+		if !w.elsewhere() {
+			continue // its size is for a generator that fetches it by URL
+		}
 		if in.MaxBytes, err = w.deps.Storage.Size(ctx, in.Key); err != nil {
 			return generator.Request{}, fmt.Errorf("measuring the input: %w", err)
 		}
