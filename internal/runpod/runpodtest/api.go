@@ -158,6 +158,17 @@ func newJobID() string {
 	return h[:8] + "-" + h[8:12] + "-4" + h[13:16] + "-a" + h[17:20] + "-" + h[20:] + "-u1"
 }
 
+// lookupLocked is the job id as /status and /cancel see it at now, after
+// time has done its work: not found past its ttl or retention.
+func (s *Server) lookupLocked(id string, now time.Time) (*Record, bool) {
+	s.sweepLocked(now)
+	j, ok := s.jobs[id]
+	if !ok || !s.visibleLocked(j, now) {
+		return nil, false
+	}
+	return j, true
+}
+
 // status serves GET /v2/{endpoint}/status/{id}.
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	if !s.apiAuth(w, r, "status") {
@@ -165,9 +176,8 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	now := s.opts.Now()
-	s.sweepLocked(now)
-	job, ok := s.jobs[r.PathValue("id")]
-	if !ok || !s.visibleLocked(job, now) {
+	job, ok := s.lookupLocked(r.PathValue("id"), now)
+	if !ok {
 		s.mu.Unlock()
 		writeError(w, http.StatusNotFound, "request does not exist")
 		return
@@ -189,9 +199,8 @@ func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	now := s.opts.Now()
-	s.sweepLocked(now)
-	job, ok := s.jobs[r.PathValue("id")]
-	if !ok || !s.visibleLocked(job, now) {
+	job, ok := s.lookupLocked(r.PathValue("id"), now)
+	if !ok {
 		s.mu.Unlock()
 		writeError(w, http.StatusNotFound, "request does not exist")
 		return
