@@ -16,7 +16,8 @@ import (
 const (
 	Generate    = "generate"    // video generation by the local backend, slow and CPU bound
 	RunPodQueue = "runpod"      // generations dispatched to RunPod: waiting, not working
-	Maintenance = "maintenance" // sweeps: expiry, reconciliation
+	Maintenance = "maintenance" // sweeps: expiry, reconciliation; the alerts' evaluation
+	Alerts      = "alerts"      // delivery of alert notifications
 )
 
 // LocalBackend names the default backend: the generator built into this
@@ -91,4 +92,40 @@ func (SweepArgs) InsertOpts() river.InsertOpts {
 		MaxAttempts: 1,
 		UniqueOpts:  river.UniqueOpts{ByPeriod: 30 * time.Second},
 	}
+}
+
+// EvaluateAlertsArgs asks for one evaluation of the alert rules.
+type EvaluateAlertsArgs struct{}
+
+// Kind identifies the job type in River's table.
+func (EvaluateAlertsArgs) Kind() string { return "evaluate_alerts" }
+
+// InsertOpts keeps evaluations off the generation queue and never doubles
+// one: the periodic job is enqueued by River's leader, once across every
+// process, and a period's second insert is a no-op.
+func (EvaluateAlertsArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{
+		Queue:       Maintenance,
+		MaxAttempts: 1,
+		UniqueOpts:  river.UniqueOpts{ByPeriod: 10 * time.Second},
+	}
+}
+
+// DeliverAlertArgs asks for one notification (store.Notification) to be
+// delivered to its channel.
+type DeliverAlertArgs struct {
+	NotificationID string `json:"notification_id"`
+}
+
+// Kind identifies the job type in River's table.
+func (DeliverAlertArgs) Kind() string { return "deliver_alert" }
+
+// DeliverAlertAttempts is how many times a notification is tried: with
+// the workers' backoff (doubling from 10 s to at most 30 min) about a day.
+const DeliverAlertAttempts = 60
+
+// InsertOpts puts deliveries on their own queue, so that a slow receiver
+// holds up neither the sweep nor the generations.
+func (DeliverAlertArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: Alerts, MaxAttempts: DeliverAlertAttempts}
 }

@@ -18,7 +18,9 @@ type History interface {
 	AddWorkerTime(ctx context.Context, use []WorkerTime) error
 	// AddGPUSamples adds GPU readings to their minutes' sums.
 	AddGPUSamples(ctx context.Context, samples []GPUSample) error
-	// Prune deletes rollups and GPU readings from before p.Before, and
+	// AddRefusals adds rate-limit refusals to their minutes' rollups.
+	AddRefusals(ctx context.Context, counts []RefusalCount) error
+	// Prune deletes rollups (refusals' included) and GPU readings from before p.Before, and
 	// sessions expired at p.Now. Jobs and their charges are kept.
 	Prune(ctx context.Context, p PruneParams) (int64, error)
 
@@ -66,6 +68,13 @@ type History interface {
 	// QueueDepths counts the queued and the running jobs of each backend,
 	// now.
 	QueueDepths(ctx context.Context) ([]QueueDepth, error)
+	// RefusalsByOwner sums the rate-limit refusals of each owner in w,
+	// most first, at most limit.
+	RefusalsByOwner(ctx context.Context, w Window, limit int) ([]OwnerRefusals, error)
+	// OldestQueued returns when the job that has waited longest in state
+	// queued became queued (its creation, or its last return to the
+	// queue), or nil when none is queued.
+	OldestQueued(ctx context.Context) (*time.Time, error)
 	// Charges lists a job's charges, oldest first.
 	Charges(ctx context.Context, jobID string) ([]Charge, error)
 }
