@@ -32,6 +32,25 @@ func (s *Store) AddRequests(ctx context.Context, counts []store.RequestCount) er
 	})
 }
 
+// AddRefusals implements store.History: each count is added to its
+// minute's row of its replica and owner, in one transaction.
+func (s *Store) AddRefusals(ctx context.Context, counts []store.RefusalCount) error {
+	if len(counts) == 0 {
+		return nil
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		for _, c := range counts {
+			_, err := tx.ExecContext(ctx, s.q(`INSERT INTO refusal_rollups (minute, replica, owner, refusals) VALUES (?, ?, ?, ?)
+				ON CONFLICT (minute, replica, owner) DO UPDATE SET refusals = refusal_rollups.refusals + excluded.refusals`),
+				s.t(c.Minute.Truncate(time.Minute)), c.Replica, c.Owner, c.Refusals)
+			if err != nil {
+				return s.interpret(err, "adding refusal counts")
+			}
+		}
+		return nil
+	})
+}
+
 // AddWorkerTime implements store.History.
 func (s *Store) AddWorkerTime(ctx context.Context, use []store.WorkerTime) error {
 	if len(use) == 0 {
@@ -93,6 +112,7 @@ func (s *Store) Prune(ctx context.Context, p store.PruneParams) (int64, error) {
 		{`DELETE FROM request_rollups WHERE minute < ?`, p.Before},
 		{`DELETE FROM worker_rollups WHERE minute < ?`, p.Before},
 		{`DELETE FROM gpu_rollups WHERE minute < ?`, p.Before},
+		{`DELETE FROM refusal_rollups WHERE minute < ?`, p.Before},
 		{`DELETE FROM dashboard_sessions WHERE expires_at <= ?`, p.Now},
 	} {
 		res, err := s.db.ExecContext(ctx, s.q(stmt.query), s.t(stmt.at))

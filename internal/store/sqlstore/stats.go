@@ -260,6 +260,34 @@ func (s *Store) QueueDepths(ctx context.Context) ([]store.QueueDepth, error) {
 	return out, err
 }
 
+// RefusalsByOwner implements store.History.
+func (s *Store) RefusalsByOwner(ctx context.Context, w store.Window, limit int) ([]store.OwnerRefusals, error) {
+	var out []store.OwnerRefusals
+	err := s.rows(ctx, "summing refusals per owner", `SELECT owner, SUM(refusals) FROM refusal_rollups
+		WHERE minute >= ? AND minute < ? GROUP BY owner ORDER BY SUM(refusals) DESC, owner LIMIT ?`,
+		append(s.window(w), limit),
+		func(r *sql.Rows) error {
+			var o store.OwnerRefusals
+			err := r.Scan(&o.Owner, &o.Refusals)
+			out = append(out, o)
+			return err
+		})
+	return out, err
+}
+
+// OldestQueued implements store.History: a queued job's updated_at is
+// when it became queued (created, or given back), since nothing but a
+// transition changes it while it waits; jobs_state_updated_at answers
+// with one index probe.
+func (s *Store) OldestQueued(ctx context.Context) (*time.Time, error) {
+	var oldest timeValue
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT MIN(updated_at) FROM jobs WHERE state = ?`), store.StateQueued).Scan(&oldest)
+	if err != nil {
+		return nil, s.interpret(err, "reading the oldest queued job")
+	}
+	return oldest.ptr(), nil
+}
+
 // Charges implements store.History.
 func (s *Store) Charges(ctx context.Context, jobID string) ([]store.Charge, error) {
 	var out []store.Charge
