@@ -37,6 +37,18 @@ func TestHistory(t *testing.T) {
 	})
 }
 
+func TestAlerts(t *testing.T) {
+	t.Parallel()
+	storetest.RunAlerts(t, func(t *testing.T) storetest.Clocked {
+		s, err := postgres.Open(context.Background(), pgtest.NewDatabase(t), 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
 func TestMigrateTwiceConcurrently(t *testing.T) {
 	t.Parallel()
 	url := pgtest.NewDatabase(t)

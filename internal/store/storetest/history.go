@@ -2,18 +2,24 @@ package storetest
 
 import (
 	"context"
+	"database/sql"
 	"math"
 	"testing"
 	"time"
 
+	"github.com/riverqueue/river/riverdriver"
+
 	"github.com/avatar-api/avatar-api/internal/store"
 )
 
-// Clocked is a store whose clock a test sets: what RunHistory needs.
+// Clocked is a store whose clock a test sets: what RunHistory and
+// RunAlerts need. Driver gives the tests River's view of the queue.
 type Clocked interface {
 	store.Store
 	store.History
+	store.Alerts
 	SetClock(now func() time.Time)
+	Driver() riverdriver.Driver[*sql.Tx]
 }
 
 // clock is a time a test moves by hand.
@@ -48,6 +54,8 @@ func RunHistory(t *testing.T, open func(t *testing.T) Clocked) {
 	t.Run("Rollups", func(t *testing.T) { rollups(t, open(t)) })
 	t.Run("GPU", func(t *testing.T) { gpuReadings(t, open(t)) })
 	t.Run("JobFigures", func(t *testing.T) { jobFigures(t, open(t)) })
+	t.Run("Refusals", func(t *testing.T) { refusals(t, open(t)) })
+	t.Run("OldestQueued", func(t *testing.T) { oldestQueued(t, open(t)) })
 	t.Run("Prune", func(t *testing.T) { prune(t, open(t)) })
 	t.Run("Sessions", func(t *testing.T) { sessions(t, open(t)) })
 }
@@ -440,13 +448,14 @@ func prune(t *testing.T, s Clocked) {
 		must(t, s.AddRequests(ctx, []store.RequestCount{{Minute: at, Replica: "a", Class: "2xx", Requests: 1}}))
 		must(t, s.AddWorkerTime(ctx, []store.WorkerTime{{Minute: at, Worker: "w", Capacity: time.Minute}}))
 		must(t, s.AddGPUSamples(ctx, []store.GPUSample{{At: at, Worker: "w", Utilization: 1, MemoryUsed: 1, MemoryTotal: 2}}))
+		must(t, s.AddRefusals(ctx, []store.RefusalCount{{Minute: at, Replica: "a", Owner: "o", Refusals: 1}}))
 	}
 	must(t, s.CreateSession(ctx, store.Session{Hash: "gone", KeyID: "k", CreatedAt: old, ExpiresAt: t0}))
 	must(t, s.CreateSession(ctx, store.Session{Hash: "kept", KeyID: "k", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}))
 	n, err := s.Prune(ctx, store.PruneParams{Before: t0.Add(-35 * 24 * time.Hour), Now: t0})
 	must(t, err)
-	if n != 4 {
-		t.Fatalf("pruned %d rows, want 4 (3 old history rows, 1 expired session)", n)
+	if n != 5 {
+		t.Fatalf("pruned %d rows, want 5 (4 old history rows, 1 expired session)", n)
 	}
 	all := store.Window{From: old.Add(-time.Hour), To: t0.Add(time.Hour)}
 	reqs, err := s.Requests(ctx, store.BucketParams{Window: all, Step: time.Hour})
@@ -455,8 +464,11 @@ func prune(t *testing.T, s Clocked) {
 	must(t, err)
 	gpus, err := s.GPU(ctx, store.BucketParams{Window: all, Step: time.Hour})
 	must(t, err)
-	if len(reqs) != 1 || !reqs[0].Start.Equal(recent.Truncate(time.Hour)) || len(use) != 1 || len(gpus) != 1 {
-		t.Fatalf("after pruning: requests %+v, workers %+v, GPU %+v", reqs, use, gpus)
+	refused, err := s.RefusalsByOwner(ctx, all, 10)
+	must(t, err)
+	if len(reqs) != 1 || !reqs[0].Start.Equal(recent.Truncate(time.Hour)) || len(use) != 1 || len(gpus) != 1 ||
+		len(refused) != 1 || refused[0].Refusals != 1 {
+		t.Fatalf("after pruning: requests %+v, workers %+v, GPU %+v, refusals %+v", reqs, use, gpus, refused)
 	}
 	if _, err := s.SessionByHash(ctx, "gone"); err != store.ErrNotFound {
 		t.Fatalf("expired session: %v", err)
