@@ -128,7 +128,8 @@ func (s *Store) ChannelStates(ctx context.Context) ([]store.ChannelState, error)
 }
 
 // channelAttempts fills in c's last attempt, last delivery, and the first
-// failure since.
+// failure since. The booleans are compared to true and false, not tested
+// bare, so that SQLite's planner uses alert_attempts_channel_delivered.
 func (s *Store) channelAttempts(ctx context.Context, c *store.ChannelState) error {
 	var last, delivered, failing timeValue
 	err := s.db.QueryRowContext(ctx, s.q(`SELECT at, delivered, status, error FROM alert_attempts
@@ -137,7 +138,7 @@ func (s *Store) channelAttempts(ctx context.Context, c *store.ChannelState) erro
 		return s.interpret(err, "reading channel's last attempt")
 	}
 	c.LastAttemptAt = last.ptr()
-	err = s.db.QueryRowContext(ctx, s.q(`SELECT MAX(at) FROM alert_attempts WHERE channel = ? AND delivered`), c.Channel).Scan(&delivered)
+	err = s.db.QueryRowContext(ctx, s.q(`SELECT MAX(at) FROM alert_attempts WHERE channel = ? AND delivered = true`), c.Channel).Scan(&delivered)
 	if err != nil {
 		return s.interpret(err, "reading channel's last delivery")
 	}
@@ -145,7 +146,7 @@ func (s *Store) channelAttempts(ctx context.Context, c *store.ChannelState) erro
 	if c.LastAttemptAt == nil || c.LastDelivered {
 		return nil
 	}
-	where, args := `channel = ? AND NOT delivered`, []any{c.Channel}
+	where, args := `channel = ? AND delivered = false`, []any{c.Channel}
 	if delivered.valid {
 		where, args = where+` AND at > ?`, append(args, s.t(delivered.t))
 	}

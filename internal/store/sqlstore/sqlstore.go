@@ -3,7 +3,8 @@
 // placeholders; a Dialect supplies what differs (placeholder style, how
 // times are stored, how a unique violation looks, row locks). jobs.go
 // reads and creates jobs, transitions.go moves them (the state machine and
-// its events), queue.go is what speaks to River, keys.go holds API keys.
+// its events), queue.go is what speaks to River, keys.go holds API keys,
+// alerts.go and alertlist.go the alerts' state and notifications.
 package sqlstore
 
 import (
