@@ -389,5 +389,46 @@
     },
   };
 
+  // setText changes an element's text only when it differs, so an alert
+  // region is not announced again at every poll.
+  function setText(e, s) {
+    if (e.textContent !== s) e.textContent = s;
+  }
+
+  // capBanner says, at the top of the page, that new jobs are refused
+  // while the spending cap is reached: which cap, until when, and what to
+  // do. Hidden otherwise, and without alert state.
+  function capBanner(banner, d) {
+    const cap = d.alerts && typeof d.alerts === 'object' ? d.alerts.cap : null;
+    banner.hidden = !(cap && cap.exhausted);
+    if (banner.hidden) return;
+    const now = f.date(d.generated_at) || new Date();
+    const period = { day: { cap: 'daily spending cap', usd: cap.daily_usd, spent: 'today', env: 'COST_DAILY_CAP_USD' },
+      month: { cap: 'monthly spending cap', usd: cap.monthly_usd, spent: 'this month', env: 'COST_MONTHLY_CAP_USD' } }[cap.period] ||
+      { cap: 'spending cap', usd: null, spent: 'so far', env: 'COST_DAILY_CAP_USD or COST_MONTHLY_CAP_USD' };
+    banner.dataset.period = cap.period || '';
+    setText(document.getElementById('cap-banner-reason'),
+      `The ${period.cap}` + (f.isNum(period.usd) ? ` of ${f.money(period.usd)}` : '') + ' is reached' +
+      (f.isNum(cap.spent_usd) ? ` (${f.money(cap.spent_usd)} spent ${period.spent})` : '') +
+      ': new jobs are answered HTTP 429 budget_exhausted.');
+    const resets = moment(cap.resets_at);
+    const resume = document.getElementById('cap-banner-resume');
+    const when = resets ? f.when(resets, now) : '';
+    if (resume.dataset.resetsAt !== (cap.resets_at || '') || resume.dataset.when !== when) {
+      resume.dataset.resetsAt = cap.resets_at || '';
+      resume.dataset.when = when;
+      if (resets) {
+        const t = node('time', null, when);
+        t.id = 'cap-banner-resets';
+        t.dateTime = cap.resets_at;
+        t.title = f.fullTime(resets);
+        resume.replaceChildren('They are accepted again from ', t, '.');
+      } else resume.replaceChildren('They are accepted again when the cap\'s period ends.');
+    }
+    setText(document.getElementById('cap-banner-action'),
+      `To accept them sooner, raise ${period.env} and restart the service; otherwise wait.`);
+  }
+
+  D.capBanner = capBanner;
   D.panels = panels;
 })(window.Dashboard = window.Dashboard || {});
