@@ -27,6 +27,7 @@ type data struct {
 	TopCustomers   []customer    `json:"top_customers"`
 	RecentFailures []failure     `json:"recent_failures"`
 	RunPod         *runpod       `json:"runpod"` // null: not BACKEND=runpod
+	Alerts         *alerts       `json:"alerts"` // null: a server without alert state
 }
 
 type now struct {
@@ -143,6 +144,78 @@ type runpodWorkers struct {
 type runpodQueue struct {
 	InQueue    *float64 `json:"in_queue"`
 	InProgress *float64 `json:"in_progress"`
+}
+
+// alerts is the alerts' state: what fires, every channel, and the
+// spending cap (null when none is set).
+type alerts struct {
+	Firing   []firingAlert  `json:"firing"`
+	Channels []alertChannel `json:"channels"`
+	Cap      *spendingCap   `json:"cap"`
+}
+
+type firingAlert struct {
+	Key        string    `json:"key"`
+	Rule       string    `json:"rule"`
+	Severity   string    `json:"severity"`
+	Summary    string    `json:"summary"`
+	Since      time.Time `json:"since"`
+	NotifiedAt time.Time `json:"notified_at"`
+}
+
+// alertChannel is a channel's deliveries; failing_since is null when its
+// last attempt delivered or none was made.
+type alertChannel struct {
+	Channel         string     `json:"channel"`
+	Kind            string     `json:"kind"`
+	Configured      bool       `json:"configured"`
+	Pending         int64      `json:"pending"`
+	Delivered       int64      `json:"delivered"`
+	Failed          int64      `json:"failed"`
+	LastAttemptAt   *time.Time `json:"last_attempt_at"`
+	LastDelivered   bool       `json:"last_delivered"`
+	LastDeliveredAt *time.Time `json:"last_delivered_at"`
+	LastError       string     `json:"last_error,omitempty"`
+	FailingSince    *time.Time `json:"failing_since"`
+}
+
+// spendingCap is the cap's settings and whether one is reached: period
+// "day" or "month", resets_at null while jobs are accepted.
+type spendingCap struct {
+	DailyUSD   *float64   `json:"daily_usd"`
+	MonthlyUSD *float64   `json:"monthly_usd"`
+	Exhausted  bool       `json:"exhausted"`
+	Period     string     `json:"period,omitempty"`
+	SpentUSD   float64    `json:"spent_usd,omitempty"`
+	ResetsAt   *time.Time `json:"resets_at"`
+}
+
+// sampleAlerts is the alerts' state at at: the daily cost alert firing,
+// a webhook that fails (its error is markup) beside an email channel
+// that delivers, and caps of $10.00 a day and $200.00 a month, not
+// reached.
+func sampleAlerts(at time.Time) *alerts {
+	return &alerts{
+		Firing: []firingAlert{{
+			Key: "cost_daily/2026-12-03/10000000000n", Rule: "cost_daily", Severity: "critical",
+			Summary: "GPU cost today is $12.40, over the $10.00 threshold",
+			Since:   at.Add(-12 * time.Minute), NotifiedAt: at.Add(-11 * time.Minute),
+		}},
+		Channels: []alertChannel{
+			{
+				Channel: "webhook:hooks.slack.com:3f2a9c1e", Kind: "webhook", Configured: true,
+				Pending: 1, Delivered: 4, Failed: 3, LastAttemptAt: timeAt(at.Add(-30 * time.Second)),
+				LastDeliveredAt: timeAt(at.Add(-2 * time.Hour)), FailingSince: timeAt(at.Add(-10 * time.Minute)),
+				LastError: `POST https://hooks.slack.com/…: 500 <img src=x onerror="document.title='pwned'">`,
+			},
+			{
+				Channel: "email:smtp.example.com:9b1d04aa", Kind: "email", Configured: true,
+				Delivered: 5, LastAttemptAt: timeAt(at.Add(-11 * time.Minute)), LastDelivered: true,
+				LastDeliveredAt: timeAt(at.Add(-11 * time.Minute)),
+			},
+		},
+		Cap: &spendingCap{DailyUSD: num(10), MonthlyUSD: num(200)},
+	}
 }
 
 func num(v float64) *float64 { return &v }

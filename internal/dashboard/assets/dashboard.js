@@ -14,6 +14,7 @@
   const buttons = Array.from(document.querySelectorAll('button.range'));
   const ranges = buttons.map((b) => b.dataset.range);
   const banner = document.getElementById('banner');
+  const capBanner = document.getElementById('cap-banner');
   const updated = document.getElementById('updated');
 
   // view is what panels keep across polls: one chart per panel.
@@ -107,8 +108,8 @@
     updated.classList.toggle('stale', !!why);
   }
 
-  // redraw hands the data to every panel; one panel's failure leaves the
-  // others drawn.
+  // redraw hands the data to every panel and to the spending cap's
+  // banner; one panel's failure leaves the others drawn.
   function redraw(data) {
     for (const panel of document.querySelectorAll('.panel[data-panel]')) {
       const name = panel.dataset.panel;
@@ -118,6 +119,12 @@
         panel.dataset.state = 'error';
         console.error(`dashboard: drawing the ${name} panel failed:`, e);
       }
+    }
+    try {
+      D.capBanner(capBanner, data);
+    } catch (e) {
+      capBanner.hidden = true;
+      console.error('dashboard: drawing the spending cap banner failed:', e);
     }
     const at = f.date(data.generated_at);
     updated.textContent = 'Updated ' + f.time(at);

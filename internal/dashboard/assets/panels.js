@@ -109,6 +109,86 @@
     return 'ready';
   }
 
+  // moment is a time of the data, null when absent or Go's zero time
+  // (year 1: never happened).
+  function moment(s) {
+    const d = f.date(s);
+    return d && d.getUTCFullYear() > 1 ? d : null;
+  }
+
+  // at is a moment as the tables write it, in a <time>.
+  function at(d, now) {
+    return node('time', null, f.when(d, now));
+  }
+
+  const severityRank = { critical: 0, warning: 1 };
+
+  // firingItem is one firing alert: its severity, its one-line summary,
+  // since when it fires and when it was last sent.
+  function firingItem(x, now) {
+    const li = node('li', 'alert-item');
+    const severity = String(x.severity || 'warning');
+    li.dataset.key = String(x.key || '');
+    li.dataset.severity = severity;
+    li.title = x.rule ? 'Rule ' + x.rule : '';
+    const since = moment(x.since);
+    const notified = moment(x.notified_at);
+    const times = node('span', 'alert-times',
+      `firing since ${f.when(since, now)} (${f.ago(since, now)}), ` +
+      (notified ? `last notified ${f.when(notified, now)}` : 'not notified yet'));
+    times.title = 'Since ' + f.fullTime(since) + (notified ? '; last notified ' + f.fullTime(notified) : '');
+    li.append(node('span', 'severity ' + (severity === 'critical' ? 'critical' : 'warning'), severity),
+      node('span', 'alert-summary', x.summary), times);
+    return li;
+  }
+
+  // channelRows is a channel's row, and under it a second one saying
+  // since when it fails and why, while it does.
+  function channelRows(ch, now) {
+    const id = String(ch.channel || '');
+    const tried = moment(ch.last_attempt_at);
+    const outcome = !tried ? node('span', 'outcome never', 'never') :
+      node('span', ch.last_delivered ? 'outcome ok' : 'outcome bad', ch.last_delivered ? 'delivered' : 'failed');
+    const last = node('span', 'last-attempt');
+    if (tried) last.append(at(tried, now), ' ');
+    last.append(outcome);
+    const name = node('span', 'channel');
+    name.append(node('span', 'mono', id));
+    if (!ch.configured) name.append(' ', node('span', 'tag', 'not configured'));
+    const tr = row([
+      { node: name, title: id },
+      { text: ch.kind },
+      { node: last, cls: 'nowrap', title: tried ? f.fullTime(tried) : '' },
+      { text: f.count(ch.pending), cls: 'num' },
+      { text: f.count(ch.delivered), cls: 'num' },
+      { text: f.count(ch.failed), cls: 'num' + (ch.failed > 0 ? ' bad' : '') },
+    ]);
+    tr.dataset.channel = id;
+    const failing = moment(ch.failing_since);
+    if (!failing) return [tr];
+    tr.classList.add('failing');
+    const err = document.createElement('tr');
+    err.className = 'channel-error';
+    err.dataset.channel = id;
+    const td = node('td', null, `Failing since ${f.when(failing, now)} (${f.ago(failing, now)})` + (ch.last_error ? ': ' : '.'));
+    td.colSpan = 6;
+    td.title = 'Failing since ' + f.fullTime(failing);
+    if (ch.last_error) td.append(node('span', 'channel-last-error', ch.last_error));
+    err.append(td);
+    return [tr, err];
+  }
+
+  // capSettings says the spending cap's settings, and which is reached.
+  function capSettings(cap) {
+    const day = cap && f.isNum(cap.daily_usd) ? cap.daily_usd : null;
+    const month = cap && f.isNum(cap.monthly_usd) ? cap.monthly_usd : null;
+    if (day == null && month == null) return 'No spending cap.';
+    const parts = [];
+    if (day != null) parts.push(`${f.money(day)} a day` + (cap.exhausted && cap.period === 'day' ? ' (reached)' : ''));
+    if (month != null) parts.push(`${f.money(month)} a month` + (cap.exhausted && cap.period === 'month' ? ' (reached)' : ''));
+    return 'Spending cap: ' + parts.join(', ') + '.';
+  }
+
   const panels = {
     queue(panel, d) {
       const now = d.now || {};
@@ -234,6 +314,27 @@
       return read ? 'ready' : 'empty';
     },
 
+    // alerts shows the alerts firing, the channels they are sent through
+    // and the spending cap's settings. Without alert state (an older
+    // server: alerts null) the panel is hidden.
+    alerts(panel, d) {
+      const a = d.alerts;
+      panel.hidden = !a || typeof a !== 'object';
+      if (panel.hidden) return 'off';
+      const now = f.date(d.generated_at) || new Date();
+      const firing = (Array.isArray(a.firing) ? a.firing : []).slice().sort((x, y) =>
+        (severityRank[x.severity] ?? 2) - (severityRank[y.severity] ?? 2) || String(x.since).localeCompare(String(y.since)));
+      document.getElementById('alerts-firing').replaceChildren(...firing.map((x) => firingItem(x, now)));
+      document.getElementById('alerts-none').hidden = firing.length > 0;
+      text('alerts-firing-count', firing.length ? `${f.count(firing.length)} firing` : 'none firing');
+      const channels = Array.isArray(a.channels) ? a.channels : [];
+      panel.querySelector('#alerts-channels tbody').replaceChildren(...channels.flatMap((ch) => channelRows(ch, now)));
+      document.getElementById('alerts-channels').hidden = !channels.length;
+      document.getElementById('alerts-no-channel').hidden = channels.some((ch) => ch.configured);
+      text('alerts-cap', capSettings(a.cap));
+      return 'ready';
+    },
+
     'requests-hourly'(panel, d, view) {
       return requests(panel, (d.requests || {}).hourly, view, 3600, false);
     },
@@ -288,5 +389,46 @@
     },
   };
 
+  // setText changes an element's text only when it differs, so an alert
+  // region is not announced again at every poll.
+  function setText(e, s) {
+    if (e.textContent !== s) e.textContent = s;
+  }
+
+  // capBanner says, at the top of the page, that new jobs are refused
+  // while the spending cap is reached: which cap, until when, and what to
+  // do. Hidden otherwise, and without alert state.
+  function capBanner(banner, d) {
+    const cap = d.alerts && typeof d.alerts === 'object' ? d.alerts.cap : null;
+    banner.hidden = !(cap && cap.exhausted);
+    if (banner.hidden) return;
+    const now = f.date(d.generated_at) || new Date();
+    const period = { day: { cap: 'daily spending cap', usd: cap.daily_usd, spent: 'today', env: 'COST_DAILY_CAP_USD' },
+      month: { cap: 'monthly spending cap', usd: cap.monthly_usd, spent: 'this month', env: 'COST_MONTHLY_CAP_USD' } }[cap.period] ||
+      { cap: 'spending cap', usd: null, spent: 'so far', env: 'COST_DAILY_CAP_USD or COST_MONTHLY_CAP_USD' };
+    banner.dataset.period = cap.period || '';
+    setText(document.getElementById('cap-banner-reason'),
+      `The ${period.cap}` + (f.isNum(period.usd) ? ` of ${f.money(period.usd)}` : '') + ' is reached' +
+      (f.isNum(cap.spent_usd) ? ` (${f.money(cap.spent_usd)} spent ${period.spent})` : '') +
+      ': new jobs are answered HTTP 429 budget_exhausted.');
+    const resets = moment(cap.resets_at);
+    const resume = document.getElementById('cap-banner-resume');
+    const when = resets ? f.when(resets, now) : '';
+    if (resume.dataset.resetsAt !== (cap.resets_at || '') || resume.dataset.when !== when) {
+      resume.dataset.resetsAt = cap.resets_at || '';
+      resume.dataset.when = when;
+      if (resets) {
+        const t = node('time', null, when);
+        t.id = 'cap-banner-resets';
+        t.dateTime = cap.resets_at;
+        t.title = f.fullTime(resets);
+        resume.replaceChildren('They are accepted again from ', t, '.');
+      } else resume.replaceChildren('They are accepted again when the cap\'s period ends.');
+    }
+    setText(document.getElementById('cap-banner-action'),
+      `To accept them sooner, raise ${period.env} and restart the service; otherwise wait.`);
+  }
+
+  D.capBanner = capBanner;
   D.panels = panels;
 })(window.Dashboard = window.Dashboard || {});
