@@ -35,6 +35,7 @@ type Metrics struct {
 	workers *workerCollector
 	gpus    *gpuCollector
 	runpod  *runpodCollector
+	alerts  *alertCollector
 
 	// now is the clock of the queue source's cache; tests move it.
 	now func() time.Time
@@ -66,11 +67,12 @@ func New(degraded func() bool) *Metrics {
 	}))
 	m.http = newHTTPMetrics(r)
 	m.jobs = newJobMetrics(r)
-	m.queue = &queueCollector{now: func() time.Time { return m.now() }}
+	m.queue = &queueCollector{source[[]QueueDepth]{now: func() time.Time { return m.now() }}}
 	m.workers = &workerCollector{}
 	m.gpus = &gpuCollector{}
 	r.MustRegister(m.queue, m.workers, m.gpus)
 	m.runpod = newRunPodCollector(r, func() time.Time { return m.now() })
+	m.alerts = newAlertCollector(r, m)
 	return m
 }
 

@@ -2,16 +2,8 @@ package metric
 
 import (
 	"context"
-	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-)
-
-// Limits on reading the queue's depth at scrape time.
-const (
-	queueTimeout = 2 * time.Second // a scrape must not wait on a stuck database
-	queueCache   = time.Second     // several scrapers cost one query a second
 )
 
 // QueueDepth is how many jobs of one backend wait in the queue and how
@@ -45,24 +37,23 @@ func (m *Metrics) SetQueueSource(f func(ctx context.Context) ([]QueueDepth, erro
 	if m == nil {
 		return
 	}
-	m.queue.set(f)
+	m.queue.setSource(f)
 }
 
 // queueCollector reads the queue's depth when scraped, through a cache.
 type queueCollector struct {
-	now func() time.Time
-
-	mu       sync.Mutex // held across a query: concurrent scrapes wait for its answer
-	source   func(ctx context.Context) ([]QueueDepth, error)
-	failures float64      // failed reads since the source was set
-	at       time.Time    // when the answer below was read; zero: never
-	depths   []QueueDepth // the last answer; nil after a failure
+	source[[]QueueDepth]
 }
 
-func (q *queueCollector) set(f func(ctx context.Context) ([]QueueDepth, error)) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.source, q.failures, q.at, q.depths = f, 0, time.Time{}, nil
+func (q *queueCollector) setSource(f func(ctx context.Context) ([]QueueDepth, error)) {
+	if f == nil {
+		q.set(nil)
+		return
+	}
+	q.set(func(ctx context.Context) ([]QueueDepth, error) {
+		depths, err := f(ctx)
+		return byBackend(depths), err
+	})
 }
 
 // Describe sends the families' descriptions.
@@ -78,8 +69,8 @@ func (q *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 // collectors concurrently, so a counter of its own could be read before
 // the failure it should count).
 func (q *queueCollector) Collect(ch chan<- prometheus.Metric) {
-	depths, failures, ok := q.read()
-	if !ok {
+	depths, failures, set, _ := q.get()
+	if !set {
 		return
 	}
 	for _, d := range depths {
@@ -87,32 +78,6 @@ func (q *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(runningDesc, prometheus.GaugeValue, float64(d.Running), d.Backend)
 	}
 	ch <- prometheus.MustNewConstMetric(sourceErrorsDesc, prometheus.CounterValue, failures, "queue")
-}
-
-// read is the source's answer of less than queueCache ago, or a new one,
-// with the failures so far; ok is false without a source. A failure is
-// kept as long as an answer, so a failing database is not queried once
-// per scraper either.
-func (q *queueCollector) read() (depths []QueueDepth, failures float64, ok bool) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.source == nil {
-		return nil, 0, false
-	}
-	now := q.now()
-	if !q.at.IsZero() && now.Sub(q.at) < queueCache && !now.Before(q.at) {
-		return q.depths, q.failures, true
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), queueTimeout)
-	defer cancel()
-	got, err := q.source(ctx)
-	q.at, q.depths = now, nil
-	if err != nil {
-		q.failures++
-		return nil, q.failures, true
-	}
-	q.depths = byBackend(got)
-	return q.depths, q.failures, true
 }
 
 // byBackend merges the rows whose backends share a label (two names
