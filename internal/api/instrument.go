@@ -11,6 +11,8 @@ import (
 // per-minute rollups (rollup.Recorder).
 type RequestCounter interface {
 	Request(status int)
+	// Refused counts a request of owner refused by its rate limit.
+	Refused(owner string)
 }
 
 // instrument counts every request: in Prometheus by route pattern, method

@@ -116,6 +116,9 @@ func (a *api) take(ctx context.Context, c *charge, setHeader func(name, value st
 	if a.Metrics != nil {
 		a.Metrics.RateLimited.WithLabelValues(p.Name).Inc()
 	}
+	if a.Requests != nil {
+		a.Requests.Refused(owner(ctx))
+	}
 	return problem.Newf(http.StatusTooManyRequests, CodeRateLimited,
 		"rate limit %q (%d requests per %s) reached; retry in %d s", p.Name, p.Limit, p.Window, secs).
 		WithHeader("Retry-After", strconv.Itoa(secs))

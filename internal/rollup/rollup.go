@@ -18,6 +18,7 @@ import (
 type Writer interface {
 	AddRequests(ctx context.Context, counts []store.RequestCount) error
 	AddWorkerTime(ctx context.Context, use []store.WorkerTime) error
+	AddRefusals(ctx context.Context, counts []store.RefusalCount) error
 }
 
 // Recorder counts one process's requests and workers' time until they are
@@ -30,6 +31,7 @@ type Recorder struct {
 
 	mu       sync.Mutex
 	requests map[reqKey]int64
+	refusals map[refusalKey]int64
 	work     map[time.Time]*minuteUse // by minute
 	slots    int                      // workers of this process
 	busy     int                      // of which running a job
@@ -40,6 +42,11 @@ type Recorder struct {
 type reqKey struct {
 	minute time.Time
 	class  string
+}
+
+type refusalKey struct {
+	minute time.Time
+	owner  string
 }
 
 type minuteUse struct{ capacity, busy time.Duration }
@@ -57,7 +64,7 @@ func New(w Writer, name string, log *slog.Logger, now func() time.Time) *Recorde
 	if now == nil {
 		now = time.Now
 	}
-	return &Recorder{w: w, name: name, now: now, log: log, requests: map[reqKey]int64{}, work: map[time.Time]*minuteUse{}, since: now()}
+	return &Recorder{w: w, name: name, now: now, log: log, requests: map[reqKey]int64{}, refusals: map[refusalKey]int64{}, work: map[time.Time]*minuteUse{}, since: now()}
 }
 
 // Request counts one answered request with its status code.
@@ -69,6 +76,15 @@ func (r *Recorder) Request(status int) {
 	k := reqKey{r.now().Truncate(time.Minute), class}
 	r.mu.Lock()
 	r.requests[k]++
+	r.mu.Unlock()
+}
+
+// Refused counts one request of owner refused by its rate limit (the
+// alert rule rate_limit_spike reads them).
+func (r *Recorder) Refused(owner string) {
+	k := refusalKey{r.now().Truncate(time.Minute), owner}
+	r.mu.Lock()
+	r.refusals[k]++
 	r.mu.Unlock()
 }
 
@@ -152,8 +168,8 @@ func (r *Recorder) advance() {
 func (r *Recorder) Flush(ctx context.Context) error {
 	r.mu.Lock()
 	r.advance()
-	reqs, work := r.requests, r.work
-	r.requests, r.work = map[reqKey]int64{}, map[time.Time]*minuteUse{}
+	reqs, work, refusals := r.requests, r.work, r.refusals
+	r.requests, r.work, r.refusals = map[reqKey]int64{}, map[time.Time]*minuteUse{}, map[refusalKey]int64{}
 	r.mu.Unlock()
 
 	counts := make([]store.RequestCount, 0, len(reqs))
@@ -164,24 +180,35 @@ func (r *Recorder) Flush(ctx context.Context) error {
 	for m, u := range work {
 		use = append(use, store.WorkerTime{Minute: m, Worker: r.name, Capacity: u.capacity, Busy: u.busy})
 	}
+	refused := make([]store.RefusalCount, 0, len(refusals))
+	for k, n := range refusals {
+		refused = append(refused, store.RefusalCount{Minute: k.minute, Replica: r.name, Owner: k.owner, Refusals: n})
+	}
 	err := r.w.AddRequests(ctx, counts)
 	if err != nil {
-		r.keep(reqs, work)
+		r.keep(reqs, work, refusals)
 		return err
 	}
 	if err := r.w.AddWorkerTime(ctx, use); err != nil {
-		r.keep(nil, work)
+		r.keep(nil, work, refusals)
+		return err
+	}
+	if err := r.w.AddRefusals(ctx, refused); err != nil {
+		r.keep(nil, nil, refusals)
 		return err
 	}
 	return nil
 }
 
 // keep puts unwritten counts back, to be added to what came meanwhile.
-func (r *Recorder) keep(reqs map[reqKey]int64, work map[time.Time]*minuteUse) {
+func (r *Recorder) keep(reqs map[reqKey]int64, work map[time.Time]*minuteUse, refusals map[refusalKey]int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for k, n := range reqs {
 		r.requests[k] += n
+	}
+	for k, n := range refusals {
+		r.refusals[k] += n
 	}
 	for m, u := range work {
 		cur := r.work[m]

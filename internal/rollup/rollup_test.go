@@ -121,12 +121,20 @@ func TestFlushKeepsWhatItCouldNotWrite(t *testing.T) {
 	r.SetSlots(1)
 	r.RunStarted()
 	r.Request(200)
+	r.Refused("customer:acme")
 	c.t = c.t.Add(10 * time.Second)
 	if err := r.Flush(ctx); err == nil {
 		t.Fatal("the failed write was not reported")
 	}
 	r.Request(200)
+	r.Refused("customer:acme")
+	r.Refused("customer:globex")
 	must(t, r.Flush(ctx))
+	refused, err := s.RefusalsByOwner(ctx, store.Window{From: t0.Add(-time.Hour), To: t0.Add(time.Hour)}, 10)
+	must(t, err)
+	if len(refused) != 2 || refused[0] != (store.OwnerRefusals{Owner: "customer:acme", Refusals: 2}) || refused[1].Refusals != 1 {
+		t.Fatalf("refusals after a failed write: %+v, want acme's 2 kept and globex's 1", refused)
+	}
 	use, err := s.WorkersPer(ctx, store.BucketParams{Window: store.Window{From: t0.Add(-time.Hour), To: t0.Add(time.Hour)}, Step: 24 * time.Hour})
 	must(t, err)
 	if len(use) != 1 || use[0].Busy != 10*time.Second || use[0].Capacity != 10*time.Second {
