@@ -5,11 +5,13 @@
 package config
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"net"
+	"net/mail"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -18,6 +20,7 @@ import (
 	"time"
 	_ "time/tzdata" // COST_TIMEZONE works on machines without a zone database
 
+	"github.com/avatar-api/avatar-api/internal/alert/notify"
 	"github.com/avatar-api/avatar-api/internal/generator"
 	"github.com/avatar-api/avatar-api/internal/store"
 	"github.com/avatar-api/avatar-api/internal/text"
@@ -109,6 +112,26 @@ type Config struct {
 	DashboardSessionTTL time.Duration
 	GPUSampleInterval   time.Duration
 	NvidiaSMI           string
+
+	// Alerts: the rules' thresholds (0 turns a rule off), how often they
+	// are evaluated and repeated, and where notifications go.
+	CostDailyThreshold     store.NanoUSD
+	CostMonthlyBudget      store.NanoUSD
+	AlertFailureRatio      float64
+	AlertFailureMinJobs    int
+	AlertQueueWait         time.Duration
+	AlertRateLimitRefusals int
+	AlertEvalInterval      time.Duration
+	AlertRepeatInterval    time.Duration
+	AlertWebhookURLs       []string // secret: a Slack URL's path is its credential
+	AlertWebhookSecret     string   // secret
+	AlertEmailTo           []string
+	AlertEmailFrom         string
+	SMTPURL                string // secret: it may hold a password
+	// Spending caps: new jobs are refused once the day's or the month's
+	// cost reaches them (0: no cap).
+	CostDailyCap   store.NanoUSD
+	CostMonthlyCap store.NanoUSD
 }
 
 // SQLitePath is the database file used when no DATABASE_URL is given.
@@ -676,6 +699,159 @@ var vars = []Var{
 		},
 	},
 	{
+		Name:    "COST_DAILY_THRESHOLD_USD",
+		Default: "10",
+		Doc:     "Alert (rule `cost_daily`) once the day's generation cost, in COST_TIMEZONE, reaches this many US dollars: once per day and threshold, repeated every ALERT_REPEAT_INTERVAL while it holds, resolved at midnight. 0: off.",
+		set:     usdVar(func(c *Config) *store.NanoUSD { return &c.CostDailyThreshold }),
+	},
+	{
+		Name:    "COST_MONTHLY_BUDGET_USD",
+		Default: "",
+		Doc:     "Monthly budget in US dollars. When set, alerts at 50, 80 and 100 % of the month's actual cost (`budget_actual`) and of its forecast month-end cost (`budget_forecast`, at the last 24 hours' rate), once each per month. Empty: no budget alerts.",
+		set:     usdVar(func(c *Config) *store.NanoUSD { return &c.CostMonthlyBudget }),
+	},
+	{
+		Name:    "ALERT_FAILURE_RATIO",
+		Default: "0.05",
+		Doc:     "Alert (rule `failure_ratio`) when at least this share (0–1) of the jobs that ended in the last hour failed (completed and failed jobs count; cancelled and expired do not). 0: off.",
+		set: func(c *Config, v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f < 0 || f > 1 || math.IsNaN(f) {
+				return errors.New("must be a number from 0 to 1, such as 0.05")
+			}
+			c.AlertFailureRatio = f
+			return nil
+		},
+	},
+	{
+		Name:    "ALERT_FAILURE_MIN_JOBS",
+		Default: "10",
+		Doc:     "The failure-ratio rule waits for at least this many ended jobs in the last hour, so that one failure of two does not page anyone.",
+		set:     intVar(func(c *Config) *int { return &c.AlertFailureMinJobs }, 1, 1_000_000),
+	},
+	{
+		Name:    "ALERT_QUEUE_WAIT",
+		Default: "15m",
+		Doc:     "Alert (rule `queue_wait`) when the job that has waited longest in the queue has waited this long: the workers cannot keep up, or none run. 0: off.",
+		set:     durationVar(func(c *Config) *time.Duration { return &c.AlertQueueWait }, 0),
+	},
+	{
+		Name:    "ALERT_RATE_LIMIT_REFUSALS",
+		Default: "100",
+		Doc:     "Alert (rule `rate_limit_spike`, one per customer) when one customer's requests were refused by its rate limit this many times in the last hour: a client in a retry loop, or one that needs a higher limit. 0: off.",
+		set:     intVar(func(c *Config) *int { return &c.AlertRateLimitRefusals }, 0, 1_000_000_000),
+	},
+	{
+		Name:    "ALERT_EVAL_INTERVAL",
+		Default: "1m",
+		Doc:     "How often the alert rules are evaluated: by one periodic job of the queue, once across every process that runs workers. A threshold crossed is notified within this interval and the delivery's time.",
+		set:     durationVar(func(c *Config) *time.Duration { return &c.AlertEvalInterval }, time.Second),
+	},
+	{
+		Name:    "ALERT_REPEAT_INTERVAL",
+		Default: "4h",
+		Doc:     "How long after its last notification an alert that still fires is notified again. 0: never repeated.",
+		set:     durationVar(func(c *Config) *time.Duration { return &c.AlertRepeatInterval }, 0),
+	},
+	{
+		Name:    "ALERT_WEBHOOK_URLS",
+		Default: "",
+		Secret:  true,
+		Doc:     "Comma-separated http(s) URLs that receive alert notifications: Alertmanager's webhook payload (version 4), or Slack's incoming-webhook payload for `https://hooks.slack.com/…` URLs. A secret: a Slack URL is its own credential; only a URL's host is ever shown.",
+		set: func(c *Config, v string) error {
+			c.AlertWebhookURLs = nil
+			for _, raw := range strings.Split(v, ",") {
+				raw = strings.TrimSpace(raw)
+				if raw == "" {
+					continue
+				}
+				u, err := url.Parse(raw)
+				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+					// Not the value: it may be a credential.
+					return fmt.Errorf("URL %d is not an http or https URL without credentials", len(c.AlertWebhookURLs)+1)
+				}
+				c.AlertWebhookURLs = append(c.AlertWebhookURLs, raw)
+			}
+			return nil
+		},
+	},
+	{
+		Name:    "ALERT_WEBHOOK_SECRET",
+		Default: "",
+		Secret:  true,
+		Doc:     "Standard Webhooks secret (`whsec_` and base64 of 24–64 random bytes; `openssl rand -base64 32`) that signs every alert webhook: headers `webhook-id`, `webhook-timestamp`, `webhook-signature`. Empty: unsigned.",
+		set: func(c *Config, v string) error {
+			if v == "" {
+				return nil
+			}
+			key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(v, "whsec_"))
+			if !strings.HasPrefix(v, "whsec_") || err != nil || len(key) < 24 || len(key) > 64 {
+				return errors.New("must be whsec_ followed by the base64 of 24 to 64 bytes")
+			}
+			c.AlertWebhookSecret = v
+			return nil
+		},
+	},
+	{
+		Name:    "ALERT_EMAIL_TO",
+		Default: "",
+		Doc:     "Comma-separated addresses that receive alert emails (plain text and HTML). Needs ALERT_EMAIL_FROM and SMTP_URL.",
+		set: func(c *Config, v string) error {
+			c.AlertEmailTo = nil
+			for _, a := range strings.Split(v, ",") {
+				if a = strings.TrimSpace(a); a == "" {
+					continue
+				}
+				if _, err := mail.ParseAddress(a); err != nil {
+					return fmt.Errorf("%q is not an email address", a)
+				}
+				c.AlertEmailTo = append(c.AlertEmailTo, a)
+			}
+			return nil
+		},
+	},
+	{
+		Name:    "ALERT_EMAIL_FROM",
+		Default: "",
+		Doc:     "Sender address of alert emails, e.g. `Avatar API <alerts@example.com>`.",
+		set: func(c *Config, v string) error {
+			if v != "" {
+				if _, err := mail.ParseAddress(v); err != nil {
+					return errors.New("must be an email address")
+				}
+			}
+			c.AlertEmailFrom = v
+			return nil
+		},
+	},
+	{
+		Name:    "SMTP_URL",
+		Default: "",
+		Secret:  true,
+		Doc:     "Mail server for alert emails: `smtp://user:pass@host:587` (STARTTLS, required except to a loopback host) or `smtps://user:pass@host:465` (TLS); PLAIN or LOGIN authentication when a user is given. A secret: the password is never logged or shown.",
+		set: func(c *Config, v string) error {
+			if v != "" {
+				if _, err := notify.ParseSMTPURL(v); err != nil {
+					return err // its errors never hold the password
+				}
+			}
+			c.SMTPURL = v
+			return nil
+		},
+	},
+	{
+		Name:    "COST_DAILY_CAP_USD",
+		Default: "",
+		Doc:     "Hard cap: once the day's cost (COST_TIMEZONE) reaches this many US dollars, `POST /generate` answers 429 `budget_exhausted` until midnight, or until the cap is raised; jobs already accepted still run, so the day can end a little over it. Empty: no cap.",
+		set:     usdVar(func(c *Config) *store.NanoUSD { return &c.CostDailyCap }),
+	},
+	{
+		Name:    "COST_MONTHLY_CAP_USD",
+		Default: "",
+		Doc:     "Hard cap on the month's cost, as COST_DAILY_CAP_USD is on the day's: new jobs are refused until the first of the next month. Empty: no cap.",
+		set:     usdVar(func(c *Config) *store.NanoUSD { return &c.CostMonthlyCap }),
+	},
+	{
 		Name:    "DASHBOARD_SESSION_TTL",
 		Default: "12h",
 		Doc:     "How long an operator stays logged in to `/dashboard` after exchanging an admin key for a session (at most 720h). A session also ends with its key.",
@@ -819,6 +995,9 @@ func (c *Config) finish() error {
 	if c.ImageDecodeMemory < c.MaxImageDecode {
 		errs = append(errs, errors.New("IMAGE_DECODE_MEMORY: must be at least MAX_IMAGE_DECODE_BYTES"))
 	}
+	if len(c.AlertEmailTo) > 0 && (c.AlertEmailFrom == "" || c.SMTPURL == "") {
+		errs = append(errs, errors.New("ALERT_EMAIL_TO: needs ALERT_EMAIL_FROM and SMTP_URL"))
+	}
 	if c.Storage == "s3" && c.S3Bucket == "" {
 		errs = append(errs, errors.New("S3_BUCKET: required when STORAGE=s3"))
 	}
@@ -831,6 +1010,22 @@ func priceVar(field func(*Config) *store.NanoUSD) func(*Config, string) error {
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil || f < 0 || f > 1 || math.IsNaN(f) {
 			return errors.New("must be a number of dollars from 0 to 1, such as 0.00019")
+		}
+		*field(c) = store.NanoUSD(math.Round(f * 1e9))
+		return nil
+	}
+}
+
+// usdVar reads an amount of US dollars; empty is none (0).
+func usdVar(field func(*Config) *store.NanoUSD) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		if v == "" {
+			*field(c) = 0
+			return nil
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 || f > 1e9 || math.IsNaN(f) {
+			return errors.New("must be an amount of US dollars such as 10 or 0.50")
 		}
 		*field(c) = store.NanoUSD(math.Round(f * 1e9))
 		return nil

@@ -167,3 +167,57 @@ func TestRunPodAndGeneratorSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestAlertSettings: the alert rules' defaults and the channels as the
+// operator writes them; a bad value names its variable, never a secret.
+func TestAlertSettings(t *testing.T) {
+	t.Parallel()
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.CostDailyThreshold != 10_000_000_000 || c.CostMonthlyBudget != 0 || c.AlertFailureRatio != 0.05 ||
+		c.AlertFailureMinJobs != 10 || c.AlertQueueWait != 15*time.Minute || c.AlertEvalInterval != time.Minute ||
+		c.AlertRepeatInterval != 4*time.Hour || c.AlertRateLimitRefusals != 100 || c.CostDailyCap != 0 || c.CostMonthlyCap != 0 ||
+		len(c.AlertWebhookURLs) != 0 || len(c.AlertEmailTo) != 0 {
+		t.Fatalf("alert defaults: %+v", c)
+	}
+	secret := "whsec_" + strings.Repeat("QUJD", 8) // base64 of 24 bytes
+	c, err = Load(env(map[string]string{
+		"COST_DAILY_THRESHOLD_USD": "0.0001", "COST_MONTHLY_BUDGET_USD": "250", "COST_DAILY_CAP_USD": "20",
+		"ALERT_WEBHOOK_URLS":   " https://hooks.slack.com/services/T0/B0/xyz , http://alerts.internal:9093/hook ",
+		"ALERT_WEBHOOK_SECRET": secret, "ALERT_EMAIL_TO": "ops@example.com, Owner <owner@example.com>",
+		"ALERT_EMAIL_FROM": "Avatar API <alerts@example.com>", "SMTP_URL": "smtps://user:pa55word@smtp.example.com",
+		"ALERT_REPEAT_INTERVAL": "0", "ALERT_QUEUE_WAIT": "0",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.CostDailyThreshold != 100_000 || c.CostMonthlyBudget != 250_000_000_000 || c.CostDailyCap != 20_000_000_000 ||
+		len(c.AlertWebhookURLs) != 2 || c.AlertWebhookURLs[1] != "http://alerts.internal:9093/hook" ||
+		c.AlertWebhookSecret != secret || len(c.AlertEmailTo) != 2 || c.AlertRepeatInterval != 0 || c.AlertQueueWait != 0 {
+		t.Fatalf("alert settings: %+v", c)
+	}
+	_, err = Load(env(map[string]string{
+		"ALERT_WEBHOOK_URLS":   "https://hooks.slack.com/services/T0/B0/xyz,ftp://hunter2.example/x",
+		"ALERT_WEBHOOK_SECRET": "whsec_not-base64-hunter3", "SMTP_URL": "smtp://user:hunter4@:bad:port",
+		"ALERT_FAILURE_RATIO": "2", "COST_DAILY_CAP_USD": "-1",
+	}))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, name := range []string{"ALERT_WEBHOOK_URLS", "ALERT_WEBHOOK_SECRET", "SMTP_URL", "ALERT_FAILURE_RATIO", "COST_DAILY_CAP_USD"} {
+		if !strings.Contains(err.Error(), name+":") {
+			t.Errorf("error does not name %s: %s", name, err)
+		}
+	}
+	for _, secret := range []string{"xyz", "hunter2", "hunter3", "hunter4"} {
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("error shows a secret: %s", err)
+		}
+	}
+	if _, err := Load(env(map[string]string{"ALERT_EMAIL_TO": "ops@example.com"})); err == nil ||
+		!strings.Contains(err.Error(), "ALERT_EMAIL_FROM and SMTP_URL") {
+		t.Errorf("email without a sender or server: %v", err)
+	}
+}
