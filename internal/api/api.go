@@ -52,6 +52,9 @@ type Deps struct {
 	Monitor  Monitor
 	Timezone string
 
+	// Budget, if set, refuses new jobs once a spending cap is reached.
+	Budget Budget
+
 	// RunPod, with BACKEND=runpod, takes RunPod's webhooks: a job's token
 	// checked, its follower woken. nil: no webhook route answers.
 	RunPod Webhooks

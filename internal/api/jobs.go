@@ -124,6 +124,12 @@ func (a *api) generate(ctx context.Context, in *generateInput) (*jobOutput, erro
 		if err := job.CheckIdempotencyKey(in.IdempotencyKey); err != nil {
 			return nil, err
 		}
+	}
+	// Before the upload is read: a refusal costs nothing.
+	if err := a.checkBudget(ctx, in.IdempotencyKey); err != nil {
+		return nil, err
+	}
+	if in.IdempotencyKey != "" {
 		unlock, ok := a.keyLocks.lock(owner(ctx) + "\x00" + in.IdempotencyKey)
 		if !ok {
 			refund(ctx) // a retry that came too early: it costs nothing

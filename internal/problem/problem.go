@@ -5,6 +5,7 @@ package problem
 import (
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // ContentType is the media type of problem bodies.
@@ -25,6 +26,8 @@ type Problem struct {
 	Detail    string   `json:"detail,omitempty" doc:"What went wrong, for a human" example:"the image is truncated or corrupt"`
 	RequestID string   `json:"request_id,omitempty" doc:"The request's id, also in the X-Request-ID header; quote it to support"`
 	Errors    []Detail `json:"errors,omitempty" doc:"The invalid parts of the request, when there are several"`
+	// ResetsAt is when a refusal that lasts until a period ends lifts.
+	ResetsAt *time.Time `json:"resets_at,omitempty" doc:"budget_exhausted: when the spending cap's day or month ends and new jobs are accepted again"`
 
 	header http.Header
 }

@@ -28,17 +28,10 @@ type Cost struct {
 // burn rate": trailing, so that it follows a change of load within a day
 // and is not diluted by a quiet start of the month).
 func CostAt(ctx context.Context, h store.History, now time.Time, loc *time.Location) (Cost, error) {
-	c, err := costAt(ctx, h, now, loc)
+	c, err := SpendAt(ctx, h, now, loc)
 	if err != nil {
 		return Cost{}, err
 	}
-	if c.TodayBilled, c.Today, err = h.ChargedIn(ctx, store.Window{From: c.DayStart, To: upTo(now)}); err != nil {
-		return Cost{}, fmt.Errorf("today's cost: %w", err)
-	}
-	if c.MonthBilled, c.Month, err = h.ChargedIn(ctx, store.Window{From: c.MonthStart, To: upTo(now)}); err != nil {
-		return Cost{}, fmt.Errorf("the month's cost: %w", err)
-	}
-	c.Forecast = Forecast(c.Month, c.Last24h, c.MonthEnd.Sub(now))
 	today, month := map[string]store.NanoUSD{}, map[string]store.NanoUSD{}
 	for w, sums := range map[store.Window]map[string]store.NanoUSD{
 		{From: c.DayStart, To: upTo(now)}: today, {From: c.MonthStart, To: upTo(now)}: month,
@@ -52,6 +45,23 @@ func CostAt(ctx context.Context, h store.History, now time.Time, loc *time.Locat
 		}
 	}
 	c.Customers = topToDate(today, month, 10)
+	return c, nil
+}
+
+// SpendAt is CostAt without the customers: the day's and the month's
+// cost and the forecast, what the alert rules and the spending cap read.
+func SpendAt(ctx context.Context, h store.History, now time.Time, loc *time.Location) (Cost, error) {
+	c, err := costAt(ctx, h, now, loc)
+	if err != nil {
+		return Cost{}, err
+	}
+	if c.TodayBilled, c.Today, err = h.ChargedIn(ctx, store.Window{From: c.DayStart, To: upTo(now)}); err != nil {
+		return Cost{}, fmt.Errorf("today's cost: %w", err)
+	}
+	if c.MonthBilled, c.Month, err = h.ChargedIn(ctx, store.Window{From: c.MonthStart, To: upTo(now)}); err != nil {
+		return Cost{}, fmt.Errorf("the month's cost: %w", err)
+	}
+	c.Forecast = Forecast(c.Month, c.Last24h, c.MonthEnd.Sub(now))
 	return c, nil
 }
 

@@ -92,6 +92,7 @@ type Dashboard struct {
 	TopCustomers   []TopCustomer   `json:"top_customers"`
 	RecentFailures []Failure       `json:"recent_failures"`
 	RunPod         *RunPodPanel    `json:"runpod" doc:"The RunPod endpoint's workers and queue as last read; null unless BACKEND=runpod"`
+	Alerts         *AlertsPanel    `json:"alerts" doc:"Firing alerts, alert channels and the spending cap"`
 }
 
 // QueueNow is the queue at the moment of the refresh.

@@ -25,6 +25,11 @@ type Service struct {
 	// RunPod answers the RunPod endpoint's health as this process last
 	// read it, from memory; nil: the backend is not RunPod.
 	RunPod func() RunPodHealth
+	// Alerts, if set, make the alerts panel: their state, the channels
+	// configured (by id) and the spending cap (nil: none).
+	Alerts   store.Alerts
+	Channels []string
+	Cap      *Cap
 
 	cache quarters // the quarter-hours that are over, read once
 }
@@ -44,7 +49,14 @@ func (s *Service) Dashboard(ctx context.Context, name string) (*Dashboard, error
 		h := s.RunPod()
 		q.RunPod = &h
 	}
-	return fetch(ctx, s.History, q, &s.cache)
+	d, err := fetch(ctx, s.History, q, &s.cache)
+	if err != nil || s.Alerts == nil {
+		return d, err
+	}
+	if d.Alerts, err = Alerts(ctx, s.Alerts, s.Channels, s.Cap); err != nil {
+		return nil, err
+	}
+	return d, nil
 }
 
 // Warm reads the history of the longest range into the cache, so that the
