@@ -5,8 +5,9 @@
 // out, each with a key that names its rule, its period and its threshold,
 // so that whoever records and sends them can do it once per key.
 //
-// The rules' evaluation is the first part of the alerts (issue 12); their
-// recorded state, channels and wiring come with the rest of it.
+// Engine (engine.go) gathers the facts from the store, evaluates the rules
+// and records the outcome, and delivers the notifications the store
+// decided through the channels (channels.go, package notify).
 package alert
 
 import (
@@ -31,6 +32,9 @@ const (
 	severityCritical     = "critical"
 	budgetFullPercentage = 100
 )
+
+// RuleNames are every rule's name.
+var RuleNames = []string{RuleCostDaily, RuleBudgetActual, RuleBudgetForecast, RuleFailureRatio, RuleQueueWait, RuleRateLimitSpike}
 
 // BudgetPercentages are the shares of the monthly budget that alert, of
 // the month's actual spend and of its forecast, as AWS Budgets does.

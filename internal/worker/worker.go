@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -27,6 +28,15 @@ type Options struct {
 	// The sweep is a periodic job of the queue, so it runs once across
 	// every process, not once per process.
 	Prune func(ctx context.Context) error
+	// Alerts, if set, are evaluated every AlertEvery (a periodic job, so
+	// once across every process; 0: a minute; negative: never, for tests
+	// that evaluate when they choose) and their notifications delivered
+	// here.
+	Alerts     Alerter
+	AlertEvery time.Duration
+	// AlertBackoff replaces the wait before a notification's retry n
+	// (tests); nil: AlertBackoff.
+	AlertBackoff func(n int) time.Duration
 }
 
 // Runner is a started set of workers.
@@ -39,7 +49,7 @@ type Runner struct {
 // deps.Backend's queue, and the maintenance sweep.
 func Start(ctx context.Context, driver riverdriver.Driver[*sql.Tx], deps Deps, opts Options) (*Runner, error) {
 	deps.Backend = deps.Backend.OrLocal()
-	if deps.Backend.Queue == queue.Maintenance {
+	if deps.Backend.Queue == queue.Maintenance || deps.Backend.Queue == queue.Alerts {
 		return nil, fmt.Errorf("backend %q: its queue cannot be the maintenance queue", deps.Backend.Name)
 	}
 	workers := river.NewWorkers()
@@ -49,21 +59,33 @@ func Start(ctx context.Context, driver riverdriver.Driver[*sql.Tx], deps Deps, o
 		lost = time.Minute
 	}
 	river.AddWorker(workers, &sweepWorker{deps: deps, lostAfter: lost, prune: opts.Prune})
+	queues := map[string]river.QueueConfig{
+		deps.Backend.Queue: {MaxWorkers: opts.Concurrency},
+		queue.Maintenance:  {MaxWorkers: 1},
+	}
+	periodic := []*river.PeriodicJob{
+		river.NewPeriodicJob(river.PeriodicInterval(opts.SweepEvery),
+			func() (river.JobArgs, *river.InsertOpts) { return queue.SweepArgs{}, nil },
+			&river.PeriodicJobOpts{RunOnStart: true}),
+	}
+	if opts.Alerts != nil {
+		river.AddWorker(workers, &evaluateWorker{alerts: opts.Alerts})
+		river.AddWorker(workers, &deliverWorker{alerts: opts.Alerts, backoff: opts.AlertBackoff})
+		queues[queue.Alerts] = river.QueueConfig{MaxWorkers: 4}
+		if opts.AlertEvery >= 0 {
+			periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(cmp.Or(opts.AlertEvery, time.Minute)),
+				func() (river.JobArgs, *river.InsertOpts) { return queue.EvaluateAlertsArgs{}, nil },
+				&river.PeriodicJobOpts{RunOnStart: true}))
+		}
+	}
 	client, err := river.NewClient(driver, &river.Config{
 		Logger:               queueLog(deps.Log),
 		Workers:              workers,
 		JobTimeout:           deps.Backend.Timeout,
 		RescueStuckJobsAfter: opts.RescueAfter,
 		FetchPollInterval:    opts.PollInterval,
-		Queues: map[string]river.QueueConfig{
-			deps.Backend.Queue: {MaxWorkers: opts.Concurrency},
-			queue.Maintenance:  {MaxWorkers: 1},
-		},
-		PeriodicJobs: []*river.PeriodicJob{
-			river.NewPeriodicJob(river.PeriodicInterval(opts.SweepEvery),
-				func() (river.JobArgs, *river.InsertOpts) { return queue.SweepArgs{}, nil },
-				&river.PeriodicJobOpts{RunOnStart: true}),
-		},
+		Queues:               queues,
+		PeriodicJobs:         periodic,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating workers: %w", err)
