@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/avatar-api/avatar-api/internal/alert"
 	"github.com/avatar-api/avatar-api/internal/api"
 	"github.com/avatar-api/avatar-api/internal/apikey"
 	"github.com/avatar-api/avatar-api/internal/auth"
@@ -32,6 +33,7 @@ import (
 	"github.com/avatar-api/avatar-api/internal/runpod"
 	"github.com/avatar-api/avatar-api/internal/runpod/dispatch"
 	"github.com/avatar-api/avatar-api/internal/scratch"
+	"github.com/avatar-api/avatar-api/internal/stats"
 	"github.com/avatar-api/avatar-api/internal/storage"
 	"github.com/avatar-api/avatar-api/internal/storage/local"
 	"github.com/avatar-api/avatar-api/internal/store/sqlstore"
@@ -64,6 +66,13 @@ type Overrides struct {
 	// rollups (0: 5 s); RollupClock is their clock (nil: time.Now).
 	RollupEvery time.Duration
 	RollupClock func() time.Time
+	// AlertClock is the alerts' and the spending cap's clock (nil:
+	// time.Now); AlertEvery replaces ALERT_EVAL_INTERVAL (negative: no
+	// periodic evaluation), AlertBackoff the wait before a notification's
+	// retry n.
+	AlertClock   func() time.Time
+	AlertEvery   time.Duration
+	AlertBackoff func(n int) time.Duration
 }
 
 // Clock is the time a test can move: Now, and a timer on it.
@@ -100,6 +109,9 @@ type App struct {
 	dispatcher   *dispatch.Dispatcher
 	runpodHealth *runpodHealth
 	workers      *worker.Runner // nil without workers in this process
+	alerts       *alert.Engine  // built on first use (Alerts)
+	alertClock   func() time.Time
+	cap          *stats.Cap // the spending cap, built on first use
 	scratch      []*scratch.Dir
 	closeDB      bool
 	stopFlush    func()   // ends the key-use flusher, after its last batch
@@ -170,6 +182,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, o Overrides)
 	}
 	if a.dispatcher != nil {
 		deps.RunPod = a.dispatcher
+	}
+	if c := a.spendingCap(); c != nil {
+		deps.Budget = c
 	}
 	a.Handler = api.New(deps)
 	return a, nil
@@ -259,6 +274,7 @@ func (a *App) startWorkers(ctx context.Context, o Overrides) error {
 	}, worker.Options{
 		Concurrency: a.concurrency(), RescueAfter: cfg.JobRescueAfter, SweepEvery: cmp.Or(o.SweepEvery, time.Minute),
 		PollInterval: cmp.Or(o.PollInterval, 500*time.Millisecond), Prune: a.prune,
+		Alerts: a.Alerts(), AlertEvery: cmp.Or(o.AlertEvery, cfg.AlertEvalInterval), AlertBackoff: o.AlertBackoff,
 	})
 	return err
 }

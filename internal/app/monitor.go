@@ -50,6 +50,7 @@ func (a *App) startMonitoring(o Overrides, degraded func() bool) {
 		}
 		return out, err
 	})
+	a.alertMetrics()
 	a.Rollup = rollup.New(a.Store, a.name, a.Log, o.RollupClock)
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -119,7 +120,10 @@ func (a *App) prune(ctx context.Context) error {
 // cache of the history is filled in the background from the start.
 func (a *App) monitor() *stats.Service {
 	svc := &stats.Service{History: a.Store, Location: a.Config.CostLocation, Price: a.backend().Price,
-		Retention: a.Config.MetricsRetention}
+		Retention: a.Config.MetricsRetention, Alerts: a.Store, Channels: a.channelIDs(), Cap: a.spendingCap()}
+	if b := a.Config.CostMonthlyBudget; b > 0 {
+		svc.Budget = &b
+	}
 	if a.runpodHealth != nil {
 		svc.RunPod = a.runpodHealth.dashboard
 	}

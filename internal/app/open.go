@@ -32,7 +32,7 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, o Overrides
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("creating DATA_DIR: %w", err)
 	}
-	a := &App{Config: cfg, Log: log, Store: o.Store, name: processName()}
+	a := &App{Config: cfg, Log: log, Store: o.Store, name: processName(), alertClock: o.AlertClock}
 	var err error
 	if cfg.Backend == "runpod" {
 		// The videos are made on RunPod, by GENERATOR there: this host

@@ -62,6 +62,7 @@ func (a *App) readiness(degraded func() bool) func(r *http.Request) map[string]s
 			return last
 		}
 		last, lastAt = a.checkDependencies(r.Context()), time.Now()
+		last["alerts"] = a.alertReadiness(r.Context())
 		last["rate_limiter"] = "ok"
 		if degraded != nil && degraded() {
 			last["rate_limiter"] = "degraded: Redis unreachable, limits hold per replica"

@@ -24,6 +24,7 @@ var commands = []command{
 	{"migrate", "bring the database schema up to date and exit", runMigrate},
 	{"generate", "make one video locally, without a server (--image, --audio, -o)", runGenerate},
 	{"keys", "create, list, show, update, revoke and rotate customers' API keys", runKeys},
+	{"alerts", "alert channels and state: test [--channel webhook|email] sends a test alert; list shows rules, alerts and deliveries", runAlerts},
 	{"report", "usage report from the database: totals, top customers, errors, slowest jobs (--since 24h, --json)", runReport},
 }
 
