@@ -72,7 +72,7 @@ func TestDashboardInABrowser(t *testing.T) {
 	wait("the dashboard", `location.pathname === "/dashboard"`)
 	run("marking the page", chromedp.Evaluate[chromedp.Void](`window.__sameDocument = true`))
 	wait("every panel", `(() => { const ps = [...document.querySelectorAll("section.panel[data-panel]")];
-		return ps.length === 11 && ps.every(p => p.dataset.state === "ready" ||
+		return ps.length === 12 && ps.every(p => p.dataset.state === "ready" ||
 			(p.dataset.panel === "gpu" && p.dataset.state === "empty") || (p.dataset.panel === "runpod" && p.dataset.state === "off")); })()`)
 	if got := text("stat-completed"); got != "3" {
 		t.Errorf("completed shows %q, want 3", got)

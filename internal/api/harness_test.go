@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -57,6 +58,7 @@ type testBundle struct {
 	// ffmpeg and ffprobe are the guarded tools the service runs.
 	ffmpeg, ffprobe string
 	runpod          *runpodtest.Server // options.runpod
+	app             *app.App
 }
 
 type options struct {
@@ -93,6 +95,16 @@ type options struct {
 	// when a job ends. runpodPoll is RUNPOD_POLL_INTERVAL (default 50 ms).
 	runpodWebhook bool
 	runpodPoll    time.Duration
+	// configure, if set, changes the configuration last.
+	configure func(cfg *config.Config)
+	// shift, if set, moves the store's and the alerts' clocks: now is the
+	// real time plus its nanoseconds (the test moves days with it).
+	shift *atomic.Int64
+	// alertEvery replaces ALERT_EVAL_INTERVAL (default: none, so that
+	// only the test's own evaluations run); alertBackoff the wait before
+	// a notification's retry (default 50 ms).
+	alertEvery   time.Duration
+	alertBackoff func(n int) time.Duration
 }
 
 // setup runs the whole service in-process on real parts, built by
@@ -127,7 +139,17 @@ func setup(t testing.TB, opts options) *testBundle {
 		Store: st, Checker: opts.checker, Limiter: opts.limiter, LimiterNow: opts.limiterClock,
 		Metrics: opts.metrics, Images: opts.images,
 		Heartbeat: 100 * time.Millisecond, PollInterval: 100 * time.Millisecond, SweepEvery: 200 * time.Millisecond,
-		RollupEvery: 100 * time.Millisecond,
+		RollupEvery:  100 * time.Millisecond,
+		AlertEvery:   cmp.Or(opts.alertEvery, time.Hour),
+		AlertBackoff: opts.alertBackoff,
+	}
+	if o.AlertBackoff == nil {
+		o.AlertBackoff = func(int) time.Duration { return 50 * time.Millisecond }
+	}
+	if opts.shift != nil {
+		now := func() time.Time { return time.Now().Add(time.Duration(opts.shift.Load())) }
+		st.SetClock(now)
+		o.AlertClock = now
 	}
 	if opts.clock != nil {
 		o.Clock = opts.clock
@@ -153,7 +175,7 @@ func setup(t testing.TB, opts options) *testBundle {
 		st.Close()
 	})
 	return &testBundle{url: cfg.PublicURL, stop: srv.Close, dataDir: dir, runs: filepath.Join(dir, "ffmpeg-runs"), logs: logs, keys: keys,
-		db: cfg.SQLitePath(), store: st, log: log, ffmpeg: cfg.FFmpeg, ffprobe: cfg.FFprobe, runpod: opts.runpod}
+		db: cfg.SQLitePath(), store: st, log: log, ffmpeg: cfg.FFmpeg, ffprobe: cfg.FFprobe, runpod: opts.runpod, app: a}
 }
 
 // testConfig is the configuration of a test's service: the defaults, on
@@ -195,6 +217,9 @@ func testConfig(t testing.TB, dir, publicURL string, opts options) *config.Confi
 	cfg.JobMaxAttempts = cmp.Or(opts.maxAttempts, cfg.JobMaxAttempts)
 	if opts.runpod != nil {
 		runpodConfig(cfg, opts)
+	}
+	if opts.configure != nil {
+		opts.configure(cfg)
 	}
 	return cfg
 }
