@@ -212,9 +212,7 @@ func TestCostAlertByEmailAndWebhook(t *testing.T) {
 		t.Fatalf("before any job: %d notifications", len(notes))
 	}
 	tb.runJob(t)
-	ev, err := tb.app.Alerts().Evaluate(context.Background())
-	t.Logf("facts %+v firing %+v notes %+v err %v", ev.Facts, ev.Firing, ev.Notifications, err)
-	notes := ev.Notifications
+	notes := tb.evaluate(t)
 	day := time.Now().UTC().Format("2006-01-02")
 	key := "cost_daily/" + day + "/1000n"
 	if len(notes) != 2 || notes[0].AlertKey != key || notes[1].AlertKey != key {
@@ -283,9 +281,7 @@ func TestCostAlertByEmailAndWebhook(t *testing.T) {
 	}
 	// A job that day crosses that day's threshold: a new alert.
 	tb.runJob(t)
-	ev, err = tb.app.Alerts().Evaluate(context.Background())
-	t.Logf("facts %+v firing %+v err %v", ev.Facts.Cost, ev.Firing, err)
-	notes = ev.Notifications
+	notes = tb.evaluate(t)
 	next := "cost_daily/" + time.Now().Add(24*time.Hour).UTC().Format("2006-01-02") + "/1000n"
 	if len(notes) != 2 || notes[0].AlertKey != next || notes[0].Status != store.AlertFiring {
 		t.Fatalf("the next day's crossing: %+v; want two firing notifications of %s", notes, next)
