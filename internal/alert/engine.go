@@ -49,7 +49,7 @@ type Channel interface {
 }
 
 // content is an alert's content as a notification carries it: the
-// store's opaque payload.
+// store's opaque payload (a Firing, with JSON names).
 type content struct {
 	Rule        string   `json:"rule"`
 	Key         string   `json:"key"`
@@ -86,8 +86,7 @@ func (e *Engine) Evaluate(ctx context.Context) (Evaluation, error) {
 		p.Channels = append(p.Channels, ch.ID())
 	}
 	for _, a := range firing {
-		payload, err := json.Marshal(content{Rule: a.Rule, Key: a.Key, Severity: a.Severity, Summary: a.Summary,
-			Description: a.Description, Figures: a.Figures})
+		payload, err := json.Marshal(content(a))
 		if err != nil {
 			return Evaluation{}, fmt.Errorf("encoding alert: %w", err)
 		}
