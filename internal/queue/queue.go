@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/avatar-api/avatar-api/internal/store"
 )
@@ -100,15 +101,12 @@ type EvaluateAlertsArgs struct{}
 // Kind identifies the job type in River's table.
 func (EvaluateAlertsArgs) Kind() string { return "evaluate_alerts" }
 
-// InsertOpts keeps evaluations off the generation queue and never doubles
-// one: the periodic job is enqueued by River's leader, once across every
-// process, and a period's second insert is a no-op.
+// InsertOpts keeps evaluations off the generation queue. The periodic job
+// is enqueued by River's leader, once across every process; two that
+// overlap (a change of leader) are harmless: the store decides each
+// notification once.
 func (EvaluateAlertsArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{
-		Queue:       Maintenance,
-		MaxAttempts: 1,
-		UniqueOpts:  river.UniqueOpts{ByPeriod: 10 * time.Second},
-	}
+	return river.InsertOpts{Queue: Maintenance, MaxAttempts: 1}
 }
 
 // DeliverAlertArgs asks for one notification (store.Notification) to be
@@ -125,7 +123,13 @@ func (DeliverAlertArgs) Kind() string { return "deliver_alert" }
 const DeliverAlertAttempts = 60
 
 // InsertOpts puts deliveries on their own queue, so that a slow receiver
-// holds up neither the sweep nor the generations.
+// holds up neither the sweep nor the generations, and keeps one job per
+// notification while it waits, runs or retries (store.RequeuePending
+// relies on it).
 func (DeliverAlertArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: Alerts, MaxAttempts: DeliverAlertAttempts}
+	return river.InsertOpts{Queue: Alerts, MaxAttempts: DeliverAlertAttempts, UniqueOpts: river.UniqueOpts{
+		ByArgs: true,
+		ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
+			rivertype.JobStateRunning, rivertype.JobStateScheduled},
+	}}
 }

@@ -23,7 +23,8 @@ type Alerts interface {
 	//     severity, payload) updated, and if its last notification is
 	//     p.Repeat or more before p.Now, a firing notification again
 	//     (Repeat set) and NotifiedAt p.Now;
-	//   - a firing row whose key is not in p.Firing is resolved
+	//   - a firing row whose key is not in p.Firing, and was last found
+	//     firing p.ResolveAfter or more before p.Now, is resolved
 	//     (ResolvedAt p.Now) with a resolved notification carrying its
 	//     last content.
 	// Each change is made by a statement whose condition is the state it
@@ -50,6 +51,13 @@ type Alerts interface {
 	// ChannelStates sums up each channel that has a notification: its
 	// pending, delivered and failed notifications and its last attempt.
 	ChannelStates(ctx context.Context) ([]ChannelState, error)
+	// RequeuePending enqueues again the delivery of the pending
+	// notifications decided before t (at most limit, oldest first) and
+	// returns how many it looked at. A delivery job is unique while it
+	// waits, runs or retries, so one still alive is left as it is; one
+	// that River gave up on (its process died on its last attempt) gets a
+	// new job: a notification never stays pending for good.
+	RequeuePending(ctx context.Context, t time.Time, limit int) (int, error)
 }
 
 // Notification statuses: what a notification says about its alert.
@@ -78,10 +86,14 @@ type FiringAlert struct {
 
 // RecordAlertsParams are one evaluation's outcome.
 type RecordAlertsParams struct {
-	Now      time.Time
-	Firing   []FiringAlert // every alert that holds at Now
-	Repeat   time.Duration // a firing alert is notified again after this long; 0: never
-	Channels []string      // the channels to notify, by id
+	Now    time.Time
+	Firing []FiringAlert // every alert that holds at Now
+	Repeat time.Duration // a firing alert is notified again after this long; 0: never
+	// ResolveAfter is how long an alert must have stopped holding before
+	// it is resolved, so that one hovering at its threshold does not
+	// notify at every evaluation; 0: at once.
+	ResolveAfter time.Duration
+	Channels     []string // the channels to notify, by id
 }
 
 // AlertState is an alert's recorded state.

@@ -51,7 +51,7 @@ func (s *Store) RecordAlerts(ctx context.Context, p store.RecordAlertsParams) ([
 			if a, ok := firing[k]; ok {
 				n, err = s.fire(ctx, tx, a, now, p.Repeat)
 			} else {
-				n, err = s.resolve(ctx, tx, k, now)
+				n, err = s.resolve(ctx, tx, k, now, p.ResolveAfter)
 			}
 			if err != nil {
 				return err
@@ -133,15 +133,17 @@ func (s *Store) fire(ctx context.Context, tx *sql.Tx, a store.FiringAlert, now t
 	return nil, s.interpret(err, "updating alert")
 }
 
-// resolve ends the alert of key if it still fires, and returns the
-// resolved notification to send (channel left empty) with its last
-// content, or nil if another evaluation resolved it first.
-func (s *Store) resolve(ctx context.Context, tx *sql.Tx, key string, now time.Time) (*store.Notification, error) {
+// resolve ends the alert of key if it still fires and was last found
+// firing hold or more ago, and returns the resolved notification to send
+// (channel left empty) with its last content, or nil if it is not due or
+// another evaluation resolved it first.
+func (s *Store) resolve(ctx context.Context, tx *sql.Tx, key string, now time.Time, hold time.Duration) (*store.Notification, error) {
 	var payload string
 	var started timeValue
 	n := &store.Notification{AlertKey: key, Status: store.AlertResolved, EndsAt: &now}
 	err := tx.QueryRowContext(ctx, s.q(`UPDATE alerts SET firing = false, resolved_at = ?, evaluated_at = ?
-		WHERE key = ? AND firing RETURNING rule, payload, started_at`), s.t(now), s.t(now), key).Scan(&n.Rule, &payload, &started)
+		WHERE key = ? AND firing AND evaluated_at <= ? RETURNING rule, payload, started_at`),
+		s.t(now), s.t(now), key, s.t(now.Add(-hold))).Scan(&n.Rule, &payload, &started)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -167,6 +169,27 @@ func (s *Store) notify(ctx context.Context, tx *sql.Tx, n store.Notification, ch
 		return n, fmt.Errorf("enqueuing notification: %w", err)
 	}
 	return n, nil
+}
+
+// RequeuePending implements store.Alerts.
+func (s *Store) RequeuePending(ctx context.Context, t time.Time, limit int) (int, error) {
+	var ids []string
+	err := s.rows(ctx, "listing pending notifications", `SELECT id FROM alert_notifications
+		WHERE state = ? AND created_at < ? ORDER BY created_at LIMIT ?`, []any{store.DeliveryPending, s.t(t), limit},
+		func(r *sql.Rows) error {
+			var id string
+			ids = append(ids, id)
+			return r.Scan(&ids[len(ids)-1])
+		})
+	if err != nil {
+		return 0, err
+	}
+	for _, id := range ids {
+		if _, err := s.river.Insert(ctx, queue.DeliverAlertArgs{NotificationID: id}, nil); err != nil {
+			return 0, fmt.Errorf("enqueuing notification: %w", err)
+		}
+	}
+	return len(ids), nil
 }
 
 // RecordAttempt implements store.Alerts: the notification is updated only

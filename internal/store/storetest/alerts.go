@@ -29,6 +29,8 @@ func RunAlerts(t *testing.T, open func(t *testing.T) Clocked) {
 	t.Run("ChannelStates", func(t *testing.T) { channelStates(t, open(t)) })
 	t.Run("AlertStates", func(t *testing.T) { alertStates(t, open(t)) })
 	t.Run("Notifications", func(t *testing.T) { notificationsNewestFirst(t, open(t)) })
+	t.Run("ResolveAfter", func(t *testing.T) { resolveAfter(t, open(t)) })
+	t.Run("RequeuePending", func(t *testing.T) { requeuePending(t, open(t)) })
 }
 
 var channels = []string{"hook", "mail"}
@@ -477,5 +479,67 @@ func notificationsNewestFirst(t *testing.T, s Clocked) {
 	}
 	if ns, err := s.Notifications(ctx, 2); err != nil || len(ns) != 2 || ns[0].ID != third[0].ID {
 		t.Fatalf("notifications, at most 2: %+v, %v", ns, err)
+	}
+}
+
+// resolveAfter: an alert that stops holding is resolved only once it has
+// not held for p.ResolveAfter; holding again meanwhile keeps it firing,
+// with no notification either way.
+func resolveAfter(t *testing.T, s Clocked) {
+	a := firingAlert("a", "one")
+	p := func(at time.Duration, firing ...store.FiringAlert) store.RecordAlertsParams {
+		return store.RecordAlertsParams{Now: t0.Add(at), Firing: firing, Repeat: time.Hour, ResolveAfter: 5 * time.Minute, Channels: channels}
+	}
+	recordAlerts(t, s, p(0, a))
+	for _, at := range []time.Duration{time.Minute, 4 * time.Minute} { // not holding, then briefly holding, then not
+		if ns := recordAlerts(t, s, p(at)); len(ns) != 0 {
+			t.Fatalf("resolved %s after it last held: %+v", at, ns)
+		}
+	}
+	recordAlerts(t, s, p(5*time.Minute, a))
+	if ns := recordAlerts(t, s, p(9*time.Minute)); len(ns) != 0 {
+		t.Fatalf("resolved 4 min after it last held: %+v", ns)
+	}
+	ns := recordAlerts(t, s, p(10*time.Minute))
+	wantNotifications(t, s, ns, store.AlertResolved, false, "a")
+	if n := len(deliveries(t, s)); n != 4 {
+		t.Fatalf("%d delivery jobs, want 4 (one firing, one resolution, on 2 channels)", n)
+	}
+}
+
+// requeuePending: a pending notification whose delivery job is alive is
+// not enqueued twice; one whose job River gave up on gets a new one;
+// delivered ones and those decided after t are left alone.
+func requeuePending(t *testing.T, s Clocked) {
+	ctx := context.Background()
+	ns := recordAlerts(t, s, store.RecordAlertsParams{Now: t0, Firing: []store.FiringAlert{firingAlert("a", "one")}, Channels: channels})
+	must(t, s.RecordAttempt(ctx, store.DeliveryAttempt{NotificationID: ns[1].ID, At: t0, Delivered: true}))
+	n, err := s.RequeuePending(ctx, t0.Add(time.Minute), 100)
+	must(t, err)
+	if n != 1 || len(deliveries(t, s)) != 2 {
+		t.Fatalf("requeued %d with their jobs alive: %d jobs, want 1 looked at and still 2 jobs", n, len(deliveries(t, s)))
+	}
+	// River gives up on the pending one's job (its process died on its
+	// last attempt).
+	rc, err := river.NewClient(s.Driver(), &river.Config{})
+	must(t, err)
+	res, err := rc.JobList(ctx, river.NewJobListParams().Kinds(queue.DeliverAlertArgs{}.Kind()).First(10))
+	must(t, err)
+	for _, j := range res.Jobs {
+		var args queue.DeliverAlertArgs
+		must(t, json.Unmarshal(j.EncodedArgs, &args))
+		if args.NotificationID == ns[0].ID {
+			_, err := rc.JobCancel(ctx, j.ID)
+			must(t, err)
+		}
+	}
+	if n, err = s.RequeuePending(ctx, t0, 100); err != nil || n != 0 {
+		t.Fatalf("requeued %d decided after t (%v)", n, err)
+	}
+	n, err = s.RequeuePending(ctx, t0.Add(time.Minute), 100)
+	must(t, err)
+	got := deliveries(t, s)
+	if n != 1 || len(got) != 3 || slices.Index(got, ns[0].ID) < 0 {
+		t.Fatalf("requeued %d: jobs for %v, want a third for %s", n, got, ns[0].ID)
 	}
 }
