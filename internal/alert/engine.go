@@ -1,11 +1,13 @@
 package alert
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/avatar-api/avatar-api/internal/alert/notify"
@@ -30,8 +32,12 @@ type Engine struct {
 	Location *time.Location // COST_TIMEZONE
 	// Repeat is how long after its last notification a firing alert is
 	// notified again (ALERT_REPEAT_INTERVAL); 0: never.
-	Repeat   time.Duration
-	Channels []Channel
+	Repeat time.Duration
+	// ResolveAfter is how long an alert must have stopped holding before
+	// it is resolved (0: ResolveAfter): one hovering at its threshold
+	// does not flap.
+	ResolveAfter time.Duration
+	Channels     []Channel
 	// DashboardURL is linked from every notification.
 	DashboardURL string
 	Now          func() time.Time // nil: time.Now
@@ -47,6 +53,14 @@ type Channel interface {
 	Kind() string // "webhook" or "email"
 	Send(ctx context.Context, a notify.Alert, id string) notify.Delivery
 }
+
+// ResolveAfter is how long an alert must have stopped holding before it
+// is resolved, as Alertmanager's resolve_timeout.
+const ResolveAfter = 5 * time.Minute
+
+// requeueAfter is how old a pending notification must be before an
+// evaluation enqueues its delivery again (a no-op while its job lives).
+const requeueAfter = 10 * time.Minute
 
 // content is an alert's content as a notification carries it: the
 // store's opaque payload (a Firing, with JSON names).
@@ -81,7 +95,7 @@ func (e *Engine) Evaluate(ctx context.Context) (Evaluation, error) {
 		return Evaluation{}, err
 	}
 	firing := e.Rules.Evaluate(f)
-	p := store.RecordAlertsParams{Now: f.Now, Repeat: e.Repeat}
+	p := store.RecordAlertsParams{Now: f.Now, Repeat: e.Repeat, ResolveAfter: cmp.Or(e.ResolveAfter, ResolveAfter)}
 	for _, ch := range e.Channels {
 		p.Channels = append(p.Channels, ch.ID())
 	}
@@ -92,6 +106,9 @@ func (e *Engine) Evaluate(ctx context.Context) (Evaluation, error) {
 		}
 		p.Firing = append(p.Firing, store.FiringAlert{Key: a.Key, Rule: a.Rule, Severity: a.Severity, Summary: a.Summary, Payload: payload})
 	}
+	if p.Firing, err = e.keepForecasts(ctx, p.Firing); err != nil {
+		return Evaluation{}, err
+	}
 	notes, err := e.Store.RecordAlerts(ctx, p)
 	if err != nil {
 		return Evaluation{}, fmt.Errorf("recording alerts: %w", err)
@@ -100,7 +117,37 @@ func (e *Engine) Evaluate(ctx context.Context) (Evaluation, error) {
 		e.log().InfoContext(ctx, "alert notification decided", "alert", n.AlertKey, "status", n.Status,
 			"repeat", n.Repeat, "channel", n.Channel, "notification", n.ID)
 	}
+	// A delivery whose job River gave up on (its process died on its last
+	// attempt) is enqueued again: nothing stays pending for good.
+	if _, err := e.Store.RequeuePending(ctx, f.Now.Add(-requeueAfter), 100); err != nil {
+		return Evaluation{}, fmt.Errorf("requeueing pending notifications: %w", err)
+	}
 	return Evaluation{Facts: f, Firing: firing, Notifications: notes}, nil
+}
+
+// keepForecasts keeps a forecast alert that fires firing once the actual
+// spend reaches its share: the forecast came true, and a "resolved"
+// notice would read as good news. It ends with its month.
+func (e *Engine) keepForecasts(ctx context.Context, firing []store.FiringAlert) ([]store.FiringAlert, error) {
+	actual := map[string]bool{}
+	for _, a := range firing {
+		if a.Rule == RuleBudgetActual {
+			actual[strings.TrimPrefix(a.Key, RuleBudgetActual)] = true
+		}
+	}
+	if len(actual) == 0 {
+		return firing, nil
+	}
+	states, err := e.Store.AlertStates(ctx, 1000)
+	if err != nil {
+		return nil, fmt.Errorf("reading alerts: %w", err)
+	}
+	for _, st := range states {
+		if st.Firing && st.Rule == RuleBudgetForecast && actual[strings.TrimPrefix(st.Key, RuleBudgetForecast)] {
+			firing = append(firing, store.FiringAlert{Key: st.Key, Rule: st.Rule, Severity: st.Severity, Summary: st.Summary, Payload: st.Payload})
+		}
+	}
+	return firing, nil
 }
 
 // EvaluateAlerts is Evaluate for the queue's periodic job.
@@ -162,10 +209,17 @@ var ErrUndelivered = errors.New("notification not delivered")
 
 // Deliver makes one attempt to deliver a notification and records it;
 // final says no attempt follows. A notification already delivered, or
-// given up, is left alone; one whose channel is no longer configured
-// fails for good. It returns an error wrapping ErrUndelivered when the
-// attempt failed and another should follow.
-func (e *Engine) Deliver(ctx context.Context, id string, final bool) error {
+// given up, is left alone. It returns an error (wrapping ErrUndelivered
+// when the attempt failed) when another attempt should follow; on the
+// final attempt, whatever failed is recorded as the notification's
+// failure.
+func (e *Engine) Deliver(ctx context.Context, id string, final bool) (err error) {
+	defer func() {
+		if err != nil && final {
+			e.giveUp(ctx, id, err)
+			err = nil
+		}
+	}()
 	n, err := e.Store.Notification(ctx, id)
 	if err != nil {
 		return fmt.Errorf("reading notification %s: %w", id, err)
@@ -175,13 +229,9 @@ func (e *Engine) Deliver(ctx context.Context, id string, final bool) error {
 	}
 	ch := e.channel(n.Channel)
 	if ch == nil {
-		err := e.Store.RecordAttempt(ctx, store.DeliveryAttempt{NotificationID: id, At: e.now(), Final: true,
-			Error: "the channel is no longer configured"})
-		if err != nil && !errors.Is(err, store.ErrConflict) {
-			return err
-		}
-		e.log().WarnContext(ctx, "alert notification dropped: its channel is no longer configured", "notification", id, "channel", n.Channel)
-		return nil
+		// Another process may have it (a rolling change of channels): it
+		// is retried, and fails for good only on its last attempt.
+		return fmt.Errorf("%w: channel %s is not configured in this process", ErrUndelivered, n.Channel)
 	}
 	a, err := e.Alert(n)
 	if err != nil {
@@ -201,6 +251,13 @@ func (e *Engine) Deliver(ctx context.Context, id string, final bool) error {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := e.Store.RecordAttempt(rctx, attempt); err != nil && !errors.Is(err, store.ErrConflict) {
+		if d.Delivered() {
+			// Sent, but not recorded: it stays pending, and a later
+			// evaluation sends it again, with the same id, for the
+			// receiver to drop.
+			e.log().ErrorContext(ctx, "recording a delivered notification failed", "notification", id, "error", err)
+			return nil
+		}
 		return fmt.Errorf("recording delivery attempt: %w", err)
 	}
 	log := e.log().With("notification", id, "alert", n.AlertKey, "status", n.Status, "channel", n.Channel,
@@ -215,6 +272,22 @@ func (e *Engine) Deliver(ctx context.Context, id string, final bool) error {
 	}
 	log.WarnContext(ctx, "alert notification not delivered; retrying", "error", d.Err)
 	return fmt.Errorf("%w: %s", ErrUndelivered, attempt.Error)
+}
+
+// giveUp records that a notification's last attempt failed before it was
+// sent (its channel missing here, the store failing). If even that cannot
+// be recorded, the notification stays pending and a later evaluation
+// enqueues it again.
+func (e *Engine) giveUp(ctx context.Context, id string, cause error) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	err := e.Store.RecordAttempt(rctx, store.DeliveryAttempt{NotificationID: id, At: e.now(), Final: true, Error: cause.Error()})
+	if err != nil && !errors.Is(err, store.ErrConflict) {
+		e.log().ErrorContext(ctx, "recording a notification's failure failed; a later evaluation retries it",
+			"notification", id, "error", err)
+		return
+	}
+	e.log().ErrorContext(ctx, "alert notification failed for good", "notification", id, "error", cause)
 }
 
 // Alert is the message a notification carries.

@@ -50,7 +50,7 @@ type Runner struct {
 func Start(ctx context.Context, driver riverdriver.Driver[*sql.Tx], deps Deps, opts Options) (*Runner, error) {
 	deps.Backend = deps.Backend.OrLocal()
 	if deps.Backend.Queue == queue.Maintenance || deps.Backend.Queue == queue.Alerts {
-		return nil, fmt.Errorf("backend %q: its queue cannot be the maintenance queue", deps.Backend.Name)
+		return nil, fmt.Errorf("backend %q: its queue cannot be the %s queue", deps.Backend.Name, deps.Backend.Queue)
 	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &generateWorker{deps: deps})
@@ -61,7 +61,9 @@ func Start(ctx context.Context, driver riverdriver.Driver[*sql.Tx], deps Deps, o
 	river.AddWorker(workers, &sweepWorker{deps: deps, lostAfter: lost, prune: opts.Prune})
 	queues := map[string]river.QueueConfig{
 		deps.Backend.Queue: {MaxWorkers: opts.Concurrency},
-		queue.Maintenance:  {MaxWorkers: 1},
+		// The sweep and the alerts' evaluation: one does not wait for
+		// the other.
+		queue.Maintenance: {MaxWorkers: 2},
 	}
 	periodic := []*river.PeriodicJob{
 		river.NewPeriodicJob(river.PeriodicInterval(opts.SweepEvery),
