@@ -104,10 +104,21 @@ func testAlerts(ctx context.Context, cfg *config.Config, kind string, stdout io.
 
 // alertList is what `alerts list --json` prints.
 type alertList struct {
-	Rules         []ruleRow            `json:"rules"`
-	Channels      []string             `json:"channels"`
-	Alerts        []store.AlertState   `json:"alerts"`
-	Notifications []store.Notification `json:"notifications"`
+	Rules         []ruleRow         `json:"rules"`
+	Channels      []string          `json:"channels"`
+	Alerts        []alertRow        `json:"alerts"`
+	Notifications []notificationRow `json:"notifications"`
+}
+
+// alertRow and notificationRow show their payload as the JSON it is.
+type alertRow struct {
+	store.AlertState
+	Payload json.RawMessage
+}
+
+type notificationRow struct {
+	store.Notification
+	Payload json.RawMessage
 }
 
 type ruleRow struct {
@@ -121,12 +132,19 @@ func listAlerts(ctx context.Context, cfg *config.Config, st store.Alerts, last i
 	for _, ch := range e.Channels {
 		out.Channels = append(out.Channels, ch.ID())
 	}
-	var err error
-	if out.Alerts, err = st.AlertStates(ctx, 100); err != nil {
+	states, err := st.AlertStates(ctx, 100)
+	if err != nil {
 		return err
 	}
-	if out.Notifications, err = st.Notifications(ctx, last); err != nil {
+	for _, a := range states {
+		out.Alerts = append(out.Alerts, alertRow{a, json.RawMessage(a.Payload)})
+	}
+	notes, err := st.Notifications(ctx, last)
+	if err != nil {
 		return err
+	}
+	for _, n := range notes {
+		out.Notifications = append(out.Notifications, notificationRow{n, json.RawMessage(n.Payload)})
 	}
 	if asJSON {
 		enc := json.NewEncoder(stdout)

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -713,7 +714,7 @@ var vars = []Var{
 	{
 		Name:    "ALERT_FAILURE_RATIO",
 		Default: "0.05",
-		Doc:     "Alert (rule `failure_ratio`) when at least this share (0–1) of the jobs that ended in the last hour failed (completed and failed jobs count; cancelled and expired do not). 0: off.",
+		Doc:     "Alert (rule `failure_ratio`) when at least this share (0–1) of the jobs that ended in the last hour failed (completed — or since expired — and failed jobs count; cancelled ones do not). 0: off.",
 		set: func(c *Config, v string) error {
 			f, err := strconv.ParseFloat(v, 64)
 			if err != nil || f < 0 || f > 1 || math.IsNaN(f) {
@@ -757,7 +758,7 @@ var vars = []Var{
 		Name:    "ALERT_WEBHOOK_URLS",
 		Default: "",
 		Secret:  true,
-		Doc:     "Comma-separated http(s) URLs that receive alert notifications: Alertmanager's webhook payload (version 4), or Slack's incoming-webhook payload for `https://hooks.slack.com/…` URLs. A secret: a Slack URL is its own credential; only a URL's host is ever shown.",
+		Doc:     "Comma-separated http(s) URLs that receive alert notifications (a repeated URL counts once): Alertmanager's webhook payload (version 4), or Slack's incoming-webhook payload for `https://hooks.slack.com/…` URLs. A secret: a Slack URL is its own credential; only a URL's host is ever shown.",
 		set: func(c *Config, v string) error {
 			c.AlertWebhookURLs = nil
 			for _, raw := range strings.Split(v, ",") {
@@ -770,7 +771,9 @@ var vars = []Var{
 					// Not the value: it may be a credential.
 					return fmt.Errorf("URL %d is not an http or https URL without credentials", len(c.AlertWebhookURLs)+1)
 				}
-				c.AlertWebhookURLs = append(c.AlertWebhookURLs, raw)
+				if !slices.Contains(c.AlertWebhookURLs, raw) { // a repeat would be sent everything twice
+					c.AlertWebhookURLs = append(c.AlertWebhookURLs, raw)
+				}
 			}
 			return nil
 		},

@@ -25,9 +25,9 @@ type Cap struct {
 	state CapState
 }
 
-// CapState is the cap as of At.
+// CapState is the cap's state as read at the latest TTL, told at At.
 type CapState struct {
-	At        time.Time
+	At        time.Time // when it was asked for
 	Exhausted bool
 	Period    string        // "day" or "month": the period whose cap is reached ("" when none is)
 	Cap       store.NanoUSD // that period's cap
@@ -55,7 +55,9 @@ func (c *Cap) Check(ctx context.Context) (CapState, error) {
 	defer c.mu.Unlock()
 	fresh := !c.at.IsZero() && !now.Before(c.at) && now.Sub(c.at) < ttl
 	if fresh && !(c.state.Exhausted && !now.Before(c.state.ResetsAt)) {
-		return c.state, nil
+		st := c.state
+		st.At = now // the reading's, so that the wait until ResetsAt is exact
+		return st, nil
 	}
 	loc := c.Location
 	if loc == nil {
