@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -32,17 +31,10 @@ and SMTP_URL. See docs/monitoring.md.`
 
 // runAlerts runs `avatar-api alerts test|list`.
 func runAlerts(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintln(stderr, alertsUsage)
-		if len(args) == 0 {
-			return errors.New("a subcommand is needed: test or list")
-		}
-		return flag.ErrHelp
+	sub, args, fs, err := subcommand("alerts", alertsUsage, "test or list", args, stderr)
+	if err != nil {
+		return err
 	}
-	sub, args := args[0], args[1:]
-	fs := flag.NewFlagSet("alerts "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprintln(stderr, alertsUsage) }
 	channel := fs.String("channel", "", "test: only the channels of this kind (webhook or email)")
 	asJSON := fs.Bool("json", false, "list: print JSON")
 	last := fs.Int("last", 20, "list: how many notifications to show")

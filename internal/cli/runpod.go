@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -26,17 +25,10 @@ the endpoint). See docs/runpod.md.`
 
 // runRunPod runs `avatar-api runpod status|scale`.
 func runRunPod(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintln(stderr, runpodUsage)
-		if len(args) == 0 {
-			return errors.New("a subcommand is needed: status or scale")
-		}
-		return flag.ErrHelp
+	sub, args, fs, err := subcommand("runpod", runpodUsage, "status or scale", args, stderr)
+	if err != nil {
+		return err
 	}
-	sub, args := args[0], args[1:]
-	fs := flag.NewFlagSet("runpod "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprintln(stderr, runpodUsage) }
 	asJSON := fs.Bool("json", false, "print JSON")
 	maxWorkers := fs.Int("max-workers", -1, "scale: the endpoint's new max workers")
 	if err := fs.Parse(args); err != nil {
