@@ -44,9 +44,16 @@ func refuseNonPublic(_, address string, _ syscall.RawConn) error {
 // Location is an unchecked URL), and gives up after timeout, the answer
 // included; zero means no limit.
 func (g *Guard) Client(timeout time.Duration) *http.Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.Proxy = nil
-	t.DialContext = g.Dialer().DialContext
+	// http.DefaultTransport's settings, but its own: no Proxy, and not a
+	// clone, which would panic were DefaultTransport ever replaced.
+	t := &http.Transport{
+		DialContext:           g.Dialer().DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          100,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
 	return &http.Client{
 		Transport:     t,
 		Timeout:       timeout,
