@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"time"
 
@@ -34,6 +35,7 @@ type Job struct {
 	State         string     `json:"state" enum:"queued,processing,completed,failed,cancelled,expired" doc:"Where the job is in its life"`
 	Progress      float64    `json:"progress" minimum:"0" maximum:"1" doc:"Fraction of the video generated"`
 	QueuePosition *int       `json:"queue_position,omitempty" doc:"While queued: jobs ahead of this one (0: next)"`
+	QueueETA      *float64   `json:"queue_eta_seconds,omitempty" doc:"While queued: seconds until it is expected to start, at the rate this queue's jobs ended in the last 15 minutes ((queue_position + 1) × 900 ÷ jobs ended); absent when none ended then (no rate to go by)"`
 	Attempt       int        `json:"attempt" doc:"Generation attempts so far (crashed workers are retried)"`
 	Prompt        string     `json:"prompt"`
 	Width         int        `json:"width"`
@@ -46,6 +48,8 @@ type Job struct {
 	ExpiresAt     *time.Time `json:"expires_at,omitempty" doc:"When the video will be deleted (completed jobs)"`
 	FaceFallback  bool       `json:"face_fallback" doc:"Whether an estimated face may be animated when none is found"`
 	Error         *JobError  `json:"error,omitempty" doc:"Why the job failed"`
+	BilledSeconds float64    `json:"billed_seconds" doc:"Generation time billed so far (per run; a retried job is billed per attempt); final once the job has ended"`
+	CostUSD       float64    `json:"cost_usd" doc:"What the billed time cost, at the price per second in force when the job was accepted"`
 	Links         JobLinks   `json:"links"`
 }
 
@@ -54,6 +58,7 @@ func (a *api) view(j *job.Job) Job {
 		ID: j.ID, State: j.State, Progress: j.Progress, QueuePosition: j.QueuePosition, Attempt: j.Attempt, Prompt: j.Prompt,
 		Width: j.Width, Height: j.Height, FPS: j.FPS, AudioSeconds: j.AudioDuration.Seconds(), FaceFallback: j.FaceFallback,
 		CreatedAt: j.CreatedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt, ExpiresAt: j.ExpiresAt,
+		BilledSeconds: j.Billed.Seconds(), CostUSD: j.Cost.USD(),
 		Links: JobLinks{
 			Status: a.PublicURL + "/status/" + j.ID,
 			Result: a.PublicURL + "/result/" + j.ID,
@@ -62,6 +67,10 @@ func (a *api) view(j *job.Job) Job {
 	}
 	if j.ErrorCode != "" {
 		v.Error = &JobError{Code: j.ErrorCode, Message: j.ErrorMessage}
+	}
+	if j.QueueETA != nil {
+		eta := math.Round(j.QueueETA.Seconds())
+		v.QueueETA = &eta
 	}
 	return v
 }
@@ -241,6 +250,8 @@ type Result struct {
 	Height          int       `json:"height"`
 	FPS             int       `json:"fps"`
 	ContentType     string    `json:"content_type" example:"video/mp4"`
+	BilledSeconds   float64   `json:"billed_seconds" doc:"Generation time billed for the job, all runs"`
+	CostUSD         float64   `json:"cost_usd" doc:"What the billed time cost"`
 }
 
 type resultOutput struct{ Body Result }
@@ -264,6 +275,7 @@ func (a *api) result(ctx context.Context, in *jobIDInput) (*resultOutput, error)
 		ID: j.ID, URL: d.URL, URLExpiresAt: d.URLExpiresAt, ExpiresAt: *j.ExpiresAt,
 		DurationSeconds: d.Duration.Seconds(), SizeBytes: d.Bytes,
 		Width: j.Width, Height: j.Height, FPS: j.FPS, ContentType: "video/mp4",
+		BilledSeconds: j.Billed.Seconds(), CostUSD: j.Cost.USD(),
 	}}, nil
 }
 

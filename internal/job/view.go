@@ -17,6 +17,10 @@ type Job struct {
 	// QueuePosition counts the queued jobs ahead of this one (0: next);
 	// nil unless the job is queued and its position was asked for.
 	QueuePosition *int
+	// QueueETA is how long until it is expected to start: the jobs ahead
+	// and itself, at the rate its queue's jobs ended in the last
+	// throughputWindow; nil when none ended then (no rate to go by).
+	QueueETA      *time.Duration
 	Attempt       int
 	Prompt        string
 	Width         int
@@ -30,7 +34,16 @@ type Job struct {
 	ExpiresAt     *time.Time // when the video is deleted (completed jobs)
 	ErrorCode     string     // why it failed
 	ErrorMessage  string
+	// What its runs were billed so far, and their cost (final once the
+	// job has ended).
+	Billed time.Duration
+	Cost   store.NanoUSD
 }
+
+// throughputWindow is the span over which a queue's rate is measured for
+// the ETA: long enough to hold a few jobs, short enough to follow a
+// change of workers.
+const throughputWindow = 15 * time.Minute
 
 // view is the owner's view of a stored job.
 func view(j *store.Job) *Job {
@@ -38,7 +51,7 @@ func view(j *store.Job) *Job {
 		ID: j.ID, State: string(j.State), Progress: j.Progress, Attempt: j.Attempt, Prompt: j.Prompt,
 		Width: j.Width, Height: j.Height, FPS: j.FPS, AudioDuration: j.AudioDuration, FaceFallback: j.FaceFallback,
 		CreatedAt: j.CreatedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt, ExpiresAt: j.ExpiresAt,
-		ErrorCode: j.ErrorCode, ErrorMessage: j.ErrorMessage,
+		ErrorCode: j.ErrorCode, ErrorMessage: j.ErrorMessage, Billed: j.Billed, Cost: j.Cost,
 	}
 }
 
@@ -51,6 +64,23 @@ func (s *Service) viewWithPosition(ctx context.Context, j *store.Job) (*Job, err
 			return nil, fmt.Errorf("%w: reading queue position: %w", ErrUnavailable, err)
 		}
 		v.QueuePosition = &n
+		done, err := s.Store.FinishedSince(ctx, queueOf(j), s.now().Add(-throughputWindow))
+		if err != nil {
+			return nil, fmt.Errorf("%w: reading throughput: %w", ErrUnavailable, err)
+		}
+		if done > 0 {
+			eta := time.Duration(float64(n+1) * float64(throughputWindow) / float64(done))
+			v.QueueETA = &eta
+		}
 	}
 	return v, nil
+}
+
+// queueOf is the River queue of a job's entry: its backend's, or the
+// local one's for a job from before backends had names.
+func queueOf(j *store.Job) string {
+	if j.Queue == "" {
+		return "generate"
+	}
+	return j.Queue
 }

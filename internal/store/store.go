@@ -193,6 +193,10 @@ type Store interface {
 	// QueuePosition counts the queued jobs on this one's queue created
 	// before it (0: next).
 	QueuePosition(ctx context.Context, id string) (int, error)
+	// FinishedSince counts the jobs of queue q that ended (completed,
+	// failed or cancelled after a start) at or after t: the queue's
+	// recent throughput.
+	FinishedSince(ctx context.Context, q string, t time.Time) (int, error)
 
 	// Apply makes one transition of a job, as store.Machine allows it, and
 	// records its Event and, if it ends a run, the run's Charge, in one

@@ -79,6 +79,16 @@ func (s *Store) ListJobs(ctx context.Context, p store.ListParams) ([]*store.Job,
 	return s.many(ctx, where+" ORDER BY id DESC LIMIT ?", args...)
 }
 
+// FinishedSince implements store.Store: the jobs of the queue that
+// ended since t after being started (a job cancelled while queued took
+// no worker's time), read through the index of finished jobs.
+func (s *Store) FinishedSince(ctx context.Context, q string, t time.Time) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT count(*) FROM jobs
+		WHERE finished_at >= ? AND queue = ? AND started_at IS NOT NULL`), s.t(t), q).Scan(&n)
+	return n, s.interpret(err, "counting finished jobs")
+}
+
 // QueuePosition implements store.Store.
 func (s *Store) QueuePosition(ctx context.Context, id string) (int, error) {
 	var n int

@@ -1,0 +1,57 @@
+package api_test
+
+import (
+	"context"
+	"math"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/avatar-api/avatar-api/internal/api"
+	"github.com/avatar-api/avatar-api/internal/store"
+)
+
+// TestQueueETAAndCost: a queued job's ETA is its place in the queue at
+// the rate the queue's jobs ended in the last 15 minutes, absent while
+// none ended; a finished job shows what it was billed on /status and
+// /result.
+func TestQueueETAAndCost(t *testing.T) {
+	t.Parallel()
+	tb := setup(t, options{noWorkers: true})
+	var ids []string
+	for range 3 {
+		j := tb.submitSmall(t)
+		ids = append(ids, j.ID)
+	}
+	var j api.Job
+	tb.call(t, http.MethodGet, "/status/"+ids[2], keyA, nil, "", &j)
+	if j.QueuePosition == nil || *j.QueuePosition != 2 || j.QueueETA != nil {
+		t.Fatalf("before any job ended: position %v, eta %v; want 2 and none", j.QueuePosition, j.QueueETA)
+	}
+	// The first job runs for 2 s and completes (as a worker would).
+	ctx := context.Background()
+	if _, err := tb.store.Apply(ctx, store.ApplyParams{JobID: ids[0], Transition: store.Start, Attempt: 1, Worker: "w"}); err != nil {
+		t.Fatal(err)
+	}
+	billed := 2 * time.Second
+	if _, err := tb.store.Apply(ctx, store.ApplyParams{JobID: ids[0], Transition: store.Complete, Attempt: 1, Billed: &billed,
+		Result: store.Result{Key: "results/x.mp4", Bytes: 1, Duration: 4 * time.Second, ExpiresAt: time.Now().Add(time.Hour)}}); err != nil {
+		t.Fatal(err)
+	}
+	j = api.Job{}
+	tb.call(t, http.MethodGet, "/status/"+ids[2], keyA, nil, "", &j)
+	if j.QueuePosition == nil || *j.QueuePosition != 1 || j.QueueETA == nil || *j.QueueETA != 1800 {
+		t.Fatalf("one job ended in 15 min, one ahead: position %v, eta %v; want 1 and (1+1)×900÷1 = 1800", j.QueuePosition, j.QueueETA)
+	}
+	j = api.Job{}
+	tb.call(t, http.MethodGet, "/status/"+ids[0], keyA, nil, "", &j)
+	want := 2 * 0.00019
+	if j.BilledSeconds != 2 || math.Abs(j.CostUSD-want) > 1e-12 || j.QueueETA != nil {
+		t.Fatalf("finished job: billed %g s, $%g, eta %v; want 2 s, $%g, none", j.BilledSeconds, j.CostUSD, j.QueueETA, want)
+	}
+	var r api.Result
+	if resp := tb.call(t, http.MethodGet, "/result/"+ids[0], keyA, nil, "", &r); resp.StatusCode != http.StatusOK ||
+		r.BilledSeconds != 2 || math.Abs(r.CostUSD-want) > 1e-12 {
+		t.Fatalf("result: %d, billed %g s, $%g", resp.StatusCode, r.BilledSeconds, r.CostUSD)
+	}
+}
