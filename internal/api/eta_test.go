@@ -4,10 +4,14 @@ import (
 	"context"
 	"math"
 	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/avatar-api/avatar-api/internal/api"
+	"github.com/avatar-api/avatar-api/internal/runpod/runpodtest"
 	"github.com/avatar-api/avatar-api/internal/store"
 )
 
@@ -54,4 +58,41 @@ func TestQueueETAAndCost(t *testing.T) {
 		r.BilledSeconds != 2 || math.Abs(r.CostUSD-want) > 1e-12 {
 		t.Fatalf("result: %d, billed %g s, $%g", resp.StatusCode, r.BilledSeconds, r.CostUSD)
 	}
+}
+
+// TestQueueDeadline: a job not started within its max_queue_seconds (the
+// one worker is held by a job waiting at RunPod, which runs none) ends
+// expired with queue_deadline_exceeded, unbilled, its queue entry ended
+// and its inputs deleted; a deadline out of bounds is refused.
+func TestQueueDeadline(t *testing.T) {
+	t.Parallel()
+	d := newDouble(t, runpodtest.Options{})
+	tb := setup(t, options{runpod: d}) // RUNPOD_CONCURRENCY 1, and no RunPod worker
+	held := tb.submitSmall(t)
+	tb.waitFor(t, keyA, held.ID, "processing")
+	late := tb.submitSmall(t, append(slices.Clone(small), part{Name: "max_queue_seconds", Value: "1"})...)
+	if late.QueueDeadline == nil || late.QueueDeadline.Sub(late.CreatedAt).Round(time.Millisecond) != time.Second {
+		t.Fatalf("queue deadline %v of a job created at %v, want a second later", late.QueueDeadline, late.CreatedAt)
+	}
+	j := tb.waitFor(t, keyA, late.ID, "expired", "processing", "completed", "failed")
+	if j.State != "expired" || j.Error == nil || j.Error.Code != "queue_deadline_exceeded" || j.BilledSeconds != 0 || j.StartedAt != nil {
+		t.Fatalf("late job: %s, error %s, billed %g, started %v", j.State, jobError(j), j.BilledSeconds, j.StartedAt)
+	}
+	var pb problemBody
+	if resp := tb.call(t, http.MethodGet, "/result/"+late.ID, keyA, nil, "", &pb); resp.StatusCode != http.StatusConflict {
+		t.Errorf("result of a lapsed job: %d %s, want 409 (no video), not 410", resp.StatusCode, pb.Code)
+	}
+	tb.waitQueue(t, late.ID, "cancelled")
+	for _, f := range filesUnder(t, filepath.Join(tb.dataDir, "objects")) {
+		if strings.Contains(f, late.ID) {
+			t.Errorf("input of the lapsed job left behind: %s", f)
+		}
+	}
+	for _, v := range []string{"-1", "86401", "soon"} {
+		body, ct := multipartBody(t, append(slices.Clone(small), part{Name: "max_queue_seconds", Value: v})...)
+		if resp := tb.call(t, http.MethodPost, "/generate", keyA, body, ct, &pb); resp.StatusCode != http.StatusUnprocessableEntity || pb.Code != "invalid_request" {
+			t.Errorf("max_queue_seconds=%s: %d %s, want 422 invalid_request", v, resp.StatusCode, pb.Code)
+		}
+	}
+	tb.call(t, http.MethodPost, "/cancel/"+held.ID, keyA, nil, "", nil)
 }

@@ -46,6 +46,7 @@ type Job struct {
 	StartedAt     *time.Time `json:"started_at,omitempty"`
 	FinishedAt    *time.Time `json:"finished_at,omitempty"`
 	ExpiresAt     *time.Time `json:"expires_at,omitempty" doc:"When the video will be deleted (completed jobs)"`
+	QueueDeadline *time.Time `json:"queue_deadline,omitempty" doc:"With max_queue_seconds: when the job, if not started, ends expired with queue_deadline_exceeded"`
 	FaceFallback  bool       `json:"face_fallback" doc:"Whether an estimated face may be animated when none is found"`
 	Error         *JobError  `json:"error,omitempty" doc:"Why the job failed"`
 	BilledSeconds float64    `json:"billed_seconds" doc:"Generation time billed so far (per run; a retried job is billed per attempt); final once the job has ended"`
@@ -58,7 +59,7 @@ func (a *api) view(j *job.Job) Job {
 		ID: j.ID, State: j.State, Progress: j.Progress, QueuePosition: j.QueuePosition, Attempt: j.Attempt, Prompt: j.Prompt,
 		Width: j.Width, Height: j.Height, FPS: j.FPS, AudioSeconds: j.AudioDuration.Seconds(), FaceFallback: j.FaceFallback,
 		CreatedAt: j.CreatedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt, ExpiresAt: j.ExpiresAt,
-		BilledSeconds: j.Billed.Seconds(), CostUSD: j.Cost.USD(),
+		QueueDeadline: j.QueueDeadline, BilledSeconds: j.Billed.Seconds(), CostUSD: j.Cost.USD(),
 		Links: JobLinks{
 			Status: a.PublicURL + "/status/" + j.ID,
 			Result: a.PublicURL + "/result/" + j.ID,
@@ -123,6 +124,8 @@ func generateBody() *huma.RequestBody {
 				"fps":           {Type: "integer", Description: fmt.Sprintf("Frames per second, %d–%d (default 25)", generator.MinFPS, generator.MaxFPS)},
 				"seed":          {Type: "integer", Description: "Makes the random motion repeatable"},
 				"face_fallback": {Type: "boolean", Description: "Animate an estimated face region when no face is detected, instead of refusing the image with no_face_detected"},
+				"max_queue_seconds": {Type: "integer", Minimum: ptrFloat(1), Maximum: ptrFloat(86400),
+					Description: "A deadline: if the job has not started this many seconds after it was accepted, it ends expired with error code queue_deadline_exceeded, unbilled"},
 			},
 		}}},
 	}
@@ -196,6 +199,11 @@ func (a *api) generate(ctx context.Context, in *generateInput) (*jobOutput, erro
 	if sub.FaceFallback, err = up.boolField("face_fallback"); err != nil {
 		return nil, err
 	}
+	maxQueue, err := up.intField("max_queue_seconds")
+	if err != nil {
+		return nil, err
+	}
+	sub.MaxQueue = time.Duration(maxQueue) * time.Second
 	j, replayed, err := a.Jobs.Submit(ctx, sub)
 	if err != nil {
 		return nil, err
@@ -330,3 +338,5 @@ func (a *api) list(ctx context.Context, in *listInput) (*listOutput, error) {
 	out.Body.NextCursor = next
 	return out, nil
 }
+
+func ptrFloat(f float64) *float64 { return &f }

@@ -39,7 +39,8 @@ const (
 	maxParts      = 16
 )
 
-var textFields = map[string]bool{"prompt": true, "width": true, "height": true, "fps": true, "seed": true, "face_fallback": true}
+var textFields = map[string]bool{"prompt": true, "width": true, "height": true, "fps": true, "seed": true, "face_fallback": true,
+	"max_queue_seconds": true}
 
 // parseUpload streams a multipart body to files under tmpDir, never holding
 // a file in memory, and refuses oversized parts as soon as they pass their

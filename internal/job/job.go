@@ -108,7 +108,16 @@ type Submission struct {
 	FPS            int   // 0: default
 	Seed           int64 // 0: derived from the job id
 	FaceFallback   bool  // animate an estimated face if none is found
+	// MaxQueue, if set, is how long the job may wait to start
+	// (max_queue_seconds): MinMaxQueue to MaxMaxQueue.
+	MaxQueue time.Duration
 }
+
+// The bounds of Submission.MaxQueue.
+const (
+	MinMaxQueue = time.Second
+	MaxMaxQueue = 24 * time.Hour
+)
 
 // MaxIdempotencyKey is the longest Idempotency-Key, in bytes.
 const MaxIdempotencyKey = 255
@@ -125,6 +134,9 @@ func CheckIdempotencyKey(key string) error {
 // Submit checks a submission, stores its inputs and queues it. replayed is
 // true when the idempotency key named an existing job, which is returned.
 func (s *Service) Submit(ctx context.Context, sub Submission) (_ *Job, replayed bool, err error) {
+	if sub.MaxQueue != 0 && (sub.MaxQueue < MinMaxQueue || sub.MaxQueue > MaxMaxQueue) {
+		return nil, false, &OptionError{Field: "max_queue_seconds", Message: "must be from 1 to 86400"}
+	}
 	if sub.IdempotencyKey != "" {
 		if err := CheckIdempotencyKey(sub.IdempotencyKey); err != nil {
 			return nil, false, err
@@ -165,7 +177,8 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (_ *Job, replayed 
 		seed = int64(id.ID())
 	}
 	j := &store.Job{
-		ID: id.String(), Owner: sub.Owner, IdempotencyKey: sub.IdempotencyKey, Fingerprint: sub.Fingerprint,
+		MaxQueue: sub.MaxQueue,
+		ID:       id.String(), Owner: sub.Owner, IdempotencyKey: sub.IdempotencyKey, Fingerprint: sub.Fingerprint,
 		RequestID: sub.RequestID, Prompt: prompt, Width: w, Height: h, FPS: fps, Seed: seed, FaceFallback: sub.FaceFallback,
 		ImageKey:      "inputs/" + id.String() + "/image" + img.Ext,
 		AudioKey:      "inputs/" + id.String() + "/audio" + aud.Ext,
@@ -341,7 +354,7 @@ func (s *Service) Result(ctx context.Context, owner, id string) (*Download, erro
 	}
 	now := s.now()
 	switch {
-	case j.State == store.StateExpired || (j.State == store.StateCompleted && j.ExpiresAt != nil && !now.Before(*j.ExpiresAt)):
+	case (j.State == store.StateExpired && j.ResultKey != "") || (j.State == store.StateCompleted && j.ExpiresAt != nil && !now.Before(*j.ExpiresAt)):
 		return nil, ErrExpired
 	case j.State == store.StateCompleted:
 	case j.State.Final():

@@ -22,6 +22,7 @@ type Lifecycle struct {
 	log      *slog.Logger
 	observer Observer
 	runs     RunStopper
+	now      func() time.Time
 }
 
 // RunStopper stops a job's run at another service (RunPod), by the id the
@@ -63,7 +64,7 @@ type Observer interface {
 // NewLifecycle returns the lifecycle of the jobs in st, whose files are in
 // sg; obs, if not nil, is told of each transition.
 func NewLifecycle(st store.Store, sg storage.Storage, log *slog.Logger, obs Observer) *Lifecycle {
-	return &Lifecycle{store: st, storage: sg, log: log, observer: obs}
+	return &Lifecycle{store: st, storage: sg, log: log, observer: obs, now: time.Now}
 }
 
 // recordTimeout bounds a transition made on a context that must not cut it
@@ -77,6 +78,17 @@ const recordTimeout = 30 * time.Second
 func (l *Lifecycle) Start(ctx context.Context, id string, attempt int, worker string) (*store.Job, error) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
+	// A job past its queue deadline lapses instead (the sweep would end
+	// it within its interval; a worker free before then must not start
+	// it).
+	if cur, err := l.store.GetJob(rctx, id); err == nil && cur.State == store.StateQueued &&
+		cur.QueueDeadline != nil && !l.now().Before(*cur.QueueDeadline) {
+		done, err := l.lapse(rctx, cur)
+		if err == nil || errors.Is(err, store.ErrConflict) {
+			return done, store.ErrConflict
+		}
+		return nil, fmt.Errorf("lapsing job: %w", err)
+	}
 	j, err := l.apply(rctx, store.ApplyParams{JobID: id, Transition: store.Start, Attempt: attempt, Worker: worker})
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -184,6 +196,40 @@ func (l *Lifecycle) ExpireDue(ctx context.Context, now time.Time, limit int) err
 			continue
 		}
 		l.log.InfoContext(ctx, "video expired and deleted", "job_id", j.ID)
+	}
+	return errors.Join(errs...)
+}
+
+// CodeQueueDeadline is the code of a job that lapsed: not started before
+// its max_queue_seconds.
+const CodeQueueDeadline = "queue_deadline_exceeded"
+
+// lapse ends a queued job whose deadline has passed: expired, unbilled
+// (it never ran), its queue entry ended and its inputs deleted. A job
+// that started or ended meanwhile is left alone.
+func (l *Lifecycle) lapse(ctx context.Context, j *store.Job) (*store.Job, error) {
+	done, err := l.apply(ctx, store.ApplyParams{JobID: j.ID, Transition: store.Lapse, Code: CodeQueueDeadline,
+		Message: "the job was not started within its max_queue_seconds"})
+	if err != nil {
+		return done, err
+	}
+	l.deleteInputs(ctx, done)
+	l.log.InfoContext(ctx, "job lapsed: not started before its queue deadline", "job_id", j.ID)
+	return done, nil
+}
+
+// LapseDue ends the queued jobs whose deadline is before now (at most
+// limit).
+func (l *Lifecycle) LapseDue(ctx context.Context, now time.Time, limit int) error {
+	due, err := l.store.PastQueueDeadline(ctx, now, limit)
+	if err != nil {
+		return fmt.Errorf("listing jobs past their queue deadline: %w", err)
+	}
+	var errs []error
+	for _, j := range due {
+		if _, err := l.lapse(ctx, j); err != nil && !errors.Is(err, store.ErrConflict) {
+			errs = append(errs, fmt.Errorf("lapsing job %s: %w", j.ID, err))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -32,6 +32,7 @@ type Job struct {
 	StartedAt     *time.Time
 	FinishedAt    *time.Time
 	ExpiresAt     *time.Time // when the video is deleted (completed jobs)
+	QueueDeadline *time.Time // when it lapses if not started (max_queue_seconds)
 	ErrorCode     string     // why it failed
 	ErrorMessage  string
 	// What its runs were billed so far, and their cost (final once the
@@ -51,7 +52,7 @@ func view(j *store.Job) *Job {
 		ID: j.ID, State: string(j.State), Progress: j.Progress, Attempt: j.Attempt, Prompt: j.Prompt,
 		Width: j.Width, Height: j.Height, FPS: j.FPS, AudioDuration: j.AudioDuration, FaceFallback: j.FaceFallback,
 		CreatedAt: j.CreatedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt, ExpiresAt: j.ExpiresAt,
-		ErrorCode: j.ErrorCode, ErrorMessage: j.ErrorMessage, Billed: j.Billed, Cost: j.Cost,
+		QueueDeadline: j.QueueDeadline, ErrorCode: j.ErrorCode, ErrorMessage: j.ErrorMessage, Billed: j.Billed, Cost: j.Cost,
 	}
 }
 

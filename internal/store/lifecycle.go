@@ -16,6 +16,7 @@ const (
 	Fail     Transition = "fail"     // the job ends without a video, with a reason
 	Cancel   Transition = "cancel"   // the customer stops the job
 	Expire   Transition = "expire"   // the video was deleted after its retention
+	Lapse    Transition = "lapse"    // a queued job's deadline passed before it started
 )
 
 // Rule is what a transition moves a job from, and to.
@@ -35,6 +36,7 @@ var Machine = map[Transition]Rule{
 	Fail:     {From: []State{StateQueued, StateProcessing}, To: StateFailed},
 	Cancel:   {From: []State{StateQueued, StateProcessing}, To: StateCancelled},
 	Expire:   {From: []State{StateCompleted}, To: StateExpired},
+	Lapse:    {From: []State{StateQueued}, To: StateExpired},
 }
 
 // Allows reports whether the transition may leave state from.
@@ -72,8 +74,8 @@ type ApplyParams struct {
 	Attempt int
 	Owner   string // when set, only this owner's job (the customer's cancel)
 	Result  Result // Complete
-	Code    string // Fail: the reason's stable code
-	Message string // Fail: the reason, for the customer
+	Code    string // Fail, Lapse: the reason's stable code
+	Message string // Fail, Lapse: the reason, for the customer
 	Worker  string // Start: the worker that runs the attempt
 	// Billed is what the backend itself billed for the run this
 	// transition ends (RunPod's executionTime), when the attempt that ran

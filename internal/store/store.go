@@ -100,8 +100,13 @@ type Job struct {
 	Queue   string
 
 	AudioDuration time.Duration
+	// QueueDeadline, if set, is when a job still queued lapses: it ends
+	// expired with a code, unbilled (max_queue_seconds). CreateJob sets it
+	// MaxQueue after the job's creation, when MaxQueue is given.
+	QueueDeadline *time.Time
+	MaxQueue      time.Duration
 
-	ErrorCode    string // set when failed
+	ErrorCode    string // set when failed, or lapsed
 	ErrorMessage string
 
 	ResultKey      string // storage key of the video, set when completed
@@ -220,6 +225,8 @@ type Store interface {
 
 	// DueForExpiry lists completed jobs whose video expires before t.
 	DueForExpiry(ctx context.Context, t time.Time, limit int) ([]*Job, error)
+	// PastQueueDeadline lists queued jobs whose queue deadline is before t.
+	PastQueueDeadline(ctx context.Context, t time.Time, limit int) ([]*Job, error)
 	// Orphaned lists non-final jobs, not updated since t, whose queue entry
 	// has ended or vanished (attempts used up by crashes): no worker will
 	// take them again, so the sweeper must end them.

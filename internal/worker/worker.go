@@ -126,14 +126,15 @@ type sweepWorker struct {
 	prune     func(ctx context.Context) error
 }
 
-// Work expires videos past their time, fails jobs whose queue entry ended
-// without them (attempts used up by crashes), and prunes old history.
+// Work expires videos past their time, ends queued jobs past their queue
+// deadline, fails jobs whose queue entry ended without them (attempts used
+// up by crashes), and prunes old history.
 func (w *sweepWorker) Work(ctx context.Context, _ *river.Job[queue.SweepArgs]) error {
 	var prune error
 	if w.prune != nil {
 		prune = w.prune(ctx)
 	}
-	return errors.Join(w.expire(ctx), w.reconcile(ctx), prune)
+	return errors.Join(w.expire(ctx), w.deps.Jobs.LapseDue(ctx, time.Now(), 500), w.reconcile(ctx), prune)
 }
 
 // queueLog is the logger River writes to: its own chatter (a line a

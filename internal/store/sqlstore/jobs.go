@@ -16,6 +16,10 @@ import (
 func (s *Store) CreateJob(ctx context.Context, j *store.Job) (*store.Job, error) {
 	now := s.now().UTC().Truncate(time.Microsecond)
 	j.State, j.CreatedAt, j.UpdatedAt = store.StateQueued, now, now
+	if j.MaxQueue > 0 {
+		d := now.Add(j.MaxQueue)
+		j.QueueDeadline = &d
+	}
 	b := queue.Backend{Name: j.Backend, Queue: j.Queue}.OrLocal()
 	j.Backend, j.Queue = b.Name, b.Queue
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -30,9 +34,10 @@ func (s *Store) CreateJob(ctx context.Context, j *store.Job) (*store.Job, error)
 		}
 		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO jobs (id, owner, idempotency_key, fingerprint, request_id, state,
 			progress, attempt, prompt, image_key, audio_key, width, height, fps, seed, face_fallback, audio_duration_ms,
-			created_at, updated_at, backend, queue, price_nusd) VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			created_at, updated_at, backend, queue, price_nusd, queue_deadline) VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 			j.ID, j.Owner, idem, j.Fingerprint, j.RequestID, j.State, j.Prompt, j.ImageKey, j.AudioKey,
-			j.Width, j.Height, j.FPS, j.Seed, j.FaceFallback, j.AudioDuration.Milliseconds(), s.t(now), s.t(now), j.Backend, j.Queue, j.Price)
+			j.Width, j.Height, j.FPS, j.Seed, j.FaceFallback, j.AudioDuration.Milliseconds(), s.t(now), s.t(now), j.Backend, j.Queue, j.Price,
+			s.tp(j.QueueDeadline))
 		if err != nil {
 			return s.interpret(err, "inserting job")
 		}
@@ -136,4 +141,10 @@ func (s *Store) SetRemote(ctx context.Context, p store.RemoteParams) error {
 // DueForExpiry implements store.Store.
 func (s *Store) DueForExpiry(ctx context.Context, t time.Time, limit int) ([]*store.Job, error) {
 	return s.many(ctx, "state = ? AND expires_at <= ? ORDER BY expires_at LIMIT ?", store.StateCompleted, s.t(t), limit)
+}
+
+// PastQueueDeadline implements store.Store, through the partial index of
+// queued jobs with a deadline (its condition spelled as the index's).
+func (s *Store) PastQueueDeadline(ctx context.Context, t time.Time, limit int) ([]*store.Job, error) {
+	return s.many(ctx, "state = 'queued' AND queue_deadline IS NOT NULL AND queue_deadline < ? ORDER BY queue_deadline LIMIT ?", s.t(t), limit)
 }

@@ -17,13 +17,13 @@ func scanJob(row scanner) (*store.Job, error) {
 		remoteDelayMS         int64
 		created, updated      timeValue
 		started, finished, ex timeValue
-		runStarted            timeValue
+		runStarted, deadline  timeValue
 	)
 	err := row.Scan(&j.ID, &j.Owner, &j.IdempotencyKey, &j.Fingerprint, &j.RequestID, &j.State, &j.Progress,
 		&j.Attempt, &j.Prompt, &j.ImageKey, &j.AudioKey, &j.Width, &j.Height, &j.FPS, &j.Seed, &j.FaceFallback, &audioMS,
 		&j.ErrorCode, &j.ErrorMessage, &j.ResultKey, &j.ResultBytes, &resultMS,
 		&created, &updated, &started, &finished, &ex, &j.Backend, &j.Queue,
-		&j.Worker, &runStarted, &runMS, &billedMS, &j.Cost, &j.Price, &j.RemoteID, &j.RemoteOutput, &remoteDelayMS)
+		&j.Worker, &runStarted, &runMS, &billedMS, &j.Cost, &j.Price, &j.RemoteID, &j.RemoteOutput, &remoteDelayMS, &deadline)
 	if err != nil {
 		return nil, err
 	}
@@ -31,7 +31,7 @@ func scanJob(row scanner) (*store.Job, error) {
 	j.ResultDuration = time.Duration(resultMS) * time.Millisecond
 	j.CreatedAt, j.UpdatedAt = created.t, updated.t
 	j.StartedAt, j.FinishedAt, j.ExpiresAt = started.ptr(), finished.ptr(), ex.ptr()
-	j.RunStartedAt = runStarted.ptr()
+	j.RunStartedAt, j.QueueDeadline = runStarted.ptr(), deadline.ptr()
 	j.RunTime, j.Billed = time.Duration(runMS)*time.Millisecond, time.Duration(billedMS)*time.Millisecond
 	j.RemoteDelay = time.Duration(remoteDelayMS) * time.Millisecond
 	return &j, nil

@@ -41,7 +41,11 @@ func (s *Store) rows(ctx context.Context, what, query string, args []any, scan f
 
 func (s *Store) window(w store.Window) []any { return []any{s.t(w.From), s.t(w.To)} }
 
-const completedStates = `('completed', 'expired')`
+// completed is the condition of a job that completed: its video may have
+// expired since, but a job that lapsed in the queue (also expired) never
+// ran. run_ms tells them apart and is in the index of finished jobs (a
+// job that expired before runs were timed counts as lapsed: no figures).
+const completed = `(state = 'completed' OR (state = 'expired' AND run_ms IS NOT NULL))`
 
 // Requests implements store.History.
 func (s *Store) Requests(ctx context.Context, p store.BucketParams) ([]store.RequestBucket, error) {
@@ -63,7 +67,7 @@ func (s *Store) Requests(ctx context.Context, p store.BucketParams) ([]store.Req
 func (s *Store) Outcomes(ctx context.Context, p store.BucketParams) ([]store.OutcomeBucket, error) {
 	var out []store.OutcomeBucket
 	err := s.rows(ctx, "counting outcomes", `SELECT `+s.bucket("finished_at", p)+`,
-		CASE WHEN state IN `+completedStates+` THEN 'completed' ELSE state END, COUNT(*)
+		CASE WHEN `+completed+` THEN 'completed' ELSE state END, COUNT(*)
 		FROM jobs WHERE finished_at >= ? AND finished_at < ? GROUP BY 1, 2 ORDER BY 1, 2`, s.window(p.Window),
 		func(r *sql.Rows) error {
 			var b store.OutcomeBucket
@@ -203,7 +207,7 @@ func (s *Store) CostByOwner(ctx context.Context, w store.Window, limit int) ([]s
 func (s *Store) UsageByOwner(ctx context.Context, w store.Window, limit int) ([]store.OwnerUsage, error) {
 	var out []store.OwnerUsage
 	err := s.rows(ctx, "counting jobs per owner", `SELECT owner, COUNT(*),
-		SUM(CASE WHEN state IN `+completedStates+` THEN 1 ELSE 0 END),
+		SUM(CASE WHEN `+completed+` THEN 1 ELSE 0 END),
 		SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END),
 		SUM(CASE WHEN state = 'cancelled' THEN 1 ELSE 0 END)
 		FROM jobs WHERE created_at >= ? AND created_at < ? GROUP BY owner ORDER BY COUNT(*) DESC, owner LIMIT ?`,
@@ -240,7 +244,7 @@ func (s *Store) ErrorCodes(ctx context.Context, w store.Window, limit int) ([]st
 
 // Slowest implements store.History.
 func (s *Store) Slowest(ctx context.Context, w store.Window, limit int) ([]*store.Job, error) {
-	return s.many(ctx, "finished_at >= ? AND finished_at < ? AND state IN "+completedStates+` AND run_ms IS NOT NULL
+	return s.many(ctx, "finished_at >= ? AND finished_at < ? AND "+completed+` AND run_ms IS NOT NULL
 		ORDER BY run_ms DESC, id LIMIT ?`, append(s.window(w), limit)...)
 }
 

@@ -52,7 +52,7 @@ func (s *Store) Apply(ctx context.Context, p store.ApplyParams) (store.Applied, 
 		if p.Transition == store.Start {
 			attempt = p.Attempt
 		}
-		if p.Transition == store.Cancel {
+		if p.Transition == store.Cancel || p.Transition == store.Lapse {
 			if err := s.cancelEntry(ctx, tx, p.JobID); err != nil {
 				return err
 			}
@@ -132,7 +132,7 @@ func (s *Store) changes(p store.ApplyParams, cur *store.Job, to store.State, c *
 		r := p.Result
 		add(`progress = 1, result_key = ?, result_bytes = ?, result_duration_ms = ?, finished_at = ?, expires_at = ?`,
 			r.Key, r.Bytes, r.Duration.Milliseconds(), s.t(now), s.t(r.ExpiresAt))
-	case store.Fail:
+	case store.Fail, store.Lapse:
 		add(`error_code = ?, error_message = ?, finished_at = ?`, p.Code, p.Message, s.t(now))
 	case store.Cancel:
 		add(`finished_at = ?`, s.t(now))

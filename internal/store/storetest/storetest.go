@@ -285,6 +285,7 @@ func Run(t *testing.T, s store.Store, dropQueue func(t *testing.T)) {
 		}
 	})
 
+	t.Run("QueueDeadline", func(t *testing.T) { queueDeadline(t, s) })
 	t.Run("Orphaned", func(t *testing.T) {
 		j := newJob(newOwner())
 		_, err := s.CreateJob(ctx, j)
@@ -566,5 +567,47 @@ func eventsInCommitOrder(t *testing.T, s store.Store) {
 	}
 	if missed > 0 {
 		t.Fatalf("a reader following the cursor missed %d of %d events", missed, 3*len(mine))
+	}
+}
+
+// failLapsed is the code of a job that lapsed (job.CodeQueueDeadline).
+const failLapsed = "queue_deadline_exceeded"
+
+// queueDeadline: a job's deadline is MaxQueue after its creation; once
+// past, it is listed, and Lapse ends it expired with its code, unbilled,
+// its queue entry cancelled; a started job cannot lapse.
+func queueDeadline(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	j := newJob("customer:lapse")
+	j.MaxQueue = time.Minute
+	created, err := s.CreateJob(ctx, j)
+	must(t, err)
+	if created.QueueDeadline == nil || !created.QueueDeadline.Equal(created.CreatedAt.Add(time.Minute)) {
+		t.Fatalf("deadline %v of a job created at %v", created.QueueDeadline, created.CreatedAt)
+	}
+	started := newJob("customer:lapse")
+	started.MaxQueue = time.Minute
+	_, err = s.CreateJob(ctx, started)
+	must(t, err)
+	_, err = s.Apply(ctx, store.ApplyParams{JobID: started.ID, Transition: store.Start, Attempt: 1, Worker: "w"})
+	must(t, err)
+	if due, err := s.PastQueueDeadline(ctx, created.CreatedAt.Add(59*time.Second), 10); err != nil || len(due) != 0 {
+		t.Fatalf("due before the deadline: %d (%v)", len(due), err)
+	}
+	due, err := s.PastQueueDeadline(ctx, created.CreatedAt.Add(2*time.Minute), 10)
+	must(t, err)
+	if len(due) != 1 || due[0].ID != j.ID {
+		t.Fatalf("due after the deadline: %+v, want only the queued job", due)
+	}
+	a, err := s.Apply(ctx, store.ApplyParams{JobID: j.ID, Transition: store.Lapse, Code: failLapsed, Message: "m"})
+	must(t, err)
+	if a.Job.State != store.StateExpired || a.Job.ErrorCode != failLapsed || a.Charge != nil || a.Job.FinishedAt == nil {
+		t.Fatalf("lapsed: %+v, charge %+v", a.Job, a.Charge)
+	}
+	if st, err := s.QueueJobState(ctx, j.ID); err != nil || st != "cancelled" {
+		t.Fatalf("queue entry of the lapsed job: %q (%v)", st, err)
+	}
+	if _, err := s.Apply(ctx, store.ApplyParams{JobID: started.ID, Transition: store.Lapse, Code: failLapsed}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("lapsing a started job: %v, want a conflict", err)
 	}
 }
