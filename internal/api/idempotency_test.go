@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"os"
 	"testing"
@@ -228,7 +229,7 @@ func TestDuplicateWhileInProgress(t *testing.T) {
 	<-checker.started
 	var pb problemBody
 	r := tb.post(t, c.Key, body, ct, &pb, "Idempotency-Key", "order-7")
-	if r.StatusCode != http.StatusConflict || pb.Code != "idempotency_key_in_use" || r.Header.Get("Retry-After") == "" {
+	if r.StatusCode != http.StatusConflict || pb.Code != "idempotency_request_in_progress" || r.Header.Get("Retry-After") == "" {
 		t.Fatalf("duplicate while the first is checked: %d %q", r.StatusCode, pb.Code)
 	}
 	close(checker.gate)
@@ -242,5 +243,29 @@ func TestDuplicateWhileInProgress(t *testing.T) {
 	_, r = tb.submit(t, c.Key, portrait, speech)
 	if r.StatusCode != 202 || r.Header.Get("RateLimit") != `"hourly";r=0;t=3600` {
 		t.Fatalf("the next request: %d RateLimit %q, want the last one left", r.StatusCode, r.Header.Get("RateLimit"))
+	}
+}
+
+// TestIdempotencyAcrossKeyRotation: an Idempotency-Key belongs to the
+// customer, so a retry sent with the key that replaced a rotated one gets
+// the first job back.
+func TestIdempotencyAcrossKeyRotation(t *testing.T) {
+	t.Parallel()
+	tb := setup(t, options{noWorkers: true})
+	var c createdKey
+	tb.json(t, http.MethodPost, "/admin/keys", keyA, map[string]any{"customer": "rotating"}, &c)
+	body, ct := multipartBody(t, portrait, speech)
+	raw, _ := io.ReadAll(body)
+	var first, again api.Job
+	if r := tb.post(t, c.Key, raw, ct, &first, "Idempotency-Key", "order-7"); r.StatusCode != http.StatusAccepted {
+		t.Fatalf("first: %d", r.StatusCode)
+	}
+	var rot createdKey
+	if r := tb.json(t, http.MethodPost, "/admin/keys/"+c.Record.ID+"/rotate", keyA, map[string]any{"grace": "0s"}, &rot); r.StatusCode != http.StatusCreated {
+		t.Fatalf("rotate: %d", r.StatusCode)
+	}
+	r := tb.post(t, rot.Key, raw, ct, &again, "Idempotency-Key", "order-7")
+	if r.StatusCode != http.StatusAccepted || again.ID != first.ID || r.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("retry with the new key: %d, job %s (first %s), replayed %q", r.StatusCode, again.ID, first.ID, r.Header.Get("Idempotent-Replayed"))
 	}
 }

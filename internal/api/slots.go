@@ -74,7 +74,7 @@ func (s *uploadSlots) acquire(ctx context.Context, owner string, wait time.Durat
 
 // CodeKeyInUse refuses a request whose Idempotency-Key another request
 // of the same customer is using right now.
-const CodeKeyInUse = "idempotency_key_in_use"
+const CodeKeyInUse = "idempotency_request_in_progress"
 
 // keyLocks lets one request at a time use an Idempotency-Key of a
 // customer, in this process: a duplicate sent while the first is still

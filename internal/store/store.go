@@ -137,6 +137,10 @@ type Job struct {
 	RemoteDelay  time.Duration
 }
 
+// IdempotencyWindow is how long an Idempotency-Key names its job: a
+// retry within it gets the job back; after it, the key is free again.
+const IdempotencyWindow = 24 * time.Hour
+
 // NanoUSD is an amount of US dollars in billionths, a whole number so that
 // sums of many small costs are exact.
 type NanoUSD int64
@@ -187,9 +191,11 @@ type ListParams struct {
 type Store interface {
 	// CreateJob inserts j (ID, Owner, inputs and options set by the caller)
 	// in state queued and enqueues it, atomically. If j.IdempotencyKey is
-	// already used by the owner, it returns the existing job and ErrConflict.
+	// already used by the owner within IdempotencyWindow, it returns the
+	// existing job and ErrConflict; an older use of it is forgotten.
 	CreateJob(ctx context.Context, j *Job) (*Job, error)
-	// JobByIdempotencyKey returns owner's job made with key, or ErrNotFound.
+	// JobByIdempotencyKey returns owner's job made with key within
+	// IdempotencyWindow, or ErrNotFound.
 	JobByIdempotencyKey(ctx context.Context, owner, key string) (*Job, error)
 	// GetJob returns a job by id, or ErrNotFound.
 	GetJob(ctx context.Context, id string) (*Job, error)

@@ -24,8 +24,14 @@ func (s *Store) CreateJob(ctx context.Context, j *store.Job) (*store.Job, error)
 	j.Backend, j.Queue = b.Name, b.Queue
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if j.IdempotencyKey != "" {
-			if _, err := s.one(ctx, tx, "owner = ? AND idempotency_key = ?", j.Owner, j.IdempotencyKey); err == nil {
-				return store.ErrConflict
+			if old, err := s.one(ctx, tx, "owner = ? AND idempotency_key = ?", j.Owner, j.IdempotencyKey); err == nil {
+				if !old.CreatedAt.Before(now.Add(-store.IdempotencyWindow)) {
+					return store.ErrConflict
+				}
+				// Its window is over: the key is free again.
+				if _, err := tx.ExecContext(ctx, s.q(`UPDATE jobs SET idempotency_key = NULL WHERE id = ?`), old.ID); err != nil {
+					return s.interpret(err, "freeing idempotency key")
+				}
 			}
 		}
 		var idem any
@@ -65,7 +71,8 @@ func (s *Store) CreateJob(ctx context.Context, j *store.Job) (*store.Job, error)
 
 // JobByIdempotencyKey implements store.Store.
 func (s *Store) JobByIdempotencyKey(ctx context.Context, owner, key string) (*store.Job, error) {
-	return s.one(ctx, s.db, "owner = ? AND idempotency_key = ?", owner, key)
+	return s.one(ctx, s.db, "owner = ? AND idempotency_key = ? AND created_at >= ?", owner, key,
+		s.t(s.now().Add(-store.IdempotencyWindow)))
 }
 
 // GetJob implements store.Store.

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"database/sql"
 	"math"
 	"testing"
@@ -58,6 +59,35 @@ func RunHistory(t *testing.T, open func(t *testing.T) Clocked) {
 	t.Run("OldestQueued", func(t *testing.T) { oldestQueued(t, open(t)) })
 	t.Run("Prune", func(t *testing.T) { prune(t, open(t)) })
 	t.Run("Sessions", func(t *testing.T) { sessions(t, open(t)) })
+	t.Run("IdempotencyWindow", func(t *testing.T) { idempotencyWindow(t, open(t)) })
+}
+
+// idempotencyWindow: a key names its job for store.IdempotencyWindow;
+// after it the key is free, and a new job takes it.
+func idempotencyWindow(t *testing.T, s Clocked) {
+	ctx := context.Background()
+	c := setClock(s, t0)
+	first := newJob("customer:idem")
+	first.IdempotencyKey = "k"
+	_, err := s.CreateJob(ctx, first)
+	must(t, err)
+	c.add(store.IdempotencyWindow - time.Second)
+	again := newJob("customer:idem")
+	again.IdempotencyKey = "k"
+	if got, err := s.CreateJob(ctx, again); !errors.Is(err, store.ErrConflict) || got.ID != first.ID {
+		t.Fatalf("within the window: %v, %+v; want the first job and a conflict", err, got)
+	}
+	c.add(2 * time.Second)
+	if _, err := s.JobByIdempotencyKey(ctx, "customer:idem", "k"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("looked up after the window: %v, want not found", err)
+	}
+	later := newJob("customer:idem")
+	later.IdempotencyKey = "k"
+	_, err = s.CreateJob(ctx, later)
+	must(t, err)
+	if got, err := s.JobByIdempotencyKey(ctx, "customer:idem", "k"); err != nil || got.ID != later.ID {
+		t.Fatalf("the key after the window names %+v (%v), want the new job", got, err)
+	}
 }
 
 func setClock(s Clocked, t time.Time) *clock {
