@@ -58,6 +58,8 @@ type Deps struct {
 	// RunPod, with BACKEND=runpod, takes RunPod's webhooks: a job's token
 	// checked, its follower woken. nil: no webhook route answers.
 	RunPod Webhooks
+
+	Streams StreamPolicy // live status streams (events.go); zero: the defaults
 }
 
 // Webhooks takes the webhook of a job at another service (RunPod's is
@@ -71,6 +73,7 @@ type api struct {
 	Deps
 	slots    *uploadSlots
 	keyLocks keyLocks
+	streams  streams       // the open live status streams
 	doc      *huma.OpenAPI // the document of every operation, served by spec
 }
 

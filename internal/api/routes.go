@@ -21,7 +21,7 @@ func (a *api) routes() []route {
 	return []route{
 		// Customer routes: a key with the generate scope; each job is its owner's alone.
 		{"POST", "/generate", customer, hourly, operation(opGenerate(), a.generate)},
-		{"GET", "/status/{job_id}", customer, polling, operation(opStatus(), a.status)},
+		{"GET", "/status/{job_id}", customer, polling, operation(a.live(opStatus()), a.status)}, // or a stream of events (events.go)
 		{"GET", "/result/{job_id}", customer, polling, operation(opResult(), a.result)},
 		{"POST", "/cancel/{job_id}", customer, polling, operation(opCancel(), a.cancel)},
 		{"GET", "/jobs", customer, polling, operation(opList(), a.list)},
