@@ -58,6 +58,7 @@ func RunHistory(t *testing.T, open func(t *testing.T) Clocked) {
 	t.Run("OldestQueued", func(t *testing.T) { oldestQueued(t, open(t)) })
 	t.Run("Prune", func(t *testing.T) { prune(t, open(t)) })
 	t.Run("Sessions", func(t *testing.T) { sessions(t, open(t)) })
+	t.Run("Usage", func(t *testing.T) { usage(t, open(t)) })
 }
 
 func setClock(s Clocked, t time.Time) *clock {
