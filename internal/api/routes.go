@@ -21,6 +21,7 @@ func (a *api) routes() []route {
 	return []route{
 		// Customer routes: a key with the generate scope; each job is its owner's alone.
 		{"POST", "/generate", customer, hourly, operation(opGenerate(), a.generate)},
+		{"POST", "/generate/estimate", customer, polling, uploadForm(operation(opEstimate(), a.estimate))}, // checks, makes no job
 		{"GET", "/status/{job_id}", customer, polling, operation(opStatus(), a.status)},
 		{"GET", "/result/{job_id}", customer, polling, operation(opResult(), a.result)},
 		{"POST", "/cancel/{job_id}", customer, polling, operation(opCancel(), a.cancel)},
