@@ -26,6 +26,7 @@ func (a *api) routes() []route {
 		{"GET", "/result/{job_id}", customer, polling, operation(opResult(), a.result)},
 		{"POST", "/cancel/{job_id}", customer, polling, operation(opCancel(), a.cancel)},
 		{"GET", "/jobs", customer, polling, operation(opList(), a.list)},
+		{"GET", "/usage", customer, polling, operation(opUsage(), a.usage)},
 		{"GET", "/whoami", anyKey, polling, operation(opWhoami(), a.whoami)},
 
 		// Operator routes: a key with the admin scope.
