@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,6 +82,9 @@ func TestEstimateValidates(t *testing.T) {
 	if math.Abs(e.VideoSeconds-4.68) > 0.05 || e.Width != 128 || e.Height != 128 || e.FPS != 25 {
 		t.Errorf("estimate %+v: want the 4.68 s of speech at 128×128, 25 fps", e)
 	}
+	if got := resp.Header.Get("RateLimit-Policy"); !strings.HasPrefix(got, `"polling"`) {
+		t.Errorf("RateLimit-Policy = %q: an estimate counts as polling, not as a generation", got)
+	}
 	if e.Basis.Method != "default" || e.Basis.Jobs != 0 || math.Abs(e.BilledSeconds-e.VideoSeconds*e.Basis.PerVideo) > 0.002 {
 		t.Errorf("without recent jobs: %+v", e)
 	}
@@ -97,6 +101,17 @@ func TestEstimateValidates(t *testing.T) {
 	}
 	if files := append(filesUnder(t, filepath.Join(tb.dataDir, "uploads")), filesUnder(t, filepath.Join(tb.dataDir, "objects"))...); len(files) != 0 {
 		t.Errorf("estimates left files: %v", files)
+	}
+	var doc struct {
+		Paths map[string]map[string]struct {
+			RequestBody struct {
+				Content map[string]any `json:"content"`
+			} `json:"requestBody"`
+		} `json:"paths"`
+	}
+	tb.call(t, http.MethodGet, "/openapi.json", "", nil, "", &doc)
+	if doc.Paths["/generate/estimate"]["post"].RequestBody.Content["multipart/form-data"] == nil {
+		t.Errorf("the OpenAPI document does not give the estimate's multipart body")
 	}
 	if resp := tb.call(t, http.MethodPost, "/generate/estimate", "", nil, "", nil); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("without a key: %d", resp.StatusCode)
