@@ -69,9 +69,11 @@ type recentRuns interface {
 // removes the canonical forms it made. The idempotency key, if any, is
 // not looked at: an estimate is no job.
 func (s *Service) Estimate(ctx context.Context, sub Submission) (*Estimate, error) {
-	if _, err := media.ValidatePrompt(sub.Prompt, s.settings.MaxPromptChars); err != nil {
+	prompt, err := media.ValidatePrompt(sub.Prompt, s.settings.MaxPromptChars)
+	if err != nil {
 		return nil, err
 	}
+	sub.Prompt = prompt // as Submit hands it to the check
 	w, h, fps, err := s.options(sub)
 	if err != nil {
 		return nil, err
