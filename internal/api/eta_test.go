@@ -13,6 +13,7 @@ import (
 	"github.com/avatar-api/avatar-api/internal/api"
 	"github.com/avatar-api/avatar-api/internal/runpod/runpodtest"
 	"github.com/avatar-api/avatar-api/internal/store"
+	"github.com/avatar-api/avatar-api/internal/testkit"
 )
 
 // TestQueueETAAndCost: a queued job's ETA is its place in the queue at
@@ -83,11 +84,15 @@ func TestQueueDeadline(t *testing.T) {
 		t.Errorf("result of a lapsed job: %d %s, want 409 (no video), not 410", resp.StatusCode, pb.Code)
 	}
 	tb.waitQueue(t, late.ID, "cancelled")
-	for _, f := range filesUnder(t, filepath.Join(tb.dataDir, "objects")) {
-		if strings.Contains(f, late.ID) {
-			t.Errorf("input of the lapsed job left behind: %s", f)
+	// The inputs are deleted just after the transition commits.
+	testkit.WaitFor(t, 10*time.Second, "the lapsed job's inputs to be deleted", func() bool {
+		for _, f := range filesUnder(t, filepath.Join(tb.dataDir, "objects")) {
+			if strings.Contains(f, late.ID) {
+				return false
+			}
 		}
-	}
+		return true
+	})
 	for _, v := range []string{"-1", "86401", "soon"} {
 		body, ct := multipartBody(t, append(slices.Clone(small), part{Name: "max_queue_seconds", Value: v})...)
 		if resp := tb.call(t, http.MethodPost, "/generate", keyA, body, ct, &pb); resp.StatusCode != http.StatusUnprocessableEntity || pb.Code != "invalid_request" {

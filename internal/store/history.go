@@ -77,6 +77,12 @@ type History interface {
 	OldestQueued(ctx context.Context) (*time.Time, error)
 	// Charges lists a job's charges, oldest first.
 	Charges(ctx context.Context, jobID string) ([]Charge, error)
+	// UsagePer sums one owner's jobs and charges in each bucket: what the
+	// owner's own usage report reads.
+	UsagePer(ctx context.Context, p UsageParams) ([]UsageBucket, error)
+	// RecentRuns lists the figures of a backend's completed jobs (expired
+	// since included) finished since p.Since, latest first, at most p.Limit.
+	RecentRuns(ctx context.Context, p RecentRunsParams) ([]RunFigures, error)
 }
 
 // Window is a span of time: From inclusive, To exclusive.

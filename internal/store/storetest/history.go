@@ -2,8 +2,8 @@ package storetest
 
 import (
 	"context"
-	"errors"
 	"database/sql"
+	"errors"
 	"math"
 	"testing"
 	"time"
@@ -59,6 +59,7 @@ func RunHistory(t *testing.T, open func(t *testing.T) Clocked) {
 	t.Run("OldestQueued", func(t *testing.T) { oldestQueued(t, open(t)) })
 	t.Run("Prune", func(t *testing.T) { prune(t, open(t)) })
 	t.Run("Sessions", func(t *testing.T) { sessions(t, open(t)) })
+	t.Run("Usage", func(t *testing.T) { usage(t, open(t)) })
 	t.Run("IdempotencyWindow", func(t *testing.T) { idempotencyWindow(t, open(t)) })
 }
 
