@@ -72,7 +72,7 @@ func (a *api) estimate(ctx context.Context, in *generateInput) (*estimateOutput,
 		return nil, err
 	}
 	return &estimateOutput{Body: Estimate{
-		VideoSeconds: e.Video.Seconds(), BilledSeconds: e.Billed.Seconds(),
+		VideoSeconds: millis(e.Video), BilledSeconds: millis(e.Billed),
 		PricePerSec: e.Price.USD(), CostUSD: e.Cost.USD(), Width: e.Width, Height: e.Height, FPS: e.FPS,
 		Basis: EstimateBasis{Method: e.Basis, Jobs: e.Runs, SameSize: e.SameSize, PerVideo: e.PerVideo},
 	}}, nil

@@ -57,9 +57,9 @@ type Job struct {
 func (a *api) view(j *job.Job) Job {
 	v := Job{
 		ID: j.ID, State: j.State, Progress: j.Progress, QueuePosition: j.QueuePosition, Attempt: j.Attempt, Prompt: j.Prompt,
-		Width: j.Width, Height: j.Height, FPS: j.FPS, AudioSeconds: j.AudioDuration.Seconds(), FaceFallback: j.FaceFallback,
+		Width: j.Width, Height: j.Height, FPS: j.FPS, AudioSeconds: millis(j.AudioDuration), FaceFallback: j.FaceFallback,
 		CreatedAt: j.CreatedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt, ExpiresAt: j.ExpiresAt,
-		QueueDeadline: j.QueueDeadline, BilledSeconds: j.Billed.Seconds(), CostUSD: j.Cost.USD(),
+		QueueDeadline: j.QueueDeadline, BilledSeconds: millis(j.Billed), CostUSD: j.Cost.USD(),
 		Links: JobLinks{
 			Status: a.PublicURL + "/status/" + j.ID,
 			Result: a.PublicURL + "/result/" + j.ID,
@@ -281,9 +281,9 @@ func (a *api) result(ctx context.Context, in *jobIDInput) (*resultOutput, error)
 	j := d.Job
 	return &resultOutput{Body: Result{
 		ID: j.ID, URL: d.URL, URLExpiresAt: d.URLExpiresAt, ExpiresAt: *j.ExpiresAt,
-		DurationSeconds: d.Duration.Seconds(), SizeBytes: d.Bytes,
+		DurationSeconds: millis(d.Duration), SizeBytes: d.Bytes,
 		Width: j.Width, Height: j.Height, FPS: j.FPS, ContentType: "video/mp4",
-		BilledSeconds: j.Billed.Seconds(), CostUSD: j.Cost.USD(),
+		BilledSeconds: millis(j.Billed), CostUSD: j.Cost.USD(),
 	}}, nil
 }
 
@@ -340,3 +340,7 @@ func (a *api) list(ctx context.Context, in *listInput) (*listOutput, error) {
 }
 
 func ptrFloat(f float64) *float64 { return &f }
+
+// millis is a duration in seconds, to the millisecond: what the API shows
+// (a float64 of the sum of seconds and nanoseconds would show 1.3980000000000001).
+func millis(d time.Duration) float64 { return math.Round(d.Seconds()*1000) / 1000 }

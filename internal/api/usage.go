@@ -87,5 +87,5 @@ func (a *api) usage(ctx context.Context, in *usageInput) (*usageOutput, error) {
 func usageFigures(f stats.UsageFigures, loc *time.Location) UsageFigures {
 	return UsageFigures{Start: f.Start.In(loc), End: f.End.In(loc), JobsSubmitted: f.Submitted,
 		Completed: f.Completed, Expired: f.Expired, Lapsed: f.Lapsed, Failed: f.Failed, Cancelled: f.Cancelled,
-		VideoSeconds: f.Video.Seconds(), BilledSeconds: f.Billed.Seconds(), CostUSD: f.Cost.USD()}
+		VideoSeconds: millis(f.Video), BilledSeconds: millis(f.Billed), CostUSD: f.Cost.USD()}
 }
