@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -97,5 +98,10 @@ func submissionOf(up *upload) (job.Submission, error) {
 	if sub.FaceFallback, err = up.boolField("face_fallback"); err != nil {
 		return sub, err
 	}
+	maxQueue, err := up.intField("max_queue_seconds")
+	if err != nil {
+		return sub, err
+	}
+	sub.MaxQueue = time.Duration(maxQueue) * time.Second
 	return sub, nil
 }

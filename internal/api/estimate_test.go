@@ -82,8 +82,8 @@ func TestEstimateValidates(t *testing.T) {
 	if math.Abs(e.VideoSeconds-4.68) > 0.05 || e.Width != 128 || e.Height != 128 || e.FPS != 25 {
 		t.Errorf("estimate %+v: want the 4.68 s of speech at 128×128, 25 fps", e)
 	}
-	if got := resp.Header.Get("RateLimit-Policy"); !strings.HasPrefix(got, `"polling"`) {
-		t.Errorf("RateLimit-Policy = %q: an estimate counts as polling, not as a generation", got)
+	if got := resp.Header.Get("RateLimit-Policy"); !strings.HasPrefix(got, `"hourly"`) {
+		t.Errorf("RateLimit-Policy = %q: an estimate does a generation's checks, and counts as one", got)
 	}
 	if e.Basis.Method != "default" || e.Basis.Jobs != 0 || math.Abs(e.BilledSeconds-e.VideoSeconds*e.Basis.PerVideo) > 0.002 {
 		t.Errorf("without recent jobs: %+v", e)

@@ -181,29 +181,11 @@ func (a *api) generate(ctx context.Context, in *generateInput) (*jobOutput, erro
 	if err := a.chargeNow(ctx, in.w); err != nil {
 		return nil, err
 	}
-	sub := job.Submission{
-		Owner: owner(ctx), IdempotencyKey: in.IdempotencyKey, Fingerprint: up.fingerprint,
-		RequestID: logging.Attr(ctx, "request_id"),
-		ImagePath: up.imagePath, AudioPath: up.audioPath, Dir: up.dir, Prompt: up.fields["prompt"],
-	}
-	for name, dst := range map[string]*int{"width": &sub.Width, "height": &sub.Height, "fps": &sub.FPS} {
-		if *dst, err = up.intField(name); err != nil {
-			return nil, err
-		}
-	}
-	seed, err := up.intField("seed")
+	sub, err := submissionOf(up)
 	if err != nil {
 		return nil, err
 	}
-	sub.Seed = int64(seed)
-	if sub.FaceFallback, err = up.boolField("face_fallback"); err != nil {
-		return nil, err
-	}
-	maxQueue, err := up.intField("max_queue_seconds")
-	if err != nil {
-		return nil, err
-	}
-	sub.MaxQueue = time.Duration(maxQueue) * time.Second
+	sub.Owner, sub.IdempotencyKey, sub.RequestID = owner(ctx), in.IdempotencyKey, logging.Attr(ctx, "request_id")
 	j, replayed, err := a.Jobs.Submit(ctx, sub)
 	if err != nil {
 		return nil, err

@@ -75,7 +75,7 @@ func (a *api) limit(h huma.API) func(huma.Context, func(huma.Context)) {
 			return
 		}
 		c := &charge{key: ident.KeyID, policy: a.policy(r.rate, ident.RateLimit)}
-		if r.rate == hourly && a.Jobs != nil &&
+		if r.rate == hourly && ctx.Operation().OperationID == "generate" && a.Jobs != nil &&
 			a.Jobs.IsReplay(ctx.Context(), ident.Owner(), ctx.Header("Idempotency-Key")) {
 			c.deferred = true
 		} else if p := a.take(ctx.Context(), c, ctx.SetHeader); p != nil {

@@ -21,8 +21,8 @@ func (a *api) routes() []route {
 	return []route{
 		// Customer routes: a key with the generate scope; each job is its owner's alone.
 		{"POST", "/generate", customer, hourly, operation(opGenerate(), a.generate)},
-		{"POST", "/generate/estimate", customer, polling, uploadForm(operation(opEstimate(), a.estimate))}, // checks, makes no job
-		{"GET", "/status/{job_id}", customer, polling, operation(a.live(opStatus()), a.status)},            // or a stream of events (events.go)
+		{"POST", "/generate/estimate", customer, hourly, uploadForm(operation(opEstimate(), a.estimate))}, // checks as /generate does, makes no job
+		{"GET", "/status/{job_id}", customer, polling, operation(a.live(opStatus()), a.status)},           // or a stream of events (events.go)
 		{"GET", "/result/{job_id}", customer, polling, operation(opResult(), a.result)},
 		{"POST", "/cancel/{job_id}", customer, polling, operation(opCancel(), a.cancel)},
 		{"GET", "/jobs", customer, polling, operation(opList(), a.list)},

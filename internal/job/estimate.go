@@ -69,6 +69,9 @@ type recentRuns interface {
 // removes the canonical forms it made. The idempotency key, if any, is
 // not looked at: an estimate is no job.
 func (s *Service) Estimate(ctx context.Context, sub Submission) (*Estimate, error) {
+	if err := checkMaxQueue(sub); err != nil {
+		return nil, err
+	}
 	prompt, err := media.ValidatePrompt(sub.Prompt, s.settings.MaxPromptChars)
 	if err != nil {
 		return nil, err

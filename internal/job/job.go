@@ -119,6 +119,14 @@ const (
 	MaxMaxQueue = 24 * time.Hour
 )
 
+// checkMaxQueue refuses a deadline out of its bounds.
+func checkMaxQueue(sub Submission) error {
+	if sub.MaxQueue != 0 && (sub.MaxQueue < MinMaxQueue || sub.MaxQueue > MaxMaxQueue) {
+		return &OptionError{Field: "max_queue_seconds", Message: "must be from 1 to 86400"}
+	}
+	return nil
+}
+
 // MaxIdempotencyKey is the longest Idempotency-Key, in bytes.
 const MaxIdempotencyKey = 255
 
@@ -134,8 +142,8 @@ func CheckIdempotencyKey(key string) error {
 // Submit checks a submission, stores its inputs and queues it. replayed is
 // true when the idempotency key named an existing job, which is returned.
 func (s *Service) Submit(ctx context.Context, sub Submission) (_ *Job, replayed bool, err error) {
-	if sub.MaxQueue != 0 && (sub.MaxQueue < MinMaxQueue || sub.MaxQueue > MaxMaxQueue) {
-		return nil, false, &OptionError{Field: "max_queue_seconds", Message: "must be from 1 to 86400"}
+	if err := checkMaxQueue(sub); err != nil {
+		return nil, false, err
 	}
 	if sub.IdempotencyKey != "" {
 		if err := CheckIdempotencyKey(sub.IdempotencyKey); err != nil {

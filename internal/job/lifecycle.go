@@ -22,7 +22,6 @@ type Lifecycle struct {
 	log      *slog.Logger
 	observer Observer
 	runs     RunStopper
-	now      func() time.Time
 }
 
 // RunStopper stops a job's run at another service (RunPod), by the id the
@@ -64,7 +63,7 @@ type Observer interface {
 // NewLifecycle returns the lifecycle of the jobs in st, whose files are in
 // sg; obs, if not nil, is told of each transition.
 func NewLifecycle(st store.Store, sg storage.Storage, log *slog.Logger, obs Observer) *Lifecycle {
-	return &Lifecycle{store: st, storage: sg, log: log, observer: obs, now: time.Now}
+	return &Lifecycle{store: st, storage: sg, log: log, observer: obs}
 }
 
 // recordTimeout bounds a transition made on a context that must not cut it
@@ -78,22 +77,20 @@ const recordTimeout = 30 * time.Second
 func (l *Lifecycle) Start(ctx context.Context, id string, attempt int, worker string) (*store.Job, error) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
-	// A job past its queue deadline lapses instead (the sweep would end
-	// it within its interval; a worker free before then must not start
-	// it).
-	if cur, err := l.store.GetJob(rctx, id); err == nil && cur.State == store.StateQueued &&
-		cur.QueueDeadline != nil && !l.now().Before(*cur.QueueDeadline) {
-		done, err := l.lapse(rctx, cur)
-		if err == nil || errors.Is(err, store.ErrConflict) {
-			return done, store.ErrConflict
-		}
-		return nil, fmt.Errorf("lapsing job: %w", err)
-	}
 	j, err := l.apply(rctx, store.ApplyParams{JobID: id, Transition: store.Start, Attempt: attempt, Worker: worker})
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, ErrNotFound
 	case errors.Is(err, store.ErrConflict):
+		// Past its queue deadline before it ever started: it lapses
+		// instead (the store refuses the start, in the transaction that
+		// would have made it).
+		// (A queued job never started is refused a start only for that.)
+		if j != nil && j.State == store.StateQueued && j.StartedAt == nil && j.QueueDeadline != nil {
+			if done, lerr := l.lapse(rctx, j); lerr == nil || errors.Is(lerr, store.ErrConflict) {
+				j = done
+			}
+		}
 		// Ended meanwhile (cancelled while its worker was down, say): make
 		// sure its inputs go too. A start refused because a later attempt
 		// holds the job leaves them to that attempt.

@@ -231,7 +231,8 @@ type Store interface {
 
 	// DueForExpiry lists completed jobs whose video expires before t.
 	DueForExpiry(ctx context.Context, t time.Time, limit int) ([]*Job, error)
-	// PastQueueDeadline lists queued jobs whose queue deadline is before t.
+	// PastQueueDeadline lists queued jobs that never started whose queue
+	// deadline is at or before t.
 	PastQueueDeadline(ctx context.Context, t time.Time, limit int) ([]*Job, error)
 	// Orphaned lists non-final jobs, not updated since t, whose queue entry
 	// has ended or vanished (attempts used up by crashes): no worker will

@@ -150,8 +150,9 @@ func (s *Store) DueForExpiry(ctx context.Context, t time.Time, limit int) ([]*st
 	return s.many(ctx, "state = ? AND expires_at <= ? ORDER BY expires_at LIMIT ?", store.StateCompleted, s.t(t), limit)
 }
 
-// PastQueueDeadline implements store.Store, through the partial index of
-// queued jobs with a deadline (its condition spelled as the index's).
+// PastQueueDeadline implements store.Store: queued jobs that never started
+// and whose deadline is at or before t, through the partial index of such
+// jobs (its condition spelled as the index's).
 func (s *Store) PastQueueDeadline(ctx context.Context, t time.Time, limit int) ([]*store.Job, error) {
-	return s.many(ctx, "state = 'queued' AND queue_deadline IS NOT NULL AND queue_deadline < ? ORDER BY queue_deadline LIMIT ?", s.t(t), limit)
+	return s.many(ctx, "state = 'queued' AND queue_deadline IS NOT NULL AND started_at IS NULL AND queue_deadline <= ? ORDER BY queue_deadline LIMIT ?", s.t(t), limit)
 }

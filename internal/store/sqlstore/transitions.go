@@ -36,11 +36,22 @@ func (s *Store) Apply(ctx context.Context, p store.ApplyParams) (store.Applied, 
 		if p.Transition == store.Start {
 			fenced = p.Attempt < cur.Attempt
 		}
+		// A queue deadline holds for a job that never started: such a job
+		// past it cannot start (its caller lapses it), and only such a job
+		// lapses (one given back to the queue after a run keeps its run's
+		// bill and figures, and waits for its retry).
+		now := s.now().UTC().Truncate(time.Microsecond)
+		lapsable := cur.StartedAt == nil && cur.QueueDeadline != nil
+		switch p.Transition {
+		case store.Start:
+			fenced = fenced || (lapsable && !now.Before(*cur.QueueDeadline))
+		case store.Lapse:
+			fenced = !lapsable
+		}
 		if !rule.Allows(cur.State) || fenced {
 			out.Job = cur
 			return store.ErrConflict
 		}
-		now := s.now().UTC().Truncate(time.Microsecond)
 		charge, run := s.bill(p, cur, now)
 		set, args := s.changes(p, cur, rule.To, charge, run, now)
 		args = append(args, s.t(now), p.JobID)

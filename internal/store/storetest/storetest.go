@@ -610,4 +610,24 @@ func queueDeadline(t *testing.T, s store.Store) {
 	if _, err := s.Apply(ctx, store.ApplyParams{JobID: started.ID, Transition: store.Lapse, Code: failLapsed}); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("lapsing a started job: %v, want a conflict", err)
 	}
+	// Given back to the queue after a run, it waits for its retry: it is
+	// neither listed nor lapsed, whatever its deadline.
+	_, err = s.Apply(ctx, store.ApplyParams{JobID: started.ID, Transition: store.Requeue, Attempt: 1})
+	must(t, err)
+	if due, err := s.PastQueueDeadline(ctx, created.CreatedAt.Add(2*time.Minute), 10); err != nil || len(due) != 0 {
+		t.Fatalf("a requeued job listed past its deadline: %d (%v)", len(due), err)
+	}
+	if _, err := s.Apply(ctx, store.ApplyParams{JobID: started.ID, Transition: store.Lapse, Code: failLapsed}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("lapsing a requeued job: %v, want a conflict", err)
+	}
+	// A job past its deadline that never started is refused a start.
+	past := newJob("customer:lapse")
+	past.MaxQueue = time.Microsecond
+	_, err = s.CreateJob(ctx, past)
+	must(t, err)
+	// (A transaction later, the store's clock is past a deadline a
+	// microsecond after the creation.)
+	if a, err := s.Apply(ctx, store.ApplyParams{JobID: past.ID, Transition: store.Start, Attempt: 1, Worker: "w"}); !errors.Is(err, store.ErrConflict) || a.Job.State != store.StateQueued {
+		t.Fatalf("starting a job past its deadline: %v, %+v; want a conflict, still queued", err, a.Job)
+	}
 }
