@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,7 +23,8 @@ import (
 // /result.
 func TestQueueETAAndCost(t *testing.T) {
 	t.Parallel()
-	tb := setup(t, options{noWorkers: true})
+	var shift atomic.Int64
+	tb := setup(t, options{noWorkers: true, shift: &shift})
 	var ids []string
 	for range 3 {
 		j := tb.submitSmall(t)
@@ -43,6 +45,7 @@ func TestQueueETAAndCost(t *testing.T) {
 		Result: store.Result{Key: "results/x.mp4", Bytes: 1, Duration: 4 * time.Second, ExpiresAt: time.Now().Add(time.Hour)}}); err != nil {
 		t.Fatal(err)
 	}
+	shift.Store(int64(6 * time.Second)) // past the throughput's cache (5 s)
 	j = api.Job{}
 	tb.call(t, http.MethodGet, "/status/"+ids[2], keyA, nil, "", &j)
 	if j.QueuePosition == nil || *j.QueuePosition != 1 || j.QueueETA == nil || *j.QueueETA != 1800 {

@@ -97,8 +97,9 @@ type options struct {
 	runpodPoll    time.Duration
 	// configure, if set, changes the configuration last.
 	configure func(cfg *config.Config)
-	// shift, if set, moves the store's and the alerts' clocks: now is the
-	// real time plus its nanoseconds (the test moves days with it).
+	// shift, if set, moves the store's, the alerts' and the job service's
+	// clocks: now is the real time plus its nanoseconds (the test moves
+	// days with it).
 	shift *atomic.Int64
 	// alertEvery replaces ALERT_EVAL_INTERVAL (default: none, so that
 	// only the test's own evaluations run); alertBackoff the wait before

@@ -66,7 +66,7 @@ type Overrides struct {
 	// rollups (0: 5 s); RollupClock is their clock (nil: time.Now).
 	RollupEvery time.Duration
 	RollupClock func() time.Time
-	// AlertClock is the alerts' and the spending cap's clock (nil:
+	// AlertClock is the alerts', the spending cap's and the job service's clock (nil:
 	// time.Now); AlertEvery replaces ALERT_EVAL_INTERVAL (negative: no
 	// periodic evaluation), AlertBackoff the wait before a notification's
 	// retry n.
@@ -147,6 +147,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, o Overrides)
 	a.startAuth(ctx, o)
 	a.Sessions = auth.NewSessions(a.Store, a.Auth, cfg.DashboardSessionTTL)
 	a.Jobs = a.newJobs(o)
+	if o.AlertClock != nil {
+		a.Jobs.SetClock(o.AlertClock)
+	}
 	if cfg.EmbeddedWorkers {
 		if err := a.startWorkers(ctx, o); err != nil {
 			return nil, err

@@ -80,9 +80,10 @@ type Deps struct {
 // Service is the job service.
 type Service struct {
 	Deps
-	settings  Settings
-	lifecycle *Lifecycle
-	now       func() time.Time
+	settings   Settings
+	lifecycle  *Lifecycle
+	now        func() time.Time
+	throughput throughputCache
 }
 
 // NewService returns a job service.
@@ -93,6 +94,10 @@ func NewService(d Deps, settings Settings) *Service {
 	}
 	return &Service{Deps: d, settings: settings, lifecycle: l, now: time.Now}
 }
+
+// SetClock replaces the service's clock (download URLs' expiry, the
+// queue ETA's window), for tests of time.
+func (s *Service) SetClock(now func() time.Time) { s.now = now }
 
 // Submission is a new job as received: inputs already in local files.
 type Submission struct {

@@ -3,6 +3,7 @@ package job
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/avatar-api/avatar-api/internal/store"
@@ -65,7 +66,7 @@ func (s *Service) viewWithPosition(ctx context.Context, j *store.Job) (*Job, err
 			return nil, fmt.Errorf("%w: reading queue position: %w", ErrUnavailable, err)
 		}
 		v.QueuePosition = &n
-		done, err := s.Store.FinishedSince(ctx, queueOf(j), s.now().Add(-throughputWindow))
+		done, err := s.throughput.get(ctx, s.Store, queueOf(j), s.now())
 		if err != nil {
 			return nil, fmt.Errorf("%w: reading throughput: %w", ErrUnavailable, err)
 		}
@@ -84,4 +85,41 @@ func queueOf(j *store.Job) string {
 		return "generate"
 	}
 	return j.Queue
+}
+
+// throughputCache keeps each queue's recent throughput for a few seconds:
+// every status read of a queued job, and every live status event, would
+// count the queue's last 15 minutes again.
+type throughputCache struct {
+	mu   sync.Mutex
+	seen map[string]throughputReading
+}
+
+type throughputReading struct {
+	at   time.Time
+	done int
+}
+
+// throughputTTL is how long a reading serves: a rate over 15 minutes
+// barely moves in it.
+const throughputTTL = 5 * time.Second
+
+func (c *throughputCache) get(ctx context.Context, st store.Store, q string, now time.Time) (int, error) {
+	c.mu.Lock()
+	r, ok := c.seen[q]
+	c.mu.Unlock()
+	if ok && !now.Before(r.at) && now.Sub(r.at) < throughputTTL {
+		return r.done, nil
+	}
+	done, err := st.FinishedSince(ctx, q, now.Add(-throughputWindow))
+	if err != nil {
+		return 0, err
+	}
+	c.mu.Lock()
+	if c.seen == nil {
+		c.seen = map[string]throughputReading{}
+	}
+	c.seen[q] = throughputReading{at: now, done: done}
+	c.mu.Unlock()
+	return done, nil
 }
