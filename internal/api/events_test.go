@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/avatar-api/avatar-api/internal/api"
+	"github.com/avatar-api/avatar-api/internal/runpod/runpodtest"
 	"github.com/avatar-api/avatar-api/internal/server"
 	"github.com/avatar-api/avatar-api/internal/testkit"
 )
@@ -150,14 +151,18 @@ func (s *stream) rest(t *testing.T, within time.Duration) []sseEvent {
 
 var stateRank = map[string]int{"queued": 0, "processing": 1, "completed": 2, "failed": 2, "cancelled": 2, "expired": 3}
 
+// TestStatusStreamFollowsAJobToItsEnd: the job is made on the RunPod
+// double, whose worker starts only once the stream is open, so that the
+// stream sees it before it ends whatever the machine's load.
 func TestStatusStreamFollowsAJobToItsEnd(t *testing.T) {
 	t.Parallel()
-	tb := setup(t, options{})
+	tb := setup(t, options{runpod: newDouble(t, runpodtest.Options{})})
 	j, resp := tb.submit(t, keyA, small...)
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("generate: %d", resp.StatusCode)
 	}
 	s := openStream(t, tb.url, keyA, j.ID, "")
+	tb.runpodWorker(t)
 	if s.resp.StatusCode != http.StatusOK || s.resp.Header.Get("Content-Type") != "text/event-stream" {
 		t.Fatalf("stream: %d %q", s.resp.StatusCode, s.resp.Header.Get("Content-Type"))
 	}
