@@ -35,7 +35,7 @@ func opEstimate() huma.Operation {
 	return huma.Operation{
 		OperationID: "estimate",
 		Summary:     "Estimate a job's cost",
-		Description: "Takes the same multipart body as POST /generate and checks it the same way, with the same errors, but makes no job: it answers the video's length and the billed seconds and cost to expect, from this backend's recent jobs. Counts against the polling rate limit.",
+		Description: "Takes the same multipart body as POST /generate and checks it the same way, with the same errors, but makes no job: it answers the video's length and the billed seconds and cost to expect, from this backend's recent jobs. Counts against the hourly rate limit, like POST /generate: its checks are a generation's costly first part.",
 		Tags:        []string{"Jobs"},
 		Errors:      []int{400, 408, 413, 415, 422, 503},
 	}
