@@ -141,7 +141,7 @@ func setup(t testing.TB, opts options) *testBundle {
 		Metrics: opts.metrics, Images: opts.images,
 		Heartbeat: 100 * time.Millisecond, PollInterval: 100 * time.Millisecond, SweepEvery: 200 * time.Millisecond,
 		RollupEvery:  100 * time.Millisecond,
-		AlertEvery:   cmp.Or(opts.alertEvery, time.Hour),
+		AlertEvery:   cmp.Or(opts.alertEvery, -1),
 		AlertBackoff: opts.alertBackoff,
 	}
 	if o.AlertBackoff == nil {
