@@ -16,6 +16,7 @@ import (
 	"github.com/avatar-api/avatar-api/internal/job"
 	"github.com/avatar-api/avatar-api/internal/metric"
 	"github.com/avatar-api/avatar-api/internal/ratelimit"
+	"github.com/avatar-api/avatar-api/internal/webhook"
 )
 
 // Version is the API's version, shown in the OpenAPI document.
@@ -60,6 +61,10 @@ type Deps struct {
 	RunPod Webhooks
 
 	Streams StreamPolicy // live status streams (events.go); zero: the defaults
+
+	// JobWebhooks keeps customers' webhook secrets and their jobs'
+	// deliveries; nil: the webhook routes answer 503.
+	JobWebhooks *webhook.Service
 }
 
 // Webhooks takes the webhook of a job at another service (RunPod's is
@@ -124,6 +129,7 @@ func build(d Deps, table func(*api) []route) http.Handler {
 	}
 	if gen := h.OpenAPI().Paths["/generate"]; gen != nil {
 		gen.Post.RequestBody = generateBody()
+		documentWebhooks(h)
 	}
 	return a.instrument(a.unmatched(mux))
 }

@@ -67,7 +67,7 @@ func (a *api) estimate(ctx context.Context, in *generateInput) (*estimateOutput,
 	if err != nil {
 		return nil, err
 	}
-	sub.Owner = owner(ctx)
+	sub.Owner, sub.KeyID = owner(ctx), identity(ctx).KeyID
 	e, err := a.Jobs.Estimate(ctx, sub)
 	if err != nil {
 		return nil, err
@@ -103,5 +103,9 @@ func submissionOf(up *upload) (job.Submission, error) {
 		return sub, err
 	}
 	sub.MaxQueue = time.Duration(maxQueue) * time.Second
+	sub.WebhookURL = up.fields["webhook_url"]
+	if e := up.fields["webhook_events"]; e != "" {
+		sub.WebhookEvents = []string{e}
+	}
 	return sub, nil
 }

@@ -54,16 +54,19 @@ type Job struct {
 	Links         JobLinks   `json:"links"`
 }
 
-func (a *api) view(j *job.Job) Job {
+func (a *api) view(j *job.Job) Job { return view(a.PublicURL, j) }
+
+// view is the public view of a job, its links under publicURL.
+func view(publicURL string, j *job.Job) Job {
 	v := Job{
 		ID: j.ID, State: j.State, Progress: j.Progress, QueuePosition: j.QueuePosition, Attempt: j.Attempt, Prompt: j.Prompt,
 		Width: j.Width, Height: j.Height, FPS: j.FPS, AudioSeconds: millis(j.AudioDuration), FaceFallback: j.FaceFallback,
 		CreatedAt: j.CreatedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt, ExpiresAt: j.ExpiresAt,
 		QueueDeadline: j.QueueDeadline, BilledSeconds: millis(j.Billed), CostUSD: j.Cost.USD(),
 		Links: JobLinks{
-			Status: a.PublicURL + "/status/" + j.ID,
-			Result: a.PublicURL + "/result/" + j.ID,
-			Cancel: a.PublicURL + "/cancel/" + j.ID,
+			Status: publicURL + "/status/" + j.ID,
+			Result: publicURL + "/result/" + j.ID,
+			Cancel: publicURL + "/cancel/" + j.ID,
 		},
 	}
 	if j.ErrorCode != "" {
@@ -126,6 +129,10 @@ func generateBody() *huma.RequestBody {
 				"face_fallback": {Type: "boolean", Description: "Animate an estimated face region when no face is detected, instead of refusing the image with no_face_detected"},
 				"max_queue_seconds": {Type: "integer", Minimum: ptrFloat(1), Maximum: ptrFloat(86400),
 					Description: "A deadline: if the job has not started this many seconds after it was accepted, it ends expired with error code queue_deadline_exceeded, unbilled"},
+				"webhook_url": {Type: "string", Format: "uri", MaxLength: ptrInt(2048),
+					Description: "Where to POST the job's events, signed (see the webhooks of this document); default: your API key's default webhook URL, if it has one. An http(s) URL whose host is public: loopback, private, link-local and other non-public addresses are refused (webhook_url_forbidden). Needs your signing secret (POST /webhooks/secret) first"},
+				"webhook_events": {Type: "string", Examples: []any{"job.completed,job.failed"},
+					Description: "The events to send, comma-separated, of job.started, job.completed, job.failed, job.cancelled and job.expired; default: every one but job.started"},
 			},
 		}}},
 	}
@@ -186,6 +193,7 @@ func (a *api) generate(ctx context.Context, in *generateInput) (*jobOutput, erro
 		return nil, err
 	}
 	sub.Owner, sub.IdempotencyKey, sub.RequestID = owner(ctx), in.IdempotencyKey, logging.Attr(ctx, "request_id")
+	sub.KeyID = identity(ctx).KeyID
 	j, replayed, err := a.Jobs.Submit(ctx, sub)
 	if err != nil {
 		return nil, err
@@ -260,13 +268,17 @@ func (a *api) result(ctx context.Context, in *jobIDInput) (*resultOutput, error)
 	if err != nil {
 		return nil, err
 	}
+	return &resultOutput{Body: resultOf(d)}, nil
+}
+
+func resultOf(d *job.Download) Result {
 	j := d.Job
-	return &resultOutput{Body: Result{
+	return Result{
 		ID: j.ID, URL: d.URL, URLExpiresAt: d.URLExpiresAt, ExpiresAt: *j.ExpiresAt,
 		DurationSeconds: millis(d.Duration), SizeBytes: d.Bytes,
 		Width: j.Width, Height: j.Height, FPS: j.FPS, ContentType: "video/mp4",
 		BilledSeconds: millis(j.Billed), CostUSD: j.Cost.USD(),
-	}}, nil
+	}
 }
 
 func opCancel() huma.Operation {
@@ -322,6 +334,8 @@ func (a *api) list(ctx context.Context, in *listInput) (*listOutput, error) {
 }
 
 func ptrFloat(f float64) *float64 { return &f }
+
+func ptrInt(i int) *int { return &i }
 
 // millis is a duration in seconds, to the millisecond: what the API shows
 // (a float64 of the sum of seconds and nanoseconds would show 1.3980000000000001).

@@ -21,6 +21,7 @@ type createKeyInput struct {
 		RateLimit int      `json:"rate_limit,omitempty" minimum:"0" doc:"Generation requests per hour; 0 or absent: the default"`
 		ExpiresIn string   `json:"expires_in,omitempty" doc:"Lifetime, e.g. 90d or 720h; absent: never" example:"90d"`
 		Notes     string   `json:"notes,omitempty" maxLength:"2000" doc:"Free text, at most 2000 characters; newlines and tabs allowed, no other control characters"`
+		Webhook   string   `json:"webhook_url,omitempty" maxLength:"2048" doc:"The default webhook URL of the key's jobs (a job's own webhook_url replaces it); checked as a job's is, stored sealed, shown only as scheme, host and a hash"`
 	}
 }
 
@@ -45,7 +46,7 @@ func (a *api) createKey(ctx context.Context, in *createKeyInput) (*createdKeyOut
 		return nil, err
 	}
 	c, err := a.Keys.Create(ctx, apikey.CreateParams{Customer: in.Body.Customer, Scopes: in.Body.Scopes,
-		RateLimit: in.Body.RateLimit, ExpiresIn: exp, Notes: in.Body.Notes}, actor(ctx))
+		RateLimit: in.Body.RateLimit, ExpiresIn: exp, Notes: in.Body.Notes, WebhookURL: in.Body.Webhook}, actor(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -131,18 +132,19 @@ type updateKeyInput struct {
 		RateLimit *int    `json:"rate_limit,omitempty" minimum:"0" doc:"Generation requests per hour; 0: the default. Takes effect within about a second."`
 		Notes     *string `json:"notes,omitempty" maxLength:"2000" doc:"Free text, at most 2000 characters; newlines and tabs allowed, no other control characters"`
 		ExpiresIn *string `json:"expires_in,omitempty" doc:"New lifetime from now, e.g. 30d; empty string: never expires"`
+		Webhook   *string `json:"webhook_url,omitempty" maxLength:"2048" doc:"The default webhook URL of the key's jobs; empty string: none"`
 	}
 }
 
 func opUpdateKey() huma.Operation {
 	return huma.Operation{
 		OperationID: "update-key",
-		Summary:     "Change a key's limit, notes or expiry", Tags: []string{"Keys (operator)"}, Errors: []int{401, 403, 404, 422},
+		Summary:     "Change a key's limit, notes, expiry or default webhook URL", Tags: []string{"Keys (operator)"}, Errors: []int{401, 403, 404, 422},
 	}
 }
 
 func (a *api) updateKey(ctx context.Context, in *updateKeyInput) (*keyOutput, error) {
-	p := apikey.UpdateParams{RateLimit: in.Body.RateLimit, Notes: in.Body.Notes}
+	p := apikey.UpdateParams{RateLimit: in.Body.RateLimit, Notes: in.Body.Notes, WebhookURL: in.Body.Webhook}
 	if in.Body.ExpiresIn != nil {
 		d, err := parseLifetime(*in.Body.ExpiresIn)
 		if err != nil {

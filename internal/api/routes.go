@@ -27,6 +27,10 @@ func (a *api) routes() []route {
 		{"POST", "/cancel/{job_id}", customer, polling, operation(opCancel(), a.cancel)},
 		{"GET", "/jobs", customer, polling, operation(opList(), a.list)},
 		{"GET", "/usage", customer, polling, operation(opUsage(), a.usage)},
+		{"GET", "/jobs/{job_id}/webhooks", customer, polling, operation(opJobWebhooks(), a.jobWebhooks)},
+		{"POST", "/jobs/{job_id}/webhooks/redeliver", customer, polling, operation(opRedeliver(), a.redeliver)},
+		{"GET", "/webhooks/secret", customer, polling, operation(opSecretInfo(), a.secretInfo)},
+		{"POST", "/webhooks/secret", customer, polling, operation(opRotateSecret(), a.rotateSecret)},
 		{"GET", "/whoami", anyKey, polling, operation(opWhoami(), a.whoami)},
 
 		// Operator routes: a key with the admin scope.

@@ -40,7 +40,7 @@ const (
 )
 
 var textFields = map[string]bool{"prompt": true, "width": true, "height": true, "fps": true, "seed": true, "face_fallback": true,
-	"max_queue_seconds": true}
+	"max_queue_seconds": true, "webhook_url": true, "webhook_events": true}
 
 // parseUpload streams a multipart body to files under tmpDir, never holding
 // a file in memory, and refuses oversized parts as soon as they pass their
@@ -95,7 +95,7 @@ func (u *upload) read(mr *multipart.Reader, lim UploadPolicy) error {
 			u.fields[name], err = readField(part, fp, lim)
 		default:
 			err = problem.Newf(http.StatusBadRequest, CodeBadRequest,
-				"unexpected or repeated part %q; send image, audio, prompt and optionally width, height, fps, seed", name)
+				"unexpected or repeated part %q; send image, audio, prompt and optionally width, height, fps, seed, face_fallback, max_queue_seconds, webhook_url, webhook_events", name)
 		}
 		part.Close()
 		if err != nil {

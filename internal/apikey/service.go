@@ -43,6 +43,15 @@ type Service struct {
 	store  store.KeyStore
 	pepper []byte
 	now    func() time.Time
+	// Webhooks checks and seals a key's default webhook URL
+	// (webhook.Service); nil: keys cannot have one.
+	Webhooks Sealer
+}
+
+// Sealer checks a webhook URL (SSRF) and seals it for storage, with the
+// form of it that may be shown.
+type Sealer interface {
+	Seal(ctx context.Context, raw string) (sealed, display string, err error)
 }
 
 // NewService returns a key service hashing with pepper (may be empty).
@@ -57,6 +66,8 @@ type CreateParams struct {
 	RateLimit int      // generation requests per hour; 0: the configured default
 	ExpiresIn time.Duration
 	Notes     string
+	// WebhookURL is the default webhook URL of the key's jobs; "": none.
+	WebhookURL string
 
 	expiresAt *time.Time // rotation: the replaced key's expiry, kept as it is
 }
@@ -72,6 +83,11 @@ func (s *Service) Create(ctx context.Context, p CreateParams, actor string) (*Cr
 	k, plain, err := s.newRecord(p)
 	if err != nil {
 		return nil, err
+	}
+	if p.WebhookURL != "" {
+		if k.WebhookURL, k.WebhookDisplay, err = s.seal(ctx, p.WebhookURL); err != nil {
+			return nil, err
+		}
 	}
 	if err := s.store.CreateKey(ctx, k, store.Audit{Action: "created", Actor: actor}); err != nil {
 		return nil, fmt.Errorf("storing key: %w", err)
@@ -114,6 +130,14 @@ func (s *Service) newRecord(p CreateParams) (*store.APIKey, string, error) {
 		k.ExpiresAt = &e
 	}
 	return k, plain, nil
+}
+
+// seal checks and seals a default webhook URL.
+func (s *Service) seal(ctx context.Context, raw string) (sealed, display string, err error) {
+	if s.Webhooks == nil {
+		return "", "", &ParamError{"webhook_url", "webhooks are not available here"}
+	}
+	return s.Webhooks.Seal(ctx, raw)
 }
 
 // Limits of the text a key carries, in characters.
@@ -225,6 +249,8 @@ type UpdateParams struct {
 	RateLimit *int
 	Notes     *string
 	ExpiresIn *time.Duration
+	// WebhookURL sets the default webhook URL; "" removes it.
+	WebhookURL *string
 }
 
 // Update changes a key's rate limit, notes or expiry.
@@ -253,6 +279,15 @@ func (s *Service) Update(ctx context.Context, id string, p UpdateParams, actor s
 		}
 		u.ExpiresAt = &e
 	}
+	if p.WebhookURL != nil {
+		sealed, display := "", ""
+		if *p.WebhookURL != "" {
+			if sealed, display, err = s.seal(ctx, *p.WebhookURL); err != nil {
+				return nil, err
+			}
+		}
+		u.WebhookURL, u.WebhookDisplay = &sealed, display
+	}
 	k, err := s.store.UpdateKey(ctx, u)
 	if err != nil {
 		return nil, fmt.Errorf("updating key: %w", err)
@@ -277,8 +312,8 @@ func (s *Service) Revoke(ctx context.Context, id, actor string) (*Key, error) {
 	return view(k), nil
 }
 
-// Rotate makes a new key with the same customer, scopes, limit, notes and
-// expiry (rotation replaces a credential; it does not extend a contract);
+// Rotate makes a new key with the same customer, scopes, limit, notes,
+// default webhook URL and expiry (rotation replaces a credential; it does not extend a contract);
 // the old one keeps working for grace, then expires.
 func (s *Service) Rotate(ctx context.Context, id string, grace time.Duration, actor string) (*Created, error) {
 	old, err := s.get(ctx, id)
@@ -300,6 +335,7 @@ func (s *Service) Rotate(ctx context.Context, id string, grace time.Duration, ac
 	if err != nil {
 		return nil, err
 	}
+	k.WebhookURL, k.WebhookDisplay = old.WebhookURL, old.WebhookDisplay
 	if err := s.store.RotateKey(ctx, store.Rotation{Old: old.ID, Next: k, OldExpires: s.now().Add(grace), Actor: actor}); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return nil, ErrRevoked

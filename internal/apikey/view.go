@@ -21,6 +21,7 @@ type Key struct {
 	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
 	RevokedAt   *time.Time `json:"revoked_at,omitempty"`
 	LastUsedAt  *time.Time `json:"last_used_at,omitempty" doc:"Recorded in batches, up to 10 s late"`
+	Webhook     string     `json:"webhook_url,omitempty" doc:"The default webhook URL of the key's jobs, as shown: scheme, host and a hash (the URL may hold a token; it is stored sealed)" example:"https://example.com/… #1f2e3d4c"`
 }
 
 // Active reports whether the key opens the API at now (store.APIKey.Active
@@ -44,7 +45,7 @@ func view(k *store.APIKey) *Key {
 	}
 	return &Key{ID: k.ID, Display: k.Display, Customer: k.Customer, Scopes: k.Scopes, RateLimit: k.RateLimit,
 		Notes: k.Notes, CreatedBy: k.CreatedBy, RotatedFrom: k.RotatedFrom, CreatedAt: k.CreatedAt,
-		ExpiresAt: k.ExpiresAt, RevokedAt: k.RevokedAt, LastUsedAt: k.LastUsedAt}
+		ExpiresAt: k.ExpiresAt, RevokedAt: k.RevokedAt, LastUsedAt: k.LastUsedAt, Webhook: k.WebhookDisplay}
 }
 
 // ParseLifetime is time.ParseDuration that also takes whole days ("90d"),

@@ -37,6 +37,7 @@ import (
 	"github.com/avatar-api/avatar-api/internal/storage"
 	"github.com/avatar-api/avatar-api/internal/storage/local"
 	"github.com/avatar-api/avatar-api/internal/store/sqlstore"
+	"github.com/avatar-api/avatar-api/internal/webhook"
 	"github.com/avatar-api/avatar-api/internal/worker"
 )
 
@@ -66,13 +67,15 @@ type Overrides struct {
 	// rollups (0: 5 s); RollupClock is their clock (nil: time.Now).
 	RollupEvery time.Duration
 	RollupClock func() time.Time
-	// AlertClock is the alerts', the spending cap's and the job service's clock (nil:
+	// AlertClock is the alerts', the spending cap's, the job service's and the webhooks' clock (nil:
 	// time.Now); AlertEvery replaces ALERT_EVAL_INTERVAL (negative: no
 	// periodic evaluation), AlertBackoff the wait before a notification's
 	// retry n.
 	AlertClock   func() time.Time
 	AlertEvery   time.Duration
 	AlertBackoff func(n int) time.Duration
+	// WebhookBackoff replaces the wait before a webhook's retry n.
+	WebhookBackoff func(n int) time.Duration
 }
 
 // Clock is the time a test can move: Now, and a timer on it.
@@ -108,8 +111,10 @@ type App struct {
 	runpod       *runpod.Client
 	dispatcher   *dispatch.Dispatcher
 	runpodHealth *runpodHealth
-	workers      *worker.Runner // nil without workers in this process
-	alerts       *alert.Engine  // built on first use (Alerts)
+	workers      *worker.Runner   // nil without workers in this process
+	alerts       *alert.Engine    // built on first use (Alerts)
+	webhooks     *webhook.Service // built on first use (Webhooks)
+	viewJobs     *job.Service     // renders webhooks: Jobs, or a worker's own
 	alertClock   func() time.Time
 	cap          *stats.Cap // the spending cap, built on first use
 	scratch      []*scratch.Dir
@@ -134,6 +139,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, o Overrides)
 		}
 	}()
 	a.Keys = apikey.NewService(a.Store, []byte(cfg.APIKeyPepper))
+	hooks, err := a.Webhooks()
+	if err != nil {
+		return nil, err
+	}
+	a.Keys.Webhooks = hooks
 	if err := a.bootstrapKeys(ctx, o.FirstKey); err != nil {
 		return nil, err
 	}
@@ -147,9 +157,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, o Overrides)
 	a.startAuth(ctx, o)
 	a.Sessions = auth.NewSessions(a.Store, a.Auth, cfg.DashboardSessionTTL)
 	a.Jobs = a.newJobs(o)
-	if o.AlertClock != nil {
-		a.Jobs.SetClock(o.AlertClock)
-	}
+	a.viewJobs = a.Jobs
 	if cfg.EmbeddedWorkers {
 		if err := a.startWorkers(ctx, o); err != nil {
 			return nil, err
@@ -174,6 +182,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, o Overrides)
 		Ready:        a.readiness(degraded),
 		MetricsToken: cfg.MetricsToken, Requests: a.Rollup,
 		Sessions: a.Sessions, Monitor: a.monitor(), Timezone: cfg.CostLocation.String(),
+		JobWebhooks: hooks,
 	}
 	if o.Clock != nil {
 		throttle.SetClock(o.Clock.Now)
@@ -229,10 +238,15 @@ func (a *App) newJobs(o Overrides) *job.Service {
 	if a.dispatcher != nil {
 		runs = a.dispatcher
 	}
-	return job.NewService(job.Deps{
+	var hooks job.WebhookTargets // nil, not a nil *webhook.Service, without one
+	if a.webhooks != nil {
+		hooks = a.webhooks
+	}
+	s := job.NewService(job.Deps{
 		Store: a.Store, Storage: a.Storage, Checker: checker, Log: a.Log, Observer: observer{a.Metrics}, Runs: runs,
-		Audio:  media.Prober{FFmpeg: cfg.FFmpeg, FFprobe: cfg.FFprobe},
-		Images: images,
+		Webhooks: hooks,
+		Audio:    media.Prober{FFmpeg: cfg.FFmpeg, FFprobe: cfg.FFprobe},
+		Images:   images,
 	}, job.Settings{
 		Limits: media.Limits{
 			MaxImageDimension: cfg.MaxImageDimension, MaxImagePixels: cfg.MaxImageDimension * cfg.MaxImageDimension,
@@ -243,6 +257,10 @@ func (a *App) newJobs(o Overrides) *job.Service {
 		ResultTTL: cfg.ResultTTL, DownloadURLTTL: cfg.DownloadURLTTL,
 		Backend: a.backend(),
 	})
+	if o.AlertClock != nil {
+		s.SetClock(o.AlertClock)
+	}
+	return s
 }
 
 // backend is where this service's videos are made (BACKEND): the
@@ -265,6 +283,10 @@ func (a *App) startWorkers(ctx context.Context, o Overrides) error {
 		return err
 	}
 	cfg := a.Config
+	hooks, err := a.Webhooks()
+	if err != nil {
+		return err
+	}
 	a.workerMonitoring(ctx)
 	a.workers, err = worker.Start(ctx, a.Store.Driver(), worker.Deps{
 		Jobs:    a.lifecycle(),
@@ -278,6 +300,7 @@ func (a *App) startWorkers(ctx context.Context, o Overrides) error {
 		Concurrency: a.concurrency(), RescueAfter: cfg.JobRescueAfter, SweepEvery: cmp.Or(o.SweepEvery, time.Minute),
 		PollInterval: cmp.Or(o.PollInterval, 500*time.Millisecond), Prune: a.prune,
 		Alerts: a.Alerts(), AlertEvery: cmp.Or(o.AlertEvery, cfg.AlertEvalInterval), AlertBackoff: o.AlertBackoff,
+		Webhooks: hooks, WebhookBackoff: o.WebhookBackoff,
 	})
 	return err
 }

@@ -100,12 +100,9 @@ func (a *App) openStorage(ctx context.Context) error {
 		a.Storage = s
 		return nil
 	}
-	secret := []byte(cfg.SigningSecret)
-	if len(secret) == 0 {
-		var err error
-		if secret, err = local.LoadOrCreateSecret(joinData(cfg, "signing.key")); err != nil {
-			return fmt.Errorf("loading signing secret: %w", err)
-		}
+	secret, err := signingSecret(cfg)
+	if err != nil {
+		return fmt.Errorf("loading signing secret: %w", err)
 	}
 	s, err := local.New(joinData(cfg, "objects"), cfg.PublicURL, secret)
 	if err != nil {

@@ -18,7 +18,6 @@ import (
 	"github.com/avatar-api/avatar-api/internal/runpod/serverless"
 	"github.com/avatar-api/avatar-api/internal/scratch"
 	"github.com/avatar-api/avatar-api/internal/stats"
-	"github.com/avatar-api/avatar-api/internal/storage/local"
 )
 
 // NewRunPodClient is the client of the configured RunPod endpoint (for
@@ -38,11 +37,9 @@ func (a *App) openRunPod() error {
 	if err != nil {
 		return err
 	}
-	secret := []byte(cfg.SigningSecret)
-	if len(secret) == 0 {
-		if secret, err = local.LoadOrCreateSecret(joinData(cfg, "signing.key")); err != nil {
-			return err
-		}
+	secret, err := signingSecret(cfg)
+	if err != nil {
+		return err
 	}
 	webhook := ""
 	if cfg.RunPodWebhook {

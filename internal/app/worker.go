@@ -23,6 +23,11 @@ func NewWorker(ctx context.Context, cfg *config.Config, log *slog.Logger, o Over
 		return nil, err
 	}
 	a.startMonitoring(o, nil)
+	if _, err := a.Webhooks(); err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.viewJobs = a.newJobs(o) // renders the webhooks' jobs
 	if err := a.startWorkers(ctx, o); err != nil {
 		a.Close()
 		return nil, err

@@ -13,18 +13,25 @@ import (
 	"time"
 
 	"github.com/avatar-api/avatar-api/internal/apikey"
+	"github.com/avatar-api/avatar-api/internal/app"
+	"github.com/avatar-api/avatar-api/internal/webhook"
 )
 
 const keysUsage = `Usage: avatar-api keys <command> [flags]
 
-  create --customer NAME [--rate-limit N] [--scope generate|admin]... [--expires 90d] [--notes TEXT] [-q]
+  create --customer NAME [--rate-limit N] [--scope generate|admin]... [--expires 90d] [--notes TEXT] [--webhook-url URL] [-q]
   list [--json] [--audit]
   show ID [--json]
-  update ID [--rate-limit N] [--notes TEXT] [--expires 30d|never]
+  update ID [--rate-limit N] [--notes TEXT] [--expires 30d|never] [--webhook-url URL|none]
   revoke ID
   rotate ID [--grace 24h]
+  webhook-secret --customer NAME [--grace 24h]
 
 The key itself is printed once, by create and rotate; only its hash is stored.
+--webhook-url sets the default webhook URL of the key's jobs. webhook-secret
+creates or rotates a customer's webhook signing secret (printed once; the
+previous one also signs for --grace), which a customer can also do with
+POST /webhooks/secret.
 Changes take effect on running servers within about a second.`
 
 // runKeys manages API keys directly in the database.
@@ -45,10 +52,17 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("opening database: %w", err)
 	}
 	defer st.Close()
-	k := &keysCmd{svc: apikey.NewService(st, []byte(cfg.APIKeyPepper)), out: stdout, errw: stderr, actor: cliActor()}
+	hooks, err := app.NewWebhooks(cfg, st, nil)
+	if err != nil {
+		return err
+	}
+	k := &keysCmd{svc: apikey.NewService(st, []byte(cfg.APIKeyPepper)), hooks: hooks, out: stdout, errw: stderr, actor: cliActor()}
+	k.svc.Webhooks = hooks
 	switch args[0] {
 	case "create":
 		return k.create(ctx, args[1:])
+	case "webhook-secret":
+		return k.webhookSecret(ctx, args[1:])
 	case "list":
 		return k.list(ctx, args[1:])
 	case "show":
@@ -66,6 +80,7 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 type keysCmd struct {
 	svc   *apikey.Service
+	hooks *webhook.Service
 	out   io.Writer
 	errw  io.Writer
 	actor string
@@ -118,6 +133,7 @@ func (k *keysCmd) create(ctx context.Context, args []string) error {
 	fs.Var(&scopes, "scope", "generate (default) or admin; repeat for both")
 	expires := fs.String("expires", "", "lifetime, e.g. 90d or 720h (default: never)")
 	notes := fs.String("notes", "", "free-form notes")
+	hook := fs.String("webhook-url", "", "default webhook URL of the key's jobs")
 	quiet := fs.Bool("q", false, "print only the key")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -126,7 +142,7 @@ func (k *keysCmd) create(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := k.svc.Create(ctx, apikey.CreateParams{Customer: *customer, Scopes: scopes, RateLimit: *rate, ExpiresIn: exp, Notes: *notes}, k.actor)
+	c, err := k.svc.Create(ctx, apikey.CreateParams{Customer: *customer, Scopes: scopes, RateLimit: *rate, ExpiresIn: exp, Notes: *notes, WebhookURL: *hook}, k.actor)
 	if err != nil {
 		return err
 	}
@@ -152,6 +168,9 @@ func (k *keysCmd) describe(r *apikey.Key) {
 	}
 	if r.Notes != "" {
 		fmt.Fprintf(tw, "  notes\t%s\n", r.Notes)
+	}
+	if r.Webhook != "" {
+		fmt.Fprintf(tw, "  webhook\t%s\n", r.Webhook)
 	}
 	tw.Flush()
 }
@@ -229,6 +248,7 @@ func (k *keysCmd) update(ctx context.Context, args []string) error {
 	rate := fs.Int("rate-limit", -1, "generation requests per hour (0: the default)")
 	notes := fs.String("notes", "\x00", "free-form notes")
 	expires := fs.String("expires", "", "new lifetime from now, e.g. 30d, or never")
+	hook := fs.String("webhook-url", "", "default webhook URL of the key's jobs, or none")
 	id, err := parseWithID(fs, args)
 	if err != nil {
 		return err
@@ -239,6 +259,12 @@ func (k *keysCmd) update(ctx context.Context, args []string) error {
 	}
 	if *notes != "\x00" {
 		p.Notes = notes
+	}
+	if *hook != "" {
+		if *hook == "none" {
+			*hook = ""
+		}
+		p.WebhookURL = hook
 	}
 	if *expires != "" {
 		d := time.Duration(0)
@@ -328,4 +354,25 @@ func timeText(t *time.Time, none string) string {
 		return none
 	}
 	return t.Format(time.RFC3339)
+}
+
+func (k *keysCmd) webhookSecret(ctx context.Context, args []string) error {
+	fs := k.flags("webhook-secret")
+	customer := fs.String("customer", "", "the customer whose secret to create or rotate (required)")
+	grace := fs.Duration("grace", webhook.DefaultGrace, "how long the previous secret also signs")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *customer == "" {
+		return errors.New("--customer is required")
+	}
+	s, err := k.hooks.Rotate(ctx, *customer, *grace)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(k.out, "%s\n\nThe webhook signing secret above is shown only now; give it to the customer.\n", s.Secret)
+	if s.PreviousUntil != nil {
+		fmt.Fprintf(k.out, "The previous secret also signs until %s.\n", s.PreviousUntil.Format(time.RFC3339))
+	}
+	return nil
 }

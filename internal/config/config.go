@@ -125,6 +125,7 @@ type Config struct {
 	AlertEvalInterval      time.Duration
 	AlertRepeatInterval    time.Duration
 	AlertWebhookURLs       []string // secret: a Slack URL's path is its credential
+	WebhookAllowPrivate    bool     // customers' webhooks may call private addresses (self-hosted)
 	AlertWebhookSecret     string   // secret
 	AlertEmailTo           []string
 	AlertEmailFrom         string
@@ -753,6 +754,12 @@ var vars = []Var{
 		Default: "4h",
 		Doc:     "How long after its last notification an alert that still fires is notified again. 0: never repeated.",
 		set:     durationVar(func(c *Config) *time.Duration { return &c.AlertRepeatInterval }, 0),
+	},
+	{
+		Name:    "WEBHOOK_ALLOW_PRIVATE",
+		Default: "false",
+		Doc:     "Let customers' job webhooks (webhook_url) call loopback, private, link-local and other non-public addresses. Off, such URLs are refused when submitted and again at each connection (no DNS rebinding); turn it on only for a self-hosted setup whose only customers are trusted and whose endpoints live on its own network: on, any customer can make the service call any host it can reach.",
+		set:     boolVar(func(c *Config) *bool { return &c.WebhookAllowPrivate }),
 	},
 	{
 		Name:    "ALERT_WEBHOOK_URLS",

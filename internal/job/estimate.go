@@ -81,6 +81,9 @@ func (s *Service) Estimate(ctx context.Context, sub Submission) (*Estimate, erro
 	if err != nil {
 		return nil, err
 	}
+	if _, err := s.webhook(ctx, sub); err != nil {
+		return nil, err
+	}
 	if sub.Dir == "" {
 		return nil, errors.New("submission without a scratch directory")
 	}

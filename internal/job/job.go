@@ -22,6 +22,7 @@ import (
 	"github.com/avatar-api/avatar-api/internal/storage"
 	"github.com/avatar-api/avatar-api/internal/store"
 	"github.com/avatar-api/avatar-api/internal/text"
+	"github.com/avatar-api/avatar-api/internal/webhook"
 )
 
 // Errors of the job service.
@@ -75,6 +76,15 @@ type Deps struct {
 	// Runs, if not nil, stops a cancelled job's run at the backend that
 	// runs it (RunPod).
 	Runs RunStopper
+	// Webhooks checks a submission's webhook (webhook.Service); nil: a
+	// submission with one is refused.
+	Webhooks WebhookTargets
+}
+
+// WebhookTargets checks where a job's events go: rawURL, or else the
+// default of the key keyID; events are those asked for.
+type WebhookTargets interface {
+	Target(ctx context.Context, customer, keyID, rawURL string, events []string) (webhook.Target, error)
 }
 
 // Service is the job service.
@@ -116,6 +126,11 @@ type Submission struct {
 	// MaxQueue, if set, is how long the job may wait to start
 	// (max_queue_seconds): MinMaxQueue to MaxMaxQueue.
 	MaxQueue time.Duration
+	// KeyID is the key that submits (its default webhook URL applies),
+	// WebhookURL and WebhookEvents the submission's own webhook.
+	KeyID         string
+	WebhookURL    string
+	WebhookEvents []string
 }
 
 // The bounds of Submission.MaxQueue.
@@ -163,6 +178,10 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (_ *Job, replayed 
 	if err != nil {
 		return nil, false, err
 	}
+	hook, err := s.webhook(ctx, sub)
+	if err != nil {
+		return nil, false, err
+	}
 	if sub.Dir == "" {
 		return nil, false, errors.New("submission without a scratch directory")
 	}
@@ -197,6 +216,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (_ *Job, replayed 
 		AudioKey:      "inputs/" + id.String() + "/audio" + aud.Ext,
 		AudioDuration: aud.Duration.Round(time.Millisecond), // as stored
 		Backend:       s.settings.Backend.Name, Queue: s.settings.Backend.Queue, Price: s.settings.Backend.Price,
+		WebhookURL:    hook.URL, WebhookDisplay: hook.Display, WebhookEvents: hook.Events,
 	}
 	// Only the canonical forms are stored: the uploads themselves never
 	// reach a worker, a generator or ffmpeg again.
@@ -227,6 +247,18 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (_ *Job, replayed 
 	}
 	v, err := s.viewWithPosition(ctx, created)
 	return v, false, err
+}
+
+// webhook checks a submission's webhook (SSRF, events, the customer's
+// secret) and seals its URL.
+func (s *Service) webhook(ctx context.Context, sub Submission) (webhook.Target, error) {
+	if s.Webhooks == nil {
+		if sub.WebhookURL != "" || len(sub.WebhookEvents) > 0 {
+			return webhook.Target{}, &OptionError{Field: "webhook_url", Message: "webhooks are not available on this server"}
+		}
+		return webhook.Target{}, nil
+	}
+	return s.Webhooks.Target(ctx, store.OwnerCustomer(sub.Owner), sub.KeyID, sub.WebhookURL, sub.WebhookEvents)
 }
 
 // refused explains a failed input check: a refusal of the customer's file

@@ -6,9 +6,9 @@
 // The collectors come in groups, one file each: HTTP requests (http.go),
 // the job lifecycle (jobs.go), the queue as the database sees it
 // (queue.go), this process's workers and GPUs (workers.go), and the
-// RunPod endpoint's health (runpod.go). A group
-// is a struct built and registered by New; a new group (webhook
-// deliveries) is one more file and one more line in New.
+// RunPod endpoint's health (runpod.go), alerts (alerts.go) and
+// customers' webhooks (webhooks.go). A group is a struct built and
+// registered by New; a new group is one more file and one more line in New.
 //
 // A nil *Metrics records nothing, so that a component built without
 // metrics (in a test, say) needs no checks before each call.
@@ -29,13 +29,14 @@ type Metrics struct {
 	// RateLimited counts refused requests, by policy ("hourly", "polling").
 	RateLimited *prometheus.CounterVec
 
-	http    *httpMetrics
-	jobs    *jobMetrics
-	queue   *queueCollector
-	workers *workerCollector
-	gpus    *gpuCollector
-	runpod  *runpodCollector
-	alerts  *alertCollector
+	http     *httpMetrics
+	jobs     *jobMetrics
+	queue    *queueCollector
+	workers  *workerCollector
+	gpus     *gpuCollector
+	runpod   *runpodCollector
+	alerts   *alertCollector
+	webhooks *webhookMetrics
 
 	// now is the clock of the queue source's cache; tests move it.
 	now func() time.Time
@@ -73,6 +74,7 @@ func New(degraded func() bool) *Metrics {
 	r.MustRegister(m.queue, m.workers, m.gpus)
 	m.runpod = newRunPodCollector(r, func() time.Time { return m.now() })
 	m.alerts = newAlertCollector(r, m)
+	m.webhooks = newWebhookMetrics(r)
 	return m
 }
 

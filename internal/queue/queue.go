@@ -133,3 +133,30 @@ func (DeliverAlertArgs) InsertOpts() river.InsertOpts {
 			rivertype.JobStateRunning, rivertype.JobStateScheduled},
 	}}
 }
+
+// Webhooks is the queue of customers' webhook deliveries, apart from the
+// alerts' so that a customer's slow endpoint holds up no alert.
+const Webhooks = "webhooks"
+
+// DeliverWebhookArgs asks for one attempt to deliver a webhook
+// (store.WebhookDelivery).
+type DeliverWebhookArgs struct {
+	DeliveryID string `json:"delivery_id"`
+}
+
+// Kind identifies the job type in River's table.
+func (DeliverWebhookArgs) Kind() string { return "deliver_webhook" }
+
+// DeliverWebhookAttempts bounds a delivery's attempts; the worker's
+// retry window (24 h) ends it first.
+const DeliverWebhookAttempts = 100
+
+// InsertOpts keeps one job per delivery while it waits, runs or retries,
+// so that a redelivery of one still going adds none.
+func (DeliverWebhookArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: Webhooks, MaxAttempts: DeliverWebhookAttempts, UniqueOpts: river.UniqueOpts{
+		ByArgs: true,
+		ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
+			rivertype.JobStateRunning, rivertype.JobStateScheduled},
+	}}
+}

@@ -21,6 +21,10 @@ type APIKey struct {
 	ExpiresAt   *time.Time
 	RevokedAt   *time.Time
 	LastUsedAt  *time.Time
+	// WebhookURL is the default webhook URL of the key's jobs, sealed,
+	// and WebhookDisplay its display form; empty: none.
+	WebhookURL     string
+	WebhookDisplay string
 }
 
 // Active reports whether the key opens the API at now: not revoked, and
@@ -53,7 +57,11 @@ type KeyUpdate struct {
 	RateLimit *int
 	Notes     *string
 	ExpiresAt *time.Time // a zero time clears the expiry
-	Actor     string
+	// WebhookURL, sealed, and WebhookDisplay set the default webhook URL
+	// together; an empty one clears it.
+	WebhookURL     *string
+	WebhookDisplay string
+	Actor          string
 }
 
 // Revocation stops a key from At.

@@ -135,6 +135,13 @@ type Job struct {
 	RemoteID     string
 	RemoteOutput string
 	RemoteDelay  time.Duration
+
+	// Where its webhook events go: the URL sealed (never in clear), its
+	// display form, and the events asked for (none: DefaultWebhookEvents).
+	// An empty WebhookURL sends none.
+	WebhookURL     string
+	WebhookDisplay string
+	WebhookEvents  []string
 }
 
 // IdempotencyWindow is how long an Idempotency-Key names its job: a

@@ -37,6 +37,10 @@ type Options struct {
 	// AlertBackoff replaces the wait before a notification's retry n
 	// (tests); nil: AlertBackoff.
 	AlertBackoff func(n int) time.Duration
+	// Webhooks, if set, are delivered here, retried with WebhookBackoff
+	// (or WebhookBackoff, for tests) for WebhookWindow.
+	Webhooks       Webhooker
+	WebhookBackoff func(n int) time.Duration
 }
 
 // Runner is a started set of workers.
@@ -49,7 +53,7 @@ type Runner struct {
 // deps.Backend's queue, and the maintenance sweep.
 func Start(ctx context.Context, driver riverdriver.Driver[*sql.Tx], deps Deps, opts Options) (*Runner, error) {
 	deps.Backend = deps.Backend.OrLocal()
-	if deps.Backend.Queue == queue.Maintenance || deps.Backend.Queue == queue.Alerts {
+	if deps.Backend.Queue == queue.Maintenance || deps.Backend.Queue == queue.Alerts || deps.Backend.Queue == queue.Webhooks {
 		return nil, fmt.Errorf("backend %q: its queue cannot be the %s queue", deps.Backend.Name, deps.Backend.Queue)
 	}
 	workers := river.NewWorkers()
@@ -79,6 +83,10 @@ func Start(ctx context.Context, driver riverdriver.Driver[*sql.Tx], deps Deps, o
 				func() (river.JobArgs, *river.InsertOpts) { return queue.EvaluateAlertsArgs{}, nil },
 				&river.PeriodicJobOpts{RunOnStart: true}))
 		}
+	}
+	if opts.Webhooks != nil {
+		river.AddWorker(workers, &webhookWorker{webhooks: opts.Webhooks, backoff: opts.WebhookBackoff, window: WebhookWindow})
+		queues[queue.Webhooks] = river.QueueConfig{MaxWorkers: 8}
 	}
 	client, err := river.NewClient(driver, &river.Config{
 		Logger:               queueLog(deps.Log),

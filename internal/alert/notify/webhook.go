@@ -3,9 +3,6 @@ package notify
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/avatar-api/avatar-api/internal/stdwebhook"
 )
 
 // DefaultTimeout bounds one delivery attempt when no Timeout is set.
@@ -151,28 +150,12 @@ func validate(a Alert) error {
 	return nil
 }
 
-// secretPrefix starts a Standard Webhooks secret.
-const secretPrefix = "whsec_"
-
-// SignHeaders returns the Standard Webhooks headers for body: webhook-id,
-// webhook-timestamp (Unix seconds) and webhook-signature, "v1," and the
-// base64 HMAC-SHA256 of "id.timestamp.body" under the secret's decoded key.
-// The error never holds the secret.
+// SignHeaders returns the Standard Webhooks headers for body (see
+// stdwebhook). The error never holds the secret.
 func SignHeaders(secret, id string, at time.Time, body []byte) (http.Header, error) {
-	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, secretPrefix))
-	if err != nil || len(key) == 0 {
-		return nil, errors.New("webhook secret is not whsec_ followed by base64")
+	key, err := stdwebhook.ParseSecret(secret)
+	if err != nil {
+		return nil, err
 	}
-	if id == "" || strings.ContainsAny(id, "\r\n") {
-		return nil, errors.New("webhook id is empty or holds a line break")
-	}
-	ts := strconv.FormatInt(at.Unix(), 10)
-	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte(id + "." + ts + "."))
-	mac.Write(body)
-	h := http.Header{}
-	h.Set("webhook-id", id)
-	h.Set("webhook-timestamp", ts)
-	h.Set("webhook-signature", "v1,"+base64.StdEncoding.EncodeToString(mac.Sum(nil)))
-	return h, nil
+	return stdwebhook.Sign([][]byte{key}, id, at, body)
 }

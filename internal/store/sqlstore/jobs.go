@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/avatar-api/avatar-api/internal/queue"
@@ -40,10 +41,11 @@ func (s *Store) CreateJob(ctx context.Context, j *store.Job) (*store.Job, error)
 		}
 		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO jobs (id, owner, idempotency_key, fingerprint, request_id, state,
 			progress, attempt, prompt, image_key, audio_key, width, height, fps, seed, face_fallback, audio_duration_ms,
-			created_at, updated_at, backend, queue, price_nusd, queue_deadline) VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			created_at, updated_at, backend, queue, price_nusd, queue_deadline, webhook_url, webhook_display, webhook_events)
+			VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 			j.ID, j.Owner, idem, j.Fingerprint, j.RequestID, j.State, j.Prompt, j.ImageKey, j.AudioKey,
 			j.Width, j.Height, j.FPS, j.Seed, j.FaceFallback, j.AudioDuration.Milliseconds(), s.t(now), s.t(now), j.Backend, j.Queue, j.Price,
-			s.tp(j.QueueDeadline))
+			s.tp(j.QueueDeadline), j.WebhookURL, j.WebhookDisplay, strings.Join(j.WebhookEvents, ","))
 		if err != nil {
 			return s.interpret(err, "inserting job")
 		}

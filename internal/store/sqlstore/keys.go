@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -11,7 +12,7 @@ import (
 )
 
 const keyColumns = `id, hash, display, customer, scopes, rate_limit, notes, created_by,
-	COALESCE(CAST(rotated_from AS TEXT), ''), created_at, expires_at, revoked_at, last_used_at`
+	COALESCE(CAST(rotated_from AS TEXT), ''), created_at, expires_at, revoked_at, last_used_at, webhook_url, webhook_display`
 
 // CreateKey implements store.KeyStore.
 func (s *Store) CreateKey(ctx context.Context, k *store.APIKey, a store.Audit) error {
@@ -26,9 +27,9 @@ func (s *Store) insertKey(ctx context.Context, tx *sql.Tx, k *store.APIKey, a st
 		rotated = k.RotatedFrom
 	}
 	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO api_keys (id, hash, display, customer, scopes, rate_limit, notes,
-		created_by, rotated_from, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		created_by, rotated_from, created_at, expires_at, webhook_url, webhook_display) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		k.ID, k.Hash, k.Display, k.Customer, strings.Join(k.Scopes, ","), k.RateLimit, k.Notes,
-		a.Actor, rotated, s.t(k.CreatedAt), s.tp(k.ExpiresAt))
+		a.Actor, rotated, s.t(k.CreatedAt), s.tp(k.ExpiresAt), k.WebhookURL, k.WebhookDisplay)
 	if err != nil {
 		return s.interpret(err, "inserting key")
 	}
@@ -128,8 +129,15 @@ func (s *Store) UpdateKey(ctx context.Context, u store.KeyUpdate) (*store.APIKey
 				changes[len(changes)-1] = "expires_at=" + e.Format(time.RFC3339)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE api_keys SET rate_limit = ?, notes = ?, expires_at = ? WHERE id = ?`),
-			k.RateLimit, k.Notes, s.tp(k.ExpiresAt), id); err != nil {
+		if u.WebhookURL != nil {
+			k.WebhookURL, k.WebhookDisplay = *u.WebhookURL, u.WebhookDisplay
+			if k.WebhookURL == "" {
+				k.WebhookDisplay = ""
+			}
+			changes = append(changes, "webhook_url="+cmp.Or(k.WebhookDisplay, "none"))
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE api_keys SET rate_limit = ?, notes = ?, expires_at = ?, webhook_url = ?,
+			webhook_display = ? WHERE id = ?`), k.RateLimit, k.Notes, s.tp(k.ExpiresAt), k.WebhookURL, k.WebhookDisplay, id); err != nil {
 			return s.interpret(err, "updating key")
 		}
 		return s.event(ctx, tx, id, store.Audit{Action: "updated", Actor: u.Actor, Detail: strings.Join(changes, ", ")})
@@ -231,7 +239,7 @@ func scanKey(row scanner) (*store.APIKey, error) {
 	var scopes string
 	var created, expires, revoked, used timeValue
 	if err := row.Scan(&k.ID, &k.Hash, &k.Display, &k.Customer, &scopes, &k.RateLimit, &k.Notes, &k.CreatedBy,
-		&k.RotatedFrom, &created, &expires, &revoked, &used); err != nil {
+		&k.RotatedFrom, &created, &expires, &revoked, &used, &k.WebhookURL, &k.WebhookDisplay); err != nil {
 		return nil, err
 	}
 	if scopes != "" {

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/avatar-api/avatar-api/internal/store"
@@ -18,12 +19,14 @@ func scanJob(row scanner) (*store.Job, error) {
 		created, updated      timeValue
 		started, finished, ex timeValue
 		runStarted, deadline  timeValue
+		events                string
 	)
 	err := row.Scan(&j.ID, &j.Owner, &j.IdempotencyKey, &j.Fingerprint, &j.RequestID, &j.State, &j.Progress,
 		&j.Attempt, &j.Prompt, &j.ImageKey, &j.AudioKey, &j.Width, &j.Height, &j.FPS, &j.Seed, &j.FaceFallback, &audioMS,
 		&j.ErrorCode, &j.ErrorMessage, &j.ResultKey, &j.ResultBytes, &resultMS,
 		&created, &updated, &started, &finished, &ex, &j.Backend, &j.Queue,
-		&j.Worker, &runStarted, &runMS, &billedMS, &j.Cost, &j.Price, &j.RemoteID, &j.RemoteOutput, &remoteDelayMS, &deadline)
+		&j.Worker, &runStarted, &runMS, &billedMS, &j.Cost, &j.Price, &j.RemoteID, &j.RemoteOutput, &remoteDelayMS, &deadline,
+		&j.WebhookURL, &j.WebhookDisplay, &events)
 	if err != nil {
 		return nil, err
 	}
@@ -34,6 +37,9 @@ func scanJob(row scanner) (*store.Job, error) {
 	j.RunStartedAt, j.QueueDeadline = runStarted.ptr(), deadline.ptr()
 	j.RunTime, j.Billed = time.Duration(runMS)*time.Millisecond, time.Duration(billedMS)*time.Millisecond
 	j.RemoteDelay = time.Duration(remoteDelayMS) * time.Millisecond
+	if events != "" {
+		j.WebhookEvents = strings.Split(events, ",")
+	}
 	return &j, nil
 }
 

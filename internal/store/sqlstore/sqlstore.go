@@ -75,7 +75,8 @@ const jobColumns = `id, owner, COALESCE(idempotency_key, ''), fingerprint, reque
 	attempt, prompt, image_key, audio_key, width, height, fps, seed, face_fallback, audio_duration_ms,
 	error_code, error_message, result_key, result_bytes, result_duration_ms,
 	created_at, updated_at, started_at, finished_at, expires_at, backend, queue,
-	worker, run_started_at, COALESCE(run_ms, 0), billed_ms, cost_nusd, price_nusd, remote_id, remote_output, remote_delay_ms, queue_deadline`
+	worker, run_started_at, COALESCE(run_ms, 0), billed_ms, cost_nusd, price_nusd, remote_id, remote_output, remote_delay_ms, queue_deadline,
+	webhook_url, webhook_display, webhook_events`
 
 // q rewrites `?` placeholders for the dialect.
 func (s *Store) q(query string) string {

@@ -79,8 +79,10 @@ func (s *Store) Apply(ctx context.Context, p store.ApplyParams) (store.Applied, 
 		}
 		out.Event = store.Event{JobID: p.JobID, Owner: cur.Owner, Transition: p.Transition,
 			From: cur.State, To: rule.To, Attempt: attempt, Code: p.Code, At: now}
-		out.Event.ID, err = s.record(ctx, tx, out.Event)
-		return err
+		if out.Event.ID, err = s.record(ctx, tx, out.Event); err != nil {
+			return err
+		}
+		return s.webhook(ctx, tx, out.Job, out.Event, cur.StartedAt == nil)
 	})
 	return out, err
 }

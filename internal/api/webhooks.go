@@ -1,0 +1,215 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"reflect"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/avatar-api/avatar-api/internal/job"
+	"github.com/avatar-api/avatar-api/internal/problem"
+	"github.com/avatar-api/avatar-api/internal/webhook"
+)
+
+// CodeNoWebhook refuses the redelivery of a job that sent no webhook.
+const CodeNoWebhook = "no_webhook_delivery"
+
+// WebhookEvent is the body of every webhook: what happened, when, and the
+// job as GET /status shows it.
+type WebhookEvent struct {
+	Type      string     `json:"type" enum:"job.started,job.completed,job.failed,job.cancelled,job.expired" doc:"What happened"`
+	Timestamp time.Time  `json:"timestamp" doc:"When the job's transition happened"`
+	Data      WebhookJob `json:"data"`
+}
+
+// WebhookJob is the job as GET /status shows it when the attempt is sent,
+// with the video's download when completed.
+type WebhookJob struct {
+	Job
+	Result *Result `json:"result,omitempty" doc:"With job.completed, while the video is kept: a signed download URL (valid until url_expires_at; GET /result gives a fresh one) and the video's facts"`
+}
+
+// WebhookBody is the JSON body of a webhook of event typ made at at, of
+// job j and, when completed, its download d (nil: none).
+func WebhookBody(publicURL, typ string, at time.Time, j *job.Job, d *job.Download) ([]byte, error) {
+	e := WebhookEvent{Type: typ, Timestamp: at.UTC(), Data: WebhookJob{Job: view(publicURL, j)}}
+	if d != nil {
+		r := resultOf(d)
+		e.Data.Result = &r
+	}
+	return json.Marshal(e)
+}
+
+type secretInput struct {
+	Body struct {
+		GraceSeconds *int `json:"grace_seconds,omitempty" minimum:"0" maximum:"604800" doc:"After a rotation, how long webhooks are signed with the previous secret too (default 86400: a day)"`
+	}
+}
+
+type secretOutput struct{ Body *webhook.Secret }
+
+func opRotateSecret() huma.Operation {
+	return huma.Operation{
+		OperationID: "rotate-webhook-secret", DefaultStatus: http.StatusCreated,
+		Summary: "Create or rotate your webhook signing secret", Tags: []string{"Webhooks"},
+		Description: "Creates your signing secret (whsec_…), or replaces it: the answer is the only time it is shown. " +
+			"After a rotation both the new and the previous secret sign each webhook (two v1 signatures) for grace_seconds, " +
+			"so that you can deploy the new one without missing an event. Needed before any webhook_url is accepted.",
+		Errors: []int{401, 422},
+	}
+}
+
+func (a *api) rotateSecret(ctx context.Context, in *secretInput) (*secretOutput, error) {
+	grace := webhook.DefaultGrace
+	if in.Body.GraceSeconds != nil {
+		grace = time.Duration(*in.Body.GraceSeconds) * time.Second
+	}
+	s, err := a.hooks().Rotate(ctx, identity(ctx).Customer, grace)
+	if err != nil {
+		return nil, err
+	}
+	return &secretOutput{Body: s}, nil
+}
+
+type secretInfoOutput struct{ Body *webhook.SecretInfo }
+
+func opSecretInfo() huma.Operation {
+	return huma.Operation{
+		OperationID: "webhook-secret",
+		Summary:     "Describe your webhook signing secret", Tags: []string{"Webhooks"},
+		Description: "When your secret was made and, during a rotation's grace period, until when the previous one signs too; never the secret. 404 webhook_secret_missing before one is made.",
+		Errors:      []int{401, 404},
+	}
+}
+
+func (a *api) secretInfo(ctx context.Context, _ *struct{}) (*secretInfoOutput, error) {
+	info, err := a.hooks().Info(ctx, identity(ctx).Customer)
+	if err != nil {
+		if errors.Is(err, webhook.ErrNoSecret) {
+			return nil, problem.New(http.StatusNotFound, webhook.CodeSecretMissing, "you have no webhook signing secret yet; POST /webhooks/secret makes one")
+		}
+		return nil, err
+	}
+	return &secretInfoOutput{Body: info}, nil
+}
+
+type deliveriesOutput struct {
+	Body struct {
+		Webhooks []webhook.Delivery `json:"webhooks" doc:"Oldest first"`
+	}
+}
+
+func opJobWebhooks() huma.Operation {
+	return huma.Operation{
+		OperationID: "job-webhooks",
+		Summary:     "List a job's webhook deliveries", Tags: []string{"Webhooks"},
+		Description: "Each event sent for the job, with every attempt: its time, the endpoint's status, latency and error.",
+		Errors:      []int{401, 404},
+	}
+}
+
+func (a *api) jobWebhooks(ctx context.Context, in *jobIDInput) (*deliveriesOutput, error) {
+	if _, err := a.Jobs.Get(ctx, owner(ctx), in.JobID); err != nil {
+		return nil, err
+	}
+	ds, err := a.hooks().Deliveries(ctx, in.JobID)
+	if err != nil {
+		return nil, err
+	}
+	out := &deliveriesOutput{}
+	out.Body.Webhooks = ds
+	return out, nil
+}
+
+type deliveryOutput struct{ Body *webhook.Delivery }
+
+func opRedeliver() huma.Operation {
+	return huma.Operation{
+		OperationID: "redeliver-webhook", DefaultStatus: http.StatusAccepted,
+		Summary: "Send a job's last webhook again", Tags: []string{"Webhooks"},
+		Description: "Sends the job's last event again, with the same webhook-id (deduplicate on it), its data as the job is now and a fresh result URL; retried like any delivery. 409 no_webhook_delivery if the job sent none.",
+		Errors:      []int{401, 404, 409},
+	}
+}
+
+func (a *api) redeliver(ctx context.Context, in *jobIDInput) (*deliveryOutput, error) {
+	if _, err := a.Jobs.Get(ctx, owner(ctx), in.JobID); err != nil {
+		return nil, err
+	}
+	d, err := a.hooks().Redeliver(ctx, in.JobID)
+	if errors.Is(err, webhook.ErrNoDelivery) {
+		return nil, problem.New(http.StatusConflict, CodeNoWebhook, "this job has sent no webhook: it had no webhook_url, or no event it asked for has happened yet")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &deliveryOutput{Body: d}, nil
+}
+
+// hooks is the webhook service; without one its routes answer 503.
+func (a *api) hooks() webhookService {
+	if a.JobWebhooks == nil {
+		return noWebhooks{}
+	}
+	return a.JobWebhooks
+}
+
+type webhookService interface {
+	Rotate(ctx context.Context, customer string, grace time.Duration) (*webhook.Secret, error)
+	Info(ctx context.Context, customer string) (*webhook.SecretInfo, error)
+	Deliveries(ctx context.Context, jobID string) ([]webhook.Delivery, error)
+	Redeliver(ctx context.Context, jobID string) (*webhook.Delivery, error)
+}
+
+type noWebhooks struct{}
+
+var errNoWebhooks = problem.New(http.StatusServiceUnavailable, CodeUnavailable, "webhooks are not available on this server")
+
+func (noWebhooks) Rotate(context.Context, string, time.Duration) (*webhook.Secret, error) {
+	return nil, errNoWebhooks
+}
+func (noWebhooks) Info(context.Context, string) (*webhook.SecretInfo, error) { return nil, errNoWebhooks }
+func (noWebhooks) Deliveries(context.Context, string) ([]webhook.Delivery, error) {
+	return nil, errNoWebhooks
+}
+func (noWebhooks) Redeliver(context.Context, string) (*webhook.Delivery, error) {
+	return nil, errNoWebhooks
+}
+
+// documentWebhooks adds the webhooks a customer receives to the OpenAPI
+// document (3.1's webhooks): one per event, the same body and headers.
+func documentWebhooks(h huma.API) {
+	doc := h.OpenAPI()
+	schema := doc.Components.Schemas.Schema(reflect.TypeFor[WebhookEvent](), true, "WebhookEvent")
+	header := func(name, desc, example string) *huma.Param {
+		return &huma.Param{Name: name, In: "header", Required: true, Description: desc, Schema: &huma.Schema{Type: "string"}, Example: example}
+	}
+	events := map[string]string{
+		"job.started":   "The job's first attempt started (only when webhook_events asks for it).",
+		"job.completed": "The video is ready: data.result has its signed download URL.",
+		"job.failed":    "The job ended without a video: data.error says why.",
+		"job.cancelled": "The job was cancelled.",
+		"job.expired":   "The job expired: not started within its max_queue_seconds (data.error.code queue_deadline_exceeded, unbilled), or its video was deleted after its retention.",
+	}
+	doc.Webhooks = map[string]*huma.PathItem{}
+	for name, desc := range events {
+		doc.Webhooks[name] = &huma.PathItem{Post: &huma.Operation{
+			OperationID: "webhook-" + name,
+			Summary:     name,
+			Description: desc + " Signed with the Standard Webhooks scheme: verify webhook-signature (HMAC-SHA256 of `webhook-id.webhook-timestamp.body` under your whsec_ secret) and refuse old timestamps; deduplicate on webhook-id, which every retry and redelivery of an event repeats. Answer 2xx within 10 s; anything else is retried with exponential backoff for up to 24 h.",
+			Tags:        []string{"Webhooks"},
+			Security:    []map[string][]string{},
+			Parameters: []*huma.Param{
+				header("webhook-id", "The event's id: the same on every retry", "msg_0193a8e2c4f37c2a9b1d5e6f7a8b9c0d"),
+				header("webhook-timestamp", "When this attempt was sent, in Unix seconds", "1764763200"),
+				header("webhook-signature", "Space-separated v1,<base64 HMAC-SHA256> signatures: two during a secret rotation's grace period", "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4="),
+			},
+			RequestBody: &huma.RequestBody{Required: true, Content: map[string]*huma.MediaType{"application/json": {Schema: schema}}},
+			Responses:   map[string]*huma.Response{"2XX": {Description: "Received: no retry follows"}},
+		}}
+	}
+}
