@@ -53,6 +53,12 @@ var forbidden = map[string][]string{
 	// The SSRF guard of outgoing webhooks checks URLs and addresses; it
 	// knows nothing of the service.
 	"netguard": {"store", "job", "api", "app", "config", "queue", "worker", "cli", "server", "stats", "alert", "apikey", "auth"},
+	// Customers' webhooks: checked, sealed, signed and delivered through
+	// the store and the guard; the HTTP layer, the job service and the
+	// workers call them, never the other way round.
+	"webhook": {"api", "cli", "server", "worker", "job", "app", "apikey", "stats"},
+	// Standard Webhooks signing knows only bytes and headers.
+	"stdwebhook": {"store", "job", "api", "app", "config", "queue", "worker", "cli", "server", "webhook", "alert"},
 }
 
 func TestLayers(t *testing.T) {

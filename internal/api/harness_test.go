@@ -59,6 +59,10 @@ type testBundle struct {
 	ffmpeg, ffprobe string
 	runpod          *runpodtest.Server // options.runpod
 	app             *app.App
+	// cfg and overrides built app: a test that restarts the service
+	// builds another app with them.
+	cfg       *config.Config
+	overrides app.Overrides
 }
 
 type options struct {
@@ -106,6 +110,8 @@ type options struct {
 	// a notification's retry (default 50 ms).
 	alertEvery   time.Duration
 	alertBackoff func(n int) time.Duration
+	// webhookBackoff is the wait before a webhook's retry (default 50 ms).
+	webhookBackoff func(n int) time.Duration
 }
 
 // setup runs the whole service in-process on real parts, built by
@@ -147,6 +153,10 @@ func setup(t testing.TB, opts options) *testBundle {
 	if o.AlertBackoff == nil {
 		o.AlertBackoff = func(int) time.Duration { return 50 * time.Millisecond }
 	}
+	o.WebhookBackoff = opts.webhookBackoff
+	if o.WebhookBackoff == nil {
+		o.WebhookBackoff = func(int) time.Duration { return 50 * time.Millisecond }
+	}
 	if opts.shift != nil {
 		now := func() time.Time { return time.Now().Add(time.Duration(opts.shift.Load())) }
 		st.SetClock(now)
@@ -176,7 +186,8 @@ func setup(t testing.TB, opts options) *testBundle {
 		st.Close()
 	})
 	return &testBundle{url: cfg.PublicURL, stop: srv.Close, dataDir: dir, runs: filepath.Join(dir, "ffmpeg-runs"), logs: logs, keys: keys,
-		db: cfg.SQLitePath(), store: st, log: log, ffmpeg: cfg.FFmpeg, ffprobe: cfg.FFprobe, runpod: opts.runpod, app: a}
+		db: cfg.SQLitePath(), store: st, log: log, ffmpeg: cfg.FFmpeg, ffprobe: cfg.FFprobe, runpod: opts.runpod, app: a,
+		cfg: cfg, overrides: o}
 }
 
 // testConfig is the configuration of a test's service: the defaults, on
@@ -211,6 +222,7 @@ func testConfig(t testing.TB, dir, publicURL string, opts options) *config.Confi
 		cfg.DatabaseURL = pgtest.NewDatabase(t)
 	}
 	cfg.MetricsToken = opts.metricsToken
+	cfg.WebhookAllowPrivate = true // the tests' receivers listen on 127.0.0.1
 	cfg.NvidiaSMI = filepath.Join(dir, "no-nvidia-smi") // none, unless asked
 	if opts.gpu {
 		cfg.NvidiaSMI, cfg.GPUSampleInterval = fakeNvidiaSMI(t, dir), 50*time.Millisecond

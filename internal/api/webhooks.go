@@ -172,7 +172,9 @@ var errNoWebhooks = problem.New(http.StatusServiceUnavailable, CodeUnavailable, 
 func (noWebhooks) Rotate(context.Context, string, time.Duration) (*webhook.Secret, error) {
 	return nil, errNoWebhooks
 }
-func (noWebhooks) Info(context.Context, string) (*webhook.SecretInfo, error) { return nil, errNoWebhooks }
+func (noWebhooks) Info(context.Context, string) (*webhook.SecretInfo, error) {
+	return nil, errNoWebhooks
+}
 func (noWebhooks) Deliveries(context.Context, string) ([]webhook.Delivery, error) {
 	return nil, errNoWebhooks
 }

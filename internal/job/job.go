@@ -216,7 +216,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (_ *Job, replayed 
 		AudioKey:      "inputs/" + id.String() + "/audio" + aud.Ext,
 		AudioDuration: aud.Duration.Round(time.Millisecond), // as stored
 		Backend:       s.settings.Backend.Name, Queue: s.settings.Backend.Queue, Price: s.settings.Backend.Price,
-		WebhookURL:    hook.URL, WebhookDisplay: hook.Display, WebhookEvents: hook.Events,
+		WebhookURL: hook.URL, WebhookDisplay: hook.Display, WebhookEvents: hook.Events,
 	}
 	// Only the canonical forms are stored: the uploads themselves never
 	// reach a worker, a generator or ffmpeg again.
