@@ -49,6 +49,18 @@ func TestAlerts(t *testing.T) {
 	})
 }
 
+func TestWebhooks(t *testing.T) {
+	t.Parallel()
+	storetest.RunWebhooks(t, func(t *testing.T) storetest.Clocked {
+		s, err := postgres.Open(context.Background(), pgtest.NewDatabase(t), 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
 func TestMigrateTwiceConcurrently(t *testing.T) {
 	t.Parallel()
 	url := pgtest.NewDatabase(t)

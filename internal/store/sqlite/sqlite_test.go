@@ -49,6 +49,18 @@ func TestAlerts(t *testing.T) {
 	})
 }
 
+func TestWebhooks(t *testing.T) {
+	t.Parallel()
+	storetest.RunWebhooks(t, func(t *testing.T) storetest.Clocked {
+		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "avatar.db"), 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
 func TestReopen(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "avatar.db")
