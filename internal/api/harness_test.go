@@ -222,7 +222,7 @@ func testConfig(t testing.TB, dir, publicURL string, opts options) *config.Confi
 		cfg.DatabaseURL = pgtest.NewDatabase(t)
 	}
 	cfg.MetricsToken = opts.metricsToken
-	cfg.WebhookAllowPrivate = true // the tests' receivers listen on 127.0.0.1
+	cfg.WebhookAllowPrivate = true                      // the tests' receivers listen on 127.0.0.1
 	cfg.NvidiaSMI = filepath.Join(dir, "no-nvidia-smi") // none, unless asked
 	if opts.gpu {
 		cfg.NvidiaSMI, cfg.GPUSampleInterval = fakeNvidiaSMI(t, dir), 50*time.Millisecond

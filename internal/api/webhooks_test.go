@@ -43,7 +43,6 @@ func (tb *testBundle) webhookSecret(t *testing.T, key string, grace int) webhook
 	return s
 }
 
-
 // hooked is small sent with a webhook to r asking for events.
 func hooked(r *receiver, events string) []part {
 	parts := append(slices.Clone(small), part{Name: "webhook_url", Value: r.URL + "/hook?token=" + hookToken})
