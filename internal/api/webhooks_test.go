@@ -221,12 +221,10 @@ func TestWebhookDefaultURLAndRotation(t *testing.T) {
 	}
 	url := r.URL + "/default?token=" + hookToken
 	var k struct {
-		Key struct {
-			Webhook string `json:"webhook_url"`
-		} `json:"key"`
+		Webhook string `json:"webhook_url"`
 	}
 	if resp := tb.call(t, http.MethodPatch, "/admin/keys/"+idA, keyA, strings.NewReader(`{"webhook_url":"`+url+`"}`), "application/json", &k); resp.StatusCode != http.StatusOK ||
-		k.Key.Webhook == "" || strings.Contains(k.Key.Webhook, hookToken) {
+		k.Webhook == "" || strings.Contains(k.Webhook, hookToken) {
 		t.Fatalf("PATCH webhook_url: %d %+v", resp.StatusCode, k)
 	}
 
