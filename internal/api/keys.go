@@ -29,6 +29,9 @@ type createdKeyOutput struct {
 	Body struct {
 		Key    string     `json:"key" doc:"The key itself. It is shown this once and never again: store it now." example:"av_live_0123456789ABCDEFGHIJabcdefghij0123Ab3xYz"`
 		Record apikey.Key `json:"record"`
+		// WebhookSecret is shown when a default webhook URL was given
+		// to a customer without a signing secret.
+		WebhookSecret string `json:"webhook_secret,omitempty" doc:"With webhook_url, for a customer who had no webhook signing secret: the one just made for them, shown only now; give it to the customer"`
 	}
 }
 
@@ -52,6 +55,11 @@ func (a *api) createKey(ctx context.Context, in *createKeyInput) (*createdKeyOut
 	}
 	out := &createdKeyOutput{}
 	out.Body.Key, out.Body.Record = c.Key, *c.Record
+	if in.Body.Webhook != "" {
+		if out.Body.WebhookSecret, err = a.ensureSecret(ctx, c.Record.Customer); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
 }
 
@@ -100,7 +108,8 @@ type keyIDInput struct {
 type keyOutput struct {
 	Body struct {
 		apikey.Key
-		Events []apikey.Event `json:"events,omitempty" doc:"Audit trail, oldest first"`
+		Events        []apikey.Event `json:"events,omitempty" doc:"Audit trail, oldest first"`
+		WebhookSecret string         `json:"webhook_secret,omitempty" doc:"After webhook_url was set for a customer who had no webhook signing secret: the one just made for them, shown only now; give it to the customer"`
 	}
 }
 
@@ -158,6 +167,11 @@ func (a *api) updateKey(ctx context.Context, in *updateKeyInput) (*keyOutput, er
 	}
 	out := &keyOutput{}
 	out.Body.Key = *k
+	if in.Body.Webhook != nil && *in.Body.Webhook != "" {
+		if out.Body.WebhookSecret, err = a.ensureSecret(ctx, k.Customer); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
 }
 

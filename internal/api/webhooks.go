@@ -45,7 +45,7 @@ func WebhookBody(publicURL, typ string, at time.Time, j *job.Job, d *job.Downloa
 }
 
 type secretInput struct {
-	Body struct {
+	Body *struct { // optional: no body is the defaults
 		GraceSeconds *int `json:"grace_seconds,omitempty" minimum:"0" maximum:"604800" doc:"After a rotation, how long webhooks are signed with the previous secret too (default 86400: a day)"`
 	}
 }
@@ -65,7 +65,7 @@ func opRotateSecret() huma.Operation {
 
 func (a *api) rotateSecret(ctx context.Context, in *secretInput) (*secretOutput, error) {
 	grace := webhook.DefaultGrace
-	if in.Body.GraceSeconds != nil {
+	if in.Body != nil && in.Body.GraceSeconds != nil {
 		grace = time.Duration(*in.Body.GraceSeconds) * time.Second
 	}
 	s, err := a.hooks().Rotate(ctx, identity(ctx).Customer, grace)
@@ -148,6 +148,20 @@ func (a *api) redeliver(ctx context.Context, in *jobIDInput) (*deliveryOutput, e
 		return nil, err
 	}
 	return &deliveryOutput{Body: d}, nil
+}
+
+// ensureSecret makes customer's signing secret if they have none, when
+// an operator gives their key a default webhook URL: its jobs would be
+// refused without one. It returns the new secret, to show once, or "".
+func (a *api) ensureSecret(ctx context.Context, customer string) (string, error) {
+	if _, err := a.hooks().Info(ctx, customer); !errors.Is(err, webhook.ErrNoSecret) {
+		return "", err
+	}
+	s, err := a.hooks().Rotate(ctx, customer, 0)
+	if err != nil {
+		return "", err
+	}
+	return s.Secret, nil
 }
 
 // hooks is the webhook service; without one its routes answer 503.

@@ -256,6 +256,38 @@ func TestWebhookDefaultURLAndRotation(t *testing.T) {
 	if wh, _ := standardwebhooks.NewWebhook(second.Secret); wh.Verify(last.body, last.header) == nil {
 		t.Error("the replaced secret still verifies after a rotation without grace")
 	}
+	// Customer B has no secret: giving B's key a default URL makes one,
+	// shown once; B's jobs then send webhooks signed with it.
+	var idB string
+	for _, k := range keys {
+		if k.Customer == "customer-b" {
+			idB = k.ID
+		}
+	}
+	var kb struct {
+		Secret string `json:"webhook_secret"`
+	}
+	if resp := tb.call(t, http.MethodPatch, "/admin/keys/"+idB, keyA, strings.NewReader(`{"webhook_url":"`+url+`"}`), "application/json", &kb); resp.StatusCode != http.StatusOK ||
+		!strings.HasPrefix(kb.Secret, "whsec_") {
+		t.Fatalf("PATCH webhook_url of a customer without a secret: %d %+v", resp.StatusCode, kb)
+	}
+	jb, resp := tb.submit(t, keyB, small...)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("customer B's job with the key's default webhook: %d", resp.StatusCode)
+	}
+	tb.waitFor(t, keyB, jb.ID, "completed")
+	tb.waitDeliveries(t, keyB, jb.ID, 1)
+	for _, h := range r.delivered() {
+		if bytes.Contains(h.body, []byte(jb.ID)) {
+			verifiedEvent(t, kb.Secret, h)
+		}
+	}
+	// A rotation needs no body.
+	var s webhook.Secret
+	if resp := tb.call(t, http.MethodPost, "/webhooks/secret", keyB, nil, "", &s); resp.StatusCode != http.StatusCreated || s.PreviousUntil == nil {
+		t.Errorf("POST /webhooks/secret without a body: %d %+v", resp.StatusCode, s)
+	}
+
 	// Customer B sees none of A's deliveries.
 	var pb problemBody
 	if resp := tb.call(t, http.MethodGet, "/jobs/"+j.ID+"/webhooks", keyB, nil, "", &pb); resp.StatusCode != http.StatusNotFound {

@@ -147,6 +147,9 @@ func (k *keysCmd) create(ctx context.Context, args []string) error {
 		return err
 	}
 	k.printNew(c, *quiet)
+	if *hook != "" {
+		return k.ensureSecret(ctx, c.Record.Customer)
+	}
 	return nil
 }
 
@@ -280,6 +283,9 @@ func (k *keysCmd) update(ctx context.Context, args []string) error {
 		return err
 	}
 	k.describe(r)
+	if p.WebhookURL != nil && *p.WebhookURL != "" {
+		return k.ensureSecret(ctx, r.Customer)
+	}
 	return nil
 }
 
@@ -374,5 +380,20 @@ func (k *keysCmd) webhookSecret(ctx context.Context, args []string) error {
 	if s.PreviousUntil != nil {
 		fmt.Fprintf(k.out, "The previous secret also signs until %s.\n", s.PreviousUntil.Format(time.RFC3339))
 	}
+	return nil
+}
+
+// ensureSecret makes a customer's webhook signing secret when a key of
+// theirs gets a default webhook URL and they have none (their jobs would
+// be refused), and prints it once.
+func (k *keysCmd) ensureSecret(ctx context.Context, customer string) error {
+	if _, err := k.hooks.Info(ctx, customer); !errors.Is(err, webhook.ErrNoSecret) {
+		return err
+	}
+	s, err := k.hooks.Rotate(ctx, customer, 0)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(k.out, "\n%s\n\n%s had no webhook signing secret: the one above was made, and is shown only now; give it to the customer.\n", s.Secret, customer)
 	return nil
 }
