@@ -67,20 +67,29 @@ func TestQueueETAAndCost(t *testing.T) {
 // TestQueueDeadline: a job not started within its max_queue_seconds (the
 // one worker is held by a job waiting at RunPod, which runs none) ends
 // expired with queue_deadline_exceeded, unbilled, its queue entry ended
-// and its inputs deleted; a deadline out of bounds is refused.
+// and its inputs deleted, its job.expired webhook sent; a deadline out of
+// bounds is refused.
 func TestQueueDeadline(t *testing.T) {
 	t.Parallel()
 	d := newDouble(t, runpodtest.Options{})
 	tb := setup(t, options{runpod: d}) // RUNPOD_CONCURRENCY 1, and no RunPod worker
 	held := tb.submitSmall(t)
 	tb.waitFor(t, keyA, held.ID, "processing")
-	late := tb.submitSmall(t, append(slices.Clone(small), part{Name: "max_queue_seconds", Value: "1"})...)
+	r := newReceiver(t)
+	secret := tb.webhookSecret(t, keyA, -1)
+	late := tb.submitSmall(t, append(hooked(r, ""), part{Name: "max_queue_seconds", Value: "1"})...)
 	if late.QueueDeadline == nil || late.QueueDeadline.Sub(late.CreatedAt).Round(time.Millisecond) != time.Second {
 		t.Fatalf("queue deadline %v of a job created at %v, want a second later", late.QueueDeadline, late.CreatedAt)
 	}
 	j := tb.waitFor(t, keyA, late.ID, "expired", "processing", "completed", "failed")
 	if j.State != "expired" || j.Error == nil || j.Error.Code != "queue_deadline_exceeded" || j.BilledSeconds != 0 || j.StartedAt != nil {
 		t.Fatalf("late job: %s, error %s, billed %g, started %v", j.State, jobError(j), j.BilledSeconds, j.StartedAt)
+	}
+	// Its webhook tells of it.
+	tb.waitDeliveries(t, keyA, late.ID, 1)
+	e := verifiedEvent(t, secret.Secret, r.delivered()[0])
+	if e.Body.Type != "job.expired" || e.Body.Data.Error == nil || e.Body.Data.Error.Code != "queue_deadline_exceeded" {
+		t.Errorf("the lapsed job's webhook: %+v", e.Body)
 	}
 	var pb problemBody
 	if resp := tb.call(t, http.MethodGet, "/result/"+late.ID, keyA, nil, "", &pb); resp.StatusCode != http.StatusConflict {
