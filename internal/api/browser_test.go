@@ -72,8 +72,9 @@ func TestDashboardInABrowser(t *testing.T) {
 	wait("the dashboard", `location.pathname === "/dashboard"`)
 	run("marking the page", chromedp.Evaluate[chromedp.Void](`window.__sameDocument = true`))
 	wait("every panel", `(() => { const ps = [...document.querySelectorAll("section.panel[data-panel]")];
-		return ps.length === 12 && ps.every(p => p.dataset.state === "ready" ||
-			(p.dataset.panel === "gpu" && p.dataset.state === "empty") || (p.dataset.panel === "runpod" && p.dataset.state === "off")); })()`)
+		return ps.length === 13 && ps.every(p => p.dataset.state === "ready" ||
+			(p.dataset.panel === "gpu" && p.dataset.state === "empty") || (p.dataset.panel === "runpod" && p.dataset.state === "off") ||
+			(p.dataset.panel === "webhooks" && p.dataset.state === "empty")); })()`)
 	if got := text("stat-completed"); got != "3" {
 		t.Errorf("completed shows %q, want 3", got)
 	}
@@ -82,6 +83,10 @@ func TestDashboardInABrowser(t *testing.T) {
 	}
 	if got := text("stat-success"); !strings.HasPrefix(got, "75") {
 		t.Errorf("success rate shows %q, want 75 %%", got)
+	}
+	// The store reads webhook health: the panel is there, and no endpoint fails.
+	if w := panel("webhooks"); !strings.Contains(w, "No failing webhook endpoints in the last 24 h") {
+		t.Errorf("the webhooks panel says %q", w)
 	}
 	if gpu := panel("gpu"); !strings.Contains(gpu, "no GPU workers") {
 		t.Errorf("the GPU panel says %q", gpu)

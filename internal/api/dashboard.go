@@ -224,7 +224,8 @@ func opDashboardData() huma.Operation {
 			"generation time percentiles (nearest-rank, of completed jobs); cost today, this month and forecast for the " +
 			"month's end (days and months in COST_TIMEZONE); per-step series; GPU utilisation; requests per hour and per " +
 			"day; workers' busy ratio; top customers by cost; recent failures; with BACKEND=runpod, the RunPod endpoint's " +
-			"workers by state and queue as last read, and when (`runpod`, null with another backend). Read with the " +
+			"workers by state and queue as last read, and when (`runpod`, null with another backend); the customers whose " +
+			"webhook endpoints failed in the last 24 h, whatever the range (`webhooks`). Read with the " +
 			"dashboard's session cookie or an admin key.",
 	}
 }

@@ -116,13 +116,19 @@ func (a *App) prune(ctx context.Context) error {
 }
 
 // monitor answers the dashboard's refreshes, with the RunPod endpoint's
-// health as last read when the backend is RunPod (watchRunPod first). Its
+// health as last read when the backend is RunPod (watchRunPod first), the
+// alerts' state and the customers' failing webhook endpoints. Its
 // cache of the history is filled in the background from the start.
 func (a *App) monitor() *stats.Service {
 	svc := &stats.Service{History: a.Store, Location: a.Config.CostLocation, Price: a.backend().Price,
 		Retention: a.Config.MetricsRetention, Alerts: a.Store, Channels: a.channelIDs(), Cap: a.spendingCap()}
 	if b := a.Config.CostMonthlyBudget; b > 0 {
 		svc.Budget = &b
+	}
+	// The webhooks panel, from a store that keeps deliveries (any other
+	// leaves the dashboard's webhooks null, and the panel hidden).
+	if w, ok := any(a.Store).(stats.WebhookHealthReader); ok && a.Store != nil {
+		svc.Webhooks = w
 	}
 	if a.runpodHealth != nil {
 		svc.RunPod = a.runpodHealth.dashboard

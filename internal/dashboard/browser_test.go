@@ -147,15 +147,15 @@ func eval[T any](t *testing.T, ctx context.Context, js string) T {
 }
 
 // panelsAre is a condition: every panel in the state its name maps to,
-// "ready" for those not named but RunPod's and the alerts', "off"
-// (hidden) unless named.
+// "ready" for those not named but RunPod's, the alerts' and the
+// webhooks', "off" (hidden) unless named.
 func panelsAre(states map[string]string) string {
-	want := map[string]string{"runpod": "off", "alerts": "off"}
+	want := map[string]string{"runpod": "off", "alerts": "off", "webhooks": "off"}
 	maps.Copy(want, states)
 	b, _ := json.Marshal(want)
 	return `(() => { const want = ` + string(b) + `;
 		const ps = [...document.querySelectorAll('section.panel[data-panel]')];
-		return ps.length === 12 && ps.every(p => p.dataset.state === (want[p.dataset.panel] || 'ready') &&
+		return ps.length === 13 && ps.every(p => p.dataset.state === (want[p.dataset.panel] || 'ready') &&
 			p.hidden === (p.dataset.state === 'off')); })()`
 }
 

@@ -129,8 +129,8 @@ func TestPageShowsItsDataAsText(t *testing.T) {
 		t.Errorf("logout form: %+v", logout)
 	}
 	panels := find(els, func(e *element) bool { return e.attrs["data-panel"] != "" })
-	if len(panels) != 12 {
-		t.Errorf("%d panels, want 12", len(panels))
+	if len(panels) != 13 {
+		t.Errorf("%d panels, want 13", len(panels))
 	}
 	for _, p := range panels {
 		if p.name != "section" || !strings.Contains(p.attrs["class"], "panel") || p.attrs["data-state"] != "loading" {

@@ -26,8 +26,9 @@ type data struct {
 	Workers        []worker      `json:"workers"`
 	TopCustomers   []customer    `json:"top_customers"`
 	RecentFailures []failure     `json:"recent_failures"`
-	RunPod         *runpod       `json:"runpod"` // null: not BACKEND=runpod
-	Alerts         *alerts       `json:"alerts"` // null: a server without alert state
+	RunPod         *runpod       `json:"runpod"`   // null: not BACKEND=runpod
+	Alerts         *alerts       `json:"alerts"`   // null: a server without alert state
+	Webhooks       *webhooks     `json:"webhooks"` // null: a server without webhook health
 }
 
 type now struct {
@@ -215,6 +216,51 @@ func sampleAlerts(at time.Time) *alerts {
 			},
 		},
 		Cap: &spendingCap{DailyUSD: num(10), MonthlyUSD: num(200)},
+	}
+}
+
+// webhooks is the customers whose webhook endpoints failed in the 24 h
+// since since.
+type webhooks struct {
+	Since   time.Time        `json:"since"`
+	Failing []failingWebhook `json:"failing"`
+}
+
+// failingWebhook is one customer's deliveries of the window; last_status
+// 0 is no answer, last_delivered_at null is none delivered.
+type failingWebhook struct {
+	Customer        string     `json:"customer"`
+	Endpoint        string     `json:"endpoint"`
+	Deliveries      int        `json:"deliveries"`
+	Delivered       int        `json:"delivered"`
+	Retrying        int        `json:"retrying"`
+	Failed          int        `json:"failed"`
+	LastStatus      int        `json:"last_status"`
+	LastError       string     `json:"last_error"`
+	LastAttemptAt   time.Time  `json:"last_attempt_at"`
+	LastDeliveredAt *time.Time `json:"last_delivered_at"`
+}
+
+// sampleWebhooks is the webhooks' state at at: acme's endpoint refuses
+// connections (one delivery given up, two retrying, one delivered two
+// hours ago), umbrella's answers 500 with markup and never delivered.
+func sampleWebhooks(at time.Time) *webhooks {
+	return &webhooks{
+		Since: at.Add(-24 * time.Hour),
+		Failing: []failingWebhook{
+			{
+				Customer: "acme", Endpoint: "https://hooks.acme.example/… #1f2e3d4c",
+				Deliveries: 12, Delivered: 9, Retrying: 2, Failed: 1, LastStatus: 0,
+				LastError:     "post to https://hooks.acme.example/… #1f2e3d4c: dial tcp 203.0.113.7:443: connect: connection refused",
+				LastAttemptAt: at.Add(-3 * time.Minute), LastDeliveredAt: timeAt(at.Add(-2 * time.Hour)),
+			},
+			{
+				Customer: "umbrella", Endpoint: "https://umbrella.example/… #0a0b0c0d",
+				Deliveries: 1, Retrying: 1, LastStatus: 500,
+				LastError:     `status 500 "<img src=x onerror=\"document.title='pwned'\">"`,
+				LastAttemptAt: at.Add(-20 * time.Minute),
+			},
+		},
 	}
 }
 

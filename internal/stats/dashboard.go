@@ -93,6 +93,7 @@ type Dashboard struct {
 	RecentFailures []Failure       `json:"recent_failures"`
 	RunPod         *RunPodPanel    `json:"runpod" doc:"The RunPod endpoint's workers and queue as last read; null unless BACKEND=runpod"`
 	Alerts         *AlertsPanel    `json:"alerts" doc:"Firing alerts, alert channels and the spending cap"`
+	Webhooks       *WebhooksPanel  `json:"webhooks" doc:"Customers whose webhook endpoints failed in the last 24 h, whatever the range; null when the service does not read webhook deliveries"`
 }
 
 // QueueNow is the queue at the moment of the refresh.

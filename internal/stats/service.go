@@ -30,6 +30,9 @@ type Service struct {
 	Alerts   store.Alerts
 	Channels []string
 	Cap      *Cap
+	// Webhooks, if set, make the webhooks panel: the customers whose
+	// webhook endpoints failed in the last 24 h; nil: the field is null.
+	Webhooks WebhookHealthReader
 
 	cache quarters // the quarter-hours that are over, read once
 }
@@ -50,11 +53,18 @@ func (s *Service) Dashboard(ctx context.Context, name string) (*Dashboard, error
 		q.RunPod = &h
 	}
 	d, err := fetch(ctx, s.History, q, &s.cache)
-	if err != nil || s.Alerts == nil {
-		return d, err
-	}
-	if d.Alerts, err = Alerts(ctx, s.Alerts, s.Channels, s.Cap); err != nil {
+	if err != nil {
 		return nil, err
+	}
+	if s.Alerts != nil {
+		if d.Alerts, err = Alerts(ctx, s.Alerts, s.Channels, s.Cap); err != nil {
+			return nil, err
+		}
+	}
+	if s.Webhooks != nil {
+		if d.Webhooks, err = Webhooks(ctx, s.Webhooks, q.Now); err != nil {
+			return nil, err
+		}
 	}
 	return d, nil
 }

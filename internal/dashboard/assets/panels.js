@@ -335,6 +335,43 @@
       return 'ready';
     },
 
+    // webhooks lists the customers whose webhook endpoints failed in the
+    // last 24 h (whatever the range), most given up first: the endpoint as
+    // displayed (never its URL), how many deliveries retry, were given up
+    // and arrived, the last failure and when, and the last delivery.
+    // Without webhook health (an older server: webhooks null) the panel
+    // is hidden.
+    webhooks(panel, d) {
+      const w = d.webhooks;
+      panel.hidden = !w || typeof w !== 'object';
+      if (panel.hidden) return 'off';
+      const now = f.date(d.generated_at) || new Date();
+      const failing = Array.isArray(w.failing) ? w.failing : [];
+      text('webhooks-count', failing.length ? `${f.count(failing.length)} failing, last 24 h` : 'failing endpoints, last 24 h');
+      const rows = failing.map((x) => {
+        const tried = moment(x.last_attempt_at);
+        const delivered = moment(x.last_delivered_at);
+        const status = f.isNum(x.last_status) && x.last_status > 0 ? 'HTTP ' + x.last_status : 'no answer';
+        const why = node('span', 'webhook-failure');
+        why.append(node('span', 'webhook-status', status));
+        if (x.last_error) why.append(' ', node('span', 'webhook-error', x.last_error));
+        const tr = row([
+          { text: x.customer, cls: 'customer', title: x.customer },
+          { text: x.endpoint, cls: 'mono endpoint', title: x.endpoint },
+          { text: f.count(x.retrying), cls: 'num' + (x.retrying > 0 ? ' warn' : '') },
+          { text: f.count(x.failed), cls: 'num' + (x.failed > 0 ? ' bad' : '') },
+          { text: `${f.count(x.delivered)} / ${f.count(x.deliveries)}`, cls: 'num' },
+          { node: why, cls: 'message', title: status + (x.last_error ? ': ' + x.last_error : '') },
+          { node: at(tried, now), cls: 'num', title: tried ? f.fullTime(tried) + ' (' + f.ago(tried, now) + ')' : '' },
+          { node: delivered ? at(delivered, now) : node('span', 'outcome never', 'none'), cls: 'num',
+            title: delivered ? f.fullTime(delivered) : 'Nothing delivered in the last 24 h' },
+        ]);
+        tr.dataset.customer = String(x.customer || '');
+        return tr;
+      });
+      return fill(panel, rows, 'No failing webhook endpoints in the last 24 h');
+    },
+
     'requests-hourly'(panel, d, view) {
       return requests(panel, (d.requests || {}).hourly, view, 3600, false);
     },
