@@ -135,7 +135,8 @@ type Webhooks interface {
 	// enqueues it (none enqueued when one is already waiting), returning
 	// it; ErrNotFound when the job has none.
 	RedeliverWebhook(ctx context.Context, jobID string) (*WebhookDelivery, error)
-	// WebhookHealth sums, per owner, the deliveries created at or after
-	// since that failed at least once.
+	// WebhookHealth sums, per owner with at least one delivery retrying
+	// or given up, the deliveries created at or after since that were
+	// attempted.
 	WebhookHealth(ctx context.Context, since time.Time) ([]WebhookHealth, error)
 }
