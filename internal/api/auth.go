@@ -131,6 +131,7 @@ func (a *api) identify(ctx context.Context, addr, header string, scopes []string
 			"a valid API key is required: send Authorization: Bearer <key>").WithHeader("WWW-Authenticate", `Bearer realm="avatar-api"`)
 	}
 	logging.AddToRequest(ctx, slog.String("key_id", id.KeyID), slog.String("customer", id.Customer))
+	noteOwner(ctx, id.Owner())
 	for _, scope := range scopes {
 		if !id.Has(scope) {
 			return auth.Identity{}, problem.Newf(http.StatusForbidden, CodeForbidden, "this key lacks the %s scope", scope)

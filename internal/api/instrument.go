@@ -1,16 +1,20 @@
 package api
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
 // RequestCounter counts answered requests by status for the dashboard's
 // per-minute rollups (rollup.Recorder).
 type RequestCounter interface {
-	Request(status int)
+	// Request counts an answered request, as one of owner's when owner
+	// is not "" (its key was valid).
+	Request(owner string, status int)
 	// Refused counts a request of owner refused by its rate limit.
 	Refused(owner string)
 }
@@ -28,6 +32,8 @@ func (a *api) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
+		who := &requestOwner{}
+		r = r.WithContext(context.WithValue(r.Context(), requestOwnerKey{}, who))
 		defer func() {
 			v := recover()
 			status := rec.status
@@ -40,7 +46,7 @@ func (a *api) instrument(next http.Handler) http.Handler {
 			_, path, _ := strings.Cut(r.Pattern, " ")
 			a.Metrics.ObserveRequest(path, r.Method, status, time.Since(start))
 			if a.Requests != nil && !selfMonitoring(path) {
-				a.Requests.Request(status)
+				a.Requests.Request(who.get(), status)
 			}
 			if v != nil {
 				panic(v)
@@ -48,6 +54,31 @@ func (a *api) instrument(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(rec, r)
 	})
+}
+
+// requestOwner is who made a request, once its key was checked: filled
+// by identify, read by instrument when the answer is sent (handlers may
+// run on other goroutines, an SSE stream's say).
+type requestOwner struct {
+	mu    sync.Mutex
+	owner string
+}
+
+type requestOwnerKey struct{}
+
+func (o *requestOwner) get() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.owner
+}
+
+// noteOwner records the owner of ctx's request for its count.
+func noteOwner(ctx context.Context, owner string) {
+	if o, ok := ctx.Value(requestOwnerKey{}).(*requestOwner); ok {
+		o.mu.Lock()
+		o.owner = owner
+		o.mu.Unlock()
+	}
 }
 
 // selfMonitoring reports whether a route is the service watching itself.

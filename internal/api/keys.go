@@ -56,9 +56,7 @@ func (a *api) createKey(ctx context.Context, in *createKeyInput) (*createdKeyOut
 	out := &createdKeyOutput{}
 	out.Body.Key, out.Body.Record = c.Key, *c.Record
 	if in.Body.Webhook != "" {
-		if out.Body.WebhookSecret, err = a.ensureSecret(ctx, c.Record.Customer); err != nil {
-			return nil, err
-		}
+		out.Body.WebhookSecret = a.ensureSecret(ctx, c.Record.Customer)
 	}
 	return out, nil
 }
@@ -168,9 +166,7 @@ func (a *api) updateKey(ctx context.Context, in *updateKeyInput) (*keyOutput, er
 	out := &keyOutput{}
 	out.Body.Key = *k
 	if in.Body.Webhook != nil && *in.Body.Webhook != "" {
-		if out.Body.WebhookSecret, err = a.ensureSecret(ctx, k.Customer); err != nil {
-			return nil, err
-		}
+		out.Body.WebhookSecret = a.ensureSecret(ctx, k.Customer)
 	}
 	return out, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/avatar-api/avatar-api/internal/api"
 	"github.com/avatar-api/avatar-api/internal/config"
 	"github.com/avatar-api/avatar-api/internal/store"
+	"github.com/avatar-api/avatar-api/internal/testkit"
 )
 
 // usageOf asks GET /usage with query.
@@ -150,4 +151,42 @@ func TestUsage(t *testing.T) {
 			t.Errorf("%v: %d %+v, %d buckets", q, status, pb, len(u.Buckets))
 		}
 	}
+}
+
+// TestUsageRequests: GET /usage counts the requests a customer's keys
+// made, whatever their answer (a 404 too), once the key was valid: not
+// a request with a wrong key, not another customer's, not the health
+// checks; /usage's own request counts after its answer.
+func TestUsageRequests(t *testing.T) {
+	t.Parallel()
+	tb := setup(t, options{noWorkers: true})
+	for range 3 {
+		if resp := tb.call(t, http.MethodGet, "/jobs", keyB, nil, "", nil); resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET /jobs: %d", resp.StatusCode)
+		}
+	}
+	if resp := tb.call(t, http.MethodGet, "/status/0193a8e2-c4f3-7c2a-9b1d-5e6f7a8b9c0d", keyB, nil, "", nil); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("GET /status of no job: %d", resp.StatusCode)
+	}
+	tb.call(t, http.MethodGet, "/jobs", "not-a-key", nil, "", nil)
+	tb.call(t, http.MethodGet, "/health", "", nil, "", nil)
+	tb.call(t, http.MethodGet, "/jobs", keyA, nil, "", nil)
+	counted := func() int64 {
+		bs, err := tb.store.UsagePer(context.Background(), store.UsageParams{Owner: store.CustomerOwner("customer-b"),
+			BucketParams: store.BucketParams{Window: store.Window{From: time.Now().Add(-time.Hour), To: time.Now().Add(time.Hour)}, Step: time.Hour}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		for _, b := range bs {
+			n += b.Requests
+		}
+		return n
+	}
+	testkit.WaitFor(t, 10*time.Second, "customer B's requests to be counted", func() bool { return counted() >= 4 })
+	u, pb, status := tb.usageOf(t, keyB, url.Values{})
+	if status != http.StatusOK || u.Total.Requests != 4 {
+		t.Fatalf("usage: %d %+v, requests %d, want 4", status, pb, u.Total.Requests)
+	}
+	testkit.WaitFor(t, 10*time.Second, "the usage request to be counted", func() bool { return counted() == 5 })
 }

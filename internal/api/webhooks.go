@@ -151,17 +151,20 @@ func (a *api) redeliver(ctx context.Context, in *jobIDInput) (*deliveryOutput, e
 }
 
 // ensureSecret makes customer's signing secret if they have none, when
-// an operator gives their key a default webhook URL: its jobs would be
-// refused without one. It returns the new secret, to show once, or "".
-func (a *api) ensureSecret(ctx context.Context, customer string) (string, error) {
-	if _, err := a.hooks().Info(ctx, customer); !errors.Is(err, webhook.ErrNoSecret) {
-		return "", err
-	}
-	s, err := a.hooks().Rotate(ctx, customer, 0)
+// an operator has given their key a default webhook URL: its jobs would
+// be refused without one. It returns the new secret, to show once, or
+// "": they had one, or it could not be made (logged; the key's change
+// stands, and the customer can make one with POST /webhooks/secret).
+func (a *api) ensureSecret(ctx context.Context, customer string) string {
+	s, err := a.hooks().Ensure(ctx, customer)
 	if err != nil {
-		return "", err
+		a.Log.ErrorContext(ctx, "making a customer's webhook secret failed", "customer", customer, "error", err)
+		return ""
 	}
-	return s.Secret, nil
+	if s == nil {
+		return ""
+	}
+	return s.Secret
 }
 
 // hooks is the webhook service; without one its routes answer 503.
@@ -175,6 +178,7 @@ func (a *api) hooks() webhookService {
 type webhookService interface {
 	Rotate(ctx context.Context, customer string, grace time.Duration) (*webhook.Secret, error)
 	Info(ctx context.Context, customer string) (*webhook.SecretInfo, error)
+	Ensure(ctx context.Context, customer string) (*webhook.Secret, error)
 	Deliveries(ctx context.Context, jobID string) ([]webhook.Delivery, error)
 	Redeliver(ctx context.Context, jobID string) (*webhook.Delivery, error)
 }
@@ -189,6 +193,7 @@ func (noWebhooks) Rotate(context.Context, string, time.Duration) (*webhook.Secre
 func (noWebhooks) Info(context.Context, string) (*webhook.SecretInfo, error) {
 	return nil, errNoWebhooks
 }
+func (noWebhooks) Ensure(context.Context, string) (*webhook.Secret, error) { return nil, errNoWebhooks }
 func (noWebhooks) Deliveries(context.Context, string) ([]webhook.Delivery, error) {
 	return nil, errNoWebhooks
 }

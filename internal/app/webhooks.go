@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"log/slog"
 
 	"github.com/avatar-api/avatar-api/internal/api"
@@ -27,9 +28,20 @@ func signingSecret(cfg *config.Config) ([]byte, error) {
 
 // NewWebhooks builds the webhook service of the configuration without a
 // renderer: enough to check and seal URLs and to make secrets (the keys
-// command); App.Webhooks builds the one that delivers.
+// command); App.Webhooks builds the one that delivers. It uses the
+// servers' signing secret and never makes one: a secret of its own would
+// seal URLs and make customers' secrets the servers cannot use.
 func NewWebhooks(cfg *config.Config, st *sqlstore.Store, log *slog.Logger) (*webhook.Service, error) {
-	return newWebhooks(cfg, st, log, nil, nil)
+	secret := []byte(cfg.SigningSecret)
+	if len(secret) == 0 {
+		var err error
+		if secret, err = local.LoadSecret(joinData(cfg, "signing.key")); errors.Is(err, fs.ErrNotExist) {
+			return nil, errors.New("SIGNING_SECRET is not set and DATA_DIR has no signing.key: set SIGNING_SECRET as the servers have it, or run this where their DATA_DIR is (after a server has started once)")
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	return buildWebhooks(cfg, secret, st, log, nil, nil)
 }
 
 func newWebhooks(cfg *config.Config, st *sqlstore.Store, log *slog.Logger, render webhook.Renderer, obs webhook.Observer) (*webhook.Service, error) {
@@ -37,6 +49,10 @@ func newWebhooks(cfg *config.Config, st *sqlstore.Store, log *slog.Logger, rende
 	if err != nil {
 		return nil, err
 	}
+	return buildWebhooks(cfg, secret, st, log, render, obs)
+}
+
+func buildWebhooks(cfg *config.Config, secret []byte, st *sqlstore.Store, log *slog.Logger, render webhook.Renderer, obs webhook.Observer) (*webhook.Service, error) {
 	if log != nil {
 		log = log.With("component", "webhooks")
 	}
@@ -71,6 +87,9 @@ func (a *App) renderWebhook(ctx context.Context, d *store.WebhookDelivery) ([]by
 		return nil, errors.New("no job service to render webhooks with")
 	}
 	j, err := jobs.Get(ctx, d.Owner, d.JobID)
+	if errors.Is(err, job.ErrNotFound) {
+		return nil, webhook.ErrGone
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -387,11 +387,8 @@ func (k *keysCmd) webhookSecret(ctx context.Context, args []string) error {
 // theirs gets a default webhook URL and they have none (their jobs would
 // be refused), and prints it once.
 func (k *keysCmd) ensureSecret(ctx context.Context, customer string) error {
-	if _, err := k.hooks.Info(ctx, customer); !errors.Is(err, webhook.ErrNoSecret) {
-		return err
-	}
-	s, err := k.hooks.Rotate(ctx, customer, 0)
-	if err != nil {
+	s, err := k.hooks.Ensure(ctx, customer)
+	if err != nil || s == nil {
 		return err
 	}
 	fmt.Fprintf(k.out, "\n%s\n\n%s had no webhook signing secret: the one above was made, and is shown only now; give it to the customer.\n", s.Secret, customer)

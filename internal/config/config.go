@@ -364,7 +364,7 @@ var vars = []Var{
 		Name:    "SIGNING_SECRET",
 		Default: "",
 		Secret:  true,
-		Doc:     "Secret (32+ bytes) that signs local download URLs. Empty: generated once into DATA_DIR/signing.key. Give every replica the same one.",
+		Doc:     "Secret (32+ bytes) that signs local download URLs and RunPod's webhook tokens, seals customers' webhook URLs and derives their webhook signing secrets. Empty: generated once into DATA_DIR/signing.key. Give every replica, worker and `keys` command the same one; changing it invalidates customers' webhook secrets and stored webhook URLs (docs/keys.md).",
 		set: func(c *Config, v string) error {
 			if v != "" && len(v) < 32 {
 				return errors.New("must be at least 32 characters")

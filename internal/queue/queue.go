@@ -142,6 +142,9 @@ const Webhooks = "webhooks"
 // (store.WebhookDelivery).
 type DeliverWebhookArgs struct {
 	DeliveryID string `json:"delivery_id"`
+	// Redelivery is the generation: 0 for the event's own entry, n for
+	// the customer's nth redelivery.
+	Redelivery int `json:"redelivery,omitempty"`
 }
 
 // Kind identifies the job type in River's table.
@@ -151,8 +154,8 @@ func (DeliverWebhookArgs) Kind() string { return "deliver_webhook" }
 // retry window (24 h) ends it first.
 const DeliverWebhookAttempts = 100
 
-// InsertOpts keeps one job per delivery while it waits, runs or retries,
-// so that a redelivery of one still going adds none.
+// InsertOpts keeps one job per delivery and generation while it waits,
+// runs or retries.
 func (DeliverWebhookArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: Webhooks, MaxAttempts: DeliverWebhookAttempts, UniqueOpts: river.UniqueOpts{
 		ByArgs: true,

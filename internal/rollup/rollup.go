@@ -19,6 +19,7 @@ type Writer interface {
 	AddRequests(ctx context.Context, counts []store.RequestCount) error
 	AddWorkerTime(ctx context.Context, use []store.WorkerTime) error
 	AddRefusals(ctx context.Context, counts []store.RefusalCount) error
+	AddOwnerRequests(ctx context.Context, counts []store.OwnerRequestCount) error
 }
 
 // Recorder counts one process's requests and workers' time until they are
@@ -32,6 +33,7 @@ type Recorder struct {
 	mu       sync.Mutex
 	requests map[reqKey]int64
 	refusals map[refusalKey]int64
+	owners   map[refusalKey]int64     // requests per owner
 	work     map[time.Time]*minuteUse // by minute
 	slots    int                      // workers of this process
 	busy     int                      // of which running a job
@@ -64,18 +66,23 @@ func New(w Writer, name string, log *slog.Logger, now func() time.Time) *Recorde
 	if now == nil {
 		now = time.Now
 	}
-	return &Recorder{w: w, name: name, now: now, log: log, requests: map[reqKey]int64{}, refusals: map[refusalKey]int64{}, work: map[time.Time]*minuteUse{}, since: now()}
+	return &Recorder{w: w, name: name, now: now, log: log, requests: map[reqKey]int64{}, refusals: map[refusalKey]int64{}, owners: map[refusalKey]int64{}, work: map[time.Time]*minuteUse{}, since: now()}
 }
 
-// Request counts one answered request with its status code.
-func (r *Recorder) Request(status int) {
+// Request counts one answered request with its status code, and as one
+// of owner's when owner is not "" (an authenticated customer's: GET
+// /usage reports them).
+func (r *Recorder) Request(owner string, status int) {
 	class := classOf(status)
 	if class == "" {
 		return
 	}
-	k := reqKey{r.now().Truncate(time.Minute), class}
+	m := r.now().Truncate(time.Minute)
 	r.mu.Lock()
-	r.requests[k]++
+	r.requests[reqKey{m, class}]++
+	if owner != "" {
+		r.owners[refusalKey{m, owner}]++
+	}
 	r.mu.Unlock()
 }
 
@@ -168,8 +175,8 @@ func (r *Recorder) advance() {
 func (r *Recorder) Flush(ctx context.Context) error {
 	r.mu.Lock()
 	r.advance()
-	reqs, work, refusals := r.requests, r.work, r.refusals
-	r.requests, r.work, r.refusals = map[reqKey]int64{}, map[time.Time]*minuteUse{}, map[refusalKey]int64{}
+	reqs, work, refusals, owners := r.requests, r.work, r.refusals, r.owners
+	r.requests, r.work, r.refusals, r.owners = map[reqKey]int64{}, map[time.Time]*minuteUse{}, map[refusalKey]int64{}, map[refusalKey]int64{}
 	r.mu.Unlock()
 
 	counts := make([]store.RequestCount, 0, len(reqs))
@@ -184,24 +191,32 @@ func (r *Recorder) Flush(ctx context.Context) error {
 	for k, n := range refusals {
 		refused = append(refused, store.RefusalCount{Minute: k.minute, Replica: r.name, Owner: k.owner, Refusals: n})
 	}
+	perOwner := make([]store.OwnerRequestCount, 0, len(owners))
+	for k, n := range owners {
+		perOwner = append(perOwner, store.OwnerRequestCount{Minute: k.minute, Replica: r.name, Owner: k.owner, Requests: n})
+	}
 	err := r.w.AddRequests(ctx, counts)
 	if err != nil {
-		r.keep(reqs, work, refusals)
+		r.keep(reqs, work, refusals, owners)
 		return err
 	}
 	if err := r.w.AddWorkerTime(ctx, use); err != nil {
-		r.keep(nil, work, refusals)
+		r.keep(nil, work, refusals, owners)
 		return err
 	}
 	if err := r.w.AddRefusals(ctx, refused); err != nil {
-		r.keep(nil, nil, refusals)
+		r.keep(nil, nil, refusals, owners)
+		return err
+	}
+	if err := r.w.AddOwnerRequests(ctx, perOwner); err != nil {
+		r.keep(nil, nil, nil, owners)
 		return err
 	}
 	return nil
 }
 
 // keep puts unwritten counts back, to be added to what came meanwhile.
-func (r *Recorder) keep(reqs map[reqKey]int64, work map[time.Time]*minuteUse, refusals map[refusalKey]int64) {
+func (r *Recorder) keep(reqs map[reqKey]int64, work map[time.Time]*minuteUse, refusals, owners map[refusalKey]int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for k, n := range reqs {
@@ -209,6 +224,9 @@ func (r *Recorder) keep(reqs map[reqKey]int64, work map[time.Time]*minuteUse, re
 	}
 	for k, n := range refusals {
 		r.refusals[k] += n
+	}
+	for k, n := range owners {
+		r.owners[k] += n
 	}
 	for m, u := range work {
 		cur := r.work[m]

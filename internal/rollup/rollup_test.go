@@ -43,13 +43,13 @@ func TestRequestsAndWorkerTime(t *testing.T) {
 	c := &clock{t0}
 	r := rollup.New(s, "host:1", quiet, c.now)
 	r.SetSlots(2)
-	r.Request(200)
-	r.Request(201)
-	r.Request(404)
-	r.Request(999) // not a status: not counted
+	r.Request("customer:acme", 200)
+	r.Request("customer:acme", 201)
+	r.Request("customer:acme", 404)
+	r.Request("customer:acme", 999) // not a status: not counted
 	r.RunStarted()
 	c.t = c.t.Add(45 * time.Second) // 10:01:15: 30 s in minute 10:00, 15 s in 10:01
-	r.Request(503)
+	r.Request("customer:acme", 503)
 	if !r.Busy() {
 		t.Fatal("a running job does not make the workers busy")
 	}
@@ -59,7 +59,7 @@ func TestRequestsAndWorkerTime(t *testing.T) {
 	must(t, r.Flush(ctx))
 
 	other := rollup.New(s, "host:2", quiet, c.now)
-	other.Request(200)
+	other.Request("customer:acme", 200)
 	must(t, other.Flush(ctx))
 
 	w := store.Window{From: t0.Add(-time.Hour), To: t0.Add(time.Hour)}
@@ -77,6 +77,21 @@ func TestRequestsAndWorkerTime(t *testing.T) {
 		if got[k] != n {
 			t.Fatalf("requests = %v, want %v", got, want)
 		}
+	}
+	// The customer's own: every request with a status, both processes'.
+	usage, err := s.UsagePer(ctx, store.UsageParams{BucketParams: store.BucketParams{Window: w, Step: time.Minute}, Owner: "customer:acme"})
+	must(t, err)
+	perCustomer := map[string]int64{}
+	for _, b := range usage {
+		perCustomer[b.Start.Format("15:04")] += b.Requests
+	}
+	if perCustomer["10:00"] != 3 || perCustomer["10:01"] != 2 || len(perCustomer) != 2 {
+		t.Fatalf("the customer's requests = %v, want 3 at 10:00 and 2 at 10:01", perCustomer)
+	}
+	r.Request("", 200) // no valid key: no customer's
+	must(t, r.Flush(ctx))
+	if usage, _ := s.UsagePer(ctx, store.UsageParams{BucketParams: store.BucketParams{Window: w, Step: time.Hour}, Owner: ""}); len(usage) != 0 {
+		t.Fatalf("a request without a customer counted as one's: %+v", usage)
 	}
 	use, err := s.WorkersPer(ctx, store.BucketParams{Window: w, Step: 24 * time.Hour})
 	must(t, err)
@@ -120,13 +135,13 @@ func TestFlushKeepsWhatItCouldNotWrite(t *testing.T) {
 	r := rollup.New(&failing{Writer: s, n: 1}, "host:1", quiet, c.now)
 	r.SetSlots(1)
 	r.RunStarted()
-	r.Request(200)
+	r.Request("customer:acme", 200)
 	r.Refused("customer:acme")
 	c.t = c.t.Add(10 * time.Second)
 	if err := r.Flush(ctx); err == nil {
 		t.Fatal("the failed write was not reported")
 	}
-	r.Request(200)
+	r.Request("customer:acme", 200)
 	r.Refused("customer:acme")
 	r.Refused("customer:globex")
 	must(t, r.Flush(ctx))
@@ -167,13 +182,13 @@ func TestRunFlushesOnTicksAndAtTheEnd(t *testing.T) {
 		}
 		return n
 	}
-	r.Request(200)
+	r.Request("customer:acme", 200)
 	tick <- t0
 	tick <- t0 // the first tick's flush has ended once the second is taken
 	if n := count(); n != 1 {
 		t.Fatalf("after a tick: %d requests written, want 1", n)
 	}
-	r.Request(200)
+	r.Request("customer:acme", 200)
 	cancel()
 	<-done
 	if n := count(); n != 2 {

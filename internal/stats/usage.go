@@ -31,6 +31,7 @@ type UsageQuery struct {
 // UsageFigures are one bucket's figures, or a report's totals.
 type UsageFigures struct {
 	Start, End                                    time.Time
+	Requests                                      int64 // API requests answered
 	Submitted                                     int64
 	Completed, Failed, Cancelled, Expired, Lapsed int64
 	Video, Billed                                 time.Duration
@@ -160,6 +161,7 @@ func UsageOf(ctx context.Context, h store.History, q UsageQuery, loc *time.Locat
 }
 
 func (f *UsageFigures) add(r store.UsageBucket) {
+	f.Requests += r.Requests
 	f.Submitted += r.Submitted
 	f.Completed += r.Completed
 	f.Failed += r.Failed

@@ -166,6 +166,15 @@ type RefusalCount struct {
 	Refusals int64
 }
 
+// OwnerRequestCount is one owner's requests of one minute answered by one
+// replica.
+type OwnerRequestCount struct {
+	Minute   time.Time
+	Replica  string
+	Owner    string
+	Requests int64
+}
+
 // OwnerRefusals is how many of one owner's requests the rate limit
 // refused.
 type OwnerRefusals struct {

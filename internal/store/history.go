@@ -20,6 +20,8 @@ type History interface {
 	AddGPUSamples(ctx context.Context, samples []GPUSample) error
 	// AddRefusals adds rate-limit refusals to their minutes' rollups.
 	AddRefusals(ctx context.Context, counts []RefusalCount) error
+	// AddOwnerRequests adds owners' requests to their minutes' rollups.
+	AddOwnerRequests(ctx context.Context, counts []OwnerRequestCount) error
 	// Prune deletes rollups (refusals' included) and GPU readings from before p.Before, and
 	// sessions expired at p.Now. Jobs and their charges are kept.
 	Prune(ctx context.Context, p PruneParams) (int64, error)

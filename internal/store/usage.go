@@ -15,6 +15,7 @@ type UsageParams struct {
 // (the outcomes and Video), a charge where it was made.
 type UsageBucket struct {
 	Start     time.Time
+	Requests  int64 // API requests answered (the owner_request_rollups)
 	Submitted int64 // jobs created
 	// Jobs that ended, by their state now: a completed job whose video has
 	// since been deleted counts as expired, so Completed+Expired are the

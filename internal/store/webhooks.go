@@ -68,16 +68,20 @@ type WebhookSecret struct {
 // written in the transaction of the transition it tells of. Its ID is the
 // webhook-id of every attempt, redeliveries included.
 type WebhookDelivery struct {
-	ID            string
-	JobID         string
-	Owner         string
-	EventID       int64
-	Type          string // job.completed, …
-	URL           string // sealed
-	Display       string
-	EventAt       time.Time // the transition's time
-	CreatedAt     time.Time
-	State         string // DeliveryPending, DeliveryDelivered, DeliveryFailed
+	ID        string
+	JobID     string
+	Owner     string
+	EventID   int64
+	Type      string // job.completed, …
+	URL       string // sealed
+	Display   string
+	EventAt   time.Time // the transition's time
+	CreatedAt time.Time
+	State     string // DeliveryPending, DeliveryDelivered, DeliveryFailed
+	// Redeliveries counts the customer's redeliveries: each enqueues a
+	// queue entry of its own, of this generation, and an entry of an
+	// older one stops.
+	Redeliveries  int
 	Attempts      int
 	LastAttemptAt *time.Time
 	LastStatus    int
@@ -95,6 +99,9 @@ type WebhookAttempt struct {
 	Error      string
 	Latency    time.Duration
 	Final      bool // no attempt follows: the delivery failed
+	// Generation is the redelivery whose queue entry made the attempt: a
+	// final failure of an older one does not fail the delivery.
+	Generation int
 }
 
 // WebhookHealth is how one customer's endpoints fared since a time: the
@@ -118,8 +125,12 @@ type WebhookHealth struct {
 type Webhooks interface {
 	// PutWebhookSecret creates a customer's secret with salt, or rotates
 	// it: the current salt becomes the previous one, valid until until
-	// (now or earlier: not at all).
+	// (now or earlier: not at all). ErrConflict if another call created
+	// it meanwhile (call again: it rotates).
 	PutWebhookSecret(ctx context.Context, customer, salt string, now, until time.Time) (*WebhookSecret, error)
+	// AddWebhookSecret creates a customer's secret with salt only if they
+	// have none; created reports whether it did.
+	AddWebhookSecret(ctx context.Context, customer, salt string, now time.Time) (created bool, err error)
 	// WebhookSecret returns a customer's secret, or ErrNotFound.
 	WebhookSecret(ctx context.Context, customer string) (*WebhookSecret, error)
 	// WebhookDelivery returns one delivery, or ErrNotFound.
@@ -128,11 +139,13 @@ type Webhooks interface {
 	// attempts, oldest first.
 	JobWebhooks(ctx context.Context, jobID string) ([]WebhookDelivery, []WebhookAttempt, error)
 	// RecordWebhookAttempt records an attempt and updates its delivery:
-	// delivered, failed when final, else pending. ErrConflict, recording
-	// nothing, when the delivery was delivered already.
+	// delivered, failed when final and of the delivery's current
+	// generation, else pending. ErrConflict, recording nothing, when the
+	// delivery was delivered already.
 	RecordWebhookAttempt(ctx context.Context, a WebhookAttempt) error
-	// RedeliverWebhook sets a job's last delivery pending again and
-	// enqueues it (none enqueued when one is already waiting), returning
+	// RedeliverWebhook sets a job's last delivery pending again, counts
+	// the redelivery and enqueues it as a new generation at once (an
+	// entry of an older one still waiting stops when it runs), returning
 	// it; ErrNotFound when the job has none.
 	RedeliverWebhook(ctx context.Context, jobID string) (*WebhookDelivery, error)
 	// WebhookHealth sums, per owner with at least one delivery retrying

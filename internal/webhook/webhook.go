@@ -50,9 +50,6 @@ const (
 // it is a delivery.
 const Timeout = 10 * time.Second
 
-// RetryWindow is how long a delivery is retried after its event.
-const RetryWindow = 24 * time.Hour
-
 // MaxGrace bounds a rotation's grace period, DefaultGrace is its default.
 const (
 	MaxGrace     = 7 * 24 * time.Hour
@@ -61,6 +58,8 @@ const (
 
 // Sentinel errors.
 var (
+	// ErrGone: a Renderer's job no longer exists; its delivery is given up.
+	ErrGone       = errors.New("the job no longer exists")
 	ErrNoDelivery = errors.New("the job has no webhook delivery") // nothing to redeliver
 	ErrNoSecret   = errors.New("no webhook signing secret")       // the customer has made none
 )
@@ -276,16 +275,42 @@ func (s *Service) Rotate(ctx context.Context, customer string, grace time.Durati
 	if grace < 0 || grace > MaxGrace {
 		return nil, refusal.New(CodeGraceInvalid, "grace must be from 0 to %d seconds", int(MaxGrace.Seconds()))
 	}
-	salt := make([]byte, 16)
-	if _, err := rand.Read(salt); err != nil {
+	salt, err := newSalt()
+	if err != nil {
 		return nil, err
 	}
 	now := s.now()
-	w, err := s.opts.Store.PutWebhookSecret(ctx, customer, hex.EncodeToString(salt), now, now.Add(grace))
+	w, err := s.opts.Store.PutWebhookSecret(ctx, customer, salt, now, now.Add(grace))
+	if errors.Is(err, store.ErrConflict) { // a first secret made meanwhile: rotate it
+		w, err = s.opts.Store.PutWebhookSecret(ctx, customer, salt, now, now.Add(grace))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("storing the webhook secret: %w", err)
 	}
 	return &Secret{Secret: stdwebhook.FormatSecret(s.key(customer, w.Salt)), CreatedAt: w.CreatedAt, PreviousUntil: w.PreviousUntil}, nil
+}
+
+// Ensure makes the customer's secret if they have none, and returns it to
+// show once; nil if they had one (it is left as it is).
+func (s *Service) Ensure(ctx context.Context, customer string) (*Secret, error) {
+	salt, err := newSalt()
+	if err != nil {
+		return nil, err
+	}
+	now := s.now().UTC().Truncate(time.Microsecond)
+	created, err := s.opts.Store.AddWebhookSecret(ctx, customer, salt, now)
+	if err != nil || !created {
+		return nil, err
+	}
+	return &Secret{Secret: stdwebhook.FormatSecret(s.key(customer, salt)), CreatedAt: now}, nil
+}
+
+func newSalt() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
 }
 
 // Info describes the customer's secret; ErrNoSecret if none.
@@ -328,10 +353,23 @@ func (s *Service) keys(ctx context.Context, customer string, now time.Time) ([][
 // responseCap is how much of an endpoint's answer is read.
 const responseCap = 4 << 10
 
-// Deliver makes one attempt to deliver a webhook and records it. final
-// says no attempt follows: a failure then gives the delivery up. An error
-// asks for another attempt.
-func (s *Service) Deliver(ctx context.Context, id string, final bool) error {
+// permanent is a cause no retry can remedy: the attempt is the last.
+type permanent struct{ error }
+
+func (p permanent) Unwrap() error { return p.error }
+
+// internal is a failure of the service itself: the customer's record of
+// the attempt says so in general words, the log has the detail.
+type internal struct {
+	error
+	public string
+}
+
+// Deliver makes one attempt of generation (queue.DeliverWebhookArgs) to
+// deliver a webhook and records it. final says no attempt follows: a
+// failure then gives the delivery up (unless a redelivery since goes on).
+// An error asks for another attempt.
+func (s *Service) Deliver(ctx context.Context, id string, generation int, final bool) error {
 	d, err := s.opts.Store.WebhookDelivery(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		s.opts.Log.WarnContext(ctx, "webhook delivery not found", "webhook_id", id)
@@ -340,20 +378,33 @@ func (s *Service) Deliver(ctx context.Context, id string, final bool) error {
 	if err != nil {
 		return err
 	}
-	if d.State == store.DeliveryDelivered {
-		return nil
+	if d.State == store.DeliveryDelivered || d.Redeliveries > generation {
+		return nil // done, or a redelivery's own entry carries it on
 	}
 	now := s.now()
 	status, latency, cause := s.send(ctx, d, now)
 	if cause != nil && ctx.Err() != nil {
 		return cause // shutting down: the attempt did not happen
 	}
+	var perm permanent
+	if errors.As(cause, &perm) {
+		final = true
+	}
 	a := store.WebhookAttempt{DeliveryID: d.ID, At: now, Delivered: cause == nil, Status: status, Latency: latency,
-		Final: cause != nil && final}
-	if cause != nil {
+		Final: cause != nil && final, Generation: generation}
+	var in internal
+	switch {
+	case errors.As(cause, &in):
+		a.Error = in.public
+		s.opts.Log.ErrorContext(ctx, "webhook attempt failed in the service", "webhook_id", d.ID, "job_id", d.JobID, "error", cause)
+	case cause != nil:
 		a.Error = cause.Error()
 	}
-	if err := s.opts.Store.RecordWebhookAttempt(ctx, a); err != nil && !errors.Is(err, store.ErrConflict) {
+	err = s.opts.Store.RecordWebhookAttempt(ctx, a)
+	if errors.Is(err, store.ErrConflict) {
+		return nil // another attempt delivered it meanwhile
+	}
+	if err != nil {
 		return fmt.Errorf("recording webhook attempt: %w", err)
 	}
 	if s.opts.Observer != nil {
@@ -378,15 +429,21 @@ func (s *Service) Deliver(ctx context.Context, id string, final bool) error {
 func (s *Service) send(ctx context.Context, d *store.WebhookDelivery, now time.Time) (int, time.Duration, error) {
 	raw, err := s.open(d.URL)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, permanent{err}
 	}
 	body, err := s.opts.Render(ctx, d)
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, ErrGone) {
+		return 0, 0, permanent{errors.New("the job no longer exists")}
+	}
 	if err != nil {
-		return 0, 0, fmt.Errorf("building the payload: %w", err)
+		return 0, 0, internal{fmt.Errorf("building the payload: %w", err), "the service could not build the webhook's body; it will retry"}
 	}
 	keys, err := s.keys(ctx, store.OwnerCustomer(d.Owner), now)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, 0, permanent{errors.New("no webhook signing secret")}
+	}
 	if err != nil {
-		return 0, 0, fmt.Errorf("reading the signing secret: %w", err)
+		return 0, 0, internal{fmt.Errorf("reading the signing secret: %w", err), "the service could not read the signing secret; it will retry"}
 	}
 	h, err := stdwebhook.Sign(keys, d.ID, now, body)
 	if err != nil {

@@ -88,7 +88,7 @@ func TestConnectTimeRefusal(t *testing.T) {
 	}
 	id := completedJob(t, st, sealed)
 	strict := service(t, st, false, func(context.Context, *store.WebhookDelivery) ([]byte, error) { return []byte(`{}`), nil })
-	if err := strict.Deliver(ctx, id, false); err == nil {
+	if err := strict.Deliver(ctx, id, 0, false); err == nil {
 		t.Fatal("a delivery to 127.0.0.1 succeeded without WEBHOOK_ALLOW_PRIVATE")
 	}
 	if hits.Load() != 0 {
@@ -99,7 +99,7 @@ func TestConnectTimeRefusal(t *testing.T) {
 		t.Fatalf("attempts %+v, %v: want one refused for a loopback address, without the URL", as, err)
 	}
 	// The service that allows private addresses delivers it.
-	if err := service(t, st, true, func(context.Context, *store.WebhookDelivery) ([]byte, error) { return []byte(`{}`), nil }).Deliver(ctx, id, false); err != nil {
+	if err := service(t, st, true, func(context.Context, *store.WebhookDelivery) ([]byte, error) { return []byte(`{}`), nil }).Deliver(ctx, id, 0, false); err != nil {
 		t.Fatal(err)
 	}
 	if hits.Load() != 1 {
@@ -127,7 +127,7 @@ func TestSealNeedsTheSameSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := other.Deliver(ctx, id, true); err != nil {
+	if err := other.Deliver(ctx, id, 0, false); err != nil { // not final, but no retry can help
 		t.Fatalf("a final attempt = %v, want nil (given up)", err)
 	}
 	ds, as, _ := st.JobWebhooks(ctx, "0193a8e2-c4f3-7c2a-9b1d-5e6f7a8b9c0d")

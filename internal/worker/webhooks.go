@@ -14,7 +14,7 @@ import (
 type Webhooker interface {
 	// Deliver makes one attempt to deliver a webhook; final says no
 	// attempt follows. An error asks for another.
-	Deliver(ctx context.Context, deliveryID string, final bool) error
+	Deliver(ctx context.Context, deliveryID string, generation int, final bool) error
 }
 
 // WebhookWindow is how long after its event a webhook is retried.
@@ -35,7 +35,7 @@ type webhookWorker struct {
 
 func (w *webhookWorker) Work(ctx context.Context, j *river.Job[queue.DeliverWebhookArgs]) error {
 	final := j.Attempt >= j.MaxAttempts || !time.Now().Before(j.CreatedAt.Add(w.window-time.Second))
-	return w.webhooks.Deliver(ctx, j.Args.DeliveryID, final)
+	return w.webhooks.Deliver(ctx, j.Args.DeliveryID, j.Args.Redelivery, final)
 }
 
 // Timeout bounds one attempt: the endpoint's 10 s and the records around

@@ -25,6 +25,11 @@ func LoadOrCreateSecret(path string) ([]byte, error) {
 	return readSecret(path)
 }
 
+// LoadSecret reads the secret LoadOrCreateSecret made, never making one:
+// for a command that must use the servers' own (an error wrapping
+// fs.ErrNotExist when there is none yet).
+func LoadSecret(path string) ([]byte, error) { return readSecret(path) }
+
 func readSecret(path string) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {

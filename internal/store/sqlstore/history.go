@@ -51,6 +51,24 @@ func (s *Store) AddRefusals(ctx context.Context, counts []store.RefusalCount) er
 	})
 }
 
+// AddOwnerRequests implements store.History.
+func (s *Store) AddOwnerRequests(ctx context.Context, counts []store.OwnerRequestCount) error {
+	if len(counts) == 0 {
+		return nil
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		for _, c := range counts {
+			_, err := tx.ExecContext(ctx, s.q(`INSERT INTO owner_request_rollups (minute, replica, owner, requests) VALUES (?, ?, ?, ?)
+				ON CONFLICT (owner, minute, replica) DO UPDATE SET requests = owner_request_rollups.requests + excluded.requests`),
+				s.t(c.Minute.Truncate(time.Minute)), c.Replica, c.Owner, c.Requests)
+			if err != nil {
+				return s.interpret(err, "adding owners' request counts")
+			}
+		}
+		return nil
+	})
+}
+
 // AddWorkerTime implements store.History.
 func (s *Store) AddWorkerTime(ctx context.Context, use []store.WorkerTime) error {
 	if len(use) == 0 {
@@ -113,6 +131,7 @@ func (s *Store) Prune(ctx context.Context, p store.PruneParams) (int64, error) {
 		{`DELETE FROM worker_rollups WHERE minute < ?`, p.Before},
 		{`DELETE FROM gpu_rollups WHERE minute < ?`, p.Before},
 		{`DELETE FROM refusal_rollups WHERE minute < ?`, p.Before},
+		{`DELETE FROM owner_request_rollups WHERE minute < ?`, p.Before},
 		{`DELETE FROM dashboard_sessions WHERE expires_at <= ?`, p.Now},
 	} {
 		res, err := s.db.ExecContext(ctx, s.q(stmt.query), s.t(stmt.at))

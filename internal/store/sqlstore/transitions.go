@@ -12,7 +12,8 @@ import (
 // Apply implements store.Store: one transaction locks the job's row, checks
 // the move against store.Machine and the attempt fence, updates the row
 // (UPDATE … RETURNING, so the row answered is the row written), bills the
-// run the move ends, records the Event, and for a cancel ends the queue
+// run the move ends, records the Event, writes the webhook delivery the
+// job asks for with its queue entry, and for a cancel ends the queue
 // entry too.
 func (s *Store) Apply(ctx context.Context, p store.ApplyParams) (store.Applied, error) {
 	rule, ok := store.Machine[p.Transition]
@@ -162,8 +163,9 @@ func (s *Store) charge(ctx context.Context, tx *sql.Tx, c *store.Charge) error {
 }
 
 // lockEvents takes the dialect's LockEvents, held until the commit: the
-// writes after it — a transition's charge and its event, the last
-// statements of their transaction — get ids in commit order.
+// writes after it — a transition's charge and its event, and the event's
+// webhook delivery, the last statements of their transaction — get ids in
+// commit order.
 func (s *Store) lockEvents(ctx context.Context, tx *sql.Tx) error {
 	if s.dialect.LockEvents == "" {
 		return nil
@@ -173,8 +175,8 @@ func (s *Store) lockEvents(ctx context.Context, tx *sql.Tx) error {
 }
 
 // record writes one event: the single place a transition becomes an event.
-// The caller has taken lockEvents; it is the last statement of its
-// transaction.
+// The caller has taken lockEvents, held until its commit (only the
+// event's webhook delivery follows it).
 func (s *Store) record(ctx context.Context, tx *sql.Tx, e store.Event) (int64, error) {
 	var id int64
 	err := tx.QueryRowContext(ctx, s.q(`INSERT INTO job_events (job_id, owner, transition, from_state, to_state, attempt, code, at)

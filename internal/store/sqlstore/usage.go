@@ -9,9 +9,10 @@ import (
 	"github.com/avatar-api/avatar-api/internal/store"
 )
 
-// UsagePer implements store.History: three reads of one owner's rows,
+// UsagePer implements store.History: four reads of one owner's rows,
 // each of the range of its own time column (jobs by creation, jobs by
-// their end, charges by when they were made), merged by bucket.
+// their end, charges by when they were made, requests by their minute),
+// merged by bucket.
 func (s *Store) UsagePer(ctx context.Context, p store.UsageParams) ([]store.UsageBucket, error) {
 	buckets := map[int64]*store.UsageBucket{}
 	var order []int64
@@ -74,6 +75,17 @@ func (s *Store) UsagePer(ctx context.Context, p store.UsageParams) ([]store.Usag
 			err := r.Scan(&start, &n, &ms, &cost)
 			b := at(start)
 			b.Runs, b.Billed, b.Cost = b.Runs+n, b.Billed+time.Duration(ms)*time.Millisecond, b.Cost+cost
+			return err
+		})
+	if err != nil {
+		return nil, err
+	}
+	err = s.rows(ctx, "summing an owner's requests", `SELECT `+s.bucket("minute", p.BucketParams)+`, SUM(requests)
+		FROM owner_request_rollups WHERE owner = ? AND minute >= ? AND minute < ? GROUP BY 1`, args,
+		func(r *sql.Rows) error {
+			var start, n int64
+			err := r.Scan(&start, &n)
+			at(start).Requests += n
 			return err
 		})
 	if err != nil {

@@ -46,9 +46,11 @@ func (s *Store) PutWebhookSecret(ctx context.Context, customer, salt string, now
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			out = &store.WebhookSecret{Customer: customer, Salt: salt, CreatedAt: now}
-			_, err = tx.ExecContext(ctx, s.q(`INSERT INTO webhook_secrets (customer, salt, created_at) VALUES (?, ?, ?)`),
-				customer, salt, s.t(now))
-			return s.interpret(err, "creating webhook secret")
+			created, err := s.addSecret(ctx, tx, customer, salt, now)
+			if err == nil && !created {
+				err = store.ErrConflict
+			}
+			return err
 		case err != nil:
 			return err
 		}
@@ -61,6 +63,22 @@ func (s *Store) PutWebhookSecret(ctx context.Context, customer, salt string, now
 		return s.interpret(err, "rotating webhook secret")
 	})
 	return out, err
+}
+
+// AddWebhookSecret implements store.Webhooks.
+func (s *Store) AddWebhookSecret(ctx context.Context, customer, salt string, now time.Time) (bool, error) {
+	return s.addSecret(ctx, s.db, customer, salt, now.UTC().Truncate(time.Microsecond))
+}
+
+// addSecret inserts a customer's first secret unless they have one.
+func (s *Store) addSecret(ctx context.Context, db querier, customer, salt string, now time.Time) (bool, error) {
+	res, err := db.ExecContext(ctx, s.q(`INSERT INTO webhook_secrets (customer, salt, created_at) VALUES (?, ?, ?)
+		ON CONFLICT (customer) DO NOTHING`), customer, salt, s.t(now))
+	if err != nil {
+		return false, s.interpret(err, "creating webhook secret")
+	}
+	n, err := res.RowsAffected()
+	return n == 1, s.interpret(err, "creating webhook secret")
 }
 
 // WebhookSecret implements store.Webhooks.
@@ -80,14 +98,14 @@ func (s *Store) webhookSecret(ctx context.Context, db querier, customer, lock st
 	return &w, nil
 }
 
-const deliveryColumns = `id, job_id, owner, event_id, type, url, display, event_at, created_at, state, attempts,
+const deliveryColumns = `id, job_id, owner, event_id, type, url, display, event_at, created_at, state, redeliveries, attempts,
 	last_attempt_at, last_status, last_error, delivered_at`
 
 func scanDelivery(r scanner) (store.WebhookDelivery, error) {
 	var d store.WebhookDelivery
 	var eventAt, created, last, delivered timeValue
 	err := r.Scan(&d.ID, &d.JobID, &d.Owner, &d.EventID, &d.Type, &d.URL, &d.Display, &eventAt, &created, &d.State,
-		&d.Attempts, &last, &d.LastStatus, &d.LastError, &delivered)
+		&d.Redeliveries, &d.Attempts, &last, &d.LastStatus, &d.LastError, &delivered)
 	d.EventAt, d.CreatedAt, d.LastAttemptAt, d.DeliveredAt = eventAt.t, created.t, last.ptr(), delivered.ptr()
 	return d, err
 }
@@ -134,19 +152,22 @@ func (s *Store) JobWebhooks(ctx context.Context, jobID string) ([]store.WebhookD
 // attempt's row written.
 func (s *Store) RecordWebhookAttempt(ctx context.Context, a store.WebhookAttempt) error {
 	at := a.At.UTC().Truncate(time.Microsecond)
-	state, lastError := store.DeliveryPending, a.Error
+	lastError := a.Error
 	var deliveredAt *time.Time
-	switch {
-	case a.Delivered:
-		state, lastError, deliveredAt = store.DeliveryDelivered, "", &at
-	case a.Final:
-		state = store.DeliveryFailed
+	if a.Delivered {
+		lastError, deliveredAt = "", &at
 	}
+	// Delivered by any generation; failed only by the current one's last
+	// attempt (a redelivery since goes on); else pending.
+	failed := !a.Delivered && a.Final
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, s.q(`UPDATE webhook_deliveries SET attempts = attempts + 1, last_attempt_at = ?,
-			last_status = ?, last_error = ?, state = ?, delivered_at = COALESCE(?, delivered_at)
+			last_status = ?, last_error = ?, delivered_at = COALESCE(?, delivered_at),
+			state = CASE WHEN ? THEN ? WHEN ? AND redeliveries = ? THEN ? ELSE ? END
 			WHERE id = ? AND state <> ?`),
-			s.t(at), a.Status, lastError, state, s.tp(deliveredAt), a.DeliveryID, store.DeliveryDelivered)
+			s.t(at), a.Status, lastError, s.tp(deliveredAt),
+			a.Delivered, store.DeliveryDelivered, failed, a.Generation, store.DeliveryFailed, store.DeliveryPending,
+			a.DeliveryID, store.DeliveryDelivered)
 		if err != nil {
 			return s.interpret(err, "recording webhook attempt")
 		}
@@ -173,13 +194,13 @@ func (s *Store) RedeliverWebhook(ctx context.Context, jobID string) (*store.Webh
 		if err != nil {
 			return s.interpret(err, "reading webhook delivery")
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE webhook_deliveries SET state = ?, delivered_at = NULL WHERE id = ?`),
-			store.DeliveryPending, d.ID); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE webhook_deliveries SET state = ?, delivered_at = NULL,
+			redeliveries = redeliveries + 1 WHERE id = ?`), store.DeliveryPending, d.ID); err != nil {
 			return s.interpret(err, "redelivering webhook")
 		}
-		d.State, d.DeliveredAt = store.DeliveryPending, nil
+		d.State, d.DeliveredAt, d.Redeliveries = store.DeliveryPending, nil, d.Redeliveries+1
 		out = &d
-		if _, err := s.river.InsertTx(ctx, tx, queue.DeliverWebhookArgs{DeliveryID: d.ID}, nil); err != nil {
+		if _, err := s.river.InsertTx(ctx, tx, queue.DeliverWebhookArgs{DeliveryID: d.ID, Redelivery: d.Redeliveries}, nil); err != nil {
 			return fmt.Errorf("enqueuing webhook delivery: %w", err)
 		}
 		return nil

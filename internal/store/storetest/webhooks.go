@@ -71,8 +71,9 @@ func webhookJobs(t *testing.T, s Clocked) []string {
 		var args map[string]any
 		must(t, json.Unmarshal(j.EncodedArgs, &args))
 		id, _ := args["delivery_id"].(string)
-		if len(args) != 1 || id == "" {
-			t.Fatalf("delivery job with args %s, want {\"delivery_id\": id}", j.EncodedArgs)
+		_, gen := args["redelivery"]
+		if len(args) != 1 && !(len(args) == 2 && gen) || id == "" {
+			t.Fatalf("delivery job with args %s, want {\"delivery_id\": id} and a redelivery's generation", j.EncodedArgs)
 		}
 		if j.Queue != queue.Webhooks || j.MaxAttempts != queue.DeliverWebhookAttempts {
 			t.Fatalf("delivery job on queue %q with %d attempts", j.Queue, j.MaxAttempts)
@@ -101,15 +102,6 @@ func deliveryTypes(ds []store.WebhookDelivery) []string {
 		ts = append(ts, d.Type)
 	}
 	return ts
-}
-
-func deliveryIDs(ds []store.WebhookDelivery) []string {
-	var ids []string
-	for _, d := range ds {
-		ids = append(ids, d.ID)
-	}
-	slices.Sort(ids)
-	return ids
 }
 
 func wantTypes(t *testing.T, s Clocked, jobID string, want ...string) []store.WebhookDelivery {
@@ -397,7 +389,9 @@ func webhookAttempts(t *testing.T, s Clocked) {
 }
 
 // webhookRedeliver: a redelivery sets the job's last delivery pending
-// again and enqueues it, once.
+// again and enqueues it as a new generation; a final failure of an older
+// generation's attempt then leaves it pending, one of the current
+// generation fails it.
 func webhookRedeliver(t *testing.T, s Clocked) {
 	ctx := context.Background()
 	w := webhooks(t, s)
@@ -417,7 +411,7 @@ func webhookRedeliver(t *testing.T, s Clocked) {
 
 	got, err := w.RedeliverWebhook(ctx, j.ID)
 	must(t, err)
-	if got.ID != last.ID || got.State != store.DeliveryPending || got.DeliveredAt != nil || got.Attempts != 1 {
+	if got.ID != last.ID || got.State != store.DeliveryPending || got.DeliveredAt != nil || got.Attempts != 1 || got.Redeliveries != 1 {
 		t.Fatalf("redelivered %+v, want %s pending, not delivered, its attempts kept", got, last.ID)
 	}
 	if read := getDelivery(t, s, last.ID); !sameDelivery(*read, *got) {
@@ -429,11 +423,16 @@ func webhookRedeliver(t *testing.T, s Clocked) {
 	if ids := webhookJobs(t, s); !slices.Equal(ids, []string{last.ID}) {
 		t.Fatalf("delivery jobs %v, want one for %s", ids, last.ID)
 	}
-	// Again while its job waits: no second job.
-	_, err = w.RedeliverWebhook(ctx, j.ID)
+	// Again while its job waits: a job of the next generation, at once.
+	again, err := w.RedeliverWebhook(ctx, j.ID)
 	must(t, err)
-	if ids := webhookJobs(t, s); !slices.Equal(ids, []string{last.ID}) {
-		t.Fatalf("delivery jobs %v after a second redelivery, want still one for %s", ids, last.ID)
+	if ids := webhookJobs(t, s); !slices.Equal(ids, []string{last.ID, last.ID}) || again.Redeliveries != 2 {
+		t.Fatalf("delivery jobs %v after a second redelivery (generation %d), want two for %s", ids, again.Redeliveries, last.ID)
+	}
+	// The first redelivery's last attempt fails: the second goes on.
+	record(t, s, store.WebhookAttempt{DeliveryID: last.ID, At: c.add(time.Second).t, Status: 500, Error: "status 500", Final: true, Generation: 1})
+	if d := getDelivery(t, s, last.ID); d.State != store.DeliveryPending {
+		t.Fatalf("a superseded generation's final failure made the delivery %s, want pending", d.State)
 	}
 	// A delivery redelivered can be delivered again.
 	record(t, s, store.WebhookAttempt{DeliveryID: last.ID, At: c.add(time.Second).t, Delivered: true, Status: 200})
@@ -462,6 +461,17 @@ func sameSecret(a, b *store.WebhookSecret) bool {
 func webhookSecrets(t *testing.T, s Clocked) {
 	ctx := context.Background()
 	w := webhooks(t, s)
+	// AddWebhookSecret makes a first secret only.
+	other := "cust-" + uuid.NewString()[:8]
+	if created, err := w.AddWebhookSecret(ctx, other, "salt-1", t0); err != nil || !created {
+		t.Fatalf("a first secret: created %v, %v", created, err)
+	}
+	if created, err := w.AddWebhookSecret(ctx, other, "salt-2", t0); err != nil || created {
+		t.Fatalf("a second: created %v, %v; want the first kept", created, err)
+	}
+	if got, err := w.WebhookSecret(ctx, other); err != nil || got.Salt != "salt-1" {
+		t.Fatalf("after two adds: %+v, %v", got, err)
+	}
 	customer := "cust-" + uuid.NewString()[:8]
 	check := func(got *store.WebhookSecret, want store.WebhookSecret) {
 		t.Helper()

@@ -35,6 +35,7 @@ CREATE TABLE webhook_deliveries (
     event_at        INTEGER NOT NULL,
     created_at      INTEGER NOT NULL,
     state           TEXT NOT NULL,    -- pending, delivered, failed
+    redeliveries    INTEGER NOT NULL DEFAULT 0, -- each redelivery's queue entry is its generation
     attempts        INTEGER NOT NULL DEFAULT 0,
     last_attempt_at INTEGER,
     last_status     INTEGER NOT NULL DEFAULT 0,
