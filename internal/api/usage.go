@@ -22,7 +22,7 @@ type usageReader interface {
 type UsageFigures struct {
 	Start         time.Time `json:"start" doc:"The bucket's first instant, in the cost time zone"`
 	End           time.Time `json:"end" doc:"The next bucket's first instant"`
-	Requests      int64     `json:"requests" doc:"API requests your keys made that the service answered (any route and status, once the key was valid; its own health and metrics routes aside), counted per minute: up to a few seconds late, and kept as long as the service's monitoring history (HISTORY_RETENTION)"`
+	Requests      int64     `json:"requests" doc:"API requests your keys made that the service answered (any route and status, once the key was valid; its own health and metrics routes aside), counted per minute: up to a few seconds late, and kept as long as the service's monitoring history (METRICS_RETENTION)"`
 	JobsSubmitted int64     `json:"jobs_submitted" doc:"Jobs created in the bucket"`
 	Completed     int64     `json:"completed" doc:"Jobs that ended in the bucket with a video still available"`
 	Expired       int64     `json:"expired" doc:"Jobs that ended in the bucket with a video, deleted since (completed, then expired)"`
