@@ -172,3 +172,36 @@ func TestImportAPIKey(t *testing.T) {
 		t.Fatalf("the key's last use was not recorded:\n%s", list)
 	}
 }
+
+// TestKeysWebhookSecret: the keys command makes webhook secrets with the
+// servers' own SIGNING_SECRET and never one of its own: without it (and
+// without the servers' DATA_DIR) it refuses, saying why; with it, a key
+// given a default webhook URL prints the customer's new secret once, and
+// a rotation prints another.
+func TestKeysWebhookSecret(t *testing.T) {
+	t.Parallel()
+	dbURL := pgtest.NewDatabase(t)
+	env := []string{"DATABASE_URL=" + dbURL, "EMBEDDED_WORKERS=false", "WEBHOOK_ALLOW_PRIVATE=true", "DATA_DIR=" + t.TempDir()}
+	start(t, t.TempDir(), append(env, "SIGNING_SECRET="+strings.Repeat("w", 32))...)
+
+	cmd := exec.Command(binary, "keys", "webhook-secret", "--customer", "acme")
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "SIGNING_SECRET") {
+		t.Fatalf("without the servers' signing secret: %v\n%s", err, out)
+	}
+	env = append(env, "SIGNING_SECRET="+strings.Repeat("w", 32))
+	created := cli(t, env, "keys", "create", "--customer", "acme", "--webhook-url", "http://127.0.0.1:9/hook?token=t0k3n")
+	secret := regexp.MustCompile(`whsec_[A-Za-z0-9+/=]{40,}`)
+	if !keyPattern.MatchString(created) || !secret.MatchString(created) || strings.Contains(created, "t0k3n") {
+		t.Fatalf("keys create --webhook-url printed:\n%s", created)
+	}
+	// A second key of the same customer: the secret exists, none printed.
+	if again := cli(t, env, "keys", "create", "--customer", "acme", "--webhook-url", "http://127.0.0.1:9/other"); secret.MatchString(again) {
+		t.Fatalf("a second key printed a secret again:\n%s", again)
+	}
+	rotated := cli(t, env, "keys", "webhook-secret", "--customer", "acme", "--grace", "1h")
+	if s := secret.FindString(rotated); s == "" || s == secret.FindString(created) || !strings.Contains(rotated, "also signs until") {
+		t.Fatalf("keys webhook-secret printed:\n%s", rotated)
+	}
+}

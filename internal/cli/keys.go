@@ -52,12 +52,11 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("opening database: %w", err)
 	}
 	defer st.Close()
-	hooks, err := app.NewWebhooks(cfg, st, nil)
-	if err != nil {
-		return err
-	}
-	k := &keysCmd{svc: apikey.NewService(st, []byte(cfg.APIKeyPepper)), hooks: hooks, out: stdout, errw: stderr, actor: cliActor()}
-	k.svc.Webhooks = hooks
+	k := &keysCmd{svc: apikey.NewService(st, []byte(cfg.APIKeyPepper)), out: stdout, errw: stderr, actor: cliActor()}
+	// The webhook service needs the servers' signing secret: only the
+	// commands that touch webhooks build it.
+	k.hooks = func() (*webhook.Service, error) { return app.NewWebhooks(cfg, st, nil) }
+	k.svc.Webhooks = lazySealer{k.hooks}
 	switch args[0] {
 	case "create":
 		return k.create(ctx, args[1:])
@@ -80,7 +79,7 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 type keysCmd struct {
 	svc   *apikey.Service
-	hooks *webhook.Service
+	hooks func() (*webhook.Service, error)
 	out   io.Writer
 	errw  io.Writer
 	actor string
@@ -372,7 +371,11 @@ func (k *keysCmd) webhookSecret(ctx context.Context, args []string) error {
 	if *customer == "" {
 		return errors.New("--customer is required")
 	}
-	s, err := k.hooks.Rotate(ctx, *customer, *grace)
+	hooks, err := k.hooks()
+	if err != nil {
+		return err
+	}
+	s, err := hooks.Rotate(ctx, *customer, *grace)
 	if err != nil {
 		return err
 	}
@@ -387,10 +390,28 @@ func (k *keysCmd) webhookSecret(ctx context.Context, args []string) error {
 // theirs gets a default webhook URL and they have none (their jobs would
 // be refused), and prints it once.
 func (k *keysCmd) ensureSecret(ctx context.Context, customer string) error {
-	s, err := k.hooks.Ensure(ctx, customer)
+	hooks, err := k.hooks()
+	if err != nil {
+		return err
+	}
+	s, err := hooks.Ensure(ctx, customer)
 	if err != nil || s == nil {
 		return err
 	}
 	fmt.Fprintf(k.out, "\n%s\n\n%s had no webhook signing secret: the one above was made, and is shown only now; give it to the customer.\n", s.Secret, customer)
 	return nil
+}
+
+// lazySealer builds the webhook service when a key's webhook URL is to be
+// sealed, not before.
+type lazySealer struct {
+	hooks func() (*webhook.Service, error)
+}
+
+func (l lazySealer) Seal(ctx context.Context, raw string) (sealed, display string, err error) {
+	hooks, err := l.hooks()
+	if err != nil {
+		return "", "", err
+	}
+	return hooks.Seal(ctx, raw)
 }
