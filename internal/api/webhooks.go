@@ -229,8 +229,45 @@ func documentWebhooks(h huma.API) {
 				header("webhook-timestamp", "When this attempt was sent, in Unix seconds", "1764763200"),
 				header("webhook-signature", "Space-separated v1,<base64 HMAC-SHA256> signatures: two during a secret rotation's grace period", "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4="),
 			},
-			RequestBody: &huma.RequestBody{Required: true, Content: map[string]*huma.MediaType{"application/json": {Schema: schema}}},
+			RequestBody: &huma.RequestBody{Required: true, Content: map[string]*huma.MediaType{"application/json": {Schema: schema, Example: webhookExample(name)}}},
 			Responses:   map[string]*huma.Response{"2XX": {Description: "Received: no retry follows"}},
 		}}
 	}
+}
+
+// webhookExample is an example body of event typ for the OpenAPI document.
+func webhookExample(typ string) WebhookEvent {
+	id := "0193a8e2-c4f3-7c2a-9b1d-5e6f7a8b9c0d"
+	base := "https://avatar.example.com"
+	created := time.Date(2026, 12, 3, 9, 30, 0, 0, time.UTC)
+	started, finished := created.Add(4*time.Second), created.Add(21*time.Second)
+	j := Job{ID: id, State: "completed", Progress: 1, Attempt: 1, Prompt: "A woman speaking calmly", Width: 512, Height: 512, FPS: 25,
+		AudioSeconds: 12.04, CreatedAt: created, StartedAt: &started, FinishedAt: &finished, BilledSeconds: 16.9, CostUSD: 0.003211,
+		Links: JobLinks{Status: base + "/status/" + id, Result: base + "/result/" + id, Cancel: base + "/cancel/" + id}}
+	e := WebhookEvent{Type: typ, Timestamp: finished, Data: WebhookJob{Job: j}}
+	switch typ {
+	case "job.completed":
+		expires := finished.Add(7 * 24 * time.Hour)
+		j.ExpiresAt = &expires
+		e.Data.Job = j
+		e.Data.Result = &Result{ID: id, URL: base + "/files/videos/" + id + ".mp4?expires=1764757821&sig=…", URLExpiresAt: finished.Add(time.Hour),
+			ExpiresAt: expires, DurationSeconds: 12.04, SizeBytes: 1843200, Width: 512, Height: 512, FPS: 25, ContentType: "video/mp4",
+			BilledSeconds: 16.9, CostUSD: 0.003211}
+	case "job.started":
+		j.State, j.Progress, j.FinishedAt, j.BilledSeconds, j.CostUSD = "processing", 0, nil, 0, 0
+		e.Data.Job, e.Timestamp = j, started
+	case "job.failed":
+		j.State, j.Error = "failed", &JobError{Code: "generation_failed", Message: "the video could not be generated; the error was logged"}
+		e.Data.Job = j
+	case "job.cancelled":
+		j.State, j.Progress = "cancelled", 0.4
+		e.Data.Job = j
+	case "job.expired":
+		deadline := created.Add(60 * time.Second)
+		j.State, j.Progress, j.Attempt, j.StartedAt, j.FinishedAt, j.BilledSeconds, j.CostUSD = "expired", 0, 0, nil, &deadline, 0, 0
+		j.QueueDeadline = &deadline
+		j.Error = &JobError{Code: job.CodeQueueDeadline, Message: "the job was not started within its max_queue_seconds"}
+		e.Data.Job, e.Timestamp = j, deadline
+	}
+	return e
 }
