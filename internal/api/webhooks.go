@@ -235,6 +235,10 @@ func documentWebhooks(h huma.API) {
 	}
 }
 
+// exampleFailure is the code of a failed job in the examples: the
+// workers' generation_failed (the HTTP layer does not import them).
+const exampleFailure = "generation_failed"
+
 // webhookExample is an example body of event typ for the OpenAPI document.
 func webhookExample(typ string) WebhookEvent {
 	id := "0193a8e2-c4f3-7c2a-9b1d-5e6f7a8b9c0d"
@@ -257,7 +261,7 @@ func webhookExample(typ string) WebhookEvent {
 		j.State, j.Progress, j.FinishedAt, j.BilledSeconds, j.CostUSD = "processing", 0, nil, 0, 0
 		e.Data.Job, e.Timestamp = j, started
 	case "job.failed":
-		j.State, j.Error = "failed", &JobError{Code: "generation_failed", Message: "the video could not be generated; the error was logged"}
+		j.State, j.Error = "failed", &JobError{Code: exampleFailure, Message: "the video could not be generated; the error was logged"}
 		e.Data.Job = j
 	case "job.cancelled":
 		j.State, j.Progress = "cancelled", 0.4

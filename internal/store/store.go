@@ -167,6 +167,10 @@ type Result struct {
 	Bytes     int64
 	Duration  time.Duration
 	ExpiresAt time.Time
+	// TTL, if set, makes the video expire TTL after the completion, as
+	// the store times it (ExpiresAt is then ignored): the worker's clock
+	// and the wait for the database do not shorten it.
+	TTL time.Duration
 }
 
 // ProgressParams are how far attempt Attempt of a job has got (0..1).

@@ -298,7 +298,7 @@ func (w *generateWorker) generate(ctx context.Context, j *store.Job, log *slog.L
 			log.WarnContext(ctx, "recording the GPU worker's readings failed", "error", err)
 		}
 	}
-	r := store.Result{Key: key, Bytes: size, Duration: gres.Duration, ExpiresAt: time.Now().Add(d.ResultTTL)}
+	r := store.Result{Key: key, Bytes: size, Duration: gres.Duration, ExpiresAt: time.Now().Add(d.ResultTTL), TTL: d.ResultTTL}
 	if err := d.Jobs.Complete(context.WithoutCancel(ctx), j, j.Attempt, r, gres.Billed); err != nil {
 		_ = d.Storage.Delete(context.WithoutCancel(ctx), key)
 		if errors.Is(err, store.ErrConflict) {

@@ -16,53 +16,43 @@ import (
 // AddRequests implements store.History: each count is added to its
 // minute's row of its replica and class, in one transaction.
 func (s *Store) AddRequests(ctx context.Context, counts []store.RequestCount) error {
-	if len(counts) == 0 {
-		return nil
-	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		for _, c := range counts {
-			_, err := tx.ExecContext(ctx, s.q(`INSERT INTO request_rollups (minute, replica, status_class, requests) VALUES (?, ?, ?, ?)
-				ON CONFLICT (minute, replica, status_class) DO UPDATE SET requests = request_rollups.requests + excluded.requests`),
-				s.t(c.Minute.Truncate(time.Minute)), c.Replica, c.Class, c.Requests)
-			if err != nil {
-				return s.interpret(err, "adding request counts")
-			}
-		}
-		return nil
-	})
+	return addCounts(ctx, s, "adding request counts", `INSERT INTO request_rollups (minute, replica, status_class, requests) VALUES (?, ?, ?, ?)
+		ON CONFLICT (minute, replica, status_class) DO UPDATE SET requests = request_rollups.requests + excluded.requests`,
+		counts, func(c store.RequestCount) []any {
+			return []any{s.t(c.Minute.Truncate(time.Minute)), c.Replica, c.Class, c.Requests}
+		})
 }
 
 // AddRefusals implements store.History: each count is added to its
 // minute's row of its replica and owner, in one transaction.
 func (s *Store) AddRefusals(ctx context.Context, counts []store.RefusalCount) error {
-	if len(counts) == 0 {
-		return nil
-	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		for _, c := range counts {
-			_, err := tx.ExecContext(ctx, s.q(`INSERT INTO refusal_rollups (minute, replica, owner, refusals) VALUES (?, ?, ?, ?)
-				ON CONFLICT (minute, replica, owner) DO UPDATE SET refusals = refusal_rollups.refusals + excluded.refusals`),
-				s.t(c.Minute.Truncate(time.Minute)), c.Replica, c.Owner, c.Refusals)
-			if err != nil {
-				return s.interpret(err, "adding refusal counts")
-			}
-		}
-		return nil
-	})
+	return addCounts(ctx, s, "adding refusal counts", `INSERT INTO refusal_rollups (minute, replica, owner, refusals) VALUES (?, ?, ?, ?)
+		ON CONFLICT (minute, replica, owner) DO UPDATE SET refusals = refusal_rollups.refusals + excluded.refusals`,
+		counts, func(c store.RefusalCount) []any {
+			return []any{s.t(c.Minute.Truncate(time.Minute)), c.Replica, c.Owner, c.Refusals}
+		})
 }
 
-// AddOwnerRequests implements store.History.
+// AddOwnerRequests implements store.History: each count is added to its
+// minute's row of its owner and replica, in one transaction.
 func (s *Store) AddOwnerRequests(ctx context.Context, counts []store.OwnerRequestCount) error {
+	return addCounts(ctx, s, "adding owners' request counts", `INSERT INTO owner_request_rollups (minute, replica, owner, requests) VALUES (?, ?, ?, ?)
+		ON CONFLICT (owner, minute, replica) DO UPDATE SET requests = owner_request_rollups.requests + excluded.requests`,
+		counts, func(c store.OwnerRequestCount) []any {
+			return []any{s.t(c.Minute.Truncate(time.Minute)), c.Replica, c.Owner, c.Requests}
+		})
+}
+
+// addCounts runs upsert, which adds to a rollup's row, for each count, in
+// one transaction.
+func addCounts[C any](ctx context.Context, s *Store, what, upsert string, counts []C, args func(C) []any) error {
 	if len(counts) == 0 {
 		return nil
 	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		for _, c := range counts {
-			_, err := tx.ExecContext(ctx, s.q(`INSERT INTO owner_request_rollups (minute, replica, owner, requests) VALUES (?, ?, ?, ?)
-				ON CONFLICT (owner, minute, replica) DO UPDATE SET requests = owner_request_rollups.requests + excluded.requests`),
-				s.t(c.Minute.Truncate(time.Minute)), c.Replica, c.Owner, c.Requests)
-			if err != nil {
-				return s.interpret(err, "adding owners' request counts")
+			if _, err := tx.ExecContext(ctx, s.q(upsert), args(c)...); err != nil {
+				return s.interpret(err, what)
 			}
 		}
 		return nil
@@ -71,21 +61,12 @@ func (s *Store) AddOwnerRequests(ctx context.Context, counts []store.OwnerReques
 
 // AddWorkerTime implements store.History.
 func (s *Store) AddWorkerTime(ctx context.Context, use []store.WorkerTime) error {
-	if len(use) == 0 {
-		return nil
-	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		for _, u := range use {
-			_, err := tx.ExecContext(ctx, s.q(`INSERT INTO worker_rollups (minute, worker, capacity_ms, busy_ms) VALUES (?, ?, ?, ?)
-				ON CONFLICT (minute, worker) DO UPDATE SET capacity_ms = worker_rollups.capacity_ms + excluded.capacity_ms,
-				busy_ms = worker_rollups.busy_ms + excluded.busy_ms`),
-				s.t(u.Minute.Truncate(time.Minute)), u.Worker, u.Capacity.Milliseconds(), u.Busy.Milliseconds())
-			if err != nil {
-				return s.interpret(err, "adding worker time")
-			}
-		}
-		return nil
-	})
+	return addCounts(ctx, s, "adding worker time", `INSERT INTO worker_rollups (minute, worker, capacity_ms, busy_ms) VALUES (?, ?, ?, ?)
+		ON CONFLICT (minute, worker) DO UPDATE SET capacity_ms = worker_rollups.capacity_ms + excluded.capacity_ms,
+		busy_ms = worker_rollups.busy_ms + excluded.busy_ms`,
+		use, func(u store.WorkerTime) []any {
+			return []any{s.t(u.Minute.Truncate(time.Minute)), u.Worker, u.Capacity.Milliseconds(), u.Busy.Milliseconds()}
+		})
 }
 
 // AddGPUSamples implements store.History: each reading is added to its

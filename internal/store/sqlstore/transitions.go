@@ -144,6 +144,9 @@ func (s *Store) changes(p store.ApplyParams, cur *store.Job, to store.State, c *
 		add(`progress = 0`)
 	case store.Complete:
 		r := p.Result
+		if r.TTL > 0 {
+			r.ExpiresAt = now.Add(r.TTL)
+		}
 		add(`progress = 1, result_key = ?, result_bytes = ?, result_duration_ms = ?, finished_at = ?, expires_at = ?`,
 			r.Key, r.Bytes, r.Duration.Milliseconds(), s.t(now), s.t(r.ExpiresAt))
 	case store.Fail, store.Lapse:

@@ -22,6 +22,25 @@ func Run(t *testing.T, s store.Store, dropQueue func(t *testing.T)) {
 	t.Helper()
 	ctx := context.Background()
 
+	t.Run("CompleteTTL", func(t *testing.T) {
+		// A result's TTL runs from the completion as the store times it.
+		j := newJob(newOwner())
+		_, err := s.CreateJob(ctx, j)
+		must(t, err)
+		_, err = s.Apply(ctx, store.ApplyParams{JobID: j.ID, Transition: store.Start, Attempt: 1})
+		must(t, err)
+		done, err := s.Apply(ctx, store.ApplyParams{JobID: j.ID, Transition: store.Complete, Attempt: 1,
+			Result: store.Result{Key: "v", Bytes: 1, Duration: time.Second, ExpiresAt: time.Unix(0, 0), TTL: time.Hour}})
+		must(t, err)
+		read, err := s.GetJob(ctx, j.ID)
+		must(t, err)
+		for _, got := range []*store.Job{done.Job, read} {
+			if got.ExpiresAt == nil || got.FinishedAt == nil || !got.ExpiresAt.Equal(got.FinishedAt.Add(time.Hour)) {
+				t.Fatalf("expires %v, finished %v: want an hour after", got.ExpiresAt, got.FinishedAt)
+			}
+		}
+	})
+
 	t.Run("CreateGetList", func(t *testing.T) {
 		owner := newOwner()
 		var ids []string
