@@ -448,12 +448,16 @@ func TestAlertReceiverDownThenBack(t *testing.T) {
 	if ready.Status != "ready" || strings.Contains(ready.Checks["alerts"], "127.0.0.1") {
 		t.Errorf("/ready (public: no channel named): %+v", ready)
 	}
-	m := scrape(t, tb.url+"/metrics", metricsToken)
-	testkit.Promtool(t, []byte(m))
-	if !strings.Contains(m, `avatar_alert_channel_failing{channel="webhook:127.0.0.1:`) ||
-		value(m, `avatar_alerts_firing{rule="cost_daily"}`) != 1 {
-		t.Errorf("metrics while failing:\n%s", grepLines(m, "avatar_alert"))
+	// The alert gauges are read from the database at scrape time, within
+	// 2 s: a scrape on a loaded machine may come without them.
+	var m string
+	gauges := func() bool {
+		m = scrape(t, tb.url+"/metrics", metricsToken)
+		return strings.Contains(m, `avatar_alert_channel_failing{channel="webhook:127.0.0.1:`) &&
+			value(m, `avatar_alerts_firing{rule="cost_daily"}`) == 1
 	}
+	testkit.WaitFor(t, 20*time.Second, "the alert gauges of a failing channel", gauges)
+	testkit.Promtool(t, []byte(m))
 
 	rcv.status.Store(http.StatusNoContent) // back
 	tb.waitDelivered(t, 1)                 // and only one: the evaluations since decided nothing more
@@ -538,7 +542,10 @@ func TestFailureRatioAlertOnFailedJobs(t *testing.T) {
 func TestSpendingCap(t *testing.T) {
 	t.Parallel()
 	shift, noon := atNoon()
-	tb := setup(t, options{shift: shift, configure: func(c *config.Config) {
+	// Jobs wait at the RunPod double until both are accepted: were the
+	// first done before the second came, the second would be refused.
+	d := newDouble(t, runpodtest.Options{})
+	tb := setup(t, options{runpod: d, shift: shift, configure: func(c *config.Config) {
 		c.CostDailyCap = 1 // a nano-dollar: one job reaches it
 	}})
 	body, ct := multipartBody(t, small...)
@@ -547,6 +554,7 @@ func TestSpendingCap(t *testing.T) {
 		t.Fatalf("first job: %d", resp.StatusCode)
 	}
 	second := tb.submitSmall(t)
+	tb.runpodWorker(t)
 	tb.waitFor(t, keyA, first.ID, "completed")
 	// The cap reads the cost at most every 5 s: 6 s later (the clocks of
 	// the store and the cap move), a new job is refused.
