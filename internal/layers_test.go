@@ -57,6 +57,9 @@ var forbidden = map[string][]string{
 	// the store and the guard; the HTTP layer, the job service and the
 	// workers call them, never the other way round.
 	"webhook": {"api", "cli", "server", "worker", "job", "app", "apikey", "stats"},
+	// The documentation page is static files: it knows nothing of the
+	// service.
+	"apidocs": {"store", "job", "api", "app", "config", "queue", "worker", "cli", "server", "webhook", "alert", "stats"},
 	// Standard Webhooks signing knows only bytes and headers.
 	"stdwebhook": {"store", "job", "api", "app", "config", "queue", "worker", "cli", "server", "webhook", "alert"},
 }

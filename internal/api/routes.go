@@ -10,6 +10,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/avatar-api/avatar-api/internal/apidocs"
 	"github.com/avatar-api/avatar-api/internal/problem"
 )
 
@@ -62,6 +63,9 @@ func (a *api) routes() []route {
 		// orchestrators; the OpenAPI document (3.1, and 3.0 for older tools).
 		{"GET", "/health", open, unlimited, operation(opHealth(), a.health)},
 		{"GET", "/ready", open, unlimited, operation(opReady(), a.ready)},
+		{"GET", "/{$}", open, unlimited, plain(http.HandlerFunc(a.root))},             // points at /docs
+		{"GET", apidocs.Path, open, unlimited, plain(apidocs.Handler())},              // Swagger UI, embedded
+		{"GET", apidocs.Path + "/assets/", open, unlimited, plain(apidocs.Handler())}, // its files
 		{"GET", "/openapi.json", open, unlimited, plain(a.spec(specJSON))},
 		{"GET", "/openapi.yaml", open, unlimited, plain(a.spec(specYAML))},
 		{"GET", "/openapi-3.0.json", open, unlimited, plain(a.spec(specJSON30))},

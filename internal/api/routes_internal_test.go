@@ -70,6 +70,7 @@ func TestRouteTable(t *testing.T) {
 	for _, r := range a.routes() {
 		op, ok := doc.Paths[r.path][strings.ToLower(r.method)]
 		if r.path == "/metrics" || r.path == "/files/" || strings.HasPrefix(r.path, "/openapi") || strings.HasPrefix(r.path, "/runpod/") ||
+			r.path == "/{$}" || strings.HasPrefix(r.path, "/docs") ||
 			(strings.HasPrefix(r.path, "/dashboard") && r.path != "/dashboard/data") {
 			continue // plain handlers, not operations
 		}
