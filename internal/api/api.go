@@ -22,6 +22,28 @@ import (
 // Version is the API's version, shown in the OpenAPI document.
 const Version = "0.1.0"
 
+// description opens the OpenAPI document (and the /docs page).
+const description = `Turns a portrait image, a speech recording and a short prompt into a talking-avatar MP4, as an asynchronous job.
+
+**Getting started.** Your operator gives you an API key. Send it as ` + "`Authorization: Bearer <key>`" + ` (here: **Authorize**).
+1. ` + "`POST /generate`" + ` with the multipart parts ` + "`image`" + ` and ` + "`audio`" + ` (and an ` + "`Idempotency-Key`" + ` header, so that a retry cannot make a second job): 202 and the job.
+2. Follow it: poll ` + "`GET /status/{job_id}`" + `, stream it (` + "`Accept: text/event-stream`" + `), or be told by a signed webhook (` + "`webhook_url`" + `; see the webhooks of this document).
+3. ` + "`GET /result/{job_id}`" + ` once it is completed: a signed download URL of the MP4.
+
+Errors are RFC 9457 problem+json with a stable ` + "`code`" + `. 401: no valid key; 403: the key lacks the scope; 404: no such job *of yours* (another customer's job is never shown); 429: a rate limit or spending cap, with ` + "`Retry-After`" + `. The integration guide is docs/API.md.`
+
+// tags order the document's operations: the customer's first, the
+// operator's apart.
+var tags = []*huma.Tag{
+	{Name: "Jobs", Description: "Make a video, follow it, fetch it."},
+	{Name: "Webhooks", Description: "Be told when your jobs end: your signing secret, and each job's deliveries."},
+	{Name: "Usage", Description: "What you used and what it cost."},
+	{Name: "Keys", Description: "Which key you are."},
+	{Name: "Keys (operator)", Description: "Operators: customers' keys (admin scope)."},
+	{Name: "Monitoring", Description: "Operators: the dashboard's figures (admin scope, or a dashboard session)."},
+	{Name: "Operations", Description: "Liveness and readiness, for load balancers and orchestrators."},
+}
+
 // Deps are what the handlers need.
 type Deps struct {
 	Jobs       *job.Service
@@ -110,7 +132,8 @@ func build(d Deps, table func(*api) []route) http.Handler {
 	a := &api{Deps: d, slots: newUploadSlots(d.Uploads.Slots, d.Uploads.SlotsPerCustomer, d.After)}
 	mux := http.NewServeMux()
 	config := huma.DefaultConfig("Avatar API", Version)
-	config.Info.Description = "Turns a portrait image, a speech recording and a short prompt into a talking-avatar MP4, as an asynchronous job."
+	config.Info.Description = description
+	config.Tags = tags
 	config.DocsPath = "" // the docs page comes with the documentation issue; no CDN scripts
 	config.SchemasPath = ""
 	config.OpenAPIPath = ""  // served by lines of the route table (spec), like every other route

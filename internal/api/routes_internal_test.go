@@ -19,7 +19,8 @@ import (
 )
 
 // TestRouteTable: every route says who may call it, no two lines claim
-// the same method and path, and what the OpenAPI document tells clients
+// the same method and path, every documented operation is a route, and
+// what the OpenAPI document tells clients
 // (the bearer scheme and its scopes, the 401/403/429 answers) follows from
 // the table's access column.
 func TestRouteTable(t *testing.T) {
@@ -66,6 +67,14 @@ func TestRouteTable(t *testing.T) {
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
 		t.Fatal(err)
+	}
+	// Every documented operation is a route of the table.
+	for path, ops := range doc.Paths {
+		for method := range ops {
+			if !seen[strings.ToUpper(method)+" "+path] {
+				t.Errorf("%s %s is documented but not in the route table", strings.ToUpper(method), path)
+			}
+		}
 	}
 	for _, r := range a.routes() {
 		op, ok := doc.Paths[r.path][strings.ToLower(r.method)]
