@@ -153,6 +153,7 @@ func build(d Deps, table func(*api) []route) http.Handler {
 	if gen := h.OpenAPI().Paths["/generate"]; gen != nil {
 		gen.Post.RequestBody = generateBody()
 		documentWebhooks(h)
+		documentExamples(h)
 	}
 	return a.instrument(a.unmatched(mux))
 }

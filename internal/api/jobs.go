@@ -115,7 +115,11 @@ func opGenerate() huma.Operation {
 func generateBody() *huma.RequestBody {
 	return &huma.RequestBody{
 		Required: true,
-		Content: map[string]*huma.MediaType{"multipart/form-data": {Schema: &huma.Schema{
+		Content: map[string]*huma.MediaType{"multipart/form-data": {Example: map[string]any{
+			"image": "(the portrait's bytes: portrait.png)", "audio": "(the speech's bytes: speech.wav)", "prompt": "A woman speaking calmly",
+			"width": 512, "height": 512, "fps": 25, "max_queue_seconds": 600,
+			"webhook_url": "https://hooks.acme.example/avatar", "webhook_events": "job.completed,job.failed",
+		}, Schema: &huma.Schema{
 			Type:     "object",
 			Required: []string{"image", "audio"},
 			Properties: map[string]*huma.Schema{
