@@ -140,7 +140,11 @@ func build(d Deps, table func(*api) []route) http.Handler {
 	config.CreateHooks = nil // no $schema links in bodies: the schemas are in the OpenAPI document
 	config.Transformers = []huma.Transformer{finishProblem}
 	config.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
-		securityScheme: {Type: "http", Scheme: "bearer", Description: "Your API key: `Authorization: Bearer <key>`."},
+		securityScheme: {Type: "http", Scheme: "bearer", Description: "Your API key: `Authorization: Bearer <key>`. Your operator makes it " +
+			"(`avatar-api keys create`, or `POST /admin/keys`) and gives it to you once; it works until it is revoked or expires. " +
+			"401 `unauthorized`: no key, or not a valid one (failed attempts are throttled per address: 429 `too_many_failed_authentications`). " +
+			"403 `forbidden`: the key lacks the route's scope (`generate` for the customer routes, `admin` for the operator's). " +
+			"404 `not_found` on a job: no job of yours has this id; another customer's jobs are never shown, not even as existing."},
 	}
 	config.Servers = []*huma.Server{{URL: d.PublicURL}}
 	h := humago.New(mux, config)
