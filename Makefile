@@ -10,7 +10,7 @@ serve: deps
 
 ## test: install what is missing (ffmpeg, versitygw) and run the whole suite with the race detector
 test: test-deps vet
-	$(GO) test -race -count=1 -timeout 15m ./...
+	$(GO) test -race -count=1 -timeout 30m ./...
 
 ## build: the avatar-api binary in bin/
 build:
