@@ -127,11 +127,7 @@ const DeliverAlertAttempts = 60
 // notification while it waits, runs or retries (store.RequeuePending
 // relies on it).
 func (DeliverAlertArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: Alerts, MaxAttempts: DeliverAlertAttempts, UniqueOpts: river.UniqueOpts{
-		ByArgs: true,
-		ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
-			rivertype.JobStateRunning, rivertype.JobStateScheduled},
-	}}
+	return river.InsertOpts{Queue: Alerts, MaxAttempts: DeliverAlertAttempts, UniqueOpts: oneWhileAlive}
 }
 
 // Webhooks is the queue of customers' webhook deliveries, apart from the
@@ -157,9 +153,14 @@ const DeliverWebhookAttempts = 100
 // InsertOpts keeps one job per delivery and generation while it waits,
 // runs or retries.
 func (DeliverWebhookArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: Webhooks, MaxAttempts: DeliverWebhookAttempts, UniqueOpts: river.UniqueOpts{
-		ByArgs: true,
-		ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
-			rivertype.JobStateRunning, rivertype.JobStateScheduled},
-	}}
+	return river.InsertOpts{Queue: Webhooks, MaxAttempts: DeliverWebhookAttempts, UniqueOpts: oneWhileAlive}
+}
+
+// oneWhileAlive keeps one job per kind and arguments while it waits, runs
+// or retries (River's required states: a completed, cancelled or
+// discarded one does not stop a new one).
+var oneWhileAlive = river.UniqueOpts{
+	ByArgs: true,
+	ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
+		rivertype.JobStateRunning, rivertype.JobStateScheduled},
 }
