@@ -34,6 +34,24 @@ fi
 if [ "${1:-}" = "--test" ]; then
   scripts/install-versitygw.sh
   # staticcheck, which `make vet` runs beside go vet.
+  # oasdiff, which compares api/openapi.yaml with the last released
+  # document (internal/api TestSpecBreaking).
+  OASDIFF=v1.37.0
+  gobin=${GOBIN:-$(go env GOPATH | cut -d: -f1)/bin}
+  if [ ! -x "$gobin/oasdiff" ]; then
+    echo "==> installing oasdiff $OASDIFF into $gobin"
+    GOBIN=$gobin go install "github.com/oasdiff/oasdiff@$OASDIFF"
+  fi
+  # Redocly CLI, which lints api/openapi.yaml (internal/api TestSpecLint),
+  # at the version of tools/redocly/package-lock.json.
+  if [ ! -x tools/redocly/node_modules/.bin/redocly ]; then
+    if ! command -v npm >/dev/null 2>&1; then
+      echo "npm is not installed: the tests lint the OpenAPI document with Redocly CLI (Node.js 20.19+ or 22.12+)" >&2
+      exit 1
+    fi
+    echo "==> installing Redocly CLI into tools/redocly (npm ci)"
+    npm ci --prefix tools/redocly --no-audit --no-fund --loglevel=error >/dev/null
+  fi
   STATICCHECK=v0.8.2
   gobin=${GOBIN:-$(go env GOPATH | cut -d: -f1)/bin}
   if [ ! -x "$gobin/staticcheck" ]; then

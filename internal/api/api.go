@@ -59,7 +59,10 @@ type Deps struct {
 	UploadDir  string
 	Uploads    UploadPolicy
 	PublicURL  string
-	Log        *slog.Logger
+	// Contact is the documentation's contact: how customers reach the
+	// operator (SUPPORT_EMAIL, SUPPORT_URL).
+	Contact Contact
+	Log     *slog.Logger
 	// After times the wait for an upload slot; nil: time.After (tests
 	// give a clock they move).
 	After func(time.Duration) <-chan time.Time
@@ -88,6 +91,10 @@ type Deps struct {
 	// deliveries; nil: the webhook routes answer 503.
 	JobWebhooks *webhook.Service
 }
+
+// Contact is how customers reach the operator, shown in the
+// documentation; empty fields are left out.
+type Contact struct{ Email, URL string }
 
 // Webhooks takes the webhook of a job at another service (RunPod's is
 // unsigned: the path's token is the credential, and the body is not
@@ -134,6 +141,10 @@ func build(d Deps, table func(*api) []route) http.Handler {
 	config := huma.DefaultConfig("Avatar API", Version)
 	config.Info.Description = description
 	config.Tags = tags
+	config.Info.Contact = &huma.Contact{Name: "Avatar API support", Email: d.Contact.Email, URL: d.Contact.URL}
+	// The service is sold, not open source: its use is under the
+	// customer's agreement (SPDX has no identifier for that, hence LicenseRef).
+	config.Info.License = &huma.License{Name: "Proprietary: use under your agreement with the operator", Identifier: "LicenseRef-Proprietary"}
 	config.DocsPath = "" // the docs page comes with the documentation issue; no CDN scripts
 	config.SchemasPath = ""
 	config.OpenAPIPath = ""  // served by lines of the route table (spec), like every other route

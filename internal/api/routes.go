@@ -149,11 +149,15 @@ func operation[I, O any](op huma.Operation, handler func(context.Context, *I) (*
 		op.Method, op.Path = r.method, r.path
 		scopes, keyed := r.access.scopes()
 		if keyed {
-			op.Security = []map[string][]string{{securityScheme: scopes}}
+			// [] rather than null: a key of any scope (linters read null
+			// as no list at all).
+			op.Security = []map[string][]string{{securityScheme: append([]string{}, scopes...)}}
 			op.Errors = append(op.Errors, http.StatusUnauthorized, http.StatusTooManyRequests)
 			if len(scopes) > 0 {
 				op.Errors = append(op.Errors, http.StatusForbidden)
 			}
+		} else {
+			op.Security = []map[string][]string{} // open: said, not left unsaid
 		}
 		slices.Sort(op.Errors)
 		op.Errors = slices.Compact(op.Errors)

@@ -254,7 +254,7 @@ func webhookExample(typ string) WebhookEvent {
 		expires := finished.Add(7 * 24 * time.Hour)
 		j.ExpiresAt = &expires
 		e.Data.Job = j
-		e.Data.Result = &Result{ID: id, URL: base + "/files/videos/" + id + ".mp4?expires=1764757821&sig=…", URLExpiresAt: finished.Add(time.Hour),
+		e.Data.Result = &Result{ID: id, URL: base + "/files/results/" + id + "-1.mp4?expires=1764757821&filename=avatar-" + id + ".mp4&sig=9f1c2e7a5b3d4c6e8f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f6a", URLExpiresAt: finished.Add(time.Hour),
 			ExpiresAt: expires, DurationSeconds: 12.04, SizeBytes: 1843200, Width: 512, Height: 512, FPS: 25, ContentType: "video/mp4",
 			BilledSeconds: 16.9, CostUSD: 0.003211}
 	case "job.started":

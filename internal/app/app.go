@@ -179,6 +179,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, o Overrides)
 		},
 		RateLimits: api.RateLimits{PerHour: cfg.RateLimitPerHour, PollLimit: cfg.PollRateLimit, PollWindow: cfg.PollRateWindow},
 		PublicURL:  cfg.PublicURL, Log: log,
+		Contact:      api.Contact{Email: cfg.SupportEmail, URL: cfg.SupportURL},
 		Ready:        a.readiness(degraded),
 		MetricsToken: cfg.MetricsToken, Requests: a.Rollup,
 		Sessions: a.Sessions, Monitor: a.monitor(), Timezone: cfg.CostLocation.String(),

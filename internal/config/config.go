@@ -32,8 +32,11 @@ import (
 type Config struct {
 	Port      int
 	PublicURL string
-	DataDir   string
-	LogLevel  slog.Level
+	// SupportEmail and SupportURL are how customers reach the operator:
+	// the contact of the API's documentation (empty: not shown).
+	SupportEmail, SupportURL string
+	DataDir                  string
+	LogLevel                 slog.Level
 
 	DatabaseURL string // empty: SQLite in DataDir
 	RedisURL    string // empty: rate limits in memory; secret
@@ -172,6 +175,32 @@ var vars = []Var{
 			}
 			c.PublicURL = strings.TrimRight(v, "/")
 			return nil
+		},
+	},
+	{
+		Name:    "SUPPORT_EMAIL",
+		Default: "",
+		Doc:     "Where customers write for help: the contact of the API documentation (`/docs`, `/openapi.json`).",
+		set: func(c *Config, v string) error {
+			if v != "" {
+				if a, err := mail.ParseAddress(v); err != nil || a.Name != "" {
+					return errors.New("must be a bare email address")
+				}
+			}
+			c.SupportEmail = v
+			return nil
+		},
+	},
+	{
+		Name:    "SUPPORT_URL",
+		Default: "",
+		Doc:     "A page where customers get help (status page, help desk): the contact of the API documentation.",
+		set: func(c *Config, v string) error {
+			if v == "" {
+				c.SupportURL = ""
+				return nil
+			}
+			return urlVar(func(c *Config) *string { return &c.SupportURL })(c, v)
 		},
 	},
 	{
