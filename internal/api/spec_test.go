@@ -54,7 +54,7 @@ func TestSpecCommitted(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("the served OpenAPI document differs from %s; if the change is meant, run: go test ./internal/api -run TestSpecCommitted -update-spec", specPath)
+		t.Errorf("the served OpenAPI document differs from %s; if the change is meant, run: go test ./internal/api -run TestSpecCommitted -update-spec, then go generate ./apiclient (the generated client)", specPath)
 	}
 }
 
