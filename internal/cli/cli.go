@@ -23,6 +23,7 @@ var commands = []command{
 	{"runpod", "the RunPod endpoint: status (workers, queue) and scale --max-workers N", runRunPod},
 	{"migrate", "bring the database schema up to date and exit", runMigrate},
 	{"generate", "make one video locally, without a server (--image, --audio, -o)", runGenerate},
+	{"submit", "a customer's command: send a portrait and speech to a server (--server, --image, --audio; key in AVATAR_API_KEY), follow the job, save the MP4", runSubmit},
 	{"keys", "create, list, show, update, revoke and rotate customers' API keys", runKeys},
 	{"alerts", "alert channels and state: test [--channel webhook|email] sends a test alert; list shows rules, alerts and deliveries", runAlerts},
 	{"report", "usage report from the database: totals, top customers, errors, slowest jobs (--since 24h, --json)", runReport},
