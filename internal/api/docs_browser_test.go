@@ -2,8 +2,8 @@ package api_test
 
 import (
 	"context"
-	"net/http"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,17 +16,13 @@ import (
 
 // TestDocsInABrowser: the documentation page works from the binary alone
 // (no request leaves the service): Swagger UI shows the API, a customer
-// authorises with a real key, runs "Try it out" on GET /status/{job_id}
-// for a real job and reads its 200 answer on the page. GET / sends a
+// authorises with a real key, runs "Try it out" on POST /generate with
+// the fixtures chosen as files, then on GET /status/{job_id} for the job
+// it made, and reads its 200 answer on the page. GET / sends a
 // browser there. The screenshot is kept as a test artifact.
 func TestDocsInABrowser(t *testing.T) {
 	t.Parallel()
 	tb := setup(t, options{})
-	j, resp := tb.submit(t, keyA, portrait, speech, prompt)
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("submit: %d", resp.StatusCode)
-	}
-	tb.waitFor(t, keyA, j.ID, "completed")
 
 	ctx, cancel := context.WithTimeout(testkit.Browser(t), 90*time.Second)
 	defer cancel()
@@ -63,6 +59,26 @@ func TestDocsInABrowser(t *testing.T) {
 	wait("the key to be taken", `!!document.querySelector('.auth-container button[aria-label="Remove authorization"]')`)
 	run("closing the dialog", chromedp.Click(chromedp.CSS(`.auth-container .btn-done`)))
 
+	// POST /generate, the fixtures uploaded from the page.
+	gen := `#operations-Jobs-generate`
+	run("opening POST /generate", chromedp.Click(chromedp.CSS(gen+` .opblock-summary`)))
+	wait("its Try it out button", `!!document.querySelector("`+gen+` .try-out__btn")`)
+	run("trying it out", chromedp.Click(chromedp.CSS(gen+` .try-out__btn`)))
+	wait("the image field", `!!document.querySelector('`+gen+` tr[data-property-name="image"] input[type=file]')`)
+	run("choosing the portrait and the speech",
+		chromedp.SetUploadFiles(chromedp.CSS(gen+` tr[data-property-name="image"] input[type=file]`), []string{fixture("astronaut.png")}),
+		chromedp.SetUploadFiles(chromedp.CSS(gen+` tr[data-property-name="audio"] input[type=file]`), []string{fixture("speech_en_4s.wav")}),
+	)
+	run("executing", chromedp.Click(chromedp.CSS(gen+` .execute`)))
+	wait("the answer", `!!document.querySelector("`+gen+` .live-responses-table tbody .response-col_status")`)
+	status := strings.TrimSpace(read(gen + ` .live-responses-table tbody .response-col_status`))
+	body := read(gen + ` .live-responses-table tbody .response-col_description`)
+	id := regexp.MustCompile(`"job_id":\s*"([0-9a-f-]{36})"`).FindStringSubmatch(body)
+	if status != "202" || id == nil {
+		t.Fatalf("POST /generate from the page: status %q, body %.400q\nthe page's request: %s", status, body, read(gen+` .curl-command`))
+	}
+	j := tb.waitFor(t, keyA, id[1], "completed")
+
 	op := `#operations-Jobs-status`
 	run("opening GET /status/{job_id}", chromedp.Click(chromedp.CSS(op+` .opblock-summary`)))
 	wait("its Try it out button", `!!document.querySelector("`+op+` .try-out__btn")`)
@@ -73,8 +89,8 @@ func TestDocsInABrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS(op+` .execute`)),
 	)
 	wait("the answer", `!!document.querySelector("`+op+` .live-responses-table tbody .response-col_status")`)
-	status := strings.TrimSpace(read(op + ` .live-responses-table tbody .response-col_status`))
-	body := read(op + ` .live-responses-table tbody .response-col_description`)
+	status = strings.TrimSpace(read(op + ` .live-responses-table tbody .response-col_status`))
+	body = read(op + ` .live-responses-table tbody .response-col_description`)
 	if status != "200" || !strings.Contains(body, j.ID) || !strings.Contains(body, `"completed"`) {
 		t.Errorf("the page shows status %q and body %.300q", status, body)
 	}

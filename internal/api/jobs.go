@@ -115,27 +115,29 @@ func opGenerate() huma.Operation {
 func generateBody() *huma.RequestBody {
 	return &huma.RequestBody{
 		Required: true,
+		// Swagger UI's Try it out fills the form with the example: it
+		// holds what works for anyone, and no webhook (which needs a
+		// signing secret and a public URL first).
 		Content: map[string]*huma.MediaType{"multipart/form-data": {Example: map[string]any{
 			"image": "(the portrait's bytes: portrait.png)", "audio": "(the speech's bytes: speech.wav)", "prompt": "A woman speaking calmly",
-			"width": 512, "height": 512, "fps": 25, "max_queue_seconds": 600,
-			"webhook_url": "https://hooks.acme.example/avatar", "webhook_events": "job.completed,job.failed",
+			"width": 512, "height": 512, "fps": 25,
 		}, Schema: &huma.Schema{
 			Type:     "object",
 			Required: []string{"image", "audio"},
 			Properties: map[string]*huma.Schema{
 				"image":         {Type: "string", Format: "binary", Description: "The portrait: PNG, JPEG or WebP, one frontal face"},
 				"audio":         {Type: "string", Format: "binary", Description: "The speech: WAV, MP3, OGG, FLAC, M4A/AAC or WebM"},
-				"prompt":        {Type: "string", Description: "A short description of the performance, e.g. \"A woman singing\""},
-				"width":         {Type: "integer", Description: fmt.Sprintf("Output width, even, %d–%d (default 512)", generator.MinSide, generator.MaxSide)},
-				"height":        {Type: "integer", Description: fmt.Sprintf("Output height, even, %d–%d (default 512)", generator.MinSide, generator.MaxSide)},
-				"fps":           {Type: "integer", Description: fmt.Sprintf("Frames per second, %d–%d (default 25)", generator.MinFPS, generator.MaxFPS)},
-				"seed":          {Type: "integer", Description: "Makes the random motion repeatable"},
-				"face_fallback": {Type: "boolean", Description: "Animate an estimated face region when no face is detected, instead of refusing the image with no_face_detected"},
-				"max_queue_seconds": {Type: "integer", Minimum: ptrFloat(1), Maximum: ptrFloat(86400),
+				"prompt":        {Type: "string", Examples: []any{"A woman singing"}, Description: "A short description of the performance, e.g. \"A woman singing\""},
+				"width":         {Type: "integer", Default: 512, Description: fmt.Sprintf("Output width, even, %d–%d (default 512)", generator.MinSide, generator.MaxSide)},
+				"height":        {Type: "integer", Default: 512, Description: fmt.Sprintf("Output height, even, %d–%d (default 512)", generator.MinSide, generator.MaxSide)},
+				"fps":           {Type: "integer", Default: 25, Description: fmt.Sprintf("Frames per second, %d–%d (default 25)", generator.MinFPS, generator.MaxFPS)},
+				"seed":          {Type: "integer", Default: 0, Description: "Makes the random motion repeatable (0: derived from the job's id)"},
+				"face_fallback": {Type: "boolean", Default: false, Description: "Animate an estimated face region when no face is detected, instead of refusing the image with no_face_detected"},
+				"max_queue_seconds": {Type: "integer", Minimum: ptrFloat(1), Maximum: ptrFloat(86400), Examples: []any{86400},
 					Description: "A deadline: if the job has not started this many seconds after it was accepted, it ends expired with error code queue_deadline_exceeded, unbilled"},
-				"webhook_url": {Type: "string", Format: "uri", MaxLength: ptrInt(2048),
+				"webhook_url": {Type: "string", MaxLength: ptrInt(2048), Examples: []any{""}, // "": Try it out sends none
 					Description: "Where to POST the job's events, signed (see the webhooks of this document); default: your API key's default webhook URL, if it has one. An http(s) URL whose host is public: loopback, private, link-local and other non-public addresses are refused (webhook_url_forbidden). Needs your signing secret (POST /webhooks/secret) first"},
-				"webhook_events": {Type: "string", Examples: []any{"job.completed,job.failed"},
+				"webhook_events": {Type: "string", Examples: []any{""}, // "": Try it out sends none
 					Description: "The events to send, comma-separated, of job.started, job.completed, job.failed, job.cancelled and job.expired; default: every one but job.started"},
 			},
 		}}},
