@@ -11,6 +11,12 @@ fi
 if [ "${1:-}" = "--test" ]; then
   # promtool checks the /metrics exposition; Debian ships it in prometheus.
   command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+  # The commands of docs/API.md and the README, which a test runs as a
+  # customer would: curl, jq, uuidgen, and Python for its client example.
+  command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+  command -v jq >/dev/null 2>&1 || need_apt+=(jq)
+  command -v uuidgen >/dev/null 2>&1 || need_apt+=(uuid-runtime)
+  command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
   # A real browser for the dashboard's tests (chromedp).
   if [ -z "${CHROMIUM:-}" ] && [ ! -x /usr/bin/chromium ] && ! command -v chromium-headless-shell >/dev/null 2>&1; then
     need_apt+=(chromium)
@@ -18,7 +24,7 @@ if [ "${1:-}" = "--test" ]; then
 fi
 
 if [ ${#need_apt[@]} -gt 0 ]; then
-  echo "==> installing ${need_apt[*]} from Debian packages (ffmpeg reads audio and encodes video; the tests check metrics with promtool and the dashboard in chromium)"
+  echo "==> installing ${need_apt[*]} from Debian packages (ffmpeg reads audio and encodes video; the tests check metrics with promtool, the dashboard in chromium, and run the docs' commands with curl, jq, uuidgen and python3)"
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   export DEBIAN_FRONTEND=noninteractive

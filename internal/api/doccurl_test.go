@@ -113,9 +113,9 @@ func TestDocCurl(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the documents' commands against a live service")
 	}
-	for _, tool := range []string{"bash", "curl", "jq", "ffprobe", "python3"} {
+	for _, tool := range []string{"bash", "curl", "jq", "uuidgen", "ffprobe", "python3"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("the documents' commands need %s: %v", tool, err)
+			t.Fatalf("the documents' commands need %s (scripts/install-deps.sh --test installs it): %v", tool, err)
 		}
 	}
 	live := setup(t, options{})
@@ -184,6 +184,9 @@ func TestDocCurl(t *testing.T) {
 	t.Run("python client", func(t *testing.T) {
 		runDocPython(t, live.url)
 	})
+	t.Run("go client", func(t *testing.T) {
+		runDocGo(t, live.url)
+	})
 }
 
 // runDocBlock runs a block's commands as one bash script in a directory
@@ -195,9 +198,6 @@ func runDocBlock(t *testing.T, b docBlock, cmds []docCommand, env []string) {
 	var script strings.Builder
 	script.WriteString("set -euo pipefail\n")
 	// Every curl fails on an HTTP error, and says what it got on stderr.
-	// uuidgen (util-linux's, macOS's) is not everywhere: the kernel's
-	// random UUID stands in for it.
-	script.WriteString("command -v uuidgen >/dev/null || uuidgen() { cat /proc/sys/kernel/random/uuid; }\n")
 	script.WriteString(`curl() { command curl -q --fail-with-body --max-time 60 -w '%{stderr}[curl: %{http_code} %{method} %{url_effective}]\n' "$@"; }` + "\n")
 	for i, c := range cmds {
 		for _, m := range docUploads.FindAllStringSubmatch(c.text, -1) {
@@ -304,4 +304,45 @@ func runDocPython(t *testing.T, base string) {
 	}
 	t.Logf("python3 avatar.py in %s:\n%s", time.Since(start).Round(time.Millisecond), out)
 	requireMP4(t, "docs/API.md (Python client)", filepath.Join(dir, "avatar.mp4"))
+}
+
+// runDocGo runs the Go client of docs/API.md (the block after its
+// <!-- client-go --> marker), built with this module's apiclient, against
+// the service at base: it must download the MP4.
+func runDocGo(t *testing.T, base string) {
+	m := regexp.MustCompile("(?s)<!-- client-go[^>]*-->\n```go\n(.*?)```").FindStringSubmatch(readAPIDoc(t))
+	if m == nil {
+		t.Fatal("docs/API.md: no Go client after a <!-- client-go --> marker")
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "avatar.go")
+	if err := os.WriteFile(src, []byte(m[1]), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"portrait.png", "speech.wav"} {
+		copyDocFixture(t, "docs/API.md", 0, dir, name)
+	}
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	// Built in this module (its go.mod names apiclient), run in dir.
+	bin := filepath.Join(dir, "avatar")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, src)
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build of the Go client: %v\n%s", err, out)
+	}
+	cmd := exec.CommandContext(ctx, bin, "portrait.png", "speech.wav", "A woman singing", "avatar.mp4")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "AVATAR_API_KEY="+keyA, "AVATAR_API_URL="+base)
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the Go client: %v\n%s", err, out)
+	}
+	t.Logf("the Go client:\n%s", out)
+	requireMP4(t, "docs/API.md (Go client)", filepath.Join(dir, "avatar.mp4"))
 }
