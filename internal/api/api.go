@@ -169,6 +169,8 @@ func build(d Deps, table func(*api) []route) http.Handler {
 		gen.Post.RequestBody = generateBody()
 		documentWebhooks(h)
 		documentExamples(h)
+		documentProblems(h)
+		documentRateLimits(h)
 	}
 	return a.instrument(a.unmatched(mux))
 }

@@ -172,7 +172,9 @@ func setup(t testing.TB, opts options) *testBundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewUnstartedServer(server.Wrap(a.Handler, log))
+	undocumented := &undocumentedProblems{}
+	t.Cleanup(func() { undocumented.report(t) }) // last: once the server is closed
+	srv := httptest.NewUnstartedServer(checkProblems(t, server.Wrap(a.Handler, log), undocumented))
 	srv.Listener.Close()
 	srv.Listener = ln
 	srv.Start()
