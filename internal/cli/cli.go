@@ -58,6 +58,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		if err != nil {
 			fmt.Fprintf(stderr, "avatar-api %s: %v\n", c.name, err)
+			if ctx.Err() != nil {
+				return 130 // stopped by a signal, as shells report an interrupt
+			}
 			return 1
 		}
 		return 0

@@ -9,12 +9,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"mime/multipart"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/avatar-api/avatar-api/apiclient"
@@ -58,16 +62,30 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	case *poll < 100*time.Millisecond:
 		return errors.New("--poll must be at least 100ms")
 	}
+	// What can be wrong here is said now, before anything is sent or
+	// billed: a server URL, the files, where the video goes.
+	if u, err := url.Parse(*server); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("--server %q is not an http(s) URL, e.g. https://avatar.example.com", *server)
+	}
 	for _, f := range []string{*image, *audio} {
-		if _, err := os.Stat(f); err != nil {
+		if err := readable(f); err != nil {
 			return err
 		}
+	}
+	if err := writable(*out); err != nil {
+		return err
 	}
 	if *idem == "" {
 		*idem = newIdempotencyKey()
 	}
-	c, err := apiclient.NewClientWithResponses(strings.TrimRight(*server, "/"), apiclient.WithRequestEditorFn(
-		func(_ context.Context, r *http.Request) error {
+	// No answer within a minute of the request being sent is a failure
+	// like a broken connection (tried again); the upload itself may take
+	// as long as it takes.
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.ResponseHeaderTimeout = time.Minute
+	c, err := apiclient.NewClientWithResponses(strings.TrimRight(*server, "/"),
+		apiclient.WithHTTPClient(&http.Client{Transport: transport}),
+		apiclient.WithRequestEditorFn(func(_ context.Context, r *http.Request) error {
 			r.Header.Set("Authorization", "Bearer "+key)
 			r.Header.Set("User-Agent", "avatar-api-submit")
 			return nil
@@ -84,7 +102,9 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	job, err := s.create(ctx, *idem, *image, *audio, fields)
 	if err != nil {
-		return err
+		// The server may have made the job all the same: the same key
+		// gets it back instead of a second one.
+		return fmt.Errorf("%w\n(to try again without risking a second job, re-run within 24 h with --idempotency-key %s)", err, *idem)
 	}
 	fmt.Fprintf(stderr, "job %s accepted\n", job.JobId)
 	job, err = s.follow(ctx, job)
@@ -105,9 +125,9 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	if err := download(ctx, res.Url, res.SizeBytes, *out); err != nil {
-		return fmt.Errorf("job %s completed, but its video could not be saved (ask again until %s: avatar-api submit is idempotent with --idempotency-key %s): %w",
-			job.JobId, res.ExpiresAt.Format(time.RFC3339), *idem, err)
+	if err := download(ctx, transport, res.Url, res.SizeBytes, *out); err != nil {
+		return fmt.Errorf("job %s completed, but its video could not be saved: %w\n(re-run with --idempotency-key %s within 24 h of the submission and before %s: you get this job's video, not a second job)",
+			job.JobId, err, *idem, res.ExpiresAt.Format(time.RFC3339))
 	}
 	fmt.Fprintf(stdout, "%s: %.1f s, %dx%d, %d bytes, cost $%.6f\n", *out, res.DurationSeconds, res.Width, res.Height, res.SizeBytes, res.CostUsd)
 	return nil
@@ -123,8 +143,15 @@ type submission struct {
 }
 
 // attempts is how often a request that failed for a passing reason (the
-// network, a 5xx, a 429) is tried before giving up.
-const attempts = 6
+// network, a 5xx, a 429) is tried before giving up; maxWait the longest a
+// Retry-After is waited (a longer one is given up on, with the server's
+// word).
+const (
+	attempts = 6
+	maxWait  = 5 * time.Minute
+	// callTimeout bounds a status or result request.
+	callTimeout = 30 * time.Second
+)
 
 // create posts the job, streaming the files, and tries again on what
 // passes: the same Idempotency-Key makes a retry return the first job.
@@ -160,7 +187,9 @@ func (s *submission) follow(ctx context.Context, job *apiclient.Job) (*apiclient
 			s.bar.done()
 			return job, err
 		}
-		r, err := s.c.StatusWithResponse(ctx, id)
+		call, cancel := context.WithTimeout(ctx, callTimeout)
+		r, err := s.c.StatusWithResponse(call, id)
+		cancel()
 		if err == nil && r.JSON200 != nil {
 			job, fails = r.JSON200, 0
 			continue
@@ -179,7 +208,9 @@ func (s *submission) follow(ctx context.Context, job *apiclient.Job) (*apiclient
 // result asks for the download URL of a completed job.
 func (s *submission) result(ctx context.Context, id string) (*apiclient.Result, error) {
 	for n := 1; ; n++ {
-		r, err := s.c.ResultWithResponse(ctx, id)
+		call, cancel := context.WithTimeout(ctx, callTimeout)
+		r, err := s.c.ResultWithResponse(call, id)
+		cancel()
 		if err == nil && r.JSON200 != nil {
 			return r.JSON200, nil
 		}
@@ -199,33 +230,58 @@ func (s *submission) retry(ctx context.Context, n int, what string, err error) e
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	wait := time.Duration(1<<min(n-1, 5)) * time.Second // 1 s, 2 s, 4 s … 32 s
+	// 1 s, 2 s, 4 s … 32 s, each ±20 % so that many clients do not come
+	// back at once.
+	wait := time.Duration(float64(time.Second<<min(n-1, 5)) * (0.8 + 0.4*mrand.Float64()))
 	var r *refusal
-	if errors.As(err, &r) {
+	switch {
+	case errors.As(err, &r):
 		// 409 with Retry-After: the first request of this Idempotency-Key
 		// is still in progress; asked again, the server answers its job.
-		if !transient(r.status) && !(r.status == http.StatusConflict && r.retryAfter >= 0) {
+		if !transient(r.status) && !(r.status == http.StatusConflict && r.retryAfter >= 0) || r.code == codeBudgetExhausted {
 			return err
+		}
+		if r.retryAfter > maxWait {
+			return fmt.Errorf("%s: %w (the server asks to wait %s: try again later)", what, err, r.retryAfter)
 		}
 		if r.retryAfter >= 0 {
 			wait = r.retryAfter
 		}
+	case !passing(err):
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	if n >= attempts {
 		return fmt.Errorf("%s: giving up after %d tries: %w", what, n, err)
 	}
-	fmt.Fprintf(s.stderr, "%s: %v; trying again in %s\n", what, err, wait)
+	s.bar.interrupt()
+	fmt.Fprintf(s.stderr, "%s: %v; trying again in %s\n", what, err, wait.Round(100*time.Millisecond))
 	return s.wait(ctx, wait)
 }
 
 func transient(status int) bool {
-	return status == http.StatusRequestTimeout || status == http.StatusTooManyRequests || status >= 500
+	return status == http.StatusRequestTimeout || status == http.StatusTooManyRequests ||
+		status >= 500 && status != http.StatusNotImplemented && status != http.StatusHTTPVersionNotSupported
+}
+
+// codeBudgetExhausted is the API's refusal of a new job once a spending cap
+// is reached: no retry helps before its Retry-After (hours, maybe).
+const codeBudgetExhausted = "budget_exhausted"
+
+// passing tells an error of the connection, which another try may not
+// meet (refused, reset, cut short, timed out), from one that will recur
+// (a file that cannot be read, a malformed URL).
+func passing(err error) bool {
+	var op *net.OpError
+	var ne net.Error
+	return errors.As(err, &op) || errors.As(err, &ne) && ne.Timeout() ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // refusal is an answer other than the one asked for: its status, and the
 // server's problem+json code and detail.
 type refusal struct {
 	status     int
+	code       string
 	retryAfter time.Duration // -1: not said
 	msg        string
 }
@@ -243,7 +299,7 @@ func refused(resp *http.Response, body []byte) error {
 		if p.Detail != nil && *p.Detail != "" {
 			detail = *p.Detail
 		}
-		r.msg = fmt.Sprintf("%d %s: %s", resp.StatusCode, p.Code, detail)
+		r.code, r.msg = p.Code, fmt.Sprintf("%d %s: %s", resp.StatusCode, p.Code, detail)
 	}
 	return r
 }
@@ -293,13 +349,17 @@ func copyPart(mw *multipart.Writer, name, path string) error {
 // is written beside out and renamed once complete. The link is its own
 // credential; the API key is not sent with it (it may point at another
 // host, such as an S3 bucket).
-func download(ctx context.Context, url string, size int64, out string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+func download(ctx context.Context, transport http.RoundTripper, link string, size int64, out string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, link, nil)
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := (&http.Client{Transport: transport}).Do(req)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) { // the link's signature is a credential: not in an error
+			ue.URL, _, _ = strings.Cut(ue.URL, "?")
+		}
 		return err
 	}
 	defer resp.Body.Close()
@@ -321,6 +381,9 @@ func download(ctx context.Context, url string, size int64, out string) error {
 		err = fmt.Errorf("got %d bytes of %d", n, size)
 	}
 	if err == nil {
+		err = tmp.Chmod(0o644) // a video, like any file saved
+	}
+	if err == nil {
 		err = tmp.Sync()
 	}
 	if cerr := tmp.Close(); err == nil {
@@ -330,6 +393,38 @@ func download(ctx context.Context, url string, size int64, out string) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), abs)
+}
+
+// readable checks that path is a regular file that can be read.
+func readable(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a file", path)
+	}
+	return nil
+}
+
+// writable checks that the video can be saved at out: its directory
+// takes a file.
+func writable(out string) error {
+	abs, err := filepath.Abs(out)
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(abs), "."+filepath.Base(abs)+".check-")
+	if err != nil {
+		return fmt.Errorf("cannot save the video at %s: %w", out, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
 }
 
 // progress shows a job's way on stderr: a bar redrawn in place on a
@@ -359,16 +454,24 @@ func (p *progress) show(j *apiclient.Job) {
 			state += fmt.Sprintf(", starts in about %.0f s", *j.QueueEtaSeconds)
 		}
 	}
-	if !p.tty {
-		if state != p.last {
+	if !p.tty { // a line at each change of state, and each quarter of the way
+		if key := fmt.Sprintf("%s %d", state, int(j.Progress*4)); key != p.last {
 			fmt.Fprintf(p.w, "%s %3.0f%%\n", state, 100*j.Progress)
+			p.last = key
 		}
-		p.last = state
 		return
 	}
 	filled := min(barWidth, max(0, int(j.Progress*barWidth+0.5)))
 	fmt.Fprintf(p.w, "\r\033[K[%s%s] %3.0f%% %s", strings.Repeat("#", filled), strings.Repeat("-", barWidth-filled), 100*j.Progress, state)
 	p.last = state
+}
+
+// interrupt clears the bar's line for a message; the next show redraws it.
+func (p *progress) interrupt() {
+	if p.tty && p.last != "" {
+		fmt.Fprint(p.w, "\r\033[K")
+		p.last = ""
+	}
 }
 
 // done ends the bar's line.
