@@ -1,6 +1,8 @@
 # The two commands of the README are `make serve` and `make test`.
 GO ?= go
-export PATH := $(PATH):$(shell $(GO) env GOPATH)/bin
+# The tools install-deps.sh installs with go install (where it puts them)
+# come first, so that the pinned versions run.
+export PATH := $(or $(shell $(GO) env GOBIN),$(firstword $(subst :, ,$(shell $(GO) env GOPATH)))/bin):$(PATH)
 
 .PHONY: serve test build deps test-deps vet fmt bench-generator
 

@@ -49,15 +49,22 @@ if [ "${1:-}" = "--test" ]; then
     GOBIN=$gobin go install "github.com/oasdiff/oasdiff@$OASDIFF"
   fi
   # Redocly CLI, which lints api/openapi.yaml (internal/api TestSpecLint),
-  # at the version of tools/redocly/package-lock.json.
-  if [ ! -x tools/redocly/node_modules/.bin/redocly ]; then
-    if ! command -v npm >/dev/null 2>&1; then
-      echo "npm is not installed: the tests lint the OpenAPI document with Redocly CLI (Node.js 20.19+ or 22.12+)" >&2
+  # at the version of tools/redocly/package-lock.json (reinstalled when
+  # the lock names another).
+  want=$(sed -n '/"node_modules\/@redocly\/cli"/,/}/s/.*"version": "\([^"]*\)".*/\1/p' tools/redocly/package-lock.json)
+  have=$(sed -n 's/^  "version": "\([^"]*\)".*/\1/p' tools/redocly/node_modules/@redocly/cli/package.json 2>/dev/null || true)
+  if [ "$have" != "$want" ]; then
+    # Redocly CLI needs Node.js 20.19+ or 22.12+; Debian 12's own is 18.
+    if ! command -v npm >/dev/null 2>&1 || ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>22||(a===22&&b>=12)||(a===20&&b>=19)?0:1)'; then
+      echo "the tests lint the OpenAPI document with Redocly CLI $want, which needs Node.js 20.19+ or 22.12+ and npm (found: $(node --version 2>/dev/null || echo none))" >&2
       exit 1
     fi
-    echo "==> installing Redocly CLI into tools/redocly (npm ci)"
+    echo "==> installing Redocly CLI $want into tools/redocly (npm ci)"
     npm ci --prefix tools/redocly --no-audit --no-fund --loglevel=error >/dev/null
   fi
+  # oapi-codegen, which apiclient's test runs to check the generated client
+  # (go run at its pinned version: fetched now, not in the middle of a test).
+  go mod download github.com/oapi-codegen/oapi-codegen/v2@v2.8.2
   STATICCHECK=v0.8.2
   gobin=${GOBIN:-$(go env GOPATH | cut -d: -f1)/bin}
   if [ ! -x "$gobin/staticcheck" ]; then

@@ -19,8 +19,10 @@ import (
 	"github.com/avatar-api/avatar-api/internal/webhook"
 )
 
-// Version is the API's version, shown in the OpenAPI document.
-const Version = "0.1.0"
+// Version is the API's version, shown in the OpenAPI document. A change of
+// the document needs a new one (TestSpecBreaking): a patch for additions,
+// a new minor (while 0.x) for a breaking change.
+const Version = "0.1.1"
 
 // description opens the OpenAPI document (and the /docs page).
 const description = `Turns a portrait image, a speech recording and a short prompt into a talking-avatar MP4, as an asynchronous job.

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -163,14 +162,10 @@ func TestGeneratedClient(t *testing.T) {
 		t.Errorf("the retried generate made job %s (replayed %q), want %s", again.JSON202.JobId, again.HTTPResponse.Header.Get("Idempotent-Replayed"), id)
 	}
 
-	var job *apiclient.Job
-	testkit.WaitFor(t, time.Minute, "the job to complete", func() bool {
-		st, err := c.StatusWithResponse(ctx, id)
-		must(t, "status", err, st.StatusCode(), http.StatusOK, st.Body)
-		job = st.JSON200
-		return job.State == "completed" || job.State == "failed"
-	})
-	if job.State != "completed" || job.Progress != 1 {
+	tb.waitFor(t, key, id, "completed", "failed")
+	st, err := c.StatusWithResponse(ctx, id)
+	must(t, "status", err, st.StatusCode(), http.StatusOK, st.Body)
+	if job := st.JSON200; job.State != "completed" || job.Progress != 1 {
 		t.Fatalf("job %s: %s, progress %v, error %+v", id, job.State, job.Progress, job.Error)
 	}
 	res, err := c.ResultWithResponse(ctx, id)

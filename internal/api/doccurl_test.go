@@ -110,9 +110,6 @@ var docOutputs = regexp.MustCompile(`-o\s+"?([^"'\s;]+\.mp4)`)
 // runs the Python client of docs/API.md, which must download an MP4.
 func TestDocCurl(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("runs the documents' commands against a live service")
-	}
 	for _, tool := range []string{"bash", "curl", "jq", "uuidgen", "ffprobe", "python3"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("the documents' commands need %s (scripts/install-deps.sh --test installs it): %v", tool, err)

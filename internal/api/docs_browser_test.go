@@ -24,7 +24,9 @@ func TestDocsInABrowser(t *testing.T) {
 	t.Parallel()
 	tb := setup(t, options{})
 
-	ctx, cancel := context.WithTimeout(testkit.Browser(t), 90*time.Second)
+	// The page's steps, and the job's generation between them (which
+	// tb.waitFor allows 90 s), on a machine the whole suite loads.
+	ctx, cancel := context.WithTimeout(testkit.Browser(t), 4*time.Minute)
 	defer cancel()
 	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()

@@ -449,6 +449,18 @@ func (tb *testBundle) submit(t *testing.T, key string, parts ...part) (api.Job, 
 func (tb *testBundle) waitFor(t *testing.T, key, id string, states ...string) api.Job {
 	t.Helper()
 	var j api.Job
+	defer func() { // a wait that failed says where the job was
+		if t.Failed() {
+			ctx := context.Background()
+			queued, qerr := tb.store.QueueJobState(ctx, id)
+			evs, _ := tb.store.Events(ctx, store.EventsParams{JobID: id, Limit: 100})
+			var path []string
+			for _, e := range evs {
+				path = append(path, fmt.Sprintf("%s@%s", e.Transition, e.At.Format("15:04:05.000")))
+			}
+			t.Logf("job %s at the end of the wait: %s, attempt %d; its queue entry %q (%v); its transitions %v", id, j.State, j.Attempt, queued, qerr, path)
+		}
+	}()
 	testkit.WaitFor(t, 90*time.Second, fmt.Sprintf("job %s to be one of %v", id, states), func() bool {
 		j = api.Job{}
 		if resp := tb.call(t, http.MethodGet, "/status/"+id, key, nil, "", &j); resp.StatusCode != http.StatusOK {
