@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/oapi-codegen/runtime"
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
@@ -1102,6 +1104,36 @@ type DashboardDataParams struct {
 // DashboardDataParamsRange defines parameters for DashboardData.
 type DashboardDataParamsRange string
 
+// DownloadParams defines parameters for Download.
+type DownloadParams struct {
+	// Expires When the link stops working (Unix seconds)
+	Expires string `form:"expires" json:"expires"`
+
+	// Filename The name a browser saves the file under
+	Filename *string `form:"filename,omitempty" json:"filename,omitempty"`
+
+	// Sig The link's signature: the link is its own credential
+	Sig string `form:"sig" json:"sig"`
+
+	// Range A byte range, to resume a download (206)
+	Range *string `json:"Range,omitempty"`
+}
+
+// DownloadHeadParams defines parameters for DownloadHead.
+type DownloadHeadParams struct {
+	// Expires When the link stops working (Unix seconds)
+	Expires string `form:"expires" json:"expires"`
+
+	// Filename The name a browser saves the file under
+	Filename *string `form:"filename,omitempty" json:"filename,omitempty"`
+
+	// Sig The link's signature: the link is its own credential
+	Sig string `form:"sig" json:"sig"`
+
+	// Range A byte range, to resume a download (206)
+	Range *string `json:"Range,omitempty"`
+}
+
 // GenerateMultipartBody defines parameters for Generate.
 type GenerateMultipartBody struct {
 	// Audio The speech: WAV, MP3, OGG, FLAC, M4A/AAC or WebM
@@ -1393,6 +1425,13 @@ func WithRequestEditorFn(fn RequestEditorFn) ClientOption {
 // The interface specification for the client above.
 type ClientInterface interface {
 
+	// Root Where the documentation is
+	//
+	// A browser (`Accept: text/html`) is sent to /docs; a program gets the API's name, version and where its documentation is.
+	//
+	// Corresponds with GET / (the `Root` operationId).
+	Root(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListKeys List every key
 	//
 	// Corresponds with GET /admin/keys (the `ListKeys` operationId).
@@ -1474,6 +1513,20 @@ type ClientInterface interface {
 	// Corresponds with GET /dashboard/data (the `DashboardData` operationId).
 	DashboardData(ctx context.Context, params *DashboardDataParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// Download Download a video
+	//
+	// The video behind a signed download URL of GET /result (local storage; with S3 storage the URL is the bucket's). Needs no key: the signature is the credential, until `expires` (the result's `url_expires_at`). Ranges are served (206), so a download can resume.
+	//
+	// Corresponds with GET /files/{key} (the `Download` operationId).
+	Download(ctx context.Context, key string, params *DownloadParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DownloadHead A video's size, without it
+	//
+	// The video behind a signed download URL of GET /result (local storage; with S3 storage the URL is the bucket's). Needs no key: the signature is the credential, until `expires` (the result's `url_expires_at`). Ranges are served (206), so a download can resume.
+	//
+	// Corresponds with HEAD /files/{key} (the `DownloadHead` operationId).
+	DownloadHead(ctx context.Context, key string, params *DownloadHeadParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GenerateWithBody Create a video job
 	//
 	// Uploads a portrait and a speech recording and queues a job that makes the talking-avatar video. Inputs are checked before anything is queued. Answers 202 at once; poll the status link.
@@ -1519,6 +1572,41 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /jobs/{job_id}/webhooks/redeliver (the `RedeliverWebhook` operationId).
 	RedeliverWebhook(ctx context.Context, jobId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// Metrics Prometheus metrics
+	//
+	// The service's metrics in Prometheus's text format (see docs/monitoring.md): jobs, queue, generation time, cost, requests, webhooks, workers. Readable with an admin key, or with the `METRICS_TOKEN` a Prometheus server is given (as the bearer token): that token reads this and nothing else.
+	//
+	// Corresponds with GET /metrics (the `Metrics` operationId).
+	Metrics(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// Openapi3Json This document as OpenAPI 3.0 (JSON)
+	//
+	// This document. The 3.0 forms are the same API for tools that do not read OpenAPI 3.1.
+	//
+	// Corresponds with GET /openapi-3.0.json (the `Openapi3Json` operationId).
+	Openapi3Json(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// Openapi3Yaml This document as OpenAPI 3.0 (YAML)
+	//
+	// This document. The 3.0 forms are the same API for tools that do not read OpenAPI 3.1.
+	//
+	// Corresponds with GET /openapi-3.0.yaml (the `Openapi3Yaml` operationId).
+	Openapi3Yaml(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OpenapiJson This document (JSON)
+	//
+	// This document. The 3.0 forms are the same API for tools that do not read OpenAPI 3.1.
+	//
+	// Corresponds with GET /openapi.json (the `OpenapiJson` operationId).
+	OpenapiJson(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OpenapiYaml This document (YAML)
+	//
+	// This document. The 3.0 forms are the same API for tools that do not read OpenAPI 3.1.
+	//
+	// Corresponds with GET /openapi.yaml (the `OpenapiYaml` operationId).
+	OpenapiYaml(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// Ready Readiness
 	//
@@ -1579,6 +1667,23 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /whoami (the `Whoami` operationId).
 	Whoami(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+}
+
+// Root Where the documentation is
+//
+// A browser (`Accept: text/html`) is sent to /docs; a program gets the API's name, version and where its documentation is.
+//
+// Corresponds with GET / (the `Root` operationId).
+func (c *Client) Root(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRootRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
 }
 
 // ListKeys List every key
@@ -1772,6 +1877,40 @@ func (c *Client) DashboardData(ctx context.Context, params *DashboardDataParams,
 	return c.Client.Do(req)
 }
 
+// Download Download a video
+//
+// The video behind a signed download URL of GET /result (local storage; with S3 storage the URL is the bucket's). Needs no key: the signature is the credential, until `expires` (the result's `url_expires_at`). Ranges are served (206), so a download can resume.
+//
+// Corresponds with GET /files/{key} (the `Download` operationId).
+func (c *Client) Download(ctx context.Context, key string, params *DownloadParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDownloadRequest(c.Server, key, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DownloadHead A video's size, without it
+//
+// The video behind a signed download URL of GET /result (local storage; with S3 storage the URL is the bucket's). Needs no key: the signature is the credential, until `expires` (the result's `url_expires_at`). Ranges are served (206), so a download can resume.
+//
+// Corresponds with HEAD /files/{key} (the `DownloadHead` operationId).
+func (c *Client) DownloadHead(ctx context.Context, key string, params *DownloadHeadParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDownloadHeadRequest(c.Server, key, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // GenerateWithBody Create a video job
 //
 // Uploads a portrait and a speech recording and queues a job that makes the talking-avatar video. Inputs are checked before anything is queued. Answers 202 at once; poll the status link.
@@ -1868,6 +2007,91 @@ func (c *Client) JobWebhooks(ctx context.Context, jobId string, reqEditors ...Re
 // Corresponds with POST /jobs/{job_id}/webhooks/redeliver (the `RedeliverWebhook` operationId).
 func (c *Client) RedeliverWebhook(ctx context.Context, jobId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRedeliverWebhookRequest(c.Server, jobId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// Metrics Prometheus metrics
+//
+// The service's metrics in Prometheus's text format (see docs/monitoring.md): jobs, queue, generation time, cost, requests, webhooks, workers. Readable with an admin key, or with the `METRICS_TOKEN` a Prometheus server is given (as the bearer token): that token reads this and nothing else.
+//
+// Corresponds with GET /metrics (the `Metrics` operationId).
+func (c *Client) Metrics(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMetricsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// Openapi3Json This document as OpenAPI 3.0 (JSON)
+//
+// This document. The 3.0 forms are the same API for tools that do not read OpenAPI 3.1.
+//
+// Corresponds with GET /openapi-3.0.json (the `Openapi3Json` operationId).
+func (c *Client) Openapi3Json(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOpenapi3JsonRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// Openapi3Yaml This document as OpenAPI 3.0 (YAML)
+//
+// This document. The 3.0 forms are the same API for tools that do not read OpenAPI 3.1.
+//
+// Corresponds with GET /openapi-3.0.yaml (the `Openapi3Yaml` operationId).
+func (c *Client) Openapi3Yaml(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOpenapi3YamlRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OpenapiJson This document (JSON)
+//
+// This document. The 3.0 forms are the same API for tools that do not read OpenAPI 3.1.
+//
+// Corresponds with GET /openapi.json (the `OpenapiJson` operationId).
+func (c *Client) OpenapiJson(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOpenapiJsonRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OpenapiYaml This document (YAML)
+//
+// This document. The 3.0 forms are the same API for tools that do not read OpenAPI 3.1.
+//
+// Corresponds with GET /openapi.yaml (the `OpenapiYaml` operationId).
+func (c *Client) OpenapiYaml(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOpenapiYamlRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -2016,6 +2240,33 @@ func (c *Client) Whoami(ctx context.Context, reqEditors ...RequestEditorFn) (*ht
 		return nil, err
 	}
 	return c.Client.Do(req)
+}
+
+// NewRootRequest constructs an http.Request for the Root method
+func NewRootRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
 }
 
 // NewListKeysRequest constructs an http.Request for the ListKeys method
@@ -2335,6 +2586,190 @@ func NewDashboardDataRequest(server string, params *DashboardDataParams) (*http.
 	return req, nil
 }
 
+// NewDownloadRequest constructs an http.Request for the Download method
+func NewDownloadRequest(server string, key string, params *DownloadParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "key", key, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/files/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "expires", params.Expires, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if params.Filename != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "filename", *params.Filename, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "sig", params.Sig, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.Range != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Range", *params.Range, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Range", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewDownloadHeadRequest constructs an http.Request for the DownloadHead method
+func NewDownloadHeadRequest(server string, key string, params *DownloadHeadParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "key", key, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/files/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "expires", params.Expires, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if params.Filename != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "filename", *params.Filename, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "sig", params.Sig, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodHead, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.Range != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Range", *params.Range, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Range", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewGenerateRequestWithBody constructs an http.Request for the Generate method, with any body, and a specified content type
 func NewGenerateRequestWithBody(server string, params *GenerateParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
@@ -2577,6 +3012,141 @@ func NewRedeliverWebhookRequest(server string, jobId string) (*http.Request, err
 	}
 
 	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewMetricsRequest constructs an http.Request for the Metrics method
+func NewMetricsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/metrics")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOpenapi3JsonRequest constructs an http.Request for the Openapi3Json method
+func NewOpenapi3JsonRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/openapi-3.0.json")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOpenapi3YamlRequest constructs an http.Request for the Openapi3Yaml method
+func NewOpenapi3YamlRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/openapi-3.0.yaml")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOpenapiJsonRequest constructs an http.Request for the OpenapiJson method
+func NewOpenapiJsonRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/openapi.json")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOpenapiYamlRequest constructs an http.Request for the OpenapiYaml method
+func NewOpenapiYamlRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/openapi.yaml")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -2895,6 +3465,15 @@ func WithBaseURL(baseURL string) ClientOption {
 // ClientWithResponsesInterface is the interface specification for the client with responses above.
 type ClientWithResponsesInterface interface {
 
+	// RootWithResponse Where the documentation is
+	//
+	// A browser (`Accept: text/html`) is sent to /docs; a program gets the API's name, version and where its documentation is.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET / (the `Root` operationId).
+	RootWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*RootResponse, error)
+
 	// ListKeysWithResponse List every key
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -2986,6 +3565,24 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /dashboard/data (the `DashboardData` operationId).
 	DashboardDataWithResponse(ctx context.Context, params *DashboardDataParams, reqEditors ...RequestEditorFn) (*DashboardDataResponse, error)
 
+	// DownloadWithResponse Download a video
+	//
+	// The video behind a signed download URL of GET /result (local storage; with S3 storage the URL is the bucket's). Needs no key: the signature is the credential, until `expires` (the result's `url_expires_at`). Ranges are served (206), so a download can resume.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /files/{key} (the `Download` operationId).
+	DownloadWithResponse(ctx context.Context, key string, params *DownloadParams, reqEditors ...RequestEditorFn) (*DownloadResponse, error)
+
+	// DownloadHeadWithResponse A video's size, without it
+	//
+	// The video behind a signed download URL of GET /result (local storage; with S3 storage the URL is the bucket's). Needs no key: the signature is the credential, until `expires` (the result's `url_expires_at`). Ranges are served (206), so a download can resume.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with HEAD /files/{key} (the `DownloadHead` operationId).
+	DownloadHeadWithResponse(ctx context.Context, key string, params *DownloadHeadParams, reqEditors ...RequestEditorFn) (*DownloadHeadResponse, error)
+
 	// GenerateWithBodyWithResponse Create a video job
 	//
 	// Uploads a portrait and a speech recording and queues a job that makes the talking-avatar video. Inputs are checked before anything is queued. Answers 202 at once; poll the status link.
@@ -3039,6 +3636,51 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /jobs/{job_id}/webhooks/redeliver (the `RedeliverWebhook` operationId).
 	RedeliverWebhookWithResponse(ctx context.Context, jobId string, reqEditors ...RequestEditorFn) (*RedeliverWebhookResponse, error)
+
+	// MetricsWithResponse Prometheus metrics
+	//
+	// The service's metrics in Prometheus's text format (see docs/monitoring.md): jobs, queue, generation time, cost, requests, webhooks, workers. Readable with an admin key, or with the `METRICS_TOKEN` a Prometheus server is given (as the bearer token): that token reads this and nothing else.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /metrics (the `Metrics` operationId).
+	MetricsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*MetricsResponse, error)
+
+	// Openapi3JsonWithResponse This document as OpenAPI 3.0 (JSON)
+	//
+	// This document. The 3.0 forms are the same API for tools that do not read OpenAPI 3.1.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /openapi-3.0.json (the `Openapi3Json` operationId).
+	Openapi3JsonWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*Openapi3JsonResponse, error)
+
+	// Openapi3YamlWithResponse This document as OpenAPI 3.0 (YAML)
+	//
+	// This document. The 3.0 forms are the same API for tools that do not read OpenAPI 3.1.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /openapi-3.0.yaml (the `Openapi3Yaml` operationId).
+	Openapi3YamlWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*Openapi3YamlResponse, error)
+
+	// OpenapiJsonWithResponse This document (JSON)
+	//
+	// This document. The 3.0 forms are the same API for tools that do not read OpenAPI 3.1.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /openapi.json (the `OpenapiJson` operationId).
+	OpenapiJsonWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*OpenapiJsonResponse, error)
+
+	// OpenapiYamlWithResponse This document (YAML)
+	//
+	// This document. The 3.0 forms are the same API for tools that do not read OpenAPI 3.1.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /openapi.yaml (the `OpenapiYaml` operationId).
+	OpenapiYamlWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*OpenapiYamlResponse, error)
 
 	// ReadyWithResponse Readiness
 	//
@@ -3111,6 +3753,71 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /whoami (the `Whoami` operationId).
 	WhoamiWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*WhoamiResponse, error)
+}
+
+// RootResponse302Headers the declared response headers of an HTTP 302 response for Root
+type RootResponse302Headers struct {
+	Location *string
+}
+
+type RootResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Docs    string `json:"docs"`
+		Name    string `json:"name"`
+		Openapi string `json:"openapi"`
+		Version string `json:"version"`
+	}
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// Headers302 the parsed response headers for an HTTP 302 response
+	Headers302 *RootResponse302Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RootResponse) GetJSON200() *struct {
+	Docs    string `json:"docs"`
+	Name    string `json:"name"`
+	Openapi string `json:"openapi"`
+	Version string `json:"version"`
+} {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r RootResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r RootResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RootResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RootResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RootResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
 }
 
 // ListKeysResponse200Headers the declared response headers of an HTTP 200 response for ListKeys
@@ -4154,6 +4861,130 @@ func (r DashboardDataResponse) ContentType() string {
 	return ""
 }
 
+type DownloadResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON410 the response for an HTTP 410 `application/problem+json` response
+	ApplicationproblemJSON410 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DownloadResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DownloadResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON410 returns the response for an HTTP 410 `application/problem+json` response
+func (r DownloadResponse) GetApplicationproblemJSON410() *Problem {
+	return r.ApplicationproblemJSON410
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r DownloadResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r DownloadResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DownloadResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DownloadResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DownloadResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type DownloadHeadResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON410 the response for an HTTP 410 `application/problem+json` response
+	ApplicationproblemJSON410 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DownloadHeadResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DownloadHeadResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON410 returns the response for an HTTP 410 `application/problem+json` response
+func (r DownloadHeadResponse) GetApplicationproblemJSON410() *Problem {
+	return r.ApplicationproblemJSON410
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r DownloadHeadResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r DownloadHeadResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DownloadHeadResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DownloadHeadResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DownloadHeadResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GenerateResponse202Headers the declared response headers of an HTTP 202 response for Generate
 type GenerateResponse202Headers struct {
 	IdempotentReplayed *string
@@ -5002,6 +5833,293 @@ func (r RedeliverWebhookResponse) ContentType() string {
 	return ""
 }
 
+// MetricsResponse200Headers the declared response headers of an HTTP 200 response for Metrics
+type MetricsResponse200Headers struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+// MetricsResponse403Headers the declared response headers of an HTTP 403 response for Metrics
+type MetricsResponse403Headers struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+// MetricsResponse429Headers the declared response headers of an HTTP 429 response for Metrics
+type MetricsResponse429Headers struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+	RetryAfter      *int
+}
+
+// MetricsResponse500Headers the declared response headers of an HTTP 500 response for Metrics
+type MetricsResponse500Headers struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type MetricsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *MetricsResponse200Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *MetricsResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *MetricsResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *MetricsResponse500Headers
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r MetricsResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r MetricsResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r MetricsResponse) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r MetricsResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r MetricsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r MetricsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r MetricsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r MetricsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type Openapi3JsonResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *map[string]interface{}
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r Openapi3JsonResponse) GetJSON200() *map[string]interface{} {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r Openapi3JsonResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r Openapi3JsonResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r Openapi3JsonResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r Openapi3JsonResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r Openapi3JsonResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type Openapi3YamlResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// YAML200 the response for an HTTP 200 `application/yaml` response
+	YAML200 *map[string]interface{}
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+}
+
+// GetYAML200 returns the response for an HTTP 200 `application/yaml` response
+func (r Openapi3YamlResponse) GetYAML200() *map[string]interface{} {
+	return r.YAML200
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r Openapi3YamlResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r Openapi3YamlResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r Openapi3YamlResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r Openapi3YamlResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r Openapi3YamlResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type OpenapiJsonResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *map[string]interface{}
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OpenapiJsonResponse) GetJSON200() *map[string]interface{} {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r OpenapiJsonResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r OpenapiJsonResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OpenapiJsonResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OpenapiJsonResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OpenapiJsonResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type OpenapiYamlResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// YAML200 the response for an HTTP 200 `application/yaml` response
+	YAML200 *map[string]interface{}
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+}
+
+// GetYAML200 returns the response for an HTTP 200 `application/yaml` response
+func (r OpenapiYamlResponse) GetYAML200() *map[string]interface{} {
+	return r.YAML200
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r OpenapiYamlResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r OpenapiYamlResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OpenapiYamlResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OpenapiYamlResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OpenapiYamlResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type ReadyResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5805,6 +6923,21 @@ func (r WhoamiResponse) ContentType() string {
 	return ""
 }
 
+// RootWithResponse Where the documentation is
+//
+// A browser (`Accept: text/html`) is sent to /docs; a program gets the API's name, version and where its documentation is.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET / (the `Root` operationId).
+func (c *ClientWithResponses) RootWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*RootResponse, error) {
+	rsp, err := c.Root(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRootResponse(rsp)
+}
+
 // ListKeysWithResponse List every key
 //
 // Returns a wrapper object for the known response body format(s).
@@ -5962,6 +7095,36 @@ func (c *ClientWithResponses) DashboardDataWithResponse(ctx context.Context, par
 	return ParseDashboardDataResponse(rsp)
 }
 
+// DownloadWithResponse Download a video
+//
+// The video behind a signed download URL of GET /result (local storage; with S3 storage the URL is the bucket's). Needs no key: the signature is the credential, until `expires` (the result's `url_expires_at`). Ranges are served (206), so a download can resume.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /files/{key} (the `Download` operationId).
+func (c *ClientWithResponses) DownloadWithResponse(ctx context.Context, key string, params *DownloadParams, reqEditors ...RequestEditorFn) (*DownloadResponse, error) {
+	rsp, err := c.Download(ctx, key, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDownloadResponse(rsp)
+}
+
+// DownloadHeadWithResponse A video's size, without it
+//
+// The video behind a signed download URL of GET /result (local storage; with S3 storage the URL is the bucket's). Needs no key: the signature is the credential, until `expires` (the result's `url_expires_at`). Ranges are served (206), so a download can resume.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with HEAD /files/{key} (the `DownloadHead` operationId).
+func (c *ClientWithResponses) DownloadHeadWithResponse(ctx context.Context, key string, params *DownloadHeadParams, reqEditors ...RequestEditorFn) (*DownloadHeadResponse, error) {
+	rsp, err := c.DownloadHead(ctx, key, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDownloadHeadResponse(rsp)
+}
+
 // GenerateWithBodyWithResponse Create a video job
 //
 // Uploads a portrait and a speech recording and queues a job that makes the talking-avatar video. Inputs are checked before anything is queued. Answers 202 at once; poll the status link.
@@ -6050,6 +7213,81 @@ func (c *ClientWithResponses) RedeliverWebhookWithResponse(ctx context.Context, 
 		return nil, err
 	}
 	return ParseRedeliverWebhookResponse(rsp)
+}
+
+// MetricsWithResponse Prometheus metrics
+//
+// The service's metrics in Prometheus's text format (see docs/monitoring.md): jobs, queue, generation time, cost, requests, webhooks, workers. Readable with an admin key, or with the `METRICS_TOKEN` a Prometheus server is given (as the bearer token): that token reads this and nothing else.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /metrics (the `Metrics` operationId).
+func (c *ClientWithResponses) MetricsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*MetricsResponse, error) {
+	rsp, err := c.Metrics(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMetricsResponse(rsp)
+}
+
+// Openapi3JsonWithResponse This document as OpenAPI 3.0 (JSON)
+//
+// This document. The 3.0 forms are the same API for tools that do not read OpenAPI 3.1.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /openapi-3.0.json (the `Openapi3Json` operationId).
+func (c *ClientWithResponses) Openapi3JsonWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*Openapi3JsonResponse, error) {
+	rsp, err := c.Openapi3Json(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOpenapi3JsonResponse(rsp)
+}
+
+// Openapi3YamlWithResponse This document as OpenAPI 3.0 (YAML)
+//
+// This document. The 3.0 forms are the same API for tools that do not read OpenAPI 3.1.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /openapi-3.0.yaml (the `Openapi3Yaml` operationId).
+func (c *ClientWithResponses) Openapi3YamlWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*Openapi3YamlResponse, error) {
+	rsp, err := c.Openapi3Yaml(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOpenapi3YamlResponse(rsp)
+}
+
+// OpenapiJsonWithResponse This document (JSON)
+//
+// This document. The 3.0 forms are the same API for tools that do not read OpenAPI 3.1.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /openapi.json (the `OpenapiJson` operationId).
+func (c *ClientWithResponses) OpenapiJsonWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*OpenapiJsonResponse, error) {
+	rsp, err := c.OpenapiJson(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOpenapiJsonResponse(rsp)
+}
+
+// OpenapiYamlWithResponse This document (YAML)
+//
+// This document. The 3.0 forms are the same API for tools that do not read OpenAPI 3.1.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /openapi.yaml (the `OpenapiYaml` operationId).
+func (c *ClientWithResponses) OpenapiYamlWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*OpenapiYamlResponse, error) {
+	rsp, err := c.OpenapiYaml(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOpenapiYamlResponse(rsp)
 }
 
 // ReadyWithResponse Readiness
@@ -6170,6 +7408,60 @@ func (c *ClientWithResponses) WhoamiWithResponse(ctx context.Context, reqEditors
 		return nil, err
 	}
 	return ParseWhoamiResponse(rsp)
+}
+
+// ParseRootResponse parses an HTTP response from a RootWithResponse call
+func ParseRootResponse(rsp *http.Response) (*RootResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RootResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Docs    string `json:"docs"`
+			Name    string `json:"name"`
+			Openapi string `json:"openapi"`
+			Version string `json:"version"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case rsp.StatusCode == 302:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 302:
+		var headers RootResponse302Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers302 = &headers
+	}
+
+	return response, nil
 }
 
 // ParseListKeysResponse parses an HTTP response from a ListKeysWithResponse call
@@ -7588,6 +8880,100 @@ func ParseDashboardDataResponse(rsp *http.Response) (*DashboardDataResponse, err
 	return response, nil
 }
 
+// ParseDownloadResponse parses an HTTP response from a DownloadWithResponse call
+func ParseDownloadResponse(rsp *http.Response) (*DownloadResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DownloadResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseDownloadHeadResponse parses an HTTP response from a DownloadHeadWithResponse call
+func ParseDownloadHeadResponse(rsp *http.Response) (*DownloadHeadResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DownloadHeadResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseGenerateResponse parses an HTTP response from a GenerateWithResponse call
 func ParseGenerateResponse(rsp *http.Response) (*GenerateResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -8767,6 +10153,263 @@ func ParseRedeliverWebhookResponse(rsp *http.Response) (*RedeliverWebhookRespons
 			headers.RateLimitPolicy = &value
 		}
 		response.Headers500 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseMetricsResponse parses an HTTP response from a MetricsWithResponse call
+func ParseMetricsResponse(rsp *http.Response) (*MetricsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &MetricsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers MetricsResponse200Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 403:
+		var headers MetricsResponse403Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers MetricsResponse429Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers MetricsResponse500Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		response.Headers500 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOpenapi3JsonResponse parses an HTTP response from a Openapi3JsonWithResponse call
+func ParseOpenapi3JsonResponse(rsp *http.Response) (*Openapi3JsonResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &Openapi3JsonResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest map[string]interface{}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseOpenapi3YamlResponse parses an HTTP response from a Openapi3YamlWithResponse call
+func ParseOpenapi3YamlResponse(rsp *http.Response) (*Openapi3YamlResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &Openapi3YamlResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "yaml") && rsp.StatusCode == 200:
+		var dest map[string]interface{}
+		if err := yaml.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.YAML200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseOpenapiJsonResponse parses an HTTP response from a OpenapiJsonWithResponse call
+func ParseOpenapiJsonResponse(rsp *http.Response) (*OpenapiJsonResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OpenapiJsonResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest map[string]interface{}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseOpenapiYamlResponse parses an HTTP response from a OpenapiYamlWithResponse call
+func ParseOpenapiYamlResponse(rsp *http.Response) (*OpenapiYamlResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OpenapiYamlResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "yaml") && rsp.StatusCode == 200:
+		var dest map[string]interface{}
+		if err := yaml.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.YAML200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
 	}
 
 	return response, nil

@@ -174,6 +174,21 @@ func TestGeneratedClient(t *testing.T) {
 	if int64(len(video)) != res.JSON200.SizeBytes || !bytes.Equal(video[4:8], []byte("ftyp")) {
 		t.Errorf("downloaded %d bytes (documented %d), not an MP4", len(video), res.JSON200.SizeBytes)
 	}
+	// The same link as the documented operation: its path and query.
+	link, err := url.Parse(res.JSON200.Url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, name := link.Query(), link.Query().Get("filename")
+	dl, err := c.DownloadWithResponse(ctx, strings.TrimPrefix(link.Path, "/files/"), &apiclient.DownloadParams{Expires: q.Get("expires"), Sig: q.Get("sig"), Filename: &name})
+	must(t, "download", err, dl.StatusCode(), http.StatusOK, nil)
+	if !bytes.Equal(dl.Body, video) {
+		t.Errorf("the client's download differs from the link's (%d bytes)", len(dl.Body))
+	}
+	forged := q.Get("sig")[:10] + "0000000000" + q.Get("sig")[20:]
+	if bad, err := c.DownloadWithResponse(ctx, strings.TrimPrefix(link.Path, "/files/"), &apiclient.DownloadParams{Expires: q.Get("expires"), Sig: forged, Filename: &name}); err != nil || bad.ApplicationproblemJSON403 == nil || bad.ApplicationproblemJSON403.Code != "invalid_signature" {
+		t.Errorf("a forged signature: %v %d", err, bad.StatusCode())
+	}
 
 	limit20 := int64(20)
 	page, err := c.ListJobsWithResponse(ctx, &apiclient.ListJobsParams{Limit: &limit20})

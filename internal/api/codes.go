@@ -76,6 +76,8 @@ var problemSummary = map[string]string{
 	CodeUnavailable:                "a dependency is down, or every upload or decoding slot is taken: retry after Retry-After",
 	problem.CodeMethodNotAllowed:   "the endpoint does not take this method",
 	CodeClientClosed:               "never sent: logged when the client hung up",
+	codeInvalidSignature:           "the link's signature is missing or does not match: use the URL as GET /result gave it",
+	codeLinkExpired:                "the link has expired: ask GET /result for a fresh one",
 	// A code that means something else at another status: code@status.
 	webhook.CodeSecretMissing + "@404": "you have not made a webhook signing secret yet",
 }
@@ -149,6 +151,8 @@ var operationProblems = map[string][]problemRef{
 	"update-key":        webhookURLProblems,
 	"revoke-key":        {{http.StatusConflict, CodeKeyRevoked}},
 	"rotate-key":        {{http.StatusConflict, CodeKeyRevoked}, {http.StatusConflict, CodeKeyExpired}},
+	"download":          {{http.StatusForbidden, codeInvalidSignature}, {http.StatusGone, codeLinkExpired}},
+	"download-head":     {{http.StatusForbidden, codeInvalidSignature}, {http.StatusGone, codeLinkExpired}},
 }
 
 // documentProblems lists, under each error response of each operation,

@@ -41,7 +41,7 @@ func (a *api) routes() []route {
 		{"PATCH", "/admin/keys/{id}", operator, polling, operation(opUpdateKey(), a.updateKey)},
 		{"POST", "/admin/keys/{id}/revoke", operator, polling, operation(opRevokeKey(), a.revokeKey)},
 		{"POST", "/admin/keys/{id}/rotate", operator, polling, operation(opRotateKey(), a.rotateKey)},
-		{"GET", "/metrics", scraper, polling, plain(a.metrics())},
+		{"GET", "/metrics", scraper, polling, documented(a.metrics(), opMetrics())},
 
 		// The operator's dashboard: a page behind a session, which an admin
 		// key opens (a cookie: the browser never holds the key), and the
@@ -54,8 +54,8 @@ func (a *api) routes() []route {
 		{"GET", "/dashboard/assets/", open, unlimited, plain(a.dashboardAssets())},
 
 		// Signed routes: the link's signature is the credential (download or upload).
-		{"GET", "/files/", signed, unlimited, plain(a.Files)},
-		{"HEAD", "/files/", signed, unlimited, plain(a.Files)},
+		{"GET", "/files/", signed, unlimited, documented(a.Files, opDownload(http.MethodGet))},
+		{"HEAD", "/files/", signed, unlimited, documented(a.Files, opDownload(http.MethodHead))},
 		{"PUT", "/files/", signed, unlimited, plain(a.Files)}, // a remote worker's video, through an upload URL
 		{"POST", "/runpod/webhook/{job_id}/{token}", signed, unlimited, plain(http.HandlerFunc(a.runpodWebhook))},
 
@@ -63,13 +63,13 @@ func (a *api) routes() []route {
 		// orchestrators; the OpenAPI document (3.1, and 3.0 for older tools).
 		{"GET", "/health", open, unlimited, operation(opHealth(), a.health)},
 		{"GET", "/ready", open, unlimited, operation(opReady(), a.ready)},
-		{"GET", "/{$}", open, unlimited, plain(http.HandlerFunc(a.root))},             // points at /docs
-		{"GET", apidocs.Path, open, unlimited, plain(apidocs.Handler())},              // Swagger UI, embedded
-		{"GET", apidocs.Path + "/assets/", open, unlimited, plain(apidocs.Handler())}, // its files
-		{"GET", "/openapi.json", open, unlimited, plain(a.spec(specJSON))},
-		{"GET", "/openapi.yaml", open, unlimited, plain(a.spec(specYAML))},
-		{"GET", "/openapi-3.0.json", open, unlimited, plain(a.spec(specJSON30))},
-		{"GET", "/openapi-3.0.yaml", open, unlimited, plain(a.spec(specYAML30))},
+		{"GET", "/{$}", open, unlimited, documented(http.HandlerFunc(a.root), opRoot())}, // points at /docs
+		{"GET", apidocs.Path, open, unlimited, plain(apidocs.Handler())},                 // Swagger UI, embedded
+		{"GET", apidocs.Path + "/assets/", open, unlimited, plain(apidocs.Handler())},    // its files
+		{"GET", "/openapi.json", open, unlimited, documented(a.spec(specJSON), opSpec("openapi-json", "This document (JSON)", "application/json"))},
+		{"GET", "/openapi.yaml", open, unlimited, documented(a.spec(specYAML), opSpec("openapi-yaml", "This document (YAML)", "application/yaml"))},
+		{"GET", "/openapi-3.0.json", open, unlimited, documented(a.spec(specJSON30), opSpec("openapi-3-json", "This document as OpenAPI 3.0 (JSON)", "application/json"))},
+		{"GET", "/openapi-3.0.yaml", open, unlimited, documented(a.spec(specYAML30), opSpec("openapi-3-yaml", "This document as OpenAPI 3.0 (YAML)", "application/yaml"))},
 	}
 }
 
