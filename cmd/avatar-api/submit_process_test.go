@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/avatar-api/avatar-api/internal/testkit"
@@ -95,17 +96,17 @@ func exitCode(err error) int {
 // TestSubmitThroughFaults: between `avatar-api submit` and a real server,
 // a proxy loses the answer of the first POST /generate (the job was made:
 // a 503 comes back instead), answers the retry 409 in progress, fails the
-// first status poll with 502 and cuts the first download short. submit
+// first GET /result with 502 and cuts the first download short. submit
 // retries with the same Idempotency-Key and gets the one job back; the
 // cut download fails the run without leaving a file, and the key it
 // prints gets the same job's video on a second run: one job in all.
 func TestSubmitThroughFaults(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
-	seen := map[string]int{} // requests by method and first path segment
-	var target *url.URL
+	seen := map[string]int{}           // requests by method and first path segment
+	var target atomic.Pointer[url.URL] // the server, once started
 	proxy := &httputil.ReverseProxy{
-		Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(target); r.Out.Host = r.In.Host },
+		Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(target.Load()); r.Out.Host = r.In.Host },
 		ModifyResponse: func(resp *http.Response) error {
 			r := resp.Request
 			if r.Method == http.MethodPost && r.URL.Path == "/generate" && count(&mu, seen, "lost generate") == 1 {
@@ -124,7 +125,7 @@ func TestSubmitThroughFaults(t *testing.T) {
 			w.WriteHeader(http.StatusConflict)
 			fmt.Fprint(w, `{"type":"about:blank","title":"Conflict","status":409,"code":"idempotency_request_in_progress","detail":"in progress"}`)
 			return
-		case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/status/") && first:
+		case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/result/") && first:
 			w.WriteHeader(http.StatusBadGateway)
 			return
 		case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/files/") && first:
@@ -140,7 +141,11 @@ func TestSubmitThroughFaults(t *testing.T) {
 	}))
 	defer front.Close()
 	p := start(t, t.TempDir(), "PUBLIC_URL="+front.URL)
-	target, _ = url.Parse(p.url)
+	u, err := url.Parse(p.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target.Store(u)
 
 	dir := t.TempDir()
 	out := filepath.Join(dir, "avatar.mp4")
@@ -155,7 +160,7 @@ func TestSubmitThroughFaults(t *testing.T) {
 	if exitCode(err) != 1 || !strings.Contains(said, "could not be saved") {
 		t.Fatalf("a cut download: exit %d\n%s", exitCode(err), said)
 	}
-	for _, want := range []string{"503 service_unavailable", "409 idempotency_request_in_progress", "status: unexpected answer 502"} {
+	for _, want := range []string{"503 service_unavailable", "409 idempotency_request_in_progress", "result: unexpected answer 502"} {
 		if !strings.Contains(said, want) {
 			t.Errorf("submit did not say it retried after %q:\n%s", want, said)
 		}
