@@ -4,7 +4,7 @@ GO ?= go
 # come first, so that the pinned versions run.
 export PATH := $(or $(shell $(GO) env GOBIN),$(firstword $(subst :, ,$(shell $(GO) env GOPATH)))/bin):$(PATH)
 
-.PHONY: serve test build deps test-deps vet fmt bench-generator
+.PHONY: serve test build deps test-deps vet fmt bench-generator lint-workflows
 
 ## serve: install what is missing (ffmpeg) and start the API with embedded defaults
 serve: deps
@@ -28,7 +28,12 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
 	staticcheck ./...
+	@scripts/lint-workflows.sh
 
 ## bench-generator: the generator against the encoding floor (see internal/generator/builtin/bench_test.go)
 bench-generator: deps
 	$(GO) test -run '^$$' -bench BenchmarkGenerator -benchtime 5x -count 1 ./internal/generator/builtin/
+
+## lint-workflows: actionlint (with ShellCheck) on .github/workflows
+lint-workflows:
+	@scripts/lint-workflows.sh

@@ -17,6 +17,11 @@ if [ "${1:-}" = "--test" ]; then
   command -v jq >/dev/null 2>&1 || need_apt+=(jq)
   command -v uuidgen >/dev/null 2>&1 || need_apt+=(uuid-runtime)
   command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+  # redis-server: internal/ratelimit starts throwaway servers beside the
+  # one at 127.0.0.1:6379. ShellCheck: actionlint runs it on the workflows'
+  # scripts (scripts/lint-workflows.sh).
+  command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+  command -v shellcheck >/dev/null 2>&1 || need_apt+=(shellcheck)
   # A real browser for the dashboard's tests (chromedp).
   if [ -z "${CHROMIUM:-}" ] && [ ! -x /usr/bin/chromium ] && ! command -v chromium-headless-shell >/dev/null 2>&1; then
     need_apt+=(chromium)
