@@ -7,9 +7,12 @@ import (
 	"os"
 
 	"github.com/grafana/grafana-foundation-sdk/go/cog"
-	"github.com/grafana/grafana-foundation-sdk/go/cog/plugins"
+	"github.com/grafana/grafana-foundation-sdk/go/cog/variants"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"github.com/grafana/grafana-foundation-sdk/go/prometheus"
+	"github.com/grafana/grafana-foundation-sdk/go/stat"
+	"github.com/grafana/grafana-foundation-sdk/go/text"
+	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
 )
 
 // minSchemaVersion is the oldest dashboard schema we write: Grafana 11's
@@ -19,8 +22,15 @@ const minSchemaVersion = 39
 
 func init() {
 	// The SDK decodes panels' options and targets by their plugin's type
-	// (timeseries, stat, prometheus…) once its plugins are registered.
-	plugins.RegisterDefaultPlugins()
+	// once the plugin is registered. Only the few we use are: a panel of
+	// another type is refused below (add its package here to allow it),
+	// and the build stays small (plugins.RegisterDefaultPlugins brings
+	// every plugin's generated code, several megabytes).
+	runtime := cog.NewRuntime()
+	for _, p := range []variants.PanelcfgConfig{timeseries.VariantConfig(), stat.VariantConfig(), text.VariantConfig()} {
+		runtime.RegisterPanelcfgVariant(p)
+	}
+	runtime.RegisterDataqueryVariant(prometheus.VariantConfig())
 }
 
 // dashboardQueries reads a dashboard strictly and answers the PromQL of
@@ -70,7 +80,7 @@ func dashboardQueries(path string) ([]expression, int, error) {
 		// Without its plugin's schema the SDK reads a panel's options
 		// loosely: only the panels it knows can be checked.
 		if _, ok := cog.ConfigForPanelcfgVariant(p.Type); !ok {
-			return nil, 0, fmt.Errorf("%s: panel %q is of type %q, which the SDK has no schema for", path, title, p.Type)
+			return nil, 0, fmt.Errorf("%s: panel %q is of type %q, which this check has no schema for (see init)", path, title, p.Type)
 		}
 		for i, t := range p.Targets {
 			q, ok := t.(*prometheus.Dataquery)
