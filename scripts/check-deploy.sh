@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks deploy/: the Prometheus configuration and alert rules with
 # promtool (the rules' unit tests too), then the Grafana dashboard and
-# every PromQL query against the metrics we export (tools/deploycheck).
+# every PromQL query against the metrics we export (tools/deploycheck,
+# a module of its own, with its tests).
 # Exits non-zero on the first failure. Run from anywhere.
 set -euo pipefail
 
@@ -28,4 +29,5 @@ fi
 promtool check config "$tmp/prometheus.yml"
 promtool check rules deploy/prometheus/alerts.yml
 promtool test rules deploy/prometheus/alerts_test.yml
-(cd tools/deploycheck && go run .)
+# The checker's own tests (it finds what it should), then the check.
+(cd tools/deploycheck && go test -count=1 ./... && go run .)
