@@ -10,9 +10,10 @@ export PATH := $(or $(shell $(GO) env GOBIN),$(firstword $(subst :, ,$(shell $(G
 serve: deps
 	$(GO) run ./cmd/avatar-api serve
 
-## test: install what is missing (ffmpeg, versitygw) and run the whole suite with the race detector
+## test: install what is missing (ffmpeg, versitygw, …) and run the whole suite with the race detector, then check deploy/ (promtool, tools/deploycheck)
 test: test-deps vet
 	$(GO) test -race -count=1 -timeout 30m ./...
+	scripts/check-deploy.sh
 
 ## build: the avatar-api binary in bin/
 build:
