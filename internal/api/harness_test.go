@@ -449,8 +449,9 @@ func (tb *testBundle) submit(t *testing.T, key string, parts ...part) (api.Job, 
 func (tb *testBundle) waitFor(t *testing.T, key, id string, states ...string) api.Job {
 	t.Helper()
 	var j api.Job
+	waited := false
 	defer func() { // a wait that failed says where the job was
-		if t.Failed() {
+		if !waited {
 			ctx := context.Background()
 			queued, qerr := tb.store.QueueJobState(ctx, id)
 			evs, _ := tb.store.Events(ctx, store.EventsParams{JobID: id, Limit: 100})
@@ -468,6 +469,7 @@ func (tb *testBundle) waitFor(t *testing.T, key, id string, states ...string) ap
 		}
 		return slices.Contains(states, j.State)
 	})
+	waited = true
 	return j
 }
 
