@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"slices"
 	"strconv"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -36,19 +35,9 @@ func documented(handler http.Handler, op huma.Operation) func(router, route) {
 		if op.Path == "" {
 			op.Path = r.path
 		}
-		scopes, keyed := r.access.scopes()
-		if keyed {
-			op.Security = []map[string][]string{{securityScheme: append([]string{}, scopes...)}}
-			op.Errors = append(op.Errors, http.StatusUnauthorized, http.StatusTooManyRequests)
-			if len(scopes) > 0 {
-				op.Errors = append(op.Errors, http.StatusForbidden)
-			}
-		} else {
-			op.Security = []map[string][]string{}
-		}
 		op.Errors = append(op.Errors, http.StatusInternalServerError)
-		slices.Sort(op.Errors)
-		for _, status := range slices.Compact(op.Errors) {
+		documentAccess(&op, r)
+		for _, status := range op.Errors {
 			op.Responses[strconv.Itoa(status)] = problemResponse(status)
 		}
 		rt.h.OpenAPI().AddOperation(&op)

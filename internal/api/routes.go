@@ -147,26 +147,32 @@ const metaRoute = "route"
 func operation[I, O any](op huma.Operation, handler func(context.Context, *I) (*O, error)) func(router, route) {
 	return func(rt router, r route) {
 		op.Method, op.Path = r.method, r.path
-		scopes, keyed := r.access.scopes()
-		if keyed {
-			// [] rather than null: a key of any scope (linters read null
-			// as no list at all).
-			op.Security = []map[string][]string{{securityScheme: append([]string{}, scopes...)}}
-			op.Errors = append(op.Errors, http.StatusUnauthorized, http.StatusTooManyRequests)
-			if len(scopes) > 0 {
-				op.Errors = append(op.Errors, http.StatusForbidden)
-			}
-		} else {
-			op.Security = []map[string][]string{} // open: said, not left unsaid
-		}
-		slices.Sort(op.Errors)
-		op.Errors = slices.Compact(op.Errors)
+		documentAccess(&op, r)
 		if op.Metadata == nil {
 			op.Metadata = map[string]any{}
 		}
 		op.Metadata[metaRoute] = r
 		huma.Register(rt.h, op, handler)
 	}
+}
+
+// documentAccess gives an operation the security of its route's access,
+// and the errors that access answers with (sorted, once each).
+func documentAccess(op *huma.Operation, r route) {
+	scopes, keyed := r.access.scopes()
+	if keyed {
+		// [] rather than null: a key of any scope (linters read null as
+		// no list at all).
+		op.Security = []map[string][]string{{securityScheme: append([]string{}, scopes...)}}
+		op.Errors = append(op.Errors, http.StatusUnauthorized, http.StatusTooManyRequests)
+		if len(scopes) > 0 {
+			op.Errors = append(op.Errors, http.StatusForbidden)
+		}
+	} else {
+		op.Security = []map[string][]string{} // open: said, not left unsaid
+	}
+	slices.Sort(op.Errors)
+	op.Errors = slices.Compact(op.Errors)
 }
 
 // plain is a route answered by a plain handler (Prometheus's, the file
