@@ -213,9 +213,15 @@ func TestRunPodEndToEnd(t *testing.T) {
 // TestRunPodWorkerKilledMidJob: the RunPod worker's process is killed
 // while it makes the video. RunPod takes the worker for lost and queues
 // the job again; another worker takes it; our job completes, once.
+//
+// The double's clock is moved past WorkerLostAfter once the worker is
+// dead, rather than the test running with a short WorkerLostAfter: with
+// 3 s, a live worker starved of CPU for 3 s under CI's load was lost too,
+// and the job failed with "worker lost".
 func TestRunPodWorkerKilledMidJob(t *testing.T) {
 	t.Parallel()
-	s := startRunPod(t, runpodtest.Options{LongPoll: 500 * time.Millisecond, WorkerLostAfter: 3 * time.Second})
+	clock := &testkit.Clock{}
+	s := startRunPod(t, runpodtest.Options{LongPoll: 500 * time.Millisecond, Now: clock.Now})
 	w := s.startWorker(t, "pod-doomed")
 	id := s.api.submitSlow(t)
 	testkit.WaitFor(t, time.Minute, "the RunPod worker to take the job", func() bool {
@@ -227,6 +233,11 @@ func TestRunPodWorkerKilledMidJob(t *testing.T) {
 	}
 	<-w.done
 	w.done <- nil // for the cleanup
+	clock.Advance(s.double.Options().WorkerLostAfter + time.Second)
+	testkit.WaitFor(t, time.Minute, "RunPod to queue the job again", func() bool {
+		jobs := s.double.Jobs()
+		return len(jobs) == 1 && jobs[0].Status == runpod.InQueue && jobs[0].Retries == 1
+	})
 	s.startWorker(t, "pod-spare")
 	s.api.waitFor(t, id, 3*time.Minute, "completed", "failed")
 	if j := s.api.status(t, id); j.State != "completed" {
