@@ -12,8 +12,8 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
-	"github.com/avatar-api/avatar-api/internal/clientip"
 	"github.com/avatar-api/avatar-api/internal/auth"
+	"github.com/avatar-api/avatar-api/internal/clientip"
 	"github.com/avatar-api/avatar-api/internal/logging"
 	"github.com/avatar-api/avatar-api/internal/problem"
 )

@@ -10,8 +10,8 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
-	"github.com/avatar-api/avatar-api/internal/clientip"
 	"github.com/avatar-api/avatar-api/internal/apidocs"
+	"github.com/avatar-api/avatar-api/internal/clientip"
 	"github.com/avatar-api/avatar-api/internal/problem"
 )
 
