@@ -216,7 +216,7 @@ var vars = []Var{
 	{
 		Name:    "TLS_CERT_FILE",
 		Default: "",
-		Doc:     "PEM certificate chain with which `serve` answers HTTPS itself (TLS 1.2 or later, HTTP/2), with TLS_KEY_FILE; both or neither. Empty: plain HTTP, for a TLS-terminating proxy in front. The files are read at start: restart to load a renewed certificate.",
+		Doc:     "PEM certificate chain with which `serve` answers HTTPS itself (TLS 1.2 or later, HTTP/2), with TLS_KEY_FILE; both or neither. Empty: plain HTTP, for a TLS-terminating proxy in front. A renewed certificate written over the same files is served within a minute, without a restart.",
 		set:     strVar(func(c *Config) *string { return &c.TLSCertFile }),
 	},
 	{

@@ -26,9 +26,10 @@ import (
 type Server struct {
 	http *http.Server
 	log  *slog.Logger
+	now  func() time.Time
 }
 
-// Options are the middleware's settings that come from the configuration.
+// Options are the server's settings that come from the configuration.
 type Options struct {
 	// Proxies may say whom they forward for (TRUSTED_PROXIES); see
 	// package clientip.
@@ -38,6 +39,9 @@ type Options struct {
 	// (PUBLIC_URL is https): every answer then carries
 	// Strict-Transport-Security, as answers over TLS always do.
 	HTTPS bool
+	// Now is the clock of certificate reloads; nil: time.Now (tests
+	// move theirs).
+	Now func() time.Time
 }
 
 // The server's limits. Bodies have ReadTimeout, but an upload sets its
@@ -56,8 +60,13 @@ const (
 
 // New wraps h in the common middleware and returns a server for addr.
 func New(addr string, h http.Handler, log *slog.Logger, o Options) *Server {
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
 	return &Server{
 		log: log,
+		now: now,
 		http: &http.Server{
 			Addr:              addr,
 			Handler:           Wrap(h, log, o),
@@ -89,13 +98,17 @@ func (s *Server) Serve(ln net.Listener) error {
 }
 
 // ServeTLS answers HTTPS (TLS 1.2 or later; HTTP/2 or HTTP/1.1) on ln
-// until Shutdown, with the certificate chain and key of two PEM files.
-// The framing watch of Serve is not used: beneath TLS it would read
-// ciphertext, and no HTTP proxy can sit between a client and a server
-// that terminates TLS itself.
+// until Shutdown, with the certificate chain and key of two PEM files,
+// read again when they change (certFiles). The framing watch of Serve is
+// not used: beneath TLS it would read ciphertext, and no HTTP proxy can
+// sit between a client and a server that terminates TLS itself.
 func (s *Server) ServeTLS(ln net.Listener, certFile, keyFile string) error {
-	s.http.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	if err := s.http.ServeTLS(ln, certFile, keyFile); !errors.Is(err, http.ErrServerClosed) {
+	certs, err := loadCertFiles(certFile, keyFile, s.log, s.now)
+	if err != nil {
+		return err
+	}
+	s.http.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.get}
+	if err := s.http.ServeTLS(ln, "", ""); !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serving HTTPS: %w", err)
 	}
 	return nil
