@@ -60,6 +60,9 @@ var forbidden = map[string][]string{
 	// The documentation page is static files: it knows nothing of the
 	// service.
 	"apidocs": {"store", "job", "api", "app", "config", "queue", "worker", "cli", "server", "webhook", "alert", "stats"},
+	// The client's address knows only requests and networks: the server
+	// resolves it, the API reads it.
+	"clientip": {"store", "job", "api", "app", "config", "queue", "worker", "cli", "server", "auth", "apikey", "logging"},
 	// Standard Webhooks signing knows only bytes and headers.
 	"stdwebhook": {"store", "job", "api", "app", "config", "queue", "worker", "cli", "server", "webhook", "alert"},
 }

@@ -92,6 +92,10 @@ type Deps struct {
 	// JobWebhooks keeps customers' webhook secrets and their jobs'
 	// deliveries; nil: the webhook routes answer 503.
 	JobWebhooks *webhook.Service
+
+	// CORSOrigins are the browser origins that may call the routes open
+	// to cross-origin calls (cors.go); "*" alone: any. Empty: no CORS.
+	CORSOrigins []string
 }
 
 // Contact is how customers reach the operator, shown in the
@@ -164,7 +168,8 @@ func build(d Deps, table func(*api) []route) http.Handler {
 	h.UseMiddleware(withLogger(d.Log), a.authenticate(h), a.limit(h))
 	a.doc = h.OpenAPI()
 	rt := router{a: a, h: h, mux: mux}
-	for _, r := range table(a) {
+	routes := table(a)
+	for _, r := range routes {
 		r.register(rt, r)
 	}
 	if gen := h.OpenAPI().Paths["/generate"]; gen != nil {
@@ -174,7 +179,7 @@ func build(d Deps, table func(*api) []route) http.Handler {
 		documentProblems(h)
 		documentRateLimits(h)
 	}
-	return a.instrument(a.unmatched(mux))
+	return a.crossOrigin(mux, routes, a.instrument(a.unmatched(mux)))
 }
 
 // metrics is Prometheus's handler, or nil without metrics.

@@ -13,6 +13,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/avatar-api/avatar-api/internal/auth"
+	"github.com/avatar-api/avatar-api/internal/clientip"
 	"github.com/avatar-api/avatar-api/internal/logging"
 	"github.com/avatar-api/avatar-api/internal/problem"
 )
@@ -59,7 +60,7 @@ func (a *api) authenticate(h huma.API) func(huma.Context, func(huma.Context)) {
 		if c, err := huma.ReadCookie(ctx, sessionCookieName); err == nil {
 			cookie = c.Value
 		}
-		id, p := a.caller(ctx.Context(), routeOf(ctx.Operation()).access, ctx.RemoteAddr(), ctx.Header("Authorization"), cookie, scopes)
+		id, p := a.caller(ctx.Context(), routeOf(ctx.Operation()).access, clientip.From(ctx.Context(), ctx.RemoteAddr()), ctx.Header("Authorization"), cookie, scopes)
 		if p != nil {
 			_ = huma.WriteErr(h, ctx, p.Status, "", p)
 			return

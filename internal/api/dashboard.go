@@ -14,6 +14,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/avatar-api/avatar-api/internal/auth"
+	"github.com/avatar-api/avatar-api/internal/clientip"
 	"github.com/avatar-api/avatar-api/internal/dashboard"
 	"github.com/avatar-api/avatar-api/internal/problem"
 	"github.com/avatar-api/avatar-api/internal/stats"
@@ -87,8 +88,9 @@ func (a *api) login() http.Handler {
 			a.renderLogin(w, r, http.StatusBadRequest, "The form could not be read; try again.")
 			return
 		}
+		client := clientip.From(r.Context(), r.RemoteAddr)
 		if a.Throttle != nil {
-			if ok, wait := a.Throttle.Allow(r.RemoteAddr); !ok {
+			if ok, wait := a.Throttle.Allow(client); !ok {
 				secs := int(math.Ceil(wait.Seconds()))
 				w.Header().Set("Retry-After", strconv.Itoa(secs))
 				a.renderLogin(w, r, http.StatusTooManyRequests, fmt.Sprintf("Too many failed attempts from your address; try again in %d s.", secs))
@@ -99,7 +101,7 @@ func (a *api) login() http.Handler {
 		switch {
 		case errors.Is(err, auth.ErrUnauthenticated):
 			if a.Throttle != nil {
-				a.Throttle.Fail(r.RemoteAddr)
+				a.Throttle.Fail(client)
 			}
 			a.renderLogin(w, r, http.StatusUnauthorized, "That key is not valid.")
 			return

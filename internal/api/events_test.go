@@ -315,7 +315,7 @@ func TestStatusStreamLimitPerKey(t *testing.T) {
 func replica(t *testing.T, tb *testBundle, policy api.StreamPolicy, configure ...func(*http.Server)) *httptest.Server {
 	t.Helper()
 	h := api.New(api.Deps{Jobs: tb.app.Jobs, Auth: tb.app.Auth, Log: tb.log, PublicURL: tb.url, Streams: policy})
-	srv := httptest.NewUnstartedServer(server.Wrap(h, tb.log))
+	srv := httptest.NewUnstartedServer(server.Wrap(h, tb.log, server.Options{}))
 	for _, c := range configure {
 		c(srv.Config)
 	}

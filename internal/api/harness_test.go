@@ -174,7 +174,7 @@ func setup(t testing.TB, opts options) *testBundle {
 	}
 	undocumented := &undocumentedProblems{}
 	t.Cleanup(func() { undocumented.report(t) }) // last: once the server is closed
-	srv := httptest.NewUnstartedServer(checkProblems(t, server.Wrap(a.Handler, log), undocumented))
+	srv := httptest.NewUnstartedServer(checkProblems(t, server.Wrap(a.Handler, log, a.ServerOptions()), undocumented))
 	srv.Listener.Close()
 	srv.Listener = ln
 	srv.Start()

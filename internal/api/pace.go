@@ -101,11 +101,24 @@ type pacedReader struct {
 
 // newPacedReader paces a body of size bytes (its Content-Length; 0 when
 // unknown).
+//
+// The server's WriteTimeout, counted from the request's head, would cut
+// off the answer to an upload that took longer, at the minimum rate, than
+// the timeout allows: the answer's deadline becomes the upload's own plus
+// answerTime, for the checks that follow it.
 func newPacedReader(r io.Reader, w http.ResponseWriter, p UploadPolicy, size int64, now func() time.Time) *pacedReader {
 	start := now()
-	return &pacedReader{r: r, rc: http.NewResponseController(w), p: p, total: p.Deadline(size), start: start,
+	pr := &pacedReader{r: r, rc: http.NewResponseController(w), p: p, total: p.Deadline(size), start: start,
 		credit: float64(p.MinRate) * p.Grace.Seconds(), at: start, now: now}
+	if pr.total > 0 {
+		_ = pr.rc.SetWriteDeadline(time.Now().Add(pr.total + answerTime)) // unsupported by some writers: then the server's timeout rules
+	}
+	return pr
 }
+
+// answerTime is how long the answer to an upload may take once the
+// upload has ended: its checks (ffprobe, canonicalisation) and writing.
+const answerTime = 10 * time.Minute
 
 // earn spends the credit for the time since it was last worked out, then
 // adds n bytes, up to the cap.

@@ -11,6 +11,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/avatar-api/avatar-api/internal/apidocs"
+	"github.com/avatar-api/avatar-api/internal/clientip"
 	"github.com/avatar-api/avatar-api/internal/problem"
 )
 
@@ -197,7 +198,7 @@ func (a *api) guard(r route, next http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
-		id, p := a.caller(req.Context(), r.access, req.RemoteAddr, req.Header.Get("Authorization"), sessionCookie(req), scopes)
+		id, p := a.caller(req.Context(), r.access, clientip.From(req.Context(), req.RemoteAddr), req.Header.Get("Authorization"), sessionCookie(req), scopes)
 		if p == nil && a.Limiter != nil && id.KeyID != "" {
 			p = a.take(req.Context(), &charge{key: id.KeyID, policy: a.policy(r.rate, id.RateLimit)}, w.Header().Set)
 		}

@@ -184,6 +184,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, o Overrides)
 		MetricsToken: cfg.MetricsToken, Requests: a.Rollup,
 		Sessions: a.Sessions, Monitor: a.monitor(), Timezone: cfg.CostLocation.String(),
 		JobWebhooks: hooks,
+		CORSOrigins: cfg.CORSOrigins,
 	}
 	if o.Clock != nil {
 		throttle.SetClock(o.Clock.Now)

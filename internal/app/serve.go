@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,11 +19,18 @@ import (
 // running jobs are stopped and re-queued (at most 15 s more).
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	cfg, log := a.Config, a.Log
-	srv := server.New(ln.Addr().String(), a.Handler, log)
-	log.Info("serving", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "embedded_workers", a.Workers(),
+	srv := server.New(ln.Addr().String(), a.Handler, log, a.ServerOptions())
+	tls := cfg.TLSCertFile != ""
+	log.Info("serving", "addr", ln.Addr().String(), "tls", tls, "public_url", cfg.PublicURL, "embedded_workers", a.Workers(),
 		"database", map[bool]string{true: "postgres", false: "sqlite"}[cfg.DatabaseURL != ""], "storage", cfg.Storage)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if tls {
+			errc <- srv.ServeTLS(ln, cfg.TLSCertFile, cfg.TLSKeyFile)
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	var err error
 	select {
 	case err = <-errc:
@@ -44,6 +52,16 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	wg.Wait()
 	log.Info("stopped")
 	return err
+}
+
+// ServerOptions are the settings of the HTTP middleware (server.Wrap):
+// the trusted proxies, and whether clients reach the service over HTTPS
+// (PUBLIC_URL), so that every answer carries Strict-Transport-Security.
+func (a *App) ServerOptions() server.Options {
+	return server.Options{
+		Proxies: a.Config.TrustedProxies,
+		HTTPS:   strings.HasPrefix(a.Config.PublicURL, "https://"),
+	}
 }
 
 // readiness checks each dependency with a short timeout. /ready is public,

@@ -50,7 +50,7 @@ func (a *App) RunWorker(ctx context.Context, ln net.Listener) error {
 	cfg, log := a.Config, a.Log
 	var srv *server.Server
 	if ln != nil {
-		srv = server.New(ln.Addr().String(), a.Handler, log)
+		srv = server.New(ln.Addr().String(), a.Handler, log, a.ServerOptions())
 		go func() {
 			if err := srv.Serve(ln); err != nil {
 				log.Error("worker metrics listener failed", "error", err)

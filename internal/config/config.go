@@ -5,6 +5,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	_ "time/tzdata" // COST_TIMEZONE works on machines without a zone database
 
 	"github.com/avatar-api/avatar-api/internal/alert/notify"
+	"github.com/avatar-api/avatar-api/internal/clientip"
 	"github.com/avatar-api/avatar-api/internal/generator"
 	"github.com/avatar-api/avatar-api/internal/store"
 	"github.com/avatar-api/avatar-api/internal/text"
@@ -37,6 +39,14 @@ type Config struct {
 	SupportEmail, SupportURL string
 	DataDir                  string
 	LogLevel                 slog.Level
+
+	// TLSCertFile and TLSKeyFile, both or neither: serve HTTPS itself.
+	TLSCertFile, TLSKeyFile string
+	// TrustedProxies may say whom they forward for (X-Forwarded-For).
+	TrustedProxies clientip.Proxies
+	// CORSOrigins are the browser origins allowed to call the customer
+	// routes ("*": any, never with credentials); empty: no CORS at all.
+	CORSOrigins []string
 
 	DatabaseURL string // empty: SQLite in DataDir
 	RedisURL    string // empty: rate limits in memory; secret
@@ -201,6 +211,58 @@ var vars = []Var{
 				return nil
 			}
 			return urlVar(func(c *Config) *string { return &c.SupportURL })(c, v)
+		},
+	},
+	{
+		Name:    "TLS_CERT_FILE",
+		Default: "",
+		Doc:     "PEM certificate chain with which `serve` answers HTTPS itself (TLS 1.2 or later, HTTP/2), with TLS_KEY_FILE; both or neither. Empty: plain HTTP, for a TLS-terminating proxy in front. A renewed certificate written over the same files is served within a minute, without a restart.",
+		set:     strVar(func(c *Config) *string { return &c.TLSCertFile }),
+	},
+	{
+		Name:    "TLS_KEY_FILE",
+		Default: "",
+		Doc:     "PEM private key of TLS_CERT_FILE.",
+		set:     strVar(func(c *Config) *string { return &c.TLSKeyFile }),
+	},
+	{
+		Name:    "TRUSTED_PROXIES",
+		Default: "",
+		Doc:     "Comma-separated CIDRs (`10.0.0.0/8,fd00::/8`; a bare address is one host) of the reverse proxies in front of the service. Only a request whose peer is in one of them has its client address taken from `X-Forwarded-For` (the rightmost address that is not a trusted proxy); anyone else's header is ignored. The client address is what the access log shows (`remote`) and what failed authentications are throttled by. Empty: the peer's address is the client's. Never list networks that clients can connect from.",
+		set: func(c *Config, v string) error {
+			p, err := clientip.ParseProxies(v)
+			c.TrustedProxies = p
+			return err
+		},
+	},
+	{
+		Name:    "CORS_ORIGINS",
+		Default: "",
+		Doc:     "Comma-separated browser origins (`https://app.example.com`: scheme, host and port, nothing else) whose pages may call the customer routes and the open ones (`/status`, `/generate`, `/result`, downloads, `/openapi.json` …) with a key in `Authorization`; or `*` alone for any origin (never with credentials: the API takes keys in a header, not cookies). Operator routes (`/admin/…`, `/metrics`, `/dashboard…`) and the service's callbacks never answer CORS. Empty: no CORS headers at all.",
+		set: func(c *Config, v string) error {
+			c.CORSOrigins = nil
+			for i, raw := range strings.Split(v, ",") {
+				raw = strings.TrimSpace(raw)
+				if raw == "" {
+					continue
+				}
+				if raw == "*" {
+					c.CORSOrigins = append(c.CORSOrigins, raw)
+					continue
+				}
+				u, err := url.Parse(raw)
+				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+					u.Scheme+"://"+u.Host != raw || u.Host != strings.ToLower(u.Host) {
+					return fmt.Errorf("entry %d must be an origin: scheme://host[:port] in lower case, with no path, such as https://app.example.com", i+1)
+				}
+				if !slices.Contains(c.CORSOrigins, raw) {
+					c.CORSOrigins = append(c.CORSOrigins, raw)
+				}
+			}
+			if len(c.CORSOrigins) > 1 && slices.Contains(c.CORSOrigins, "*") {
+				return errors.New("* must be the only entry")
+			}
+			return nil
 		},
 	},
 	{
@@ -1036,6 +1098,13 @@ func (c *Config) finish() error {
 	}
 	if len(c.AlertEmailTo) > 0 && (c.AlertEmailFrom == "" || c.SMTPURL == "") {
 		errs = append(errs, errors.New("ALERT_EMAIL_TO: needs ALERT_EMAIL_FROM and SMTP_URL"))
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		errs = append(errs, errors.New("TLS_CERT_FILE, TLS_KEY_FILE: give both or neither"))
+	} else if c.TLSCertFile != "" {
+		if _, err := tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile); err != nil {
+			errs = append(errs, fmt.Errorf("TLS_CERT_FILE, TLS_KEY_FILE: cannot load the certificate and its key: %w", err))
+		}
 	}
 	if c.Storage == "s3" && c.S3Bucket == "" {
 		errs = append(errs, errors.New("S3_BUCKET: required when STORAGE=s3"))

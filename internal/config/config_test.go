@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/avatar-api/avatar-api/internal/testkit"
 )
 
 var update = flag.Bool("update", false, "rewrite the variable table in docs/configuration.md")
@@ -219,5 +221,53 @@ func TestAlertSettings(t *testing.T) {
 	if _, err := Load(env(map[string]string{"ALERT_EMAIL_TO": "ops@example.com"})); err == nil ||
 		!strings.Contains(err.Error(), "ALERT_EMAIL_FROM and SMTP_URL") {
 		t.Errorf("email without a sender or server: %v", err)
+	}
+}
+
+// TestSecuritySettings: TLS files both or neither (and loadable), trusted
+// proxies as CIDRs, CORS origins exact.
+func TestSecuritySettings(t *testing.T) {
+	t.Parallel()
+	cert, key, _ := testkit.TLSCert(t)
+	c, err := Load(env(map[string]string{
+		"TLS_CERT_FILE": cert, "TLS_KEY_FILE": key,
+		"TRUSTED_PROXIES": "10.0.0.0/8, 2001:db8::/32, 192.0.2.7",
+		"CORS_ORIGINS":    "https://app.example.com, http://localhost:3000,https://app.example.com",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TLSCertFile != cert || c.TLSKeyFile != key || len(c.TrustedProxies) != 3 ||
+		strings.Join(c.CORSOrigins, " ") != "https://app.example.com http://localhost:3000" {
+		t.Errorf("got TLS %q %q, proxies %v, origins %q", c.TLSCertFile, c.TLSKeyFile, c.TrustedProxies, c.CORSOrigins)
+	}
+	if c, err := Load(env(map[string]string{"CORS_ORIGINS": "*"})); err != nil || len(c.CORSOrigins) != 1 {
+		t.Errorf("CORS_ORIGINS=*: %v, %v", c, err)
+	}
+	for _, bad := range []map[string]string{
+		{"TLS_CERT_FILE": cert},
+		{"TLS_KEY_FILE": key},
+		{"TLS_CERT_FILE": key, "TLS_KEY_FILE": cert},
+		{"TLS_CERT_FILE": filepath.Join(t.TempDir(), "none.pem"), "TLS_KEY_FILE": key},
+		{"TRUSTED_PROXIES": "10.0.0.0/40"},
+		{"TRUSTED_PROXIES": "proxy.internal"},
+		{"CORS_ORIGINS": "https://app.example.com/"},
+		{"CORS_ORIGINS": "https://app.example.com/path"},
+		{"CORS_ORIGINS": "app.example.com"},
+		{"CORS_ORIGINS": "https://App.Example.com"},
+		{"CORS_ORIGINS": "ftp://app.example.com"},
+		{"CORS_ORIGINS": "*, https://app.example.com"},
+		{"CORS_ORIGINS": "https://user@app.example.com"},
+	} {
+		_, err := Load(env(bad))
+		if err == nil {
+			t.Errorf("%v accepted", bad)
+			continue
+		}
+		for name := range bad {
+			if !strings.Contains(err.Error(), name) {
+				t.Errorf("%v: error does not name %s: %v", bad, name, err)
+			}
+		}
 	}
 }

@@ -21,7 +21,7 @@ func serve(t *testing.T) string {
 		b, _ := io.ReadAll(r.Body)
 		_, _ = w.Write(b)
 	})
-	s := New(ln.Addr().String(), h, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s := New(ln.Addr().String(), h, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{})
 	go func() { _ = s.Serve(ln) }()
 	t.Cleanup(func() { _ = s.Close() })
 	return ln.Addr().String()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
@@ -88,6 +89,7 @@ func New(ctx context.Context, cfg Config) (*Bucket, error) {
 
 	opts := []func(*awsconfig.LoadOptions) error{
 		awsconfig.WithRegion(region),
+		awsconfig.WithHTTPClient(httpClient()),
 		awsconfig.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
 		awsconfig.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
 	}
@@ -118,6 +120,24 @@ func New(ctx context.Context, cfg Config) (*Bucket, error) {
 		})}
 	})
 	return b, nil
+}
+
+// The SDK's default client has connect and TLS handshake timeouts but
+// none for an answer: a bucket that accepts a request and never answers
+// would hold a worker's upload or a download until its caller's context
+// ends. An answer's head must come within a minute of the request's last
+// byte (however long a video took to send), and a body must not stall
+// for a minute.
+const (
+	answerTimeout = time.Minute
+	readTimeout   = time.Minute
+)
+
+// httpClient is the SDK's client with those timeouts.
+func httpClient() *awshttp.BuildableClient {
+	return awshttp.NewBuildableClient().
+		WithTransportOptions(func(t *http.Transport) { t.ResponseHeaderTimeout = answerTimeout }).
+		WithReadTimeout(readTimeout)
 }
 
 // Put streams r to the bucket in a single PutObject; it never holds the
