@@ -17,9 +17,6 @@
 
 FROM debian:bookworm-slim
 
-ARG VERSION=dev
-ARG GIT_SHA=unknown
-
 # ffmpeg reads the audio and encodes the video (ffprobe comes with it);
 # ca-certificates for S3, RunPod, webhooks and SMTP over TLS.
 RUN apt-get update \
@@ -33,6 +30,11 @@ RUN groupadd --system --gid 10001 avatar \
 	&& install -d -o avatar -g avatar -m 0750 /data
 
 COPY bin/avatar-api /usr/local/bin/avatar-api
+
+# Declared here, not at the top: a new version must not void the cached
+# steps above it.
+ARG VERSION=dev
+ARG GIT_SHA=unknown
 
 LABEL org.opencontainers.image.title="avatar-api" \
 	org.opencontainers.image.description="Avatar API: a portrait and speech in, a talking-avatar MP4 out" \
