@@ -15,9 +15,9 @@ test: test-deps vet
 	$(GO) test -race -count=1 -timeout 30m ./...
 	scripts/check-deploy.sh
 
-## build: the avatar-api binary in bin/
+## build: the avatar-api binary in bin/, static, with its version (VERSION, default git describe) and commit (GIT_SHA, default HEAD) linked in
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o bin/avatar-api ./cmd/avatar-api
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-X github.com/avatar-api/avatar-api/internal/cli.version=$${VERSION:-$$(git describe --tags --always --dirty 2>/dev/null || echo dev)} -X github.com/avatar-api/avatar-api/internal/cli.gitSHA=$${GIT_SHA:-$$(git rev-parse HEAD 2>/dev/null)}" -o bin/avatar-api ./cmd/avatar-api
 
 deps:
 	@scripts/install-deps.sh

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Checks deploy/: the Prometheus configuration and alert rules with
 # promtool (the rules' unit tests too), then the Grafana dashboard and
-# every PromQL query against the metrics we export (tools/deploycheck,
-# a module of its own, with its tests).
+# every PromQL query against the metrics we export, the Dockerfile with
+# BuildKit's linter (the rules of docker build --check) and
+# deploy/compose.yaml with compose-go, strictly (tools/deploycheck, a
+# module of its own, with its tests).
 # Exits non-zero on the first failure. Run from anywhere.
 set -euo pipefail
 

@@ -27,6 +27,8 @@ var commands = []command{
 	{"keys", "create, list, show, update, revoke and rotate customers' API keys", runKeys},
 	{"alerts", "alert channels and state: test [--channel webhook|email] sends a test alert; list shows rules, alerts and deliveries", runAlerts},
 	{"report", "usage report from the database: totals, top customers, errors, slowest jobs (--since 24h, --json)", runReport},
+	{"health", "exit 0 if the local API's GET /health answers 200, else 1 (--url for another, e.g. a worker's); the image's HEALTHCHECK", runHealth},
+	{"version", "print the version and commit this binary was built from", runVersion},
 }
 
 // Run runs the command named by args[0] and returns the exit code.

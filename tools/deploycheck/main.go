@@ -4,7 +4,10 @@
 // field fails), and every PromQL expression of their panels and of the
 // Prometheus alert rules is parsed with Prometheus's own parser and may
 // name only the metric families listed in deploy/metrics.txt (which
-// internal/metric/exported_test.go keeps true).
+// internal/metric/exported_test.go keeps true). The Dockerfile is linted
+// with BuildKit's rules (docker build --check), and deploy/compose.yaml
+// is loaded strictly with compose-go, its services' variables checked
+// against docs/configuration.md.
 //
 // It is a module of its own, so that the service's dependencies do not
 // grow by Prometheus and the SDK. Run it from its folder:
@@ -16,6 +19,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -23,9 +27,26 @@ import (
 )
 
 func main() {
-	deploy := flag.String("deploy", filepath.Join("..", "..", "deploy"), "the deploy folder: metrics.txt, prometheus/alerts.yml, grafana/dashboards/*.json")
+	deploy := flag.String("deploy", filepath.Join("..", "..", "deploy"), "the deploy folder: metrics.txt, prometheus/alerts.yml, grafana/dashboards/*.json, compose.yaml, .env.example")
+	dockerfile := flag.String("dockerfile", filepath.Join("..", "..", "Dockerfile"), "the Dockerfile to lint")
+	configDoc := flag.String("config-doc", filepath.Join("..", "..", "docs", "configuration.md"), "the documented environment variables")
 	flag.Parse()
+	ctx := context.Background()
 	summary, problems := check(*deploy)
+	if n, lint := lintDockerfile(ctx, *dockerfile); len(lint) > 0 {
+		problems = append(problems, lint...)
+	} else if n == 0 {
+		fmt.Println("deploycheck: ok:", *dockerfile, "has no BuildKit lint warning")
+	}
+	composeSummary, composeProblems := checkCompose(ctx, composeFiles{
+		Compose:   filepath.Join(*deploy, "compose.yaml"),
+		EnvFile:   filepath.Join(*deploy, ".env.example"),
+		ConfigDoc: *configDoc,
+	})
+	problems = append(problems, composeProblems...)
+	if len(composeProblems) == 0 {
+		fmt.Println("deploycheck: compose.yaml:", composeSummary)
+	}
 	for _, p := range problems {
 		fmt.Fprintln(os.Stderr, "deploycheck:", p)
 	}
