@@ -4,7 +4,7 @@ GO ?= go
 # come first, so that the pinned versions run.
 export PATH := $(or $(shell $(GO) env GOBIN),$(firstword $(subst :, ,$(shell $(GO) env GOPATH)))/bin):$(PATH)
 
-.PHONY: serve test build deps test-deps vet fmt bench-generator lint-workflows
+.PHONY: serve test image-smoke build deps test-deps vet fmt bench-generator lint-workflows
 
 ## serve: install what is missing (ffmpeg) and start the API with embedded defaults
 serve: deps
@@ -18,6 +18,10 @@ test: test-deps vet
 ## build: the avatar-api binary in bin/, static, with its version (VERSION, default git describe) and commit (GIT_SHA, default HEAD) linked in
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-X github.com/avatar-api/avatar-api/internal/cli.version=$${VERSION:-$$(git describe --tags --always --dirty 2>/dev/null || echo dev)} -X github.com/avatar-api/avatar-api/internal/cli.gitSHA=$${GIT_SHA:-$$(git rev-parse HEAD 2>/dev/null)}" -o bin/avatar-api ./cmd/avatar-api
+
+## image-smoke: build the container image with buildah (no Docker engine needed) and smoke-test it with podman; root, installs buildah, podman, runc, mmdebstrap
+image-smoke:
+	scripts/image-smoke
 
 deps:
 	@scripts/install-deps.sh

@@ -3,7 +3,7 @@
 # their run: scripts with ShellCheck when it is on the PATH (the Debian
 # package of that name). Installs actionlint at its pinned version into
 # $GOBIN (default: the first GOPATH's bin) when it is not there.
-# Exits non-zero on any finding.
+# Then ShellCheck on scripts/ and .ci/run. Exits non-zero on any finding.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,3 +26,10 @@ if [ ${#workflows[@]} -eq 0 ]; then
 fi
 "$actionlint" "${workflows[@]}"
 echo "actionlint $ACTIONLINT: ${workflows[*]} clean"
+
+# The project's own shell scripts, by ShellCheck too.
+if command -v shellcheck >/dev/null 2>&1; then
+  mapfile -t scripts < <(grep -lE '^#!.*\b(ba)?sh\b' scripts/* .ci/run)
+  shellcheck "${scripts[@]}"
+  echo "shellcheck: ${#scripts[@]} scripts clean"
+fi
