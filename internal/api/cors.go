@@ -19,9 +19,9 @@ import (
 // CORS header, and its preflight is answered as if CORS did not exist
 // (405): the browser then refuses the call.
 const (
-	corsAllowHeaders = "Authorization, Content-Type, Idempotency-Key, X-Request-ID"
+	corsAllowHeaders = "Authorization, Content-Type, Idempotency-Key, X-Request-ID, Last-Event-ID"
 	// corsExposeHeaders are the headers of our answers a script may read.
-	corsExposeHeaders = "RateLimit, RateLimit-Policy, Retry-After, X-Request-ID, Location, Idempotent-Replayed, Content-Disposition"
+	corsExposeHeaders = "RateLimit, RateLimit-Policy, Retry-After, X-Request-ID, Location, Idempotent-Replayed, Content-Disposition, Content-Range, Accept-Ranges, ETag"
 	// corsMaxAge is how long a browser may keep a preflight's answer:
 	// Chromium's cap.
 	corsMaxAge = 2 * 60 * 60

@@ -129,7 +129,7 @@ func TestCORS(t *testing.T) {
 		h := resp.Header
 		if resp.StatusCode != http.StatusNoContent || h.Get("Access-Control-Allow-Origin") != app ||
 			!strings.Contains(h.Get("Access-Control-Allow-Methods"), c.method) ||
-			h.Get("Access-Control-Allow-Headers") != "Authorization, Content-Type, Idempotency-Key, X-Request-ID" ||
+			h.Get("Access-Control-Allow-Headers") != "Authorization, Content-Type, Idempotency-Key, X-Request-ID, Last-Event-ID" ||
 			h.Get("Access-Control-Max-Age") == "" || h.Get("Access-Control-Allow-Credentials") != "" ||
 			!slices.Contains(h.Values("Vary"), "Origin") {
 			t.Errorf("preflight %s %s from %s: %d %v", c.method, c.path, app, resp.StatusCode, h)

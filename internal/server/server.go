@@ -139,18 +139,25 @@ func requestContext(log *slog.Logger, proxies clientip.Proxies, next http.Handle
 		ctx := logging.WithRequest(logging.With(clientip.With(r.Context(), client), slog.String("request_id", id)))
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		start := time.Now()
+		defer func() { // also when the answer was cut off (http.ErrAbortHandler)
+			accessLog(log, ctx, r, sw, start)
+		}()
 		next.ServeHTTP(sw, r.WithContext(ctx))
-		level := slog.LevelInfo
-		if sw.status >= 500 {
-			level = slog.LevelError
-		}
-		attrs := []any{"method", r.Method, "path", r.URL.Path, "status", sw.status,
-			"bytes", sw.bytes, "duration_ms", float64(time.Since(start).Microseconds()) / 1000, "remote", clientip.From(ctx, r.RemoteAddr)}
-		if peer := clientip.From(context.Background(), r.RemoteAddr); peer != clientip.From(ctx, r.RemoteAddr) {
-			attrs = append(attrs, "proxy", peer) // the trusted proxy it came through
-		}
-		log.Log(ctx, level, "request", attrs...)
 	})
+}
+
+// accessLog writes a request's access log line.
+func accessLog(log *slog.Logger, ctx context.Context, r *http.Request, sw *statusWriter, start time.Time) {
+	level := slog.LevelInfo
+	if sw.status >= 500 {
+		level = slog.LevelError
+	}
+	attrs := []any{"method", r.Method, "path", r.URL.Path, "status", sw.status,
+		"bytes", sw.bytes, "duration_ms", float64(time.Since(start).Microseconds()) / 1000, "remote", clientip.From(ctx, r.RemoteAddr)}
+	if peer := clientip.From(context.Background(), r.RemoteAddr); peer != clientip.From(ctx, r.RemoteAddr) {
+		attrs = append(attrs, "proxy", peer) // the trusted proxy it came through
+	}
+	log.Log(ctx, level, "request", attrs...)
 }
 
 // recoverPanics turns a panic into a 500 problem and a log line with the
@@ -163,6 +170,13 @@ func recoverPanics(log *slog.Logger, next http.Handler) http.Handler {
 					panic(v)
 				}
 				log.ErrorContext(r.Context(), "panic serving request", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				if hw, ok := w.(*headWriter); ok && hw.done {
+					// The head, maybe part of the body, has gone: a
+					// problem appended now would pass for the rest of
+					// the answer. Cut the connection instead, so the
+					// client sees a broken answer.
+					panic(http.ErrAbortHandler)
+				}
 				problem.Write(w, r, problem.New(http.StatusInternalServerError, problem.CodeInternal, problem.InternalDetail))
 			}
 		}()

@@ -74,6 +74,34 @@ func TestSecurityHeaders(t *testing.T) {
 	}
 }
 
+// TestPanicAfterTheHead: a handler that panics once its answer has begun
+// leaves a cut connection, not a problem appended to a half-sent body
+// that would pass for a whole answer; the access log still has its line.
+func TestPanicAfterTheHead(t *testing.T) {
+	t.Parallel()
+	logs := &testkit.Buffer{}
+	log := slog.New(slog.NewJSONHandler(logs, nil))
+	srv := httptest.NewServer(server.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("partial"))
+		_ = http.NewResponseController(w).Flush()
+		panic("boom")
+	}), log, server.Options{}))
+	resp, err := srv.Client().Get(srv.URL + "/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	srv.Close()
+	if err == nil || strings.Contains(string(body), "internal") {
+		t.Fatalf("read %q, error %v; want the answer cut off, no problem appended", body, err)
+	}
+	out := logs.String()
+	if !strings.Contains(out, `"msg":"request"`) || !strings.Contains(out, `"path":"/stream"`) {
+		t.Fatalf("no access log line for the cut answer:\n%s", out)
+	}
+}
+
 // TestClientAddress: the access log's remote and the handlers' client
 // address are the peer's, unless the peer is a trusted proxy; a forged
 // X-Forwarded-For from anyone else is ignored.
