@@ -80,6 +80,11 @@ func TestServeTLS(t *testing.T) {
 			t.Error("plain HTTP was served on the HTTPS port")
 		}
 	}
+	// The image's HEALTHCHECK, with serve's environment: https, since
+	// TLS_CERT_FILE is set.
+	if out := cli(t, []string{"PORT=" + port, "TLS_CERT_FILE=" + certFile}, "health"); !strings.Contains(out, "healthy: https://") {
+		t.Errorf("avatar-api health said %q", out)
+	}
 	if !strings.Contains(logs.String(), `"tls":true`) {
 		t.Errorf("the start's log line does not say TLS")
 	}
