@@ -238,7 +238,7 @@ var vars = []Var{
 	{
 		Name:    "CORS_ORIGINS",
 		Default: "",
-		Doc:     "Comma-separated browser origins (`https://app.example.com`: scheme, host and port, nothing else) whose pages may call the customer routes and the open ones (`/status`, `/generate`, `/result`, downloads, `/openapi.json` …) with a key in `Authorization`; or `*` alone for any origin (never with credentials: the API takes keys in a header, not cookies). Operator routes (`/admin/…`, `/metrics`, `/dashboard…`) and the service's callbacks never answer CORS. Empty: no CORS headers at all.",
+		Doc:     "Comma-separated browser origins (`https://app.example.com`: scheme, host and port, nothing else) whose pages may call the customer routes (`/generate`, `/status`, `/result` …), the open ones (`/health`, `/openapi.json` …) and the signed downloads with a key in `Authorization`; or `*` alone for any origin (never with credentials: the API takes keys in a header, not cookies). Operator routes (`/admin/…`, `/metrics`, `/dashboard…`) and the service's callbacks never answer CORS. Empty: no CORS headers at all.",
 		set: func(c *Config, v string) error {
 			c.CORSOrigins = nil
 			for i, raw := range strings.Split(v, ",") {
