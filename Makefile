@@ -10,9 +10,9 @@ export PATH := $(or $(shell $(GO) env GOBIN),$(firstword $(subst :, ,$(shell $(G
 serve: deps
 	$(GO) run ./cmd/avatar-api serve
 
-## test: install what is missing (ffmpeg, versitygw, …) and run the whole suite with the race detector, then check deploy/ (promtool, tools/deploycheck)
+## test: install what is missing (ffmpeg, versitygw, …), run the whole suite with the race detector and an 80 % coverage gate (scripts/test-suite; coverage.out, .txt, .html), then check deploy/ (promtool, tools/deploycheck)
 test: test-deps vet
-	$(GO) test -race -count=1 -timeout 30m ./...
+	scripts/test-suite
 	scripts/check-deploy.sh
 
 ## build: the avatar-api binary in bin/, static, with its version (VERSION, default git describe) and commit (GIT_SHA, default HEAD) linked in

@@ -31,7 +31,17 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "avatar-api")
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+	build := []string{"build", "-o", binary}
+	// scripts/test-suite measures the coverage of the whole suite, these
+	// processes included: given AVATAR_COVERDIR (and the packages to count,
+	// AVATAR_COVERPKG), the binary is built with coverage and every process
+	// of it writes its counters there (GOCOVERDIR, inherited by the
+	// children: see also runpodSetup.startWorker).
+	if dir := os.Getenv("AVATAR_COVERDIR"); dir != "" {
+		build = append(build, "-cover", "-covermode=set", "-coverpkg="+os.Getenv("AVATAR_COVERPKG"))
+		os.Setenv("GOCOVERDIR", dir)
+	}
+	if out, err := exec.Command("go", append(build, ".")...).CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building avatar-api: %v\n%s", err, out)
 		os.Exit(1)
 	}

@@ -79,7 +79,7 @@ func (s *runpodSetup) startWorker(t *testing.T, pod string) *worker {
 	t.Helper()
 	cmd := exec.Command(binary, "worker", "--runpod")
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "DATA_DIR=" + t.TempDir(),
-		"GENERATOR=builtin", "LOG_LEVEL=debug", "SHUTDOWN_GRACE=2s"}, s.double.WorkerEnv(pod)...)
+		"GENERATOR=builtin", "LOG_LEVEL=debug", "SHUTDOWN_GRACE=2s", "GOCOVERDIR=" + os.Getenv("GOCOVERDIR")}, s.double.WorkerEnv(pod)...)
 	logs := &testkit.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
