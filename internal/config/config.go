@@ -183,7 +183,9 @@ var vars = []Var{
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 				return errors.New("must be an absolute http(s) URL")
 			}
-			c.PublicURL = strings.TrimRight(v, "/")
+			// The scheme in lower case (url.Parse accepted HTTPS://): what
+			// decides, among others, whether answers carry HSTS.
+			c.PublicURL = strings.TrimRight(u.Scheme+v[len(u.Scheme):], "/")
 			return nil
 		},
 	},
@@ -238,7 +240,7 @@ var vars = []Var{
 	{
 		Name:    "CORS_ORIGINS",
 		Default: "",
-		Doc:     "Comma-separated browser origins (`https://app.example.com`: scheme, host and port, nothing else) whose pages may call the customer routes (`/generate`, `/status`, `/result` …), the open ones (`/health`, `/openapi.json` …) and the signed downloads with a key in `Authorization`; or `*` alone for any origin (never with credentials: the API takes keys in a header, not cookies). Operator routes (`/admin/…`, `/metrics`, `/dashboard…`) and the service's callbacks never answer CORS. Empty: no CORS headers at all.",
+		Doc:     "Comma-separated browser origins (`https://app.example.com`: scheme, host and port, nothing else; no default port, as browsers send none) whose pages may call the customer routes (`/generate`, `/status`, `/result` …), the open ones (`/health`, `/openapi.json` …) and the signed downloads with a key in `Authorization`; or `*` alone for any origin (never with credentials: the API takes keys in a header, not cookies). Operator routes (`/admin/…`, `/metrics`, `/dashboard…`) and the service's callbacks never answer CORS. Empty: no CORS headers at all.",
 		set: func(c *Config, v string) error {
 			c.CORSOrigins = nil
 			for i, raw := range strings.Split(v, ",") {
@@ -254,6 +256,9 @@ var vars = []Var{
 				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
 					u.Scheme+"://"+u.Host != raw || u.Host != strings.ToLower(u.Host) {
 					return fmt.Errorf("entry %d must be an origin: scheme://host[:port] in lower case, with no path, such as https://app.example.com", i+1)
+				}
+				if p := u.Port(); (u.Scheme == "https" && p == "443") || (u.Scheme == "http" && p == "80") {
+					return fmt.Errorf("entry %d: drop the default port :%s (browsers send the origin without it, so it would never match)", i+1, p)
 				}
 				if !slices.Contains(c.CORSOrigins, raw) {
 					c.CORSOrigins = append(c.CORSOrigins, raw)

@@ -241,6 +241,13 @@ func TestSecuritySettings(t *testing.T) {
 		strings.Join(c.CORSOrigins, " ") != "https://app.example.com http://localhost:3000" {
 		t.Errorf("got TLS %q %q, proxies %v, origins %q", c.TLSCertFile, c.TLSKeyFile, c.TrustedProxies, c.CORSOrigins)
 	}
+	// The scheme of PUBLIC_URL decides HSTS (App.ServerOptions): kept in
+	// lower case whatever was written.
+	if c, err := Load(env(map[string]string{"PUBLIC_URL": "HTTPS://Avatar.example.com/"})); err != nil {
+		t.Errorf("PUBLIC_URL=HTTPS://…: %v", err)
+	} else if c.PublicURL != "https://Avatar.example.com" {
+		t.Errorf("PUBLIC_URL=HTTPS://…: %q", c.PublicURL)
+	}
 	if c, err := Load(env(map[string]string{"CORS_ORIGINS": "*"})); err != nil || len(c.CORSOrigins) != 1 {
 		t.Errorf("CORS_ORIGINS=*: %v, %v", c, err)
 	}
@@ -256,6 +263,8 @@ func TestSecuritySettings(t *testing.T) {
 		{"CORS_ORIGINS": "app.example.com"},
 		{"CORS_ORIGINS": "https://App.Example.com"},
 		{"CORS_ORIGINS": "ftp://app.example.com"},
+		{"CORS_ORIGINS": "https://app.example.com:443"},
+		{"CORS_ORIGINS": "http://localhost:80"},
 		{"CORS_ORIGINS": "*, https://app.example.com"},
 		{"CORS_ORIGINS": "https://user@app.example.com"},
 	} {
