@@ -299,7 +299,7 @@ func (a *App) startWorkers(ctx context.Context, o Overrides) error {
 			return a.recordReadings(ctx, "runpod:"+worker, samples)
 		},
 	}, worker.Options{
-		Concurrency: a.concurrency(), RescueAfter: cfg.JobRescueAfter, SweepEvery: cmp.Or(o.SweepEvery, time.Minute),
+		Concurrency: a.concurrency(), RescueAfter: cfg.JobRescueAfter, HeartbeatTimeout: cfg.JobHeartbeatTimeout, SweepEvery: cmp.Or(o.SweepEvery, time.Minute),
 		PollInterval: cmp.Or(o.PollInterval, 500*time.Millisecond), Prune: a.prune,
 		Alerts: a.Alerts(), AlertEvery: cmp.Or(o.AlertEvery, cfg.AlertEvalInterval), AlertBackoff: o.AlertBackoff,
 		Webhooks: hooks, WebhookBackoff: o.WebhookBackoff,

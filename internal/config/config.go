@@ -59,15 +59,16 @@ type Config struct {
 	APIKeyCustomer string
 	APIKeyPepper   string // secret
 
-	EmbeddedWorkers   bool
-	Workers           int
-	WorkerMetricsAddr string // empty: a worker process serves no metrics
-	JobTimeout        time.Duration
-	JobRescueAfter    time.Duration
-	JobMaxAttempts    int
-	ShutdownGrace     time.Duration
-	ResultTTL         time.Duration
-	DownloadURLTTL    time.Duration
+	EmbeddedWorkers     bool
+	Workers             int
+	WorkerMetricsAddr   string // empty: a worker process serves no metrics
+	JobTimeout          time.Duration
+	JobRescueAfter      time.Duration
+	JobHeartbeatTimeout time.Duration
+	JobMaxAttempts      int
+	ShutdownGrace       time.Duration
+	ResultTTL           time.Duration
+	DownloadURLTTL      time.Duration
 
 	Storage          string // "local" or "s3"
 	SigningSecret    string // secret; empty: generated once into DataDir
@@ -419,6 +420,12 @@ var vars = []Var{
 		Computed: true,
 		Doc:      "How long a job may stay running without finishing before it is considered lost (its worker crashed) and retried. Must exceed JOB_TIMEOUT.",
 		set:      durationVar(func(c *Config) *time.Duration { return &c.JobRescueAfter }, time.Second),
+	},
+	{
+		Name:    "JOB_HEARTBEAT_TIMEOUT",
+		Default: "30s",
+		Doc:     "A running job's worker records its progress every second; a job not heard from for this long is taken for dead (its process was killed, its machine lost) and put back on the queue by whichever process leads, looked for every third of it. With the default a killed job runs again within about 40 s. An attempt that was only slow is stopped when it next writes: it can never overwrite its successor. At least 5s. River's own rescue (`JOB_RESCUE_AFTER`) stays as the last resort.",
+		set:     durationVar(func(c *Config) *time.Duration { return &c.JobHeartbeatTimeout }, 5*time.Second),
 	},
 	{
 		Name:    "JOB_MAX_ATTEMPTS",

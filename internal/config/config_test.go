@@ -22,7 +22,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Port != 8080 || c.PublicURL != "http://localhost:8080" || c.DataDir != "./data" || c.Storage != "local" ||
-		c.ResultTTL != 6*time.Hour || c.JobRescueAfter != c.JobTimeout+time.Minute || !c.EmbeddedWorkers ||
+		c.ResultTTL != 6*time.Hour || c.JobRescueAfter != c.JobTimeout+time.Minute || c.JobHeartbeatTimeout != 30*time.Second || !c.EmbeddedWorkers ||
 		c.SQLitePath() != filepath.Join("data", "avatar.db") {
 		t.Fatalf("defaults: %+v", c)
 	}

@@ -249,6 +249,20 @@ func (l *Lifecycle) FailLost(ctx context.Context, before time.Time, limit int, c
 	return nil
 }
 
+// RescueStale puts back on the queue the jobs (at most limit) whose
+// running attempt has not written for silent: their worker died. A job
+// whose attempts are used up is left for FailLost.
+func (l *Lifecycle) RescueStale(ctx context.Context, silent time.Duration, limit int) (int, error) {
+	n, err := l.store.RescueStale(ctx, silent, limit)
+	if err != nil {
+		return 0, fmt.Errorf("re-queueing jobs of dead workers: %w", err)
+	}
+	if n > 0 {
+		l.log.WarnContext(ctx, "jobs re-queued: their attempts stopped heartbeating", "jobs", n, "silent_for", silent.String())
+	}
+	return n, nil
+}
+
 // apply makes a transition, and tells of it: a line for a run it ended,
 // and the observer.
 func (l *Lifecycle) apply(ctx context.Context, p store.ApplyParams) (*store.Job, error) {

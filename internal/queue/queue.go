@@ -95,6 +95,19 @@ func (SweepArgs) InsertOpts() river.InsertOpts {
 	}
 }
 
+// RescueArgs asks for one look for generation attempts whose heartbeat
+// stopped (their worker died), to put their jobs back on the queue.
+type RescueArgs struct{}
+
+// Kind identifies the job type in River's table.
+func (RescueArgs) Kind() string { return "rescue_stale" }
+
+// InsertOpts keeps rescues off the generation queue; a failed look is not
+// retried, the next one comes within seconds.
+func (RescueArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: Maintenance, MaxAttempts: 1}
+}
+
 // EvaluateAlertsArgs asks for one evaluation of the alert rules.
 type EvaluateAlertsArgs struct{}
 

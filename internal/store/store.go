@@ -249,6 +249,11 @@ type Store interface {
 	// has ended or vanished (attempts used up by crashes): no worker will
 	// take them again, so the sweeper must end them.
 	Orphaned(ctx context.Context, t time.Time, limit int) ([]*Job, error)
+	// RescueStale puts back on the queue (at most limit) the generation
+	// entries still running an attempt that has not touched its job for
+	// silent: its worker died. An entry whose attempts are used up is
+	// discarded instead, for Orphaned to find. It returns how many.
+	RescueStale(ctx context.Context, silent time.Duration, limit int) (int, error)
 	// QueueJobState returns the state of a job's entry in the River queue
 	// ("available", "running", "completed", "discarded", …), or ErrNotFound.
 	QueueJobState(ctx context.Context, id string) (string, error)

@@ -17,10 +17,14 @@ import (
 
 // Options shape the River client that runs the jobs.
 type Options struct {
-	Concurrency  int           // generation jobs at once in this process
-	RescueAfter  time.Duration // a running job older than this is taken as lost and retried
-	SweepEvery   time.Duration // how often expiry and reconciliation run
-	PollInterval time.Duration // how often idle workers look for jobs without a notification
+	Concurrency int           // generation jobs at once in this process
+	RescueAfter time.Duration // a running job older than this is taken as lost and retried
+	// HeartbeatTimeout: a running job whose attempt has not written for
+	// this long is taken for dead and re-queued at once, looked for every
+	// third of it (0: only RescueAfter rescues).
+	HeartbeatTimeout time.Duration
+	SweepEvery       time.Duration // how often expiry and reconciliation run
+	PollInterval     time.Duration // how often idle workers look for jobs without a notification
 	// LostAfter is how long an unfinished job whose queue entry has ended
 	// must have been left untouched before the sweep fails it (0: a minute).
 	LostAfter time.Duration
@@ -73,6 +77,12 @@ func Start(ctx context.Context, driver riverdriver.Driver[*sql.Tx], deps Deps, o
 		river.NewPeriodicJob(river.PeriodicInterval(opts.SweepEvery),
 			func() (river.JobArgs, *river.InsertOpts) { return queue.SweepArgs{}, nil },
 			&river.PeriodicJobOpts{RunOnStart: true}),
+	}
+	if opts.HeartbeatTimeout > 0 {
+		river.AddWorker(workers, &rescueWorker{deps: deps, timeout: opts.HeartbeatTimeout})
+		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(max(opts.HeartbeatTimeout/3, time.Second)),
+			func() (river.JobArgs, *river.InsertOpts) { return queue.RescueArgs{}, nil },
+			&river.PeriodicJobOpts{RunOnStart: true}))
 	}
 	if opts.Alerts != nil {
 		river.AddWorker(workers, &evaluateWorker{alerts: opts.Alerts})
@@ -143,6 +153,19 @@ func (w *sweepWorker) Work(ctx context.Context, _ *river.Job[queue.SweepArgs]) e
 		prune = w.prune(ctx)
 	}
 	return errors.Join(w.expire(ctx), w.deps.Jobs.LapseDue(ctx, time.Now(), 500), w.reconcile(ctx), prune)
+}
+
+// rescueWorker re-queues the jobs whose attempt stopped heartbeating.
+type rescueWorker struct {
+	river.WorkerDefaults[queue.RescueArgs]
+	deps    Deps
+	timeout time.Duration
+}
+
+// Work looks once; the periodic job comes back every third of the timeout.
+func (w *rescueWorker) Work(ctx context.Context, _ *river.Job[queue.RescueArgs]) error {
+	_, err := w.deps.Jobs.RescueStale(ctx, w.timeout, 500)
+	return err
 }
 
 // queueLog is the logger River writes to: its own chatter (a line a

@@ -3,11 +3,13 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/avatar-api/avatar-api/internal/queue"
@@ -15,7 +17,7 @@ import (
 )
 
 // The parts of the store that speak to River's queue, through River's own
-// client (never its tables).
+// client and driver (never its tables).
 
 // enqueue inserts a job's queue entry on the River queue q (its backend's)
 // in tx and links it to the job row.
@@ -125,4 +127,73 @@ func (s *Store) PingQueue(ctx context.Context) error {
 		return fmt.Errorf("reading queue: %w", err)
 	}
 	return nil
+}
+
+// RescueStale implements store.Store. River's own rescuer waits for
+// JOB_RESCUE_AFTER (longer than any attempt may run); this reads the
+// job's heartbeat instead: an attempt that has not touched its job for
+// silent is taken for dead, and its queue entry made available again at
+// once (or discarded, its attempts used up, for the sweep to fail the job
+// as lost). It goes through River's driver, as River's rescuer does, and
+// the same guard holds: only an entry still running an attempt that began
+// more than silent ago is changed, so an entry another worker took
+// meanwhile is left alone; a merely slow attempt is stopped by the job's
+// attempt fencing when it next writes. The job's heartbeat is read by the
+// store's clock, River's entries by River's (the real time).
+func (s *Store) RescueStale(ctx context.Context, silent time.Duration, limit int) (int, error) {
+	exec := s.driver.GetExecutor()
+	now := time.Now().UTC()
+	before := now.Add(-silent)          // River's horizon
+	heard := s.now().UTC().Add(-silent) // the job's
+	params := &riverdriver.JobRescueManyParams{StuckHorizon: before}
+	var after int64
+	for len(params.ID) < limit {
+		stuck, err := exec.JobGetStuck(ctx, &riverdriver.JobGetStuckParams{AfterID: after, Max: 100, StuckHorizon: before})
+		if err != nil {
+			return 0, fmt.Errorf("listing running queue entries: %w", err)
+		}
+		for _, row := range stuck {
+			after = row.ID
+			if row.Kind != (queue.GenerateArgs{}).Kind() || len(params.ID) >= limit {
+				continue
+			}
+			var args queue.GenerateArgs
+			if err := json.Unmarshal(row.EncodedArgs, &args); err != nil {
+				continue // not ours to judge: River's rescuer will
+			}
+			j, err := s.GetJob(ctx, args.JobID)
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return 0, err
+			}
+			// Alive: its attempt wrote after the horizon. Ended: nothing
+			// to run again (the entry is River's rescuer's to close).
+			if j.State.Final() || !j.UpdatedAt.Before(heard) {
+				continue
+			}
+			msg, _ := json.Marshal(rivertype.AttemptError{At: now, Attempt: row.Attempt,
+				Error: "no heartbeat from the attempt since " + j.UpdatedAt.UTC().Format(time.RFC3339) + ": its worker is taken for dead"})
+			state, finalized := rivertype.JobStateAvailable, (*time.Time)(nil)
+			if row.Attempt >= row.MaxAttempts {
+				state, finalized = rivertype.JobStateDiscarded, &now
+			}
+			params.ID = append(params.ID, row.ID)
+			params.Error = append(params.Error, msg)
+			params.FinalizedAt = append(params.FinalizedAt, finalized)
+			params.ScheduledAt = append(params.ScheduledAt, now)
+			params.State = append(params.State, string(state))
+		}
+		if len(stuck) < 100 {
+			break
+		}
+	}
+	if len(params.ID) == 0 {
+		return 0, nil
+	}
+	if _, err := exec.JobRescueMany(ctx, params); err != nil {
+		return 0, fmt.Errorf("re-queueing entries of dead attempts: %w", err)
+	}
+	return len(params.ID), nil
 }

@@ -47,6 +47,7 @@ const price store.NanoUSD = 190_000
 // sets.
 func RunHistory(t *testing.T, open func(t *testing.T) Clocked) {
 	t.Helper()
+	t.Run("RescueStale", func(t *testing.T) { rescueStale(t, open(t)) })
 	t.Run("BillOwnRun", func(t *testing.T) { billOwnRun(t, open(t)) })
 	t.Run("BillRunsOfSeveralAttempts", func(t *testing.T) { billSeveralRuns(t, open(t)) })
 	t.Run("BillLostAndEndedRuns", func(t *testing.T) { billLostRuns(t, open(t)) })
