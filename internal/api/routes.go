@@ -165,7 +165,9 @@ func documentAccess(op *huma.Operation, r route) {
 		// [] rather than null: a key of any scope (linters read null as
 		// no list at all).
 		op.Security = []map[string][]string{{securityScheme: append([]string{}, scopes...)}}
-		op.Errors = append(op.Errors, http.StatusUnauthorized, http.StatusTooManyRequests)
+		// 503: the key could not be checked (its cache missed and the
+		// database did not answer).
+		op.Errors = append(op.Errors, http.StatusUnauthorized, http.StatusTooManyRequests, http.StatusServiceUnavailable)
 		if len(scopes) > 0 {
 			op.Errors = append(op.Errors, http.StatusForbidden)
 		}
