@@ -71,18 +71,24 @@ var imageCodes = map[string]bool{
 }
 
 // FuzzJPEGHeader walks hostile JPEG headers as the decoding cost and the
-// EXIF orientation are read from them: no panic, an orientation in 1–8,
-// a frame layout Go's decoder could have, and segments that lie within
-// the file.
+// EXIF orientation are read from them: no panic, an orientation in 1–8
+// (from the file, and from its bytes read as a bare TIFF block), a frame
+// layout Go's decoder could have, and segments that lie within the file.
+// An orientation written into a real Exif segment, in either byte order,
+// is the one read back.
 func FuzzJPEGHeader(f *testing.F) {
-	f.Add([]byte{0xFF, 0xD8, 0xFF, 0xE1, 0x00, 0x08, 'E', 'x', 'i', 'f', 0, 0})
-	f.Add(jpegWithOrientation(binary.BigEndian, 6))
-	f.Add(jpegWithOrientation(binary.LittleEndian, 8))
-	f.Add([]byte{0xFF, 0xD8, 0xFF, 0xC2, 0x00, 0x11, 8, 0, 16, 0, 16, 3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1})
-	f.Fuzz(func(t *testing.T, data []byte) {
+	f.Add([]byte{0xFF, 0xD8, 0xFF, 0xE1, 0x00, 0x08, 'E', 'x', 'i', 'f', 0, 0}, uint16(1), false)
+	f.Add(jpegWithOrientation(binary.BigEndian, 6), uint16(6), false)
+	f.Add(jpegWithOrientation(binary.LittleEndian, 8), uint16(9), true)
+	f.Add([]byte("II*\x00\x08\x00\x00\x00\x01\x00\x12\x01\x03\x00\x01\x00\x00\x00\x06\x00\x00\x00"), uint16(3), true)
+	f.Add([]byte{0xFF, 0xD8, 0xFF, 0xC2, 0x00, 0x11, 8, 0, 16, 0, 16, 3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1}, uint16(0), false)
+	f.Fuzz(func(t *testing.T, data []byte, o uint16, little bool) {
 		r := bytes.NewReader(data)
-		if o := jpegOrientation(r); o < 1 || o > 8 {
-			t.Fatalf("orientation %d", o)
+		if got := jpegOrientation(r); got < 1 || got > 8 {
+			t.Fatalf("orientation %d", got)
+		}
+		if got := exifOrientation(data); got < 1 || got > 8 {
+			t.Fatalf("orientation %d from the bytes as TIFF", got)
 		}
 		comps, samples, _ := jpegLayout(r)
 		if comps < 1 || comps > 4 || samples <= 0 || samples > 4 {
@@ -100,18 +106,7 @@ func FuzzJPEGHeader(f *testing.F) {
 		if pixels < 512*512 || tables != 0 {
 			t.Fatalf("cost %d + %d bytes, below one byte a pixel", pixels, tables)
 		}
-	})
-}
 
-// FuzzExifOrientation reads hostile TIFF blocks, and checks that the
-// orientation written into a real one is the one read back.
-func FuzzExifOrientation(f *testing.F) {
-	f.Add([]byte("MM\x00*\x00\x00\x00\x08"), uint16(6), false)
-	f.Add([]byte("II*\x00\x08\x00\x00\x00\x01\x00\x12\x01\x03\x00\x01\x00\x00\x00\x06\x00\x00\x00"), uint16(3), true)
-	f.Fuzz(func(t *testing.T, tiff []byte, o uint16, little bool) {
-		if got := exifOrientation(tiff); got < 1 || got > 8 {
-			t.Fatalf("orientation %d from % x", got, tiff)
-		}
 		var bo binary.AppendByteOrder = binary.BigEndian
 		if little {
 			bo = binary.LittleEndian
@@ -162,14 +157,15 @@ func FuzzUpright(f *testing.F) {
 		if oi >= 5 {
 			tw, th = hi, wi
 		}
-		if b := turned.Bounds(); b.Dx() != tw || b.Dy() != th || b.Min != (image.Point{}) {
+		if b := turned.Bounds(); b.Dx() != tw || b.Dy() != th {
 			t.Fatalf("%dx%d turned by %d: %v", wi, hi, oi, b)
 		}
 		back := canonicalPixels(turned, inverse[oi])
 		want := canonicalPixels(img, 1)
+		bm, wm := back.Bounds().Min, want.Bounds().Min
 		for y := range hi {
 			for x := range wi {
-				if back.At(x, y) != want.At(want.Bounds().Min.X+x, want.Bounds().Min.Y+y) {
+				if back.At(bm.X+x, bm.Y+y) != want.At(wm.X+x, wm.Y+y) {
 					t.Fatalf("orientation %d then %d moved pixel (%d,%d)", oi, inverse[oi], x, y)
 				}
 			}
