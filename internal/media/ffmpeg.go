@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"time"
@@ -82,6 +83,9 @@ func canonicalRate(rate int) int {
 func canonicalChannels(n int) int { return min(max(n, 1), 2) }
 
 // lastOutTime returns the final out_time_us from ffmpeg's -progress output.
+// A negative one (older ffmpeg releases print AV_NOPTS_VALUE, -2^63+1,
+// while nothing is out yet) means none: 0. Multiplied into a Duration as it
+// stands it would wrap, to 1 µs for that value; a huge one saturates.
 func lastOutTime(progress []byte) time.Duration {
 	var us int64
 	for _, line := range bytes.Split(progress, []byte("\n")) {
@@ -92,6 +96,12 @@ func lastOutTime(progress []byte) time.Duration {
 		if n, err := strconv.ParseInt(string(v), 10, 64); err == nil {
 			us = n
 		}
+	}
+	switch {
+	case us < 0:
+		return 0
+	case us > math.MaxInt64/int64(time.Microsecond):
+		return math.MaxInt64
 	}
 	return time.Duration(us) * time.Microsecond
 }

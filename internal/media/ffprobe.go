@@ -96,10 +96,13 @@ func (r probeResult) claimedDuration(s probeStream) (time.Duration, bool) {
 	return d, d > 0 && !r.estimated
 }
 
-// parseSeconds parses ffprobe's decimal seconds; "N/A" or "" give 0.
+// parseSeconds parses ffprobe's decimal seconds; "N/A", "", "nan" and
+// anything not within (0, 1e7] give 0. The test is written so that NaN,
+// for which every comparison is false, fails it too: converted to a
+// Duration it would be 292 years negative.
 func parseSeconds(s string) time.Duration {
 	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f <= 0 || f > 1e7 {
+	if err != nil || !(f > 0 && f <= 1e7) {
 		return 0
 	}
 	return time.Duration(f * float64(time.Second))

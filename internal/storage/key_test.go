@@ -2,6 +2,7 @@ package storage_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/avatar-api/avatar-api/internal/storage"
@@ -9,12 +10,14 @@ import (
 
 func TestValidateKey(t *testing.T) {
 	t.Parallel()
-	for _, key := range []string{"a", "inputs/job-1/image.png", "results/job 1+2.mp4", "a/.hidden", "a/..b/c", "vidéo.mp4"} {
+	for _, key := range []string{"a", "inputs/job-1/image.png", "results/job 1+2.mp4", "a/.hidden", "a/..b/c", "vidéo.mp4",
+		strings.Repeat("n", storage.MaxSegmentLen), strings.Repeat(strings.Repeat("n", 254)+"/", 4) + strings.Repeat("n", 3)} {
 		if err := storage.ValidateKey(key); err != nil {
 			t.Errorf("ValidateKey(%q) = %v, want nil", key, err)
 		}
 	}
-	for _, key := range []string{"", "/a", "..", "../a", "a/../b", "a/..", ".", "./a", "a/./b", "a//b", "a/", `a\b`, "a\x00b", "a\nb", "a\x7fb"} {
+	for _, key := range []string{"", "/a", "..", "../a", "a/../b", "a/..", ".", "./a", "a/./b", "a//b", "a/", `a\b`, "a\x00b", "a\nb", "a\x7fb",
+		strings.Repeat("n", storage.MaxSegmentLen+1), "results/" + strings.Repeat("n", 256) + "/0.mp4", strings.Repeat("n/", 512) + "n"} {
 		if err := storage.ValidateKey(key); !errors.Is(err, storage.ErrInvalidKey) {
 			t.Errorf("ValidateKey(%q) = %v, want storage.ErrInvalidKey", key, err)
 		}

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -207,7 +208,8 @@ func runObjects(t *testing.T, newStore func(t *testing.T) storage.Storage, o opt
 		s := newStore(t)
 		ctx := t.Context()
 		expires := time.Now().Add(time.Hour)
-		for _, key := range []string{"", "/abs", "../up", "a/../../up", "a/..", "./a", "a//b", "a/", `a\b`, "a\x00b", "a\nb"} {
+		for _, key := range []string{"", "/abs", "../up", "a/../../up", "a/..", "./a", "a//b", "a/", `a\b`, "a\x00b", "a\nb",
+			"results/" + strings.Repeat("n", storage.MaxSegmentLen+1)} {
 			if err := s.Put(ctx, key, bytes.NewReader([]byte("x")), 1, ""); !errors.Is(err, storage.ErrInvalidKey) {
 				t.Errorf("Put(%q) error = %v, want storage.ErrInvalidKey", key, err)
 			}
