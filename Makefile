@@ -4,7 +4,7 @@ GO ?= go
 # come first, so that the pinned versions run.
 export PATH := $(or $(shell $(GO) env GOBIN),$(firstword $(subst :, ,$(shell $(GO) env GOPATH)))/bin):$(PATH)
 
-.PHONY: serve test image-smoke build deps test-deps vet fmt bench-generator lint-workflows
+.PHONY: serve test image-smoke fuzz build deps test-deps vet fmt bench-generator lint-workflows
 
 ## serve: install what is missing (ffmpeg) and start the API with embedded defaults
 serve: deps
@@ -23,10 +23,18 @@ build:
 image-smoke:
 	scripts/image-smoke
 
+## fuzz: every Go fuzz target for FUZZTIME (default 10s) each, one after another (scripts/fuzz); fails on an input that breaks one
+fuzz: test-deps
+	scripts/fuzz
+
 deps:
 	@scripts/install-deps.sh
 
-test-deps:
+test-## fuzz: every Go fuzz target for FUZZTIME (default 10s) each, one after another (scripts/fuzz); fails on an input that breaks one
+fuzz: test-deps
+	scripts/fuzz
+
+deps:
 	@scripts/install-deps.sh --test
 
 vet:
