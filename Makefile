@@ -30,11 +30,7 @@ fuzz: test-deps
 deps:
 	@scripts/install-deps.sh
 
-test-## fuzz: every Go fuzz target for FUZZTIME (default 10s) each, one after another (scripts/fuzz); fails on an input that breaks one
-fuzz: test-deps
-	scripts/fuzz
-
-deps:
+test-deps:
 	@scripts/install-deps.sh --test
 
 vet:
