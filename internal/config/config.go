@@ -175,7 +175,7 @@ var vars = []Var{
 		Name:     "PUBLIC_URL",
 		Default:  "http://localhost:$PORT",
 		Computed: true,
-		Doc:      "Base URL clients reach the API at; used in the links the API hands out (status, result, downloads).",
+		Doc:      "Base URL clients reach the API at; used in the links the API hands out (status, result, downloads). Its default is `https://localhost:$PORT` when `TLS_CERT_FILE` is set.",
 		set: func(c *Config, v string) error {
 			if v == "" {
 				return nil // computed from PORT
@@ -1064,7 +1064,11 @@ func lookup(getenv func(string) string, v Var) (string, error) {
 // finish fills computed defaults and checks rules that span variables.
 func (c *Config) finish() error {
 	if c.PublicURL == "" {
-		c.PublicURL = fmt.Sprintf("http://localhost:%d", c.Port)
+		scheme := "http"
+		if c.TLSCertFile != "" {
+			scheme = "https" // the server itself answers only TLS
+		}
+		c.PublicURL = fmt.Sprintf("%s://localhost:%d", scheme, c.Port)
 	}
 	if c.MaxUploadsPerCust == 0 {
 		c.MaxUploadsPerCust = max(1, c.MaxUploads/4)

@@ -237,6 +237,9 @@ func TestSecuritySettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if c.PublicURL != "https://localhost:8080" {
+		t.Errorf("PUBLIC_URL by default with TLS_CERT_FILE: %q, want https://localhost:8080", c.PublicURL)
+	}
 	if c.TLSCertFile != cert || c.TLSKeyFile != key || len(c.TrustedProxies) != 3 ||
 		strings.Join(c.CORSOrigins, " ") != "https://app.example.com http://localhost:3000" {
 		t.Errorf("got TLS %q %q, proxies %v, origins %q", c.TLSCertFile, c.TLSKeyFile, c.TrustedProxies, c.CORSOrigins)
