@@ -121,4 +121,11 @@ func TestCostAlertByHand(t *testing.T) {
 	if err == nil || !strings.Contains(string(b), "NOT delivered") {
 		t.Errorf("alerts test to a dead receiver: %v\n%s", err, b)
 	}
+	// A channel asked for and not configured: what to set for that one.
+	cmd = exec.Command(binary, "alerts", "test", "--channel", "email")
+	cmd.Env = append(os.Environ(), append(envAll, "ALERT_EMAIL_TO=")...)
+	b, err = cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(b), "no email channel is configured: set ALERT_EMAIL_TO, ALERT_EMAIL_FROM and SMTP_URL") {
+		t.Errorf("alerts test --channel email without email: %v\n%s", err, b)
+	}
 }

@@ -73,11 +73,13 @@ func testAlerts(ctx context.Context, cfg *config.Config, kind string, stdout io.
 	e := app.NewAlerts(cfg, nil, nil, nil)
 	ds := e.Test(ctx, kind)
 	if len(ds) == 0 {
-		what := "alert channel is"
-		if kind != "" {
-			what = kind + " channel is"
+		switch kind {
+		case "webhook":
+			return errors.New("no webhook channel is configured: set ALERT_WEBHOOK_URLS")
+		case "email":
+			return errors.New("no email channel is configured: set ALERT_EMAIL_TO, ALERT_EMAIL_FROM and SMTP_URL")
 		}
-		return fmt.Errorf("no %s configured: set ALERT_WEBHOOK_URLS, or ALERT_EMAIL_TO, ALERT_EMAIL_FROM and SMTP_URL", what)
+		return errors.New("no alert channel is configured: set ALERT_WEBHOOK_URLS, or ALERT_EMAIL_TO, ALERT_EMAIL_FROM and SMTP_URL")
 	}
 	failed := 0
 	for _, d := range ds {
