@@ -273,16 +273,6 @@ func EncodeDeadline(d time.Duration, w, h, fps int) time.Duration {
 	return Deadline(d, pixelsPerSecond/float64(max(w*h*fps, 1)))
 }
 
-// Check verifies that program runs (readiness), within a few seconds.
-func Check(ctx context.Context, program string) error {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	if err := exec.CommandContext(ctx, program, "-hide_banner", "-version").Run(); err != nil {
-		return fmt.Errorf("%s -version: %w", program, err)
-	}
-	return nil
-}
-
 // LookPath reports whether program can be found (a name on PATH or a path).
 func LookPath(program string) error {
 	_, err := exec.LookPath(program)
