@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"syscall"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -89,6 +90,15 @@ var sentinelProblems = []struct {
 	{job.ErrBusy, http.StatusServiceUnavailable, CodeUnavailable,
 		"the service is busy checking other uploads; retry shortly with the same Idempotency-Key"},
 	{job.ErrUnavailable, http.StatusServiceUnavailable, CodeUnavailable,
+		"the service cannot store the job right now; retry shortly with the same Idempotency-Key"},
+	// A disk that is full or read-only, wherever a request's files are
+	// written (its upload, the checked copies of its media): the
+	// service's trouble, not the request's, and it passes.
+	{syscall.ENOSPC, http.StatusServiceUnavailable, CodeUnavailable,
+		"the service is out of disk space right now; retry shortly with the same Idempotency-Key"},
+	{syscall.EDQUOT, http.StatusServiceUnavailable, CodeUnavailable,
+		"the service is out of disk space right now; retry shortly with the same Idempotency-Key"},
+	{syscall.EROFS, http.StatusServiceUnavailable, CodeUnavailable,
 		"the service cannot store the job right now; retry shortly with the same Idempotency-Key"},
 }
 
