@@ -11,6 +11,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/avatar-api/avatar-api/internal/apikey"
+	"github.com/avatar-api/avatar-api/internal/ffmpeg"
 	"github.com/avatar-api/avatar-api/internal/job"
 	"github.com/avatar-api/avatar-api/internal/logging"
 	"github.com/avatar-api/avatar-api/internal/media"
@@ -98,6 +99,8 @@ var sentinelProblems = []struct {
 		"the service is out of disk space right now; retry shortly with the same Idempotency-Key"},
 	{syscall.EDQUOT, http.StatusServiceUnavailable, CodeUnavailable,
 		"the service is out of disk space right now; retry shortly with the same Idempotency-Key"},
+	{ffmpeg.ErrNotStarted, http.StatusServiceUnavailable, CodeUnavailable,
+		"the service cannot check media right now; retry shortly with the same Idempotency-Key"},
 	{syscall.EROFS, http.StatusServiceUnavailable, CodeUnavailable,
 		"the service cannot store the job right now; retry shortly with the same Idempotency-Key"},
 }

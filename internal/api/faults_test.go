@@ -160,3 +160,101 @@ func writeSilentWAV(t *testing.T, path string, size int) {
 		t.Fatal(err)
 	}
 }
+
+// TestFaultFFmpegCrashesMidEncode: the first encode's ffmpeg dies of
+// SIGSEGV after it started writing the video (a wrapper on its path
+// that runs the real ffmpeg and kills it). The attempt is given back,
+// the job runs again and completes on its second attempt: the client sees
+// a completion that came later. /ready stays 200 (ffmpeg is there), and
+// avatar_job_generation_seconds counts a run that ended "requeued".
+func TestFaultFFmpegCrashesMidEncode(t *testing.T) {
+	t.Parallel()
+	tb := setup(t, options{metricsToken: metricsToken, configure: func(cfg *config.Config) {
+		crashed := filepath.Join(cfg.DataDir, "crashed")
+		wrapper := filepath.Join(cfg.DataDir, "crashing-ffmpeg")
+		script := `#!/bin/bash
+case "$*" in
+  *.mp4*) if [ ! -e '` + crashed + `' ]; then
+      touch '` + crashed + `'
+      '` + cfg.FFmpeg + `' "$@" <&0 &
+      pid=$!
+      sleep 0.3
+      kill -SEGV $pid
+      wait $pid
+      exit $?
+    fi ;;
+esac
+exec '` + cfg.FFmpeg + `' "$@"
+`
+		if err := os.WriteFile(wrapper, []byte(script), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		cfg.FFmpeg = wrapper
+	}})
+	before := scrape(t, tb.url+"/metrics", metricsToken)
+	j, resp := tb.submit(t, keyA, portrait, speech)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("submit: %d", resp.StatusCode)
+	}
+	got := tb.waitFor(t, keyA, j.ID, "completed", "failed")
+	if got.State != "completed" || got.Attempt != 2 {
+		t.Fatalf("after the crash the job is %s on attempt %d (%+v)", got.State, got.Attempt, got.Error)
+	}
+	if _, err := os.Stat(filepath.Join(tb.dataDir, "crashed")); err != nil {
+		t.Fatal("ffmpeg never crashed: the test tested nothing")
+	}
+	if status, _ := tb.readyState(t); status != http.StatusOK {
+		t.Errorf("/ready %d after a crash of one run", status)
+	}
+	after := scrape(t, tb.url+"/metrics", metricsToken)
+	const requeued = `avatar_job_generation_seconds_count{backend="local",outcome="requeued"}`
+	if d := value(after, requeued) - value(before, requeued); d != 1 {
+		t.Errorf("%s moved by %g, want 1", requeued, d)
+	}
+	if d := value(after, `avatar_ready_check_ok{check="ffmpeg"}`); d != 1 {
+		t.Errorf(`avatar_ready_check_ok{check="ffmpeg"} = %g after a crash of one run`, d)
+	}
+}
+
+// TestFaultFFmpegMissing: ffmpeg disappears from where the service runs
+// it (a package upgrade half done). /ready answers 503 at once and
+// avatar_ready_check_ok{check="ffmpeg"} is 0; a job submitted meanwhile,
+// whose media cannot be checked, is refused with 503 service_unavailable
+// and Retry-After (it was a 500 internal_error); once ffmpeg is back,
+// /ready is 200 again and the same submission is accepted.
+func TestFaultFFmpegMissing(t *testing.T) {
+	t.Parallel()
+	var link, target string
+	tb := setup(t, options{metricsToken: metricsToken, noWorkers: true, configure: func(cfg *config.Config) {
+		bin := filepath.Join(cfg.DataDir, "bin")
+		if err := os.MkdirAll(bin, 0o750); err != nil {
+			t.Fatal(err)
+		}
+		link, target = filepath.Join(bin, "ffmpeg"), cfg.FFmpeg
+		if err := os.Symlink(target, link); err != nil {
+			t.Fatal(err)
+		}
+		cfg.FFmpeg = link
+	}})
+	tb.waitReady(t, "ffmpeg", true)
+	if err := os.Remove(link); err != nil {
+		t.Fatal(err)
+	}
+	tb.waitReady(t, "ffmpeg", false)
+	body, ct := multipartBody(t, portrait, speech)
+	var j struct {
+		ID   string `json:"job_id"`
+		Code string `json:"code"`
+	}
+	resp := tb.call(t, http.MethodPost, "/generate", keyA, body, ct, &j)
+	if resp.StatusCode != http.StatusServiceUnavailable || j.Code != "service_unavailable" || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("while ffmpeg is missing: %d %s, Retry-After %q", resp.StatusCode, j.Code, resp.Header.Get("Retry-After"))
+	}
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	tb.waitReady(t, "ffmpeg", true)
+	if _, resp := tb.submit(t, keyA, portrait, speech); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("once ffmpeg is back: %d", resp.StatusCode)
+	}
+}
