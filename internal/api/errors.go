@@ -95,15 +95,15 @@ var sentinelProblems = []struct {
 	// A disk that is full or read-only, wherever a request's files are
 	// written (its upload, the checked copies of its media): the
 	// service's trouble, not the request's, and it passes.
-	{syscall.ENOSPC, http.StatusServiceUnavailable, CodeUnavailable,
-		"the service is out of disk space right now; retry shortly with the same Idempotency-Key"},
-	{syscall.EDQUOT, http.StatusServiceUnavailable, CodeUnavailable,
-		"the service is out of disk space right now; retry shortly with the same Idempotency-Key"},
+	{syscall.ENOSPC, http.StatusServiceUnavailable, CodeUnavailable, noDisk},
+	{syscall.EDQUOT, http.StatusServiceUnavailable, CodeUnavailable, noDisk},
+	{syscall.EROFS, http.StatusServiceUnavailable, CodeUnavailable, noDisk},
 	{ffmpeg.ErrNotStarted, http.StatusServiceUnavailable, CodeUnavailable,
 		"the service cannot check media right now; retry shortly with the same Idempotency-Key"},
-	{syscall.EROFS, http.StatusServiceUnavailable, CodeUnavailable,
-		"the service cannot store the job right now; retry shortly with the same Idempotency-Key"},
 }
+
+// noDisk is the detail of a request refused for want of a writable disk.
+const noDisk = "the service cannot write to its disk right now; retry shortly with the same Idempotency-Key"
 
 var installOnce sync.Once
 

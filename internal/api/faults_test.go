@@ -76,9 +76,7 @@ func TestFaultStorageUnwritable(t *testing.T) {
 	body, ct := multipartBody(t, portrait, speech)
 	var pb problemBody
 	resp = tb.call(t, http.MethodPost, "/generate", keyA, body, ct, &pb)
-	if resp.StatusCode != http.StatusServiceUnavailable || pb.Code != "service_unavailable" || resp.Header.Get("Retry-After") == "" {
-		t.Fatalf("during the fault: %d %s, Retry-After %q", resp.StatusCode, pb.Code, resp.Header.Get("Retry-After"))
-	}
+	wantUnavailable(t, "during the fault", resp, pb)
 	if files := filesUnder(t, filepath.Join(tb.dataDir, "uploads")); len(files) != 0 {
 		t.Fatalf("upload left: %v", files)
 	}
@@ -117,9 +115,7 @@ func TestFaultDiskFullDuringUpload(t *testing.T) {
 	body, ct := multipartBody(t, portrait, part{Name: "audio", File: big})
 	var pb problemBody
 	resp := tb.call(t, http.MethodPost, "/generate", keyA, body, ct, &pb)
-	if resp.StatusCode != http.StatusServiceUnavailable || pb.Code != "service_unavailable" || resp.Header.Get("Retry-After") == "" {
-		t.Fatalf("disk full: %d %s %q, Retry-After %q", resp.StatusCode, pb.Code, pb.Detail, resp.Header.Get("Retry-After"))
-	}
+	wantUnavailable(t, "disk full", resp, pb)
 	if files := filesUnder(t, uploads); len(files) != 0 {
 		t.Fatalf("the partial upload was left, filling the disk: %v", files)
 	}
@@ -132,9 +128,7 @@ func TestFaultDiskFullDuringUpload(t *testing.T) {
 	body, ct = multipartBody(t, portrait, speech)
 	pb = problemBody{}
 	resp = tb.call(t, http.MethodPost, "/generate", keyA, body, ct, &pb)
-	if resp.StatusCode != http.StatusServiceUnavailable || pb.Code != "service_unavailable" || resp.Header.Get("Retry-After") == "" {
-		t.Fatalf("disk nearly full: %d %s %q, Retry-After %q", resp.StatusCode, pb.Code, pb.Detail, resp.Header.Get("Retry-After"))
-	}
+	wantUnavailable(t, "disk nearly full", resp, pb)
 	if err := os.Remove(ballast); err != nil {
 		t.Fatal(err)
 	}
@@ -256,5 +250,14 @@ func TestFaultFFmpegMissing(t *testing.T) {
 	tb.waitReady(t, "ffmpeg", true)
 	if _, resp := tb.submit(t, keyA, portrait, speech); resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("once ffmpeg is back: %d", resp.StatusCode)
+	}
+}
+
+// wantUnavailable fails the test unless the answer is 503
+// service_unavailable with a Retry-After.
+func wantUnavailable(t *testing.T, when string, resp *http.Response, pb problemBody) {
+	t.Helper()
+	if resp.StatusCode != http.StatusServiceUnavailable || pb.Code != "service_unavailable" || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("%s: %d %s %q, Retry-After %q", when, resp.StatusCode, pb.Code, pb.Detail, resp.Header.Get("Retry-After"))
 	}
 }

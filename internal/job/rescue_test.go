@@ -17,6 +17,7 @@ import (
 	"github.com/avatar-api/avatar-api/internal/storage/local"
 	"github.com/avatar-api/avatar-api/internal/store"
 	"github.com/avatar-api/avatar-api/internal/store/sqlite"
+	"github.com/avatar-api/avatar-api/internal/store/sqlstore"
 )
 
 // rescueCounter is an observer that also counts rescues, as the
@@ -35,17 +36,7 @@ func (r *rescueCounter) Rescued(_ context.Context, n int) { r.m.JobsRescued(n) }
 func TestRescueIsCounted(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "a.db"), 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	files, err := local.New(filepath.Join(dir, "objects"), "http://localhost", bytes.Repeat([]byte("k"), 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer files.Close()
+	st, files := openStores(t)
 	now := time.Now()
 	st.SetClock(func() time.Time { return now })
 	m := metric.New(nil)
@@ -100,4 +91,22 @@ func rescuedTotal(t *testing.T, m *metric.Metrics) float64 {
 	}
 	t.Fatal("no avatar_jobs_rescued_total in the scrape")
 	return 0
+}
+
+// openStores opens an SQLite store and local storage in a directory of
+// the test's, closed when it ends.
+func openStores(t *testing.T) (*sqlstore.Store, *local.Disk) {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "a.db"), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	files, err := local.New(filepath.Join(dir, "objects"), "http://localhost", bytes.Repeat([]byte("k"), 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { files.Close() })
+	return st, files
 }
