@@ -143,6 +143,7 @@ func build(d Deps, table func(*api) []route) http.Handler {
 	installErrors()
 	d.Uploads = d.Uploads.withDefaults()
 	a := &api{Deps: d, slots: newUploadSlots(d.Uploads.Slots, d.Uploads.SlotsPerCustomer, d.After)}
+	a.reportReadiness()
 	mux := http.NewServeMux()
 	config := huma.DefaultConfig("Avatar API", Version)
 	config.Info.Description = description

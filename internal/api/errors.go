@@ -6,10 +6,12 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"syscall"
 
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/avatar-api/avatar-api/internal/apikey"
+	"github.com/avatar-api/avatar-api/internal/ffmpeg"
 	"github.com/avatar-api/avatar-api/internal/job"
 	"github.com/avatar-api/avatar-api/internal/logging"
 	"github.com/avatar-api/avatar-api/internal/media"
@@ -90,7 +92,18 @@ var sentinelProblems = []struct {
 		"the service is busy checking other uploads; retry shortly with the same Idempotency-Key"},
 	{job.ErrUnavailable, http.StatusServiceUnavailable, CodeUnavailable,
 		"the service cannot store the job right now; retry shortly with the same Idempotency-Key"},
+	// A disk that is full or read-only, wherever a request's files are
+	// written (its upload, the checked copies of its media): the
+	// service's trouble, not the request's, and it passes.
+	{syscall.ENOSPC, http.StatusServiceUnavailable, CodeUnavailable, noDisk},
+	{syscall.EDQUOT, http.StatusServiceUnavailable, CodeUnavailable, noDisk},
+	{syscall.EROFS, http.StatusServiceUnavailable, CodeUnavailable, noDisk},
+	{ffmpeg.ErrNotStarted, http.StatusServiceUnavailable, CodeUnavailable,
+		"the service cannot check media right now; retry shortly with the same Idempotency-Key"},
 }
+
+// noDisk is the detail of a request refused for want of a writable disk.
+const noDisk = "the service cannot write to its disk right now; retry shortly with the same Idempotency-Key"
 
 var installOnce sync.Once
 

@@ -53,6 +53,22 @@ func opReady() huma.Operation {
 	}
 }
 
+// reportReadiness makes /ready's checks a metric too
+// (avatar_ready_check_ok), read at scrape time, so that an outage shows in
+// Prometheus while it lasts, and not only to whatever polls /ready.
+func (a *api) reportReadiness() {
+	if a.Metrics == nil || a.Ready == nil {
+		return
+	}
+	a.Metrics.SetReadySource(func(ctx context.Context) map[string]string {
+		r, err := http.NewRequestWithContext(ctx, http.MethodGet, "/ready", nil)
+		if err != nil {
+			return nil
+		}
+		return a.Ready(r)
+	})
+}
+
 func (a *api) ready(_ context.Context, in *readyInput) (*readyOutput, error) {
 	checks := a.Ready(in.req)
 	for name, v := range checks {

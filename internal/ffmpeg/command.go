@@ -189,11 +189,17 @@ func newCmd(ctx context.Context, program string, timeout time.Duration, args []s
 	return &Cmd{Cmd: cmd, Stderr: stderr, Timeout: timeout, ctx: rctx, parent: ctx, stop: stop, program: program}, nil
 }
 
+// ErrNotStarted marks a run whose program could not be started: missing
+// (a package upgrade half done, a PATH without it), not executable, or no
+// process to be had. The service's trouble, not the input's, and it
+// passes: a request answers 503, a generation is tried again.
+var ErrNotStarted = errors.New("could not be started")
+
 // Start starts the run; the caller must then Wait.
 func (c *Cmd) Start() error {
 	if err := c.Cmd.Start(); err != nil {
 		c.stop()
-		return fmt.Errorf("run %s: %w", c.program, err)
+		return fmt.Errorf("run %s: %w: %w", c.program, ErrNotStarted, err)
 	}
 	return nil
 }
@@ -271,16 +277,6 @@ func Deadline(d time.Duration, speed float64) time.Duration {
 func EncodeDeadline(d time.Duration, w, h, fps int) time.Duration {
 	const pixelsPerSecond = 2e6
 	return Deadline(d, pixelsPerSecond/float64(max(w*h*fps, 1)))
-}
-
-// Check verifies that program runs (readiness), within a few seconds.
-func Check(ctx context.Context, program string) error {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	if err := exec.CommandContext(ctx, program, "-hide_banner", "-version").Run(); err != nil {
-		return fmt.Errorf("%s -version: %w", program, err)
-	}
-	return nil
 }
 
 // LookPath reports whether program can be found (a name on PATH or a path).

@@ -60,6 +60,13 @@ type Observer interface {
 	Transitioned(ctx context.Context, a store.Applied)
 }
 
+// RescueObserver is an Observer that also learns how many jobs the
+// heartbeat rescue put back on the queue (metrics count them): a rescue
+// moves queue entries, not jobs, so no transition tells of it.
+type RescueObserver interface {
+	Rescued(ctx context.Context, n int)
+}
+
 // NewLifecycle returns the lifecycle of the jobs in st, whose files are in
 // sg; obs, if not nil, is told of each transition.
 func NewLifecycle(st store.Store, sg storage.Storage, log *slog.Logger, obs Observer) *Lifecycle {
@@ -259,6 +266,9 @@ func (l *Lifecycle) RescueStale(ctx context.Context, silent time.Duration, limit
 	}
 	if n > 0 {
 		l.log.WarnContext(ctx, "jobs re-queued: their attempts stopped heartbeating", "jobs", n, "silent_for", silent.String())
+		if r, ok := l.observer.(RescueObserver); ok {
+			r.Rescued(ctx, n)
+		}
 	}
 	return n, nil
 }

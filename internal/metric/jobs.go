@@ -24,6 +24,7 @@ type jobMetrics struct {
 	cost       *prometheus.CounterVec   // backend
 	finished   *prometheus.CounterVec   // backend, outcome, code
 	duration   *prometheus.HistogramVec // backend, outcome
+	rescued    prometheus.Counter
 }
 
 func newJobMetrics(r prometheus.Registerer) *jobMetrics {
@@ -60,7 +61,11 @@ func newJobMetrics(r prometheus.Registerer) *jobMetrics {
 			Buckets: jobBuckets,
 		}, []string{"backend", "outcome"}),
 	}
-	r.MustRegister(j.submitted, j.queueWait, j.generation, j.billed, j.cost, j.finished, j.duration)
+	j.rescued = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "avatar_jobs_rescued_total",
+		Help: "Jobs this process put back on the queue because their running attempt stopped heartbeating (its worker taken for dead).",
+	})
+	r.MustRegister(j.submitted, j.queueWait, j.generation, j.billed, j.cost, j.finished, j.duration, j.rescued)
 	return j
 }
 
@@ -115,4 +120,14 @@ func (m *Metrics) JobFinished(backend, outcomeOfJob, code string, total time.Dur
 	}
 	m.jobs.finished.WithLabelValues(b, o, name(code)).Inc()
 	m.jobs.duration.WithLabelValues(b, o).Observe(seconds(total))
+}
+
+// JobsRescued counts n jobs put back on the queue because their attempt
+// stopped heartbeating: a worker died (or could not reach the database
+// for longer than JOB_HEARTBEAT_TIMEOUT).
+func (m *Metrics) JobsRescued(n int) {
+	if m == nil || n <= 0 {
+		return
+	}
+	m.jobs.rescued.Add(float64(n))
 }

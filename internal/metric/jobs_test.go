@@ -122,3 +122,14 @@ func TestLabelsStayBounded(t *testing.T) {
 		`avatar_cost_usd_total{backend="local"}`:                                  0,
 	})
 }
+
+func TestJobsRescued(t *testing.T) {
+	t.Parallel()
+	m := New(nil)
+	got := moved(t, m, func() { m.JobsRescued(3) })
+	sameSeries(t, got, snapshot{`avatar_jobs_rescued_total{}`: 3})
+	// None rescued (the usual sweep) moves nothing.
+	if got := moved(t, m, func() { m.JobsRescued(0) }); len(got) != 0 {
+		t.Errorf("0 rescued moved %v", got)
+	}
+}

@@ -6,8 +6,8 @@
 // The collectors come in groups, one file each: HTTP requests (http.go),
 // the job lifecycle (jobs.go), the queue as the database sees it
 // (queue.go), this process's workers and GPUs (workers.go), and the
-// RunPod endpoint's health (runpod.go), alerts (alerts.go) and
-// customers' webhooks (webhooks.go). A group is a struct built and
+// RunPod endpoint's health (runpod.go), alerts (alerts.go),
+// customers' webhooks (webhooks.go) and /ready's checks (ready.go). A group is a struct built and
 // registered by New; a new group is one more file and one more line in New.
 //
 // A nil *Metrics records nothing, so that a component built without
@@ -37,6 +37,7 @@ type Metrics struct {
 	runpod   *runpodCollector
 	alerts   *alertCollector
 	webhooks *webhookMetrics
+	ready    *readyCollector
 
 	// now is the clock of the queue source's cache; tests move it.
 	now func() time.Time
@@ -75,6 +76,8 @@ func New(degraded func() bool) *Metrics {
 	m.runpod = newRunPodCollector(r, func() time.Time { return m.now() })
 	m.alerts = newAlertCollector(r, m)
 	m.webhooks = newWebhookMetrics(r)
+	m.ready = &readyCollector{source[map[string]string]{now: func() time.Time { return m.now() }}}
+	r.MustRegister(m.ready)
 	return m
 }
 

@@ -132,4 +132,6 @@ func TestNilMetricsRecordNothing(t *testing.T) {
 	m.SetQueueSource(nil)
 	m.SetWorkerSource(nil)
 	m.SetGPUSource(nil)
+	m.JobsRescued(1)
+	m.SetReadySource(nil)
 }

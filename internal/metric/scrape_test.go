@@ -22,6 +22,7 @@ var families = []string{
 	"avatar_worker_slots", "avatar_worker_busy_slots", "avatar_worker_busy_ratio",
 	"avatar_worker_busy_seconds_total", "avatar_worker_capacity_seconds_total",
 	"avatar_gpu_utilization_ratio", "avatar_gpu_memory_used_bytes", "avatar_gpu_memory_total_bytes",
+	"avatar_jobs_rescued_total", "avatar_ready_check_ok",
 }
 
 // TestScrapePassesPromtool moves every collector, scrapes the handler as
@@ -43,6 +44,10 @@ func TestScrapePassesPromtool(t *testing.T) {
 	m.SetWorkerSource(func() WorkerUse { return WorkerUse{Slots: 2, Busy: 1, BusySeconds: 10, CapacitySeconds: 20} })
 	m.SetGPUSource(func() []GPUReading {
 		return []GPUReading{{GPU: 0, Utilization: 0.5, MemoryUsedBytes: 1 << 30, MemoryTotalBytes: 24 << 30}}
+	})
+	m.JobsRescued(2)
+	m.SetReadySource(func(context.Context) map[string]string {
+		return map[string]string{"database": "ok", "storage": "unavailable"}
 	})
 	server := httptest.NewServer(m.Handler())
 	defer server.Close()
