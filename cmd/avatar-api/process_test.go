@@ -206,7 +206,8 @@ func TestKillMidJobThenRestart(t *testing.T) {
 	killed := time.Now()
 	_ = p.exit(t, 10*time.Second)
 
-	p2 := start(t, dir)
+	const token = "metrics-token-of-the-kill-test-0123456789"
+	p2 := start(t, dir, "METRICS_TOKEN="+token)
 	restarted := time.Since(killed)
 	var j jobView
 	testkit.WaitFor(t, 60*time.Second-time.Since(killed), "the job running again on a later attempt", func() bool {
@@ -216,6 +217,19 @@ func TestKillMidJobThenRestart(t *testing.T) {
 	})
 	t.Logf("the job ran again %.1fs after the kill (the server was back after %.1fs), as %s on attempt %d",
 		time.Since(killed).Seconds(), restarted.Seconds(), j.State, j.Attempt)
+	// The restarted process's heartbeat rescue put it back: the operator
+	// sees it counted.
+	req, _ := http.NewRequest(http.MethodGet, p2.url+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scrape, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(scrape), "\navatar_jobs_rescued_total 1\n") {
+		t.Errorf("after the rescue /metrics (%d) lacks avatar_jobs_rescued_total 1:\n%s", resp.StatusCode, grepLines(string(scrape), "rescued"))
+	}
 	j = p2.waitFor(t, id, 150*time.Second, "completed", "failed")
 	if j.State != "completed" || j.Attempt < 2 {
 		t.Fatalf("after the crash the job is %s (attempt %d, error %+v)", j.State, j.Attempt, j.Error)
@@ -319,4 +333,15 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// grepLines is the lines of s that contain sub, to show in a failure.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, line := range strings.Split(s, "\n") {
+		if strings.Contains(line, sub) {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -153,6 +153,10 @@ func (a *App) monitor() *stats.Service {
 // observer tells Prometheus of each job transition this process makes.
 type observer struct{ m *metric.Metrics }
 
+// Rescued implements job.RescueObserver: jobs the heartbeat rescue put
+// back on the queue (avatar_jobs_rescued_total).
+func (o observer) Rescued(_ context.Context, n int) { o.m.JobsRescued(n) }
+
 // Transitioned implements job.Observer.
 func (o observer) Transitioned(_ context.Context, a store.Applied) {
 	j, ev := a.Job, a.Event
