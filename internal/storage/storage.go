@@ -15,7 +15,8 @@ import (
 var ErrNotFound = errors.New("object not found")
 
 // Storage stores objects under slash-separated keys such as
-// "inputs/<job-id>/image.png" or "results/<job-id>.mp4".
+// "inputs/<job-id>/image.png", "results/<job-id>-<attempt>.mp4" or
+// "staging/<job-id>-<attempt>-<run>.mp4".
 //
 // Put is atomic: a reader never sees a partly written object, and a failed
 // Put leaves nothing behind. Delete of a missing key is not an error.
