@@ -25,19 +25,7 @@ func retention(t *testing.T, s Clocked) {
 	c := setClock(s, t0) // 23:00
 	owner, other := newOwner(), newOwner()
 	run := func(j *store.Job, billed time.Duration, end store.Transition) *store.Job {
-		apply(t, s, store.ApplyParams{JobID: j.ID, Transition: store.Start, Attempt: 1, Worker: "w1"})
-		c.add(billed)
-		p := store.ApplyParams{JobID: j.ID, Transition: end, Attempt: 1}
-		switch end {
-		case store.Complete:
-			p.Result = store.Result{Key: "results/" + j.ID + "-1.mp4", ExpiresAt: c.t.Add(time.Hour)}
-		case store.Fail:
-			p.Code, p.Message = failGeneration, "no"
-		case store.Cancel:
-			p.Attempt, p.Owner = 0, j.Owner
-		}
-		apply(t, s, p)
-		return j
+		return runTo(t, s, c, j, billed, end)
 	}
 	var old []*store.Job
 	old = append(old, run(createPriced(t, s, owner), 2*time.Second, store.Complete))
@@ -151,4 +139,23 @@ func retention(t *testing.T, s Clocked) {
 			}
 		}
 	}
+}
+
+// runTo starts j's attempt 1 on worker w1, lets billed pass and ends it by
+// end (Complete, Fail, or the owner's Cancel).
+func runTo(t *testing.T, s Clocked, c *clock, j *store.Job, billed time.Duration, end store.Transition) *store.Job {
+	t.Helper()
+	apply(t, s, store.ApplyParams{JobID: j.ID, Transition: store.Start, Attempt: 1, Worker: "w1"})
+	c.add(billed)
+	p := store.ApplyParams{JobID: j.ID, Transition: end, Attempt: 1}
+	switch end {
+	case store.Complete:
+		p.Result = store.Result{Key: "results/" + j.ID + "-1.mp4", ExpiresAt: c.t.Add(time.Hour)}
+	case store.Fail:
+		p.Code, p.Message = failGeneration, "no"
+	case store.Cancel:
+		p.Attempt, p.Owner = 0, j.Owner
+	}
+	apply(t, s, p)
+	return j
 }
