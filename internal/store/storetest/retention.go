@@ -42,7 +42,7 @@ func retention(t *testing.T, s Clocked) {
 	_, err := s.CreateJob(ctx, lapsed)
 	must(t, err)
 	c.add(90 * time.Second)
-	apply(t, s, store.ApplyParams{JobID: lapsed.ID, Transition: store.Lapse, Code: "queue_timeout", Message: "waited too long"})
+	apply(t, s, store.ApplyParams{JobID: lapsed.ID, Transition: store.Lapse, Code: failLapsed, Message: "waited too long"})
 	old = append(old, expired, lapsed)
 	queued := createPriced(t, s, owner) // never ends: never pruned
 
