@@ -13,8 +13,9 @@ import (
 )
 
 // TestUsageAfterRetention: pruning a customer's ended jobs (what the
-// garbage collection does after JOB_RETENTION) changes nothing GET /usage
-// answers, by day or by hour; the jobs themselves are then 404.
+// garbage collection does after JOB_RETENTION) changes none of the job
+// figures GET /usage answers, by day or by hour; the jobs themselves are
+// then 404.
 func TestUsageAfterRetention(t *testing.T) {
 	t.Parallel()
 	tb := setup(t, options{})
@@ -37,6 +38,12 @@ func TestUsageAfterRetention(t *testing.T) {
 			if status != http.StatusOK {
 				t.Fatalf("%s: %d %+v", g, status, pb)
 			}
+			// Requests are the test's own, still being counted: not
+			// what pruning could change.
+			for i := range u.Buckets {
+				u.Buckets[i].Requests = 0
+			}
+			u.Total.Requests = 0
 			out[g] = []any{u.Buckets, u.Total}
 		}
 		return out
