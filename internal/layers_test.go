@@ -32,6 +32,9 @@ var forbidden = map[string][]string{
 	"generator": {"job", "api", "store", "worker", "cli", "queue"},
 	"media":     {"job", "api", "store", "worker", "cli", "generator"},
 	"storage":   {"store", "job", "api", "worker", "cli"},
+	// The garbage collection deletes through the store and storage; the
+	// worker's periodic job runs it.
+	"gc": {"api", "cli", "server", "worker", "job", "app"},
 	// Monitoring reads and writes history through the store; the HTTP
 	// layer asks it, never the other way round.
 	"stats":  {"api", "cli", "server", "worker", "job"},

@@ -300,7 +300,7 @@ func (a *App) startWorkers(ctx context.Context, o Overrides) error {
 		},
 	}, worker.Options{
 		Concurrency: a.concurrency(), RescueAfter: cfg.JobRescueAfter, HeartbeatTimeout: cfg.JobHeartbeatTimeout, SweepEvery: cmp.Or(o.SweepEvery, time.Minute),
-		PollInterval: cmp.Or(o.PollInterval, 500*time.Millisecond), Prune: a.prune,
+		PollInterval: cmp.Or(o.PollInterval, 500*time.Millisecond), Prune: a.prune, Collector: a.collector(),
 		Alerts: a.Alerts(), AlertEvery: cmp.Or(o.AlertEvery, cfg.AlertEvalInterval), AlertBackoff: o.AlertBackoff,
 		Webhooks: hooks, WebhookBackoff: o.WebhookBackoff,
 	})

@@ -122,6 +122,8 @@ type Config struct {
 
 	MetricsToken        string        // bearer token of Prometheus scrapers; secret
 	MetricsRetention    time.Duration // rollups and GPU readings are kept this long
+	JobRetention        time.Duration // final jobs are kept this long after they ended
+	OrphanAge           time.Duration // an object no job references is deleted once this old
 	CostPerSecond       store.NanoUSD // the price of a second of generation
 	CostLocation        *time.Location
 	DashboardSessionTTL time.Duration
@@ -774,7 +776,7 @@ var vars = []Var{
 	{
 		Name:    "METRICS_RETENTION",
 		Default: "35d",
-		Doc:     "How long the dashboard's history of requests per minute, workers' time and GPU readings is kept (days as `35d`, or a duration such as `72h`); older rows are pruned by the sweep. Jobs and their charges are kept.",
+		Doc:     "How long the dashboard's history of requests per minute, workers' time and GPU readings is kept (days as `35d`, or a duration such as `72h`); older rows are pruned by the sweep. Jobs are kept for JOB_RETENTION, their charges for good.",
 		set: func(c *Config, v string) error {
 			d, err := parseDays(v)
 			if err != nil || d < time.Hour {
@@ -783,6 +785,25 @@ var vars = []Var{
 			c.MetricsRetention = d
 			return nil
 		},
+	},
+	{
+		Name:    "JOB_RETENTION",
+		Default: "30d",
+		Doc:     "How long a job's row is kept after it ended (completed, failed, cancelled or expired), with its events and webhook deliveries (days as `30d`, or a duration such as `720h`; at least a day, and longer than RESULT_TTL). Older ones are pruned by the garbage collection, at most 1000 a run; what `GET /usage` and the report count of them is kept in per-minute rollups first, so their figures do not change. A pruned job is no longer found by `GET /status/{job_id}` or listed by `GET /jobs`. Charges (the cost record) are kept.",
+		set: func(c *Config, v string) error {
+			d, err := parseDays(v)
+			if err != nil || d < 24*time.Hour {
+				return errors.New("must be a number of days such as 30d, or a duration of at least 24h")
+			}
+			c.JobRetention = d
+			return nil
+		},
+	},
+	{
+		Name:    "STORAGE_ORPHAN_AGE",
+		Default: "1h",
+		Doc:     "How old a stored object that no job needs must be before the garbage collection deletes it: inputs of a request that failed or crashed before its job was created, videos of superseded attempts, temporary files of writes that never finished. It must exceed the longest time between writing an object and recording the job that names it (a submission stores its inputs, then creates the job, in one request). At least 10m.",
+		set:     durationVar(func(c *Config) *time.Duration { return &c.OrphanAge }, 10*time.Minute),
 	},
 	{
 		Name:    "COST_PER_SECOND",
@@ -1105,6 +1126,9 @@ func (c *Config) finish() error {
 	}
 	if c.DownloadURLTTL > 7*24*time.Hour {
 		errs = append(errs, errors.New("DOWNLOAD_URL_TTL: must be at most 168h (S3 presigned URLs last a week at most)"))
+	}
+	if c.JobRetention <= c.ResultTTL {
+		errs = append(errs, errors.New("JOB_RETENTION: must be longer than RESULT_TTL (a job is pruned only once its video has expired)"))
 	}
 	if c.MaxUploadsPerCust > c.MaxUploads {
 		errs = append(errs, errors.New("MAX_CONCURRENT_UPLOADS_PER_CUSTOMER: must be at most MAX_CONCURRENT_UPLOADS"))

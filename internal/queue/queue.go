@@ -17,7 +17,7 @@ import (
 const (
 	Generate    = "generate"    // video generation by the local backend, slow and CPU bound
 	RunPodQueue = "runpod"      // generations dispatched to RunPod: waiting, not working
-	Maintenance = "maintenance" // sweeps: expiry, reconciliation; the alerts' evaluation
+	Maintenance = "maintenance" // sweeps: expiry, reconciliation, garbage collection; the alerts' evaluation
 	Alerts      = "alerts"      // delivery of alert notifications
 )
 
@@ -105,6 +105,19 @@ func (RescueArgs) Kind() string { return "rescue_stale" }
 // InsertOpts keeps rescues off the generation queue; a failed look is not
 // retried, the next one comes within seconds.
 func (RescueArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: Maintenance, MaxAttempts: 1}
+}
+
+// CollectArgs asks for one run of the garbage collection: jobs past
+// their retention pruned, orphaned objects deleted.
+type CollectArgs struct{}
+
+// Kind identifies the job type in River's table.
+func (CollectArgs) Kind() string { return "collect_garbage" }
+
+// InsertOpts keeps the collection off the generation queue; a failed run
+// is not retried, the next comes at the next interval.
+func (CollectArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: Maintenance, MaxAttempts: 1}
 }
 

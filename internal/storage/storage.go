@@ -15,7 +15,8 @@ import (
 var ErrNotFound = errors.New("object not found")
 
 // Storage stores objects under slash-separated keys such as
-// "inputs/<job-id>/image.png" or "results/<job-id>.mp4".
+// "inputs/<job-id>/image.png", "results/<job-id>-<attempt>.mp4" or
+// "staging/<job-id>-<attempt>-<run>.mp4".
 //
 // Put is atomic: a reader never sees a partly written object, and a failed
 // Put leaves nothing behind. Delete of a missing key is not an error.
@@ -44,4 +45,23 @@ type Storage interface {
 	Size(ctx context.Context, key string) (int64, error)
 	// Ping checks that the backend is reachable and writable.
 	Ping(ctx context.Context) error
+	// List calls fn for each object whose key begins with prefix (a plain
+	// string prefix, "" for all), and for each leftover of an interrupted
+	// write there (Object.Partial). It stops at fn's first error and
+	// returns it unwrapped, so that a caller may stop early with a
+	// sentinel of its own. Objects written or deleted while List runs may
+	// or may not be seen.
+	List(ctx context.Context, prefix string, fn func(Object) error) error
+}
+
+// Object is what List tells of a stored object: what the garbage
+// collector needs to decide whether it is still wanted.
+type Object struct {
+	Key     string
+	Size    int64
+	ModTime time.Time // when it was last written
+	// Partial marks what a write that never finished left behind (the
+	// local disk's temporary file of a Put whose process died), never an
+	// object a Put completed. Delete of its Key removes it.
+	Partial bool
 }

@@ -32,6 +32,10 @@ type Options struct {
 	// The sweep is a periodic job of the queue, so it runs once across
 	// every process, not once per process.
 	Prune func(ctx context.Context) error
+	// Collector, if set, runs every CollectEvery (0: CollectEvery), once
+	// across every process.
+	Collector    Collector
+	CollectEvery time.Duration
 	// Alerts, if set, are evaluated every AlertEvery (a periodic job, so
 	// once across every process; 0: a minute; negative: never, for tests
 	// that evaluate when they choose) and their notifications delivered
@@ -78,6 +82,7 @@ func Start(ctx context.Context, driver riverdriver.Driver[*sql.Tx], deps Deps, o
 			func() (river.JobArgs, *river.InsertOpts) { return queue.SweepArgs{}, nil },
 			&river.PeriodicJobOpts{RunOnStart: true}),
 	}
+	periodic = append(periodic, collecting(workers, opts)...)
 	if opts.HeartbeatTimeout > 0 {
 		river.AddWorker(workers, &rescueWorker{deps: deps, timeout: opts.HeartbeatTimeout})
 		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(max(opts.HeartbeatTimeout/3, time.Second)),

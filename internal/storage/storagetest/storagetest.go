@@ -59,6 +59,7 @@ func Run(t *testing.T, newStore func(t *testing.T, now func() time.Time) storage
 	}
 	runObjects(t, func(t *testing.T) storage.Storage { return newStore(t, time.Now) }, o)
 	runUploads(t, newStore, o)
+	runList(t, func(t *testing.T) storage.Storage { return newStore(t, time.Now) })
 }
 
 // runObjects checks Put, Open, Delete, URL, Size and Ping.

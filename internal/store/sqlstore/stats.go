@@ -41,6 +41,11 @@ func (s *Store) rows(ctx context.Context, what, query string, args []any, scan f
 
 func (s *Store) window(w store.Window) []any { return []any{s.t(w.From), s.t(w.To)} }
 
+// windowTwice is window's arguments for a query that reads the jobs' rows
+// and then job_rollups, which keeps what is counted of the jobs pruned
+// (store.Retention): the same figures, a minute at a time.
+func (s *Store) windowTwice(w store.Window) []any { return append(s.window(w), s.window(w)...) }
+
 // completed is the condition of a job that completed: its video may have
 // expired since, but a job that lapsed in the queue (also expired) never
 // ran. run_ms tells them apart and is in the index of finished jobs (a
@@ -66,9 +71,12 @@ func (s *Store) Requests(ctx context.Context, p store.BucketParams) ([]store.Req
 // Outcomes implements store.History.
 func (s *Store) Outcomes(ctx context.Context, p store.BucketParams) ([]store.OutcomeBucket, error) {
 	var out []store.OutcomeBucket
-	err := s.rows(ctx, "counting outcomes", `SELECT `+s.bucket("finished_at", p)+`,
-		CASE WHEN `+completed+` THEN 'completed' ELSE state END, COUNT(*)
-		FROM jobs WHERE finished_at >= ? AND finished_at < ? GROUP BY 1, 2 ORDER BY 1, 2`, s.window(p.Window),
+	err := s.rows(ctx, "counting outcomes", `SELECT b, st, SUM(n) FROM (
+		SELECT `+s.bucket("finished_at", p)+` AS b, CASE WHEN `+completed+` THEN 'completed' ELSE state END AS st, COUNT(*) AS n
+		FROM jobs WHERE finished_at >= ? AND finished_at < ? GROUP BY 1, 2
+		UNION ALL SELECT `+s.bucket("minute", p)+`, CASE outcome WHEN 'expired' THEN 'completed' WHEN 'lapsed' THEN 'expired' ELSE outcome END, SUM(jobs)
+		FROM job_rollups WHERE minute >= ? AND minute < ? AND measure = 'finished' GROUP BY 1, 2
+		) u GROUP BY b, st ORDER BY b, st`, s.windowTwice(p.Window),
 		func(r *sql.Rows) error {
 			var b store.OutcomeBucket
 			var start int64
@@ -109,8 +117,10 @@ func (s *Store) GPU(ctx context.Context, p store.BucketParams) ([]store.GPUBucke
 // SubmittedPer implements store.History.
 func (s *Store) SubmittedPer(ctx context.Context, p store.BucketParams) ([]store.CountBucket, error) {
 	var out []store.CountBucket
-	err := s.rows(ctx, "counting jobs", `SELECT `+s.bucket("created_at", p)+`, COUNT(*)
-		FROM jobs WHERE created_at >= ? AND created_at < ? GROUP BY 1 ORDER BY 1`, s.window(p.Window),
+	err := s.rows(ctx, "counting jobs", `SELECT b, SUM(n) FROM (
+		SELECT `+s.bucket("created_at", p)+` AS b, COUNT(*) AS n FROM jobs WHERE created_at >= ? AND created_at < ? GROUP BY 1
+		UNION ALL SELECT `+s.bucket("minute", p)+`, SUM(jobs) FROM job_rollups WHERE minute >= ? AND minute < ? AND measure = 'created' GROUP BY 1
+		) u GROUP BY b ORDER BY b`, s.windowTwice(p.Window),
 		func(r *sql.Rows) error {
 			var b store.CountBucket
 			var start int64
@@ -182,7 +192,8 @@ func (s *Store) RunTimes(ctx context.Context, w store.Window) ([]store.RunTime, 
 // Submitted implements store.History.
 func (s *Store) Submitted(ctx context.Context, w store.Window) (int64, error) {
 	var n int64
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM jobs WHERE created_at >= ? AND created_at < ?`), s.window(w)...).Scan(&n)
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT (SELECT COUNT(*) FROM jobs WHERE created_at >= ? AND created_at < ?)
+		+ (SELECT COALESCE(SUM(jobs), 0) FROM job_rollups WHERE minute >= ? AND minute < ? AND measure = 'created')`), s.windowTwice(w)...).Scan(&n)
 	return n, s.interpret(err, "counting jobs")
 }
 
@@ -206,12 +217,19 @@ func (s *Store) CostByOwner(ctx context.Context, w store.Window, limit int) ([]s
 // UsageByOwner implements store.History.
 func (s *Store) UsageByOwner(ctx context.Context, w store.Window, limit int) ([]store.OwnerUsage, error) {
 	var out []store.OwnerUsage
-	err := s.rows(ctx, "counting jobs per owner", `SELECT owner, COUNT(*),
-		SUM(CASE WHEN `+completed+` THEN 1 ELSE 0 END),
-		SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END),
-		SUM(CASE WHEN state = 'cancelled' THEN 1 ELSE 0 END)
-		FROM jobs WHERE created_at >= ? AND created_at < ? GROUP BY owner ORDER BY COUNT(*) DESC, owner LIMIT ?`,
-		append(s.window(w), limit),
+	err := s.rows(ctx, "counting jobs per owner", `SELECT owner, SUM(n), SUM(c), SUM(f), SUM(x) FROM (
+		SELECT owner, COUNT(*) AS n,
+			SUM(CASE WHEN `+completed+` THEN 1 ELSE 0 END) AS c,
+			SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END) AS f,
+			SUM(CASE WHEN state = 'cancelled' THEN 1 ELSE 0 END) AS x
+		FROM jobs WHERE created_at >= ? AND created_at < ? GROUP BY owner
+		UNION ALL SELECT owner, SUM(jobs),
+			SUM(CASE WHEN outcome IN ('completed', 'expired') THEN jobs ELSE 0 END),
+			SUM(CASE WHEN outcome = 'failed' THEN jobs ELSE 0 END),
+			SUM(CASE WHEN outcome = 'cancelled' THEN jobs ELSE 0 END)
+		FROM job_rollups WHERE minute >= ? AND minute < ? AND measure = 'created' GROUP BY owner
+		) u GROUP BY owner ORDER BY SUM(n) DESC, owner LIMIT ?`,
+		append(s.windowTwice(w), limit),
 		func(r *sql.Rows) error {
 			var u store.OwnerUsage
 			err := r.Scan(&u.Owner, &u.Submitted, &u.Completed, &u.Failed, &u.Cancelled)
@@ -230,9 +248,13 @@ func (s *Store) Failures(ctx context.Context, w store.Window, limit int) ([]*sto
 // ErrorCodes implements store.History.
 func (s *Store) ErrorCodes(ctx context.Context, w store.Window, limit int) ([]store.CodeCount, error) {
 	var out []store.CodeCount
-	err := s.rows(ctx, "counting error codes", `SELECT error_code, COUNT(*) FROM jobs
-		WHERE state = ? AND finished_at >= ? AND finished_at < ? GROUP BY error_code ORDER BY COUNT(*) DESC, error_code LIMIT ?`,
-		append(append([]any{store.StateFailed}, s.window(w)...), limit),
+	err := s.rows(ctx, "counting error codes", `SELECT code, SUM(n) FROM (
+		SELECT error_code AS code, COUNT(*) AS n FROM jobs
+		WHERE state = 'failed' AND finished_at >= ? AND finished_at < ? GROUP BY error_code
+		UNION ALL SELECT code, SUM(jobs) FROM job_rollups
+		WHERE minute >= ? AND minute < ? AND measure = 'finished' AND outcome = 'failed' GROUP BY code
+		) u GROUP BY code ORDER BY SUM(n) DESC, code LIMIT ?`,
+		append(s.windowTwice(w), limit),
 		func(r *sql.Rows) error {
 			var c store.CodeCount
 			err := r.Scan(&c.Code, &c.Count)

@@ -12,7 +12,8 @@ import (
 // UsagePer implements store.History: four reads of one owner's rows,
 // each of the range of its own time column (jobs by creation, jobs by
 // their end, charges by when they were made, requests by their minute),
-// merged by bucket.
+// merged by bucket. The jobs' reads add the job_rollups of the jobs
+// pruned since.
 func (s *Store) UsagePer(ctx context.Context, p store.UsageParams) ([]store.UsageBucket, error) {
 	buckets := map[int64]*store.UsageBucket{}
 	var order []int64
@@ -27,7 +28,9 @@ func (s *Store) UsagePer(ctx context.Context, p store.UsageParams) ([]store.Usag
 	}
 	args := append([]any{p.Owner}, s.window(p.Window)...)
 	err := s.rows(ctx, "counting an owner's jobs", `SELECT `+s.bucket("created_at", p.BucketParams)+`, COUNT(*)
-		FROM jobs WHERE owner = ? AND created_at >= ? AND created_at < ? GROUP BY 1`, args,
+		FROM jobs WHERE owner = ? AND created_at >= ? AND created_at < ? GROUP BY 1
+		UNION ALL SELECT `+s.bucket("minute", p.BucketParams)+`, SUM(jobs)
+		FROM job_rollups WHERE owner = ? AND minute >= ? AND minute < ? AND measure = 'created' GROUP BY 1`, append(args, args...),
 		func(r *sql.Rows) error {
 			var start, n int64
 			err := r.Scan(&start, &n)
@@ -40,7 +43,9 @@ func (s *Store) UsagePer(ctx context.Context, p store.UsageParams) ([]store.Usag
 	err = s.rows(ctx, "counting an owner's outcomes", `SELECT `+s.bucket("finished_at", p.BucketParams)+`,
 		CASE WHEN state = 'expired' AND run_ms IS NULL THEN 'lapsed' ELSE state END, COUNT(*),
 		COALESCE(SUM(audio_duration_ms), 0)
-		FROM jobs WHERE owner = ? AND finished_at >= ? AND finished_at < ? GROUP BY 1, 2`, args,
+		FROM jobs WHERE owner = ? AND finished_at >= ? AND finished_at < ? GROUP BY 1, 2
+		UNION ALL SELECT `+s.bucket("minute", p.BucketParams)+`, outcome, SUM(jobs), SUM(video_ms)
+		FROM job_rollups WHERE owner = ? AND minute >= ? AND minute < ? AND measure = 'finished' GROUP BY 1, 2`, append(args, args...),
 		func(r *sql.Rows) error {
 			var start, n, ms int64
 			var state store.State

@@ -61,6 +61,7 @@ func RunHistory(t *testing.T, open func(t *testing.T) Clocked) {
 	t.Run("Prune", func(t *testing.T) { prune(t, open(t)) })
 	t.Run("Sessions", func(t *testing.T) { sessions(t, open(t)) })
 	t.Run("Usage", func(t *testing.T) { usage(t, open(t)) })
+	t.Run("Retention", func(t *testing.T) { retention(t, open(t)) })
 	t.Run("IdempotencyWindow", func(t *testing.T) { idempotencyWindow(t, open(t)) })
 }
 

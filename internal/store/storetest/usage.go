@@ -17,20 +17,7 @@ func usage(t *testing.T, s Clocked) {
 	c := setClock(s, t0) // 23:00
 	owner, other := newOwner(), newOwner()
 	run := func(owner string, billed time.Duration, end store.Transition) *store.Job {
-		j := createPriced(t, s, owner)
-		apply(t, s, store.ApplyParams{JobID: j.ID, Transition: store.Start, Attempt: 1, Worker: "w1"})
-		c.add(billed)
-		p := store.ApplyParams{JobID: j.ID, Transition: end, Attempt: 1}
-		switch end {
-		case store.Complete:
-			p.Result = store.Result{Key: "results/" + j.ID + ".mp4", ExpiresAt: c.t.Add(time.Hour)}
-		case store.Fail:
-			p.Code, p.Message = failGeneration, "no"
-		case store.Cancel:
-			p.Attempt, p.Owner = 0, owner
-		}
-		apply(t, s, p)
-		return j
+		return runTo(t, s, c, createPriced(t, s, owner), billed, end)
 	}
 	done := run(owner, 2*time.Second, store.Complete) // 23:00:00 → 23:00:02
 	run(owner, 3*time.Second, store.Fail)             // → 23:00:05
