@@ -12,10 +12,12 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/riverqueue/river"
 
+	"github.com/avatar-api/avatar-api/internal/ffmpeg"
 	"github.com/avatar-api/avatar-api/internal/generator"
 	"github.com/avatar-api/avatar-api/internal/gpu"
 	"github.com/avatar-api/avatar-api/internal/job"
@@ -107,6 +109,11 @@ func (w *generateWorker) Work(ctx context.Context, rj *river.Job[queue.GenerateA
 	case errors.Is(err, store.ErrConflict):
 		log.InfoContext(ctx, "job already ended; nothing to do", "state", j.State)
 		return nil
+	case err != nil && time.Since(rj.CreatedAt) < outageWait:
+		// The database is unavailable: not started, so nothing to settle,
+		// and not the job's fault, so no attempt is used up.
+		log.WarnContext(ctx, "starting the job failed; will try again", "error", err)
+		return river.JobSnooze(outageRetry)
 	case err != nil:
 		return err // not started: nothing to settle
 	}
@@ -139,6 +146,21 @@ func (w *generateWorker) settle(ctx context.Context, rj *river.Job[queue.Generat
 		return nil
 	case errors.Is(err, errCancelled), errors.Is(context.Cause(ctx), river.ErrJobCancelledRemotely):
 		return w.cancelled(ctx, log)
+	case ctx.Err() == nil && unavailable(err) && time.Now().Before(waitUntil(j)):
+		// A dependency is down (storage, the database, the disk, ffmpeg
+		// itself), not anything about this job: the attempt is given
+		// back without being counted, and the job waits for the
+		// dependency to return (River's snooze uses up no attempt) —
+		// until waitUntil, after which its failures count as any other.
+		var billed *time.Duration
+		if gf != nil {
+			billed = gf.Billed
+		}
+		if next, gone := w.requeue(bg, j, rj.Attempt, billed, log); gone {
+			return next
+		}
+		log.WarnContext(ctx, "generation waits for a dependency; job re-queued without using an attempt", "error", err)
+		return river.JobSnooze(outageRetry)
 	case gf != nil && (!gf.Retryable || rj.Attempt >= rj.MaxAttempts):
 		return w.fail(bg, j, gf.Code, gf.Message, gf.Billed, log, err)
 	case gf == nil && errors.As(err, &ie): // a Failure may wrap a refusal (a video refused), and says itself whether it is final
@@ -211,13 +233,51 @@ var (
 	errSuperseded = fmt.Errorf("attempt superseded: %w", generator.ErrSuperseded)
 )
 
+// outageRetry is how soon an attempt stopped by an unavailable dependency
+// is tried again.
+const outageRetry = 5 * time.Second
+
+// outageWait bounds how long a job may wait for a dependency without using
+// up attempts, from its creation, when it has no queue deadline.
+const outageWait = 24 * time.Hour
+
+// unavailable reports whether an attempt failed because a dependency is
+// unavailable — storage unreachable, read-only or full, the database down,
+// the work directory's disk full, ffmpeg missing — rather than for
+// anything about the job's own inputs or video.
+func unavailable(err error) bool {
+	return errors.Is(err, job.ErrUnavailable) || errors.Is(err, ffmpeg.ErrNotStarted) ||
+		errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EDQUOT)
+}
+
+// waitUntil is when a job stops waiting for dependencies without cost: its
+// queue deadline (the customer's bound on its wait), else a day after it
+// was made. Past it, a dependency's failure uses up an attempt, so a job
+// whose dependency never returns still ends, failed with its reason.
+func waitUntil(j *store.Job) time.Time {
+	if j.QueueDeadline != nil {
+		return *j.QueueDeadline
+	}
+	return j.CreatedAt.Add(outageWait)
+}
+
+// storageDown marks err, a failure of storage itself (not a missing
+// object, nor the local file being stored), as a dependency's outage.
+func storageDown(err error, localPath string) error {
+	var pe *os.PathError
+	if err == nil || errors.Is(err, storage.ErrNotFound) || (errors.As(err, &pe) && pe.Path == localPath) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", job.ErrUnavailable, err)
+}
+
 // generate fetches the inputs, runs the generator while reporting progress,
 // and stores the video.
 func (w *generateWorker) generate(ctx context.Context, j *store.Job, log *slog.Logger) (store.Result, error) {
 	d := w.deps
 	dir, err := os.MkdirTemp(d.WorkDir, "job-"+j.ID+"-")
 	if err != nil {
-		return store.Result{}, fmt.Errorf("creating work directory: %w", err)
+		return store.Result{}, fmt.Errorf("%w: creating work directory: %w", job.ErrUnavailable, err)
 	}
 	defer os.RemoveAll(dir)
 	var imagePath, audioPath string
@@ -226,7 +286,7 @@ func (w *generateWorker) generate(ctx context.Context, j *store.Job, log *slog.L
 		audioPath = filepath.Join(dir, "audio"+filepath.Ext(j.AudioKey))
 		for key, path := range map[string]string{j.ImageKey: imagePath, j.AudioKey: audioPath} {
 			if err := storage.FetchFile(ctx, d.Storage, key, path); err != nil {
-				return store.Result{}, err
+				return store.Result{}, storageDown(err, "")
 			}
 		}
 	}
@@ -304,7 +364,7 @@ func (w *generateWorker) generate(ctx context.Context, j *store.Job, log *slog.L
 		if errors.Is(err, store.ErrConflict) {
 			return store.Result{}, errSuperseded // cancelled or taken over in the last moment
 		}
-		return store.Result{}, fmt.Errorf("recording result: %w", err)
+		return store.Result{}, fmt.Errorf("%w: recording result: %w", job.ErrUnavailable, err)
 	}
 	return r, nil
 }

@@ -33,7 +33,7 @@ func resultKey(j *store.Job) string { return fmt.Sprintf("results/%s-%d.mp4", j.
 func (w *generateWorker) storeVideo(ctx context.Context, j *store.Job, req generator.Request, gres generator.Result, dir, key string, duration *time.Duration) (int64, error) {
 	if !gres.Uploaded {
 		if err := storage.PutFile(ctx, w.deps.Storage, key, req.OutputPath, "video/mp4"); err != nil {
-			return 0, err
+			return 0, storageDown(err, req.OutputPath)
 		}
 		return gres.Size, nil
 	}
@@ -73,7 +73,7 @@ func (w *generateWorker) storeVideo(ctx context.Context, j *store.Job, req gener
 		return 0, invalidVideo(err)
 	}
 	if err := storage.PutFile(ctx, st, key, local, "video/mp4"); err != nil {
-		return 0, fmt.Errorf("storing the uploaded video: %w", err)
+		return 0, fmt.Errorf("storing the uploaded video: %w", storageDown(err, local))
 	}
 	*duration = facts.Duration // what ffprobe measured, not what the generator said
 	return n, nil
