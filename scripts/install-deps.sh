@@ -22,6 +22,14 @@ if [ "${1:-}" = "--test" ]; then
   # scripts (scripts/lint-workflows.sh).
   command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
   command -v shellcheck >/dev/null 2>&1 || need_apt+=(shellcheck)
+  # initdb and pg_ctl: the fault tests start a private PostgreSQL of their
+  # own (internal/testkit StartPostgres) to stop and restart it, beside the
+  # shared server. Debian's postgresql also creates the postgres user they
+  # run as under root; createcluster.conf keeps it from setting up and
+  # starting a cluster of its own.
+  if ! compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null; then
+    need_pg=1
+  fi
   # A real browser for the dashboard's tests (chromedp).
   if [ -z "${CHROMIUM:-}" ] && [ ! -x /usr/bin/chromium ] && ! command -v chromium-headless-shell >/dev/null 2>&1; then
     need_apt+=(chromium)
@@ -35,6 +43,17 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+if [ -n "${need_pg:-}" ]; then
+  echo "==> installing postgresql from Debian packages, with no cluster of its own (the fault tests start private servers with its pg_ctl)"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends postgresql-common >/dev/null
+  $sudo sed -i 's/^#\?\s*create_main_cluster\b.*/create_main_cluster = false/' /etc/postgresql-common/createcluster.conf
+  $sudo apt-get install -y -qq --no-install-recommends postgresql >/dev/null
 fi
 
 if ! command -v go >/dev/null 2>&1; then

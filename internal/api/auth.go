@@ -89,7 +89,7 @@ func (a *api) caller(ctx context.Context, ac access, addr, header, cookie string
 			return auth.Identity{}, problem.New(http.StatusForbidden, CodeForbidden, "this session's key no longer has the admin scope")
 		case !errors.Is(err, auth.ErrUnauthenticated):
 			a.Log.ErrorContext(ctx, "checking a dashboard session failed", "error", err)
-			return auth.Identity{}, problem.New(http.StatusServiceUnavailable, CodeUnavailable, "authentication is unavailable; try again shortly")
+			return auth.Identity{}, authUnavailable()
 		}
 	}
 	if ac == console || (ac == session && cookie != "" && header == "") { // a page needs a session: the browser sends no key
@@ -123,7 +123,7 @@ func (a *api) identify(ctx context.Context, addr, header string, scopes []string
 	if err != nil {
 		if !errors.Is(err, auth.ErrUnauthenticated) {
 			a.Log.ErrorContext(ctx, "authentication failed", "error", err)
-			return auth.Identity{}, problem.New(http.StatusServiceUnavailable, CodeUnavailable, "authentication is unavailable; try again shortly")
+			return auth.Identity{}, authUnavailable()
 		}
 		if a.Throttle != nil {
 			a.Throttle.Fail(addr)
@@ -163,4 +163,12 @@ func (a *api) whoami(ctx context.Context, _ *struct{}) (*whoamiOutput, error) {
 	out := &whoamiOutput{}
 	out.Body.KeyID, out.Body.Customer, out.Body.Scopes, out.Body.RateLimit = id.KeyID, id.Customer, id.Scopes, id.RateLimit
 	return out, nil
+}
+
+// authUnavailable is the answer to a request whose key or session cannot
+// be checked (the database is down): 503 with Retry-After, as every
+// dependency's outage, so that clients wait and retry rather than give up.
+func authUnavailable() *problem.Problem {
+	return problem.New(http.StatusServiceUnavailable, CodeUnavailable, "authentication is unavailable; try again shortly").
+		WithHeader("Retry-After", "5")
 }

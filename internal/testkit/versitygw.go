@@ -16,13 +16,16 @@ import (
 
 // Gateway is a running versitygw: a real S3 server (the S3 API over a
 // directory, its posix backend), for the tests of S3 storage. Start one
-// per test package in TestMain; Stop removes it and its files.
+// per test package in TestMain; Stop removes it and its files. A fault
+// test may Kill it and Start it again.
 type Gateway struct {
 	Endpoint  string // http://127.0.0.1:port
 	AccessKey string
 	SecretKey string
 	Region    string
 
+	bin    string
+	addr   string
 	cmd    *exec.Cmd
 	exited chan struct{}
 	output *bytes.Buffer
@@ -47,7 +50,8 @@ func StartVersitygw() (*Gateway, error) {
 		return nil, err
 	}
 	g := &Gateway{
-		exited:    make(chan struct{}),
+		bin:       bin,
+		addr:      addr,
 		output:    new(bytes.Buffer),
 		dir:       dir,
 		Endpoint:  "http://" + addr,
@@ -55,23 +59,34 @@ func StartVersitygw() (*Gateway, error) {
 		SecretKey: rand.Text(),
 		Region:    "auto",
 	}
-	g.cmd = exec.Command(bin, "--access", g.AccessKey, "--secret", g.SecretKey,
-		"--port", addr, "--region", g.Region, "--quiet", "posix", dir)
+	if err := g.Start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return g, nil
+}
+
+// Start runs the gateway (again, after Kill) on its address, over its
+// directory, and waits until it answers.
+func (g *Gateway) Start() error {
+	g.exited = make(chan struct{})
+	g.cmd = exec.Command(g.bin, "--access", g.AccessKey, "--secret", g.SecretKey,
+		"--port", g.addr, "--region", g.Region, "--quiet", "posix", g.dir)
 	g.cmd.Stdout = g.output
 	g.cmd.Stderr = g.output
 	if err := g.cmd.Start(); err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("run %s: %w", bin, err)
+		return fmt.Errorf("run %s: %w", g.bin, err)
 	}
+	cmd, exited := g.cmd, g.exited
 	go func() {
-		_ = g.cmd.Wait()
-		close(g.exited)
+		_ = cmd.Wait()
+		close(exited)
 	}()
 	if err := g.waitReady(15 * time.Second); err != nil {
-		g.Stop()
-		return nil, fmt.Errorf("%w; output:\n%s", err, g.output)
+		g.Kill()
+		return fmt.Errorf("%w; output:\n%s", err, g.output)
 	}
-	return g, nil
+	return nil
 }
 
 // CreateBucket makes an empty bucket: with the posix backend, a bucket is
@@ -80,12 +95,18 @@ func (g *Gateway) CreateBucket(name string) error {
 	return os.Mkdir(filepath.Join(g.dir, name), 0o755)
 }
 
-// Stop kills the gateway and removes its files.
-func (g *Gateway) Stop() {
-	if g.cmd.Process != nil {
+// Kill kills the gateway (SIGKILL), as a crash would, keeping its files:
+// its port refuses connections until Start.
+func (g *Gateway) Kill() {
+	if g.cmd != nil && g.cmd.Process != nil {
 		_ = g.cmd.Process.Kill()
 		<-g.exited
 	}
+}
+
+// Stop kills the gateway and removes its files.
+func (g *Gateway) Stop() {
+	g.Kill()
 	_ = os.RemoveAll(g.dir)
 }
 

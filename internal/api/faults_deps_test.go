@@ -1,0 +1,165 @@
+package api_test
+
+import (
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/avatar-api/avatar-api/internal/config"
+	"github.com/avatar-api/avatar-api/internal/testkit"
+)
+
+// TestFaultPostgresRestart: the service's PostgreSQL (a private server,
+// so that the shared one is left alone) stops while jobs are queued and
+// running, and starts again. Meanwhile a submission and a poll are
+// refused with 503 service_unavailable and Retry-After, /ready answers
+// 503 and avatar_ready_check_ok{check="database"} is 0. Once it is back
+// the service recovers by itself: /ready is 200, new jobs are accepted,
+// and every job accepted before and after completes: none lost, none
+// failed.
+func TestFaultPostgresRestart(t *testing.T) {
+	t.Parallel()
+	pg := testkit.StartPostgres(t)
+	tb := setup(t, options{metricsToken: metricsToken, concurrency: 2, configure: func(cfg *config.Config) {
+		cfg.DatabaseURL = pg.URL()
+	}})
+	var ids []string
+	for range 4 {
+		j, resp := tb.submit(t, keyA, portrait, speech)
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("before the restart: %d", resp.StatusCode)
+		}
+		ids = append(ids, j.ID)
+	}
+	tb.waitFor(t, keyA, ids[0], "running", "completed")
+	tb.waitReady(t, "database", true)
+
+	pg.Stop()
+	body, ct := multipartBody(t, portrait, speech)
+	var pb problemBody
+	resp := tb.call(t, http.MethodPost, "/generate", keyA, body, ct, &pb)
+	wantUnavailable(t, "submitting while the database is down", resp, pb)
+	pb = problemBody{}
+	resp = tb.call(t, http.MethodGet, "/status/"+ids[1], keyA, nil, "", &pb)
+	wantUnavailable(t, "polling while the database is down", resp, pb)
+	tb.waitReady(t, "database", false)
+
+	pg.Start()
+	tb.waitReady(t, "database", true)
+	for range 2 {
+		j, resp := tb.submit(t, keyB, portrait, speech)
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("after the restart: %d", resp.StatusCode)
+		}
+		ids = append(ids, j.ID)
+	}
+	for i, id := range ids {
+		key := keyA
+		if i >= 4 {
+			key = keyB
+		}
+		if j := tb.waitFor(t, key, id, "completed", "failed", "cancelled"); j.State != "completed" {
+			t.Errorf("job %s accepted %s the restart ended %s (%+v)", id, map[bool]string{true: "before", false: "after"}[i < 4], j.State, j.Error)
+		}
+	}
+}
+
+// TestFaultS3Restart: the S3 server (versitygw, STORAGE=s3) dies under
+// the service, with a job just accepted, and returns on the same address.
+// Meanwhile a submission is refused with 503 service_unavailable and
+// Retry-After, /ready answers 503 and avatar_ready_check_ok{check="storage"}
+// is 0. Once it is back, /ready is 200 by itself, a new job is accepted,
+// and both jobs complete: the one accepted before the outage is not lost.
+func TestFaultS3Restart(t *testing.T) {
+	t.Parallel()
+	gw := startGateway(t)
+	tb := setup(t, options{metricsToken: metricsToken, configure: func(cfg *config.Config) {
+		s3Config(cfg, gw)
+	}})
+	tb.waitReady(t, "storage", true)
+	before, resp := tb.submit(t, keyA, portrait, speech)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("before the outage: %d", resp.StatusCode)
+	}
+
+	gw.Kill()
+	body, ct := multipartBody(t, portrait, speech)
+	var pb problemBody
+	resp = tb.call(t, http.MethodPost, "/generate", keyA, body, ct, &pb)
+	wantUnavailable(t, "submitting while S3 is down", resp, pb)
+	tb.waitReady(t, "storage", false)
+	if j := tb.waitFor(t, keyA, before.ID, "queued", "running", "completed", "failed"); j.State == "failed" {
+		t.Fatalf("the job accepted before the outage failed during it: %+v", j.Error)
+	}
+
+	if err := gw.Start(); err != nil {
+		t.Fatal(err)
+	}
+	tb.waitReady(t, "storage", true)
+	after, resp := tb.submit(t, keyA, portrait, speech)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("after the outage: %d", resp.StatusCode)
+	}
+	for _, id := range []string{before.ID, after.ID} {
+		if j := tb.waitFor(t, keyA, id, "completed", "failed", "cancelled"); j.State != "completed" {
+			t.Errorf("job %s ended %s (%+v)", id, j.State, j.Error)
+		}
+	}
+}
+
+// TestFaultS3OutageOutlastsRetries: an S3 outage longer than the backoff
+// between a job's attempts must not fail the job: storage being down is
+// the service's trouble, like a shutdown, and should give the attempt
+// back without using it up. Today each attempt that cannot read its
+// inputs is counted, so a job that starts during an outage of more than
+// about 17 s (River's backoff after attempts 1 and 2, with
+// JOB_MAX_ATTEMPTS=3) fails with generation_failed: here, with 2
+// attempts, at once. The fix is in internal/worker (settle) and
+// internal/storage (a sentinel for "unavailable"), which this branch does
+// not own; remove the Skip with it.
+func TestFaultS3OutageOutlastsRetries(t *testing.T) {
+	t.Parallel()
+	t.Skip("known defect: a storage outage uses up a running job's attempts (see the comment); fixed in internal/worker")
+	gw := startGateway(t)
+	tb := setup(t, options{metricsToken: metricsToken, maxAttempts: 2, configure: func(cfg *config.Config) {
+		s3Config(cfg, gw)
+	}})
+	j, resp := tb.submit(t, keyA, portrait, speech)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("submit: %d", resp.StatusCode)
+	}
+	gw.Kill()
+	// Two runs during the outage: more than the job's attempts.
+	testkit.WaitFor(t, 30*time.Second, "two runs of the job during the outage", func() bool {
+		tr := tb.transitions(t, j.ID)
+		starts := len(slices.DeleteFunc(slices.Clone(tr), func(s string) bool { return s != "start" }))
+		return starts >= 2 && tr[len(tr)-1] != "start"
+	})
+	if err := gw.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if got := tb.waitFor(t, keyA, j.ID, "completed", "failed"); got.State != "completed" {
+		t.Fatalf("the job ended %s after the outage (%+v): %v", got.State, got.Error, tb.transitions(t, j.ID))
+	}
+}
+
+// startGateway runs a versitygw of the test's own, with a bucket "videos".
+func startGateway(t *testing.T) *testkit.Gateway {
+	t.Helper()
+	gw, err := testkit.StartVersitygw()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(gw.Stop)
+	if err := gw.CreateBucket("videos"); err != nil {
+		t.Fatal(err)
+	}
+	return gw
+}
+
+// s3Config sets STORAGE=s3 on the gateway's bucket "videos".
+func s3Config(cfg *config.Config, gw *testkit.Gateway) {
+	cfg.Storage, cfg.S3Bucket, cfg.S3Endpoint, cfg.S3Region = "s3", "videos", gw.Endpoint, gw.Region
+	cfg.S3AccessKeyID, cfg.S3SecretKey, cfg.S3ForcePathStyle = gw.AccessKey, gw.SecretKey, true
+}
