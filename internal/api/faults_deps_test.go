@@ -109,18 +109,14 @@ func TestFaultS3Restart(t *testing.T) {
 }
 
 // TestFaultS3OutageOutlastsRetries: an S3 outage longer than the backoff
-// between a job's attempts must not fail the job: storage being down is
-// the service's trouble, like a shutdown, and should give the attempt
-// back without using it up. Today each attempt that cannot read its
-// inputs is counted, so a job that starts during an outage of more than
-// about 17 s (River's backoff after attempts 1 and 2, with
-// JOB_MAX_ATTEMPTS=3) fails with generation_failed: here, with 2
-// attempts, at once. The fix is in internal/worker (settle) and
-// internal/storage (a sentinel for "unavailable"), which this branch does
-// not own; remove the Skip with it.
+// between a job's attempts does not fail the job: storage being down is
+// the service's trouble, not the job's, so each run it stops goes back to
+// the queue without using up an attempt (internal/worker's settle). Here,
+// with 2 attempts, the job runs twice during the outage, then completes
+// once the gateway is back. (Before that fix it failed with
+// generation_failed at once.)
 func TestFaultS3OutageOutlastsRetries(t *testing.T) {
 	t.Parallel()
-	t.Skip("known defect: a storage outage uses up a running job's attempts (see the comment); fixed in internal/worker")
 	gw := startGateway(t)
 	tb := setup(t, options{metricsToken: metricsToken, maxAttempts: 2, configure: func(cfg *config.Config) {
 		s3Config(cfg, gw)

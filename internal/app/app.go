@@ -138,6 +138,14 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, o Overrides)
 			a.Close()
 		}
 	}()
+	limiter, degraded := o.Limiter, (func() bool)(nil)
+	if limiter == nil {
+		if limiter, degraded, err = newLimiter(cfg, log); err != nil {
+			return nil, err
+		}
+	}
+	// The metrics first: the webhook service counts its attempts in them.
+	a.startMonitoring(o, degraded)
 	a.Keys = apikey.NewService(a.Store, []byte(cfg.APIKeyPepper))
 	hooks, err := a.Webhooks()
 	if err != nil {
@@ -147,13 +155,6 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, o Overrides)
 	if err := a.bootstrapKeys(ctx, o.FirstKey); err != nil {
 		return nil, err
 	}
-	limiter, degraded := o.Limiter, (func() bool)(nil)
-	if limiter == nil {
-		if limiter, degraded, err = newLimiter(cfg, log); err != nil {
-			return nil, err
-		}
-	}
-	a.startMonitoring(o, degraded)
 	a.startAuth(ctx, o)
 	a.Sessions = auth.NewSessions(a.Store, a.Auth, cfg.DashboardSessionTTL)
 	a.Jobs = a.newJobs(o)
