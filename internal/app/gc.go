@@ -14,5 +14,5 @@ func (a *App) collector() worker.Collector {
 		return nil
 	}
 	return &gc.Collector{Store: a.Store, Storage: a.Storage, Log: a.Log,
-		OrphanAge: a.Config.OrphanAge, Retention: a.Config.JobRetention}
+		OrphanAge: a.Config.OrphanAge, Retention: a.Config.JobRetention, Metrics: a.Metrics}
 }

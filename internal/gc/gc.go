@@ -51,6 +51,8 @@ type Collector struct {
 	OrphanAge, Retention time.Duration
 	Limit                int              // per run, of objects and of jobs; 0: DefaultLimit
 	Now                  func() time.Time // nil: time.Now
+	// Metrics, if set, is told what each run deleted.
+	Metrics interface{ Collected(jobs, objects, bytes int64) }
 }
 
 // Swept is what one sweep of storage deleted.
@@ -62,8 +64,11 @@ type Swept struct {
 // Collect prunes the jobs past their retention, then sweeps storage: the
 // objects a pruned job left behind are orphans the same run deletes.
 func (c *Collector) Collect(ctx context.Context) error {
-	_, perr := c.Prune(ctx)
-	_, serr := c.Sweep(ctx)
+	p, perr := c.Prune(ctx)
+	s, serr := c.Sweep(ctx)
+	if c.Metrics != nil {
+		c.Metrics.Collected(int64(p.Jobs), s.Objects, s.Bytes)
+	}
 	return errors.Join(perr, serr)
 }
 

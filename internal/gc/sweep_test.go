@@ -121,8 +121,13 @@ func TestPrune(t *testing.T) {
 		b.st.SetClock(time.Now)
 		recent := b.job(t, store.Complete)
 
+		var told counted
+		b.c.Metrics = &told
 		if err := b.c.Collect(ctx); err != nil {
 			t.Fatal(err)
+		}
+		if told.jobs != 2 || told.runs != 1 {
+			t.Errorf("the metrics were told of %d pruned jobs in %d runs, want 2 in 1", told.jobs, told.runs)
 		}
 		for _, j := range []*store.Job{oldDone, oldFailed} {
 			if _, err := b.st.GetJob(ctx, j.ID); !errors.Is(err, store.ErrNotFound) {
@@ -140,4 +145,12 @@ func TestPrune(t *testing.T) {
 			t.Fatalf("a second run pruned %d jobs (%v), want none", p.Jobs, err)
 		}
 	})
+}
+
+// counted is what Collect told the metrics.
+type counted struct{ runs, jobs, objects, bytes int64 }
+
+func (c *counted) Collected(jobs, objects, bytes int64) {
+	c.runs++
+	c.jobs, c.objects, c.bytes = c.jobs+jobs, c.objects+objects, c.bytes+bytes
 }

@@ -78,6 +78,7 @@ func everyFamily() *Metrics {
 	m.AlertAttempt("webhook:example.com:1f2e3d4c", true)
 	m.WebhookAttempt("job.completed", true, false, time.Millisecond)
 	m.JobsRescued(1)
+	m.Collected(1, 1, 1)
 	m.SetReadySource(func(context.Context) map[string]string { return map[string]string{"database": "ok"} })
 	return m
 }

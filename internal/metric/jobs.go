@@ -25,6 +25,9 @@ type jobMetrics struct {
 	finished   *prometheus.CounterVec   // backend, outcome, code
 	duration   *prometheus.HistogramVec // backend, outcome
 	rescued    prometheus.Counter
+	pruned     prometheus.Counter
+	orphans    prometheus.Counter
+	orphanB    prometheus.Counter
 }
 
 func newJobMetrics(r prometheus.Registerer) *jobMetrics {
@@ -65,7 +68,20 @@ func newJobMetrics(r prometheus.Registerer) *jobMetrics {
 		Name: "avatar_jobs_rescued_total",
 		Help: "Jobs this process put back on the queue because their running attempt stopped heartbeating (its worker taken for dead).",
 	})
-	r.MustRegister(j.submitted, j.queueWait, j.generation, j.billed, j.cost, j.finished, j.duration, j.rescued)
+	j.pruned = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "avatar_jobs_pruned_total",
+		Help: "Ended jobs this process deleted past JOB_RETENTION, with their events (their figures kept in rollups).",
+	})
+	j.orphans = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "avatar_storage_orphans_deleted_total",
+		Help: "Stored objects this process's garbage collection deleted: objects no job needs, older than STORAGE_ORPHAN_AGE, and leftovers of unfinished writes.",
+	})
+	j.orphanB = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "avatar_storage_orphan_bytes_deleted_total",
+		Help: "Bytes of the objects counted by avatar_storage_orphans_deleted_total.",
+	})
+	r.MustRegister(j.submitted, j.queueWait, j.generation, j.billed, j.cost, j.finished, j.duration, j.rescued,
+		j.pruned, j.orphans, j.orphanB)
 	return j
 }
 
@@ -130,4 +146,15 @@ func (m *Metrics) JobsRescued(n int) {
 		return
 	}
 	m.jobs.rescued.Add(float64(n))
+}
+
+// Collected counts what one run of the garbage collection deleted: jobs
+// past their retention, and orphaned objects with their bytes.
+func (m *Metrics) Collected(jobs, objects, bytes int64) {
+	if m == nil {
+		return
+	}
+	m.jobs.pruned.Add(float64(max(jobs, 0)))
+	m.jobs.orphans.Add(float64(max(objects, 0)))
+	m.jobs.orphanB.Add(float64(max(bytes, 0)))
 }

@@ -133,3 +133,14 @@ func TestJobsRescued(t *testing.T) {
 		t.Errorf("0 rescued moved %v", got)
 	}
 }
+
+func TestCollected(t *testing.T) {
+	t.Parallel()
+	m := New(nil)
+	got := moved(t, m, func() { m.Collected(2, 5, 4096) })
+	sameSeries(t, got, snapshot{`avatar_jobs_pruned_total{}`: 2, `avatar_storage_orphans_deleted_total{}`: 5,
+		`avatar_storage_orphan_bytes_deleted_total{}`: 4096})
+	if got := moved(t, m, func() { m.Collected(0, 0, 0) }); len(got) != 0 {
+		t.Errorf("a run that deleted nothing moved %v", got)
+	}
+}

@@ -23,6 +23,7 @@ var families = []string{
 	"avatar_worker_busy_seconds_total", "avatar_worker_capacity_seconds_total",
 	"avatar_gpu_utilization_ratio", "avatar_gpu_memory_used_bytes", "avatar_gpu_memory_total_bytes",
 	"avatar_jobs_rescued_total", "avatar_ready_check_ok",
+	"avatar_jobs_pruned_total", "avatar_storage_orphans_deleted_total", "avatar_storage_orphan_bytes_deleted_total",
 }
 
 // TestScrapePassesPromtool moves every collector, scrapes the handler as
@@ -46,6 +47,7 @@ func TestScrapePassesPromtool(t *testing.T) {
 		return []GPUReading{{GPU: 0, Utilization: 0.5, MemoryUsedBytes: 1 << 30, MemoryTotalBytes: 24 << 30}}
 	})
 	m.JobsRescued(2)
+	m.Collected(1, 2, 3)
 	m.SetReadySource(func(context.Context) map[string]string {
 		return map[string]string{"database": "ok", "storage": "unavailable"}
 	})
