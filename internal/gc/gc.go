@@ -52,7 +52,9 @@ type Collector struct {
 	Limit                int              // per run, of objects and of jobs; 0: DefaultLimit
 	Now                  func() time.Time // nil: time.Now
 	// Metrics, if set, is told what each run deleted.
-	Metrics interface{ Collected(jobs, objects, bytes int64) }
+	Metrics interface {
+		Collected(jobs, objects, bytes int64)
+	}
 }
 
 // Swept is what one sweep of storage deleted.
