@@ -9,6 +9,7 @@ package main_test
 // docs/RESILIENCE.md has its figures.
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -23,11 +24,13 @@ import (
 	"github.com/avatar-api/avatar-api/internal/testkit"
 )
 
-// loadEnv is every load process's configuration beyond the defaults: a
-// job whose worker was killed runs again after 5 s (JOB_HEARTBEAT_TIMEOUT's
-// least, instead of 30 s, so that the run stays short); the load's one
-// customer may use every upload slot (its key's own rate limit is raised
-// when it is made), and poll the service at will.
+// loadEnv is every load process's configuration beyond the defaults: the
+// jobs of a killed worker are taken back once silent for 5 s
+// (JOB_HEARTBEAT_TIMEOUT's least, instead of 30 s, so that the run stays
+// short); the load's one customer may use every upload slot (its key's own
+// rate limit is raised when it is made), and poll the service at will.
+// (The API processes' limits in Redis are kept under the new key's id: no
+// other test's.)
 var loadEnv = []string{"LOG_LEVEL=info", "JOB_HEARTBEAT_TIMEOUT=5s", "MAX_CONCURRENT_UPLOADS=4",
 	"MAX_CONCURRENT_UPLOADS_PER_CUSTOMER=4", "POLL_RATE_LIMIT=100000"}
 
@@ -70,7 +73,8 @@ type member struct {
 	env                []string
 	sock               *os.File
 	addr               string
-	works              bool // it runs workers
+	works              bool          // it runs workers
+	spent              time.Duration // processor time of its killed processes
 	p                  *proc
 }
 
@@ -87,12 +91,35 @@ func (m *member) url() string { return "http://" + m.addr }
 // kill ends the process with SIGKILL and returns when it has exited.
 func (m *member) kill(t *testing.T) time.Time {
 	t.Helper()
+	m.spent += cpuOf(m.p.cmd.Process.Pid) // what it used until now, lost with it
 	if err := m.p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	at := time.Now()
 	_ = m.p.exit(t, 10*time.Second)
 	return at
+}
+
+// cpu is the processor time the member's processes and the programs they
+// ran (ffmpeg, ffprobe) have used, its killed ones included.
+func (m *member) cpu() time.Duration { return m.spent + cpuOf(m.p.cmd.Process.Pid) }
+
+// cpuOf reads a live process's processor time and its waited-for
+// children's from /proc (Linux; 0 elsewhere): utime, stime, cutime and
+// cstime, in clock ticks of 1/100 s.
+func cpuOf(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command's name, which is in parentheses.
+	fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	var ticks int64
+	for _, f := range fields[11:15] {
+		n, _ := strconv.ParseInt(f, 10, 64)
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
 }
 
 // restart starts the process again on its socket, returning once it
@@ -110,6 +137,7 @@ type topology struct {
 	dataDir string    // the shared DATA_DIR: storage, scratch directories
 	cliEnv  []string  // of avatar-api keys
 	apis    []*member // the processes clients submit to
+	members []*member // every process
 	kills   [2]killPlan
 }
 
@@ -140,7 +168,7 @@ func sqliteTopology(t *testing.T) *topology {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	top := &topology{name: "sqlite: serve, 2 workers", db: db, dataDir: dir, cliEnv: []string{"DATA_DIR=" + dir}, apis: []*member{serve}}
+	top := &topology{name: "sqlite: serve, 2 workers", db: db, dataDir: dir, cliEnv: []string{"DATA_DIR=" + dir}, apis: []*member{serve}, members: []*member{serve}}
 	top.kills = killsOf(serve, serve)
 	return top
 }
@@ -164,7 +192,7 @@ func postgresTopology(t *testing.T) *topology {
 	}
 	t.Cleanup(func() { db.Close() })
 	top := &topology{name: "postgres: 2 API processes, 1 worker process (2 workers)", db: db, dataDir: dir,
-		cliEnv: []string{"DATABASE_URL=" + dbURL}, apis: []*member{a, b}}
+		cliEnv: []string{"DATABASE_URL=" + dbURL}, apis: []*member{a, b}, members: []*member{a, b, w}}
 	top.kills = killsOf(a, w)
 	return top
 }

@@ -28,7 +28,8 @@ func reportLoad(t *testing.T, f figures) {
 			orNA(r.worksToo, fmt.Sprint(len(r.inFlight))), seconds(r.ready), orNA(r.url >= 0 && r.firstOK > 0, seconds(r.firstOK)),
 			orNA(r.worksToo, seconds(r.firstDone)), orNA(r.worksToo && len(r.inFlight) > 0, seconds(r.requeued)))
 	}
-	fmt.Fprintf(&b, "\nStorage after the run: %d files, every one a job's video; %d of them probed with ffprobe. Scratch directories empty. "+
+	fmt.Fprintf(&b, "\nProcessor time of the service's processes and of the ffmpeg and ffprobe they ran: %s, %.2f s a job.\n", seconds(f.cpu), f.cpu.Seconds()/float64(max(f.accepted, 1)))
+	fmt.Fprintf(&b, "Storage after the run: %d files, every one a job's video; %d of them probed with ffprobe. Scratch directories empty. "+
 		"Queue entries left running for a completed job (River's rescuer closes them after JOB_RESCUE_AFTER): %d.\n\n",
 		f.check.results, f.check.probed, f.check.unclosed)
 	t.Logf("started %s\n%s", f.startedAt, b.String())

@@ -18,6 +18,7 @@ type figures struct {
 	retries         map[string]int
 	submitted, wall time.Duration // from the first submission to the last 202, and to the last job's end
 	p50, p99        time.Duration // of the requests answered 202
+	cpu             time.Duration // used by the service's processes and the ffmpeg runs they made
 	kills           []*recovery
 	check           checked
 	startedAt       string
@@ -104,6 +105,9 @@ func runLoad(t *testing.T, top *topology, form []byte, ct string, jobs int) figu
 	f.p50, f.p99 = sub.latencies()
 	for _, why := range sub.failures {
 		t.Errorf("submission failed: %s", why)
+	}
+	for _, m := range top.members {
+		f.cpu += m.cpu()
 	}
 	f.check = verify(t, top, sub)
 	return f
