@@ -247,7 +247,7 @@ func problemCode(body []byte) string {
 // connError names a transport error by its kind, not its addresses.
 func connError(err error) string {
 	msg := err.Error()
-	for _, kind := range []string{"connection reset", "EOF", "connection refused", "broken pipe", "timeout"} {
+	for _, kind := range []string{"connection reset", "EOF", "connection refused", "broken pipe", "use of closed network connection", "timeout"} {
 		if strings.Contains(msg, kind) {
 			return kind
 		}

@@ -30,7 +30,7 @@ func reportLoad(t *testing.T, f figures) {
 	}
 	fmt.Fprintf(&b, "\nProcessor time of the service's processes and of the ffmpeg and ffprobe they ran: %s, %.2f s a job.\n", seconds(f.cpu), f.cpu.Seconds()/float64(max(f.accepted, 1)))
 	fmt.Fprintf(&b, "Storage after the run: %d files, every one a job's video; %d of them probed with ffprobe. Scratch directories empty. "+
-		"Queue entries left running for a completed job (River's rescuer closes them after JOB_RESCUE_AFTER): %d.\n\n",
+		"Queue entries of a completed job not yet closed (a kill between the job's commit and River's; River's rescuer takes them back after JOB_RESCUE_AFTER): %d.\n\n",
 		f.check.results, f.check.probed, f.check.unclosed)
 	t.Logf("started %s\n%s", f.startedAt, b.String())
 	path := os.Getenv("AVATAR_LOAD_REPORT")
