@@ -4,7 +4,7 @@ GO ?= go
 # come first, so that the pinned versions run.
 export PATH := $(or $(shell $(GO) env GOBIN),$(firstword $(subst :, ,$(shell $(GO) env GOPATH)))/bin):$(PATH)
 
-.PHONY: serve test image-smoke fuzz build deps test-deps vet fmt bench-generator lint-workflows
+.PHONY: serve test load image-smoke fuzz build deps test-deps vet fmt bench-generator lint-workflows
 
 ## serve: install what is missing (ffmpeg) and start the API with embedded defaults
 serve: deps
@@ -14,6 +14,10 @@ serve: deps
 test: test-deps vet
 	scripts/test-suite
 	scripts/check-deploy.sh
+
+## load: the load test (scripts/load-test): 1 000 jobs from 20 clients on SQLite and on PostgreSQL, processes killed with SIGKILL and restarted; every job completed once, nothing left; prints the figures (docs/RESILIENCE.md)
+load: test-deps
+	scripts/load-test
 
 ## build: the avatar-api binary in bin/, static, with its version (VERSION, default git describe) and commit (GIT_SHA, default HEAD) linked in
 build:

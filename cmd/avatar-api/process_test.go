@@ -74,6 +74,15 @@ func startCommand(t *testing.T, command, dataDir string, env ...string) *proc {
 	t.Helper()
 	sock, addr := testkit.Socket(t)
 	defer sock.Close() // the child has its copy
+	return startOn(t, sock, addr, command, dataDir, env...)
+}
+
+// startOn is startCommand on a socket the caller keeps (sock, bound to
+// addr): a process restarted on it answers at the same address, and
+// connections made while none runs wait in its queue, as with a systemd
+// socket unit.
+func startOn(t *testing.T, sock *os.File, addr, command, dataDir string, env ...string) *proc {
+	t.Helper()
 	_, port, _ := net.SplitHostPort(addr)
 	cmd := exec.Command("sh", "-c", testkit.Activate, binary, command)
 	cmd.Env = append(os.Environ(), "DATA_DIR="+dataDir, "PORT="+port, "API_KEY="+apiKey, "LOG_LEVEL=debug", "LISTEN_FDS=1")
