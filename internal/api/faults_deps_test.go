@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"net/http"
-	"slices"
 	"testing"
 	"time"
 
@@ -32,7 +31,7 @@ func TestFaultPostgresRestart(t *testing.T) {
 		}
 		ids = append(ids, j.ID)
 	}
-	tb.waitFor(t, keyA, ids[0], "running", "completed")
+	tb.waitFor(t, keyA, ids[0], "processing", "completed")
 	tb.waitReady(t, "database", true)
 
 	pg.Stop()
@@ -89,7 +88,7 @@ func TestFaultS3Restart(t *testing.T) {
 	resp = tb.call(t, http.MethodPost, "/generate", keyA, body, ct, &pb)
 	wantUnavailable(t, "submitting while S3 is down", resp, pb)
 	tb.waitReady(t, "storage", false)
-	if j := tb.waitFor(t, keyA, before.ID, "queued", "running", "completed", "failed"); j.State == "failed" {
+	if j := tb.waitFor(t, keyA, before.ID, "queued", "processing", "completed", "failed"); j.State == "failed" {
 		t.Fatalf("the job accepted before the outage failed during it: %+v", j.Error)
 	}
 
@@ -111,10 +110,11 @@ func TestFaultS3Restart(t *testing.T) {
 // TestFaultS3OutageOutlastsRetries: an S3 outage longer than the backoff
 // between a job's attempts does not fail the job: storage being down is
 // the service's trouble, not the job's, so each run it stops goes back to
-// the queue without using up an attempt (internal/worker's settle). Here,
-// with 2 attempts, the job runs twice during the outage, then completes
-// once the gateway is back. (Before that fix it failed with
-// generation_failed at once.)
+// the queue without using up an attempt (internal/worker's settle), and
+// later starts wait for storage's check to pass. Here, with 2 attempts,
+// the job is put off three times during the outage
+// (avatar_jobs_deferred_total), then completes once the gateway is back.
+// (Before that fix it failed with generation_failed at once.)
 func TestFaultS3OutageOutlastsRetries(t *testing.T) {
 	t.Parallel()
 	gw := startGateway(t)
@@ -126,12 +126,14 @@ func TestFaultS3OutageOutlastsRetries(t *testing.T) {
 		t.Fatalf("submit: %d", resp.StatusCode)
 	}
 	gw.Kill()
-	// Two runs during the outage: more than the job's attempts.
-	testkit.WaitFor(t, 30*time.Second, "two runs of the job during the outage", func() bool {
-		tr := tb.transitions(t, j.ID)
-		starts := len(slices.DeleteFunc(slices.Clone(tr), func(s string) bool { return s != "start" }))
-		return starts >= 2 && tr[len(tr)-1] != "start"
+	// Put off three times during the outage: more than the job's
+	// attempts. (The waits are 5 s, then 10 s.)
+	testkit.WaitFor(t, 60*time.Second, "the job put off three times during the outage", func() bool {
+		return value(scrape(t, tb.url+"/metrics", metricsToken), "avatar_jobs_deferred_total") >= 3
 	})
+	if got := tb.job(t, j.ID); got.State.Final() {
+		t.Fatalf("during the outage the job ended %s (%s)", got.State, got.ErrorCode)
+	}
 	if err := gw.Start(); err != nil {
 		t.Fatal(err)
 	}

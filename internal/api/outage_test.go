@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,13 +15,15 @@ import (
 )
 
 // TestFaultStorageUnwritableMidJob: the storage directory (a tmpfs of its
-// own) turns read-only while a job is being generated, and stays so for
-// more runs than the job has attempts. Storing the video fails each time,
-// but that is the storage's fault, not the job's: the job goes back to
-// the queue without using up an attempt and waits (queued, or processing
-// while it tries), /ready and avatar_ready_check_ok{check="storage"} show
-// the fault, and once the directory is writable again the job completes
-// by itself, on its first attempt.
+// own) turns read-only while a job is being generated, and stays so while
+// the job is put off three times, more than it has attempts. Storing the
+// video fails, but that is the storage's fault, not the job's: the job
+// goes back to the queue without using up an attempt, unbilled, and
+// waits — later starts check storage first and put the job off again
+// without running it (avatar_jobs_deferred_total counts each) — while
+// /ready and avatar_ready_check_ok{check="storage"} show the fault. Once
+// the directory is writable again the job completes by itself, on its
+// first attempt, billed for that run alone.
 func TestFaultStorageUnwritableMidJob(t *testing.T) {
 	t.Parallel()
 	mounted := false
@@ -59,12 +62,17 @@ exec '` + cfg.FFmpeg + `' "$@"
 	if err := os.WriteFile(release, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// Three runs, each failing to store its video: one more than the
-	// job's attempts. (Each waits 5 s, outageRetry, after the last.)
-	testkit.WaitFor(t, 60*time.Second, "three runs against read-only storage", func() bool { return countLines(t, runs) >= 3 })
+	// Put off three times: one more than the job's attempts. (The waits
+	// are 5 s, then 10 s.)
+	testkit.WaitFor(t, 60*time.Second, "the job put off three times", func() bool {
+		return value(scrape(t, tb.url+"/metrics", metricsToken), "avatar_jobs_deferred_total") >= 3
+	})
 	tb.waitReady(t, "storage", false)
 	if got := tb.job(t, j.ID); got.State != store.StateQueued && got.State != store.StateProcessing {
 		t.Fatalf("while storage is read-only the job is %s (attempt %d, %s %s)", got.State, got.Attempt, got.ErrorCode, got.ErrorMessage)
+	}
+	if n := countLines(t, runs); n != 1 {
+		t.Errorf("the generator ran %d times during the outage, want once: a start waits for storage to pass its check", n)
 	}
 
 	testkit.Remount(t, objects, false)
@@ -72,6 +80,13 @@ exec '` + cfg.FFmpeg + `' "$@"
 	done := tb.waitFor(t, keyA, j.ID, "completed", "failed")
 	if done.State != "completed" || done.Attempt != 1 {
 		t.Fatalf("after the fault the job is %s on attempt %d (%+v)", done.State, done.Attempt, done.Error)
+	}
+	charges, err := tb.store.Charges(context.Background(), j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(charges) != 2 || charges[0].Billed != 0 || charges[1].Billed <= 0 {
+		t.Errorf("charges %+v: want the run the outage stopped unbilled, then the completed run", charges)
 	}
 }
 

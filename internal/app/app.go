@@ -299,6 +299,7 @@ func (a *App) startWorkers(ctx context.Context, o Overrides) error {
 		Readings: func(ctx context.Context, worker string, samples []gpu.Sample) error {
 			return a.recordReadings(ctx, "runpod:"+worker, samples)
 		},
+		Deferred: a.Metrics.JobDeferred,
 	}, worker.Options{
 		Concurrency: a.concurrency(), RescueAfter: cfg.JobRescueAfter, HeartbeatTimeout: cfg.JobHeartbeatTimeout, SweepEvery: cmp.Or(o.SweepEvery, time.Minute),
 		PollInterval: cmp.Or(o.PollInterval, 500*time.Millisecond), Prune: a.prune, Collector: a.collector(),

@@ -79,6 +79,7 @@ func everyFamily() *Metrics {
 	m.WebhookAttempt("job.completed", true, false, time.Millisecond)
 	m.JobsRescued(1)
 	m.Collected(1, 1, 1)
+	m.JobDeferred()
 	m.SetReadySource(func(context.Context) map[string]string { return map[string]string{"database": "ok"} })
 	return m
 }

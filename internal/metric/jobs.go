@@ -25,6 +25,7 @@ type jobMetrics struct {
 	finished   *prometheus.CounterVec   // backend, outcome, code
 	duration   *prometheus.HistogramVec // backend, outcome
 	rescued    prometheus.Counter
+	deferred   prometheus.Counter
 	pruned     prometheus.Counter
 	orphans    prometheus.Counter
 	orphanB    prometheus.Counter
@@ -68,6 +69,10 @@ func newJobMetrics(r prometheus.Registerer) *jobMetrics {
 		Name: "avatar_jobs_rescued_total",
 		Help: "Jobs this process put back on the queue because their running attempt stopped heartbeating (its worker taken for dead).",
 	})
+	j.deferred = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "avatar_jobs_deferred_total",
+		Help: "Times this process's workers put a job back in the queue, without using an attempt, because a dependency (storage, the database, the disk, ffmpeg) was down.",
+	})
 	j.pruned = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "avatar_jobs_pruned_total",
 		Help: "Ended jobs this process deleted past JOB_RETENTION, with their events (their figures kept in rollups).",
@@ -81,7 +86,7 @@ func newJobMetrics(r prometheus.Registerer) *jobMetrics {
 		Help: "Bytes of the objects counted by avatar_storage_orphans_deleted_total.",
 	})
 	r.MustRegister(j.submitted, j.queueWait, j.generation, j.billed, j.cost, j.finished, j.duration, j.rescued,
-		j.pruned, j.orphans, j.orphanB)
+		j.deferred, j.pruned, j.orphans, j.orphanB)
 	return j
 }
 
@@ -146,6 +151,15 @@ func (m *Metrics) JobsRescued(n int) {
 		return
 	}
 	m.jobs.rescued.Add(float64(n))
+}
+
+// JobDeferred counts a job put back in the queue because a dependency
+// was down.
+func (m *Metrics) JobDeferred() {
+	if m == nil {
+		return
+	}
+	m.jobs.deferred.Inc()
 }
 
 // Collected counts what one run of the garbage collection deleted: jobs

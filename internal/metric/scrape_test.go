@@ -24,6 +24,7 @@ var families = []string{
 	"avatar_gpu_utilization_ratio", "avatar_gpu_memory_used_bytes", "avatar_gpu_memory_total_bytes",
 	"avatar_jobs_rescued_total", "avatar_ready_check_ok",
 	"avatar_jobs_pruned_total", "avatar_storage_orphans_deleted_total", "avatar_storage_orphan_bytes_deleted_total",
+	"avatar_jobs_deferred_total",
 }
 
 // TestScrapePassesPromtool moves every collector, scrapes the handler as
@@ -48,6 +49,7 @@ func TestScrapePassesPromtool(t *testing.T) {
 	})
 	m.JobsRescued(2)
 	m.Collected(1, 2, 3)
+	m.JobDeferred()
 	m.SetReadySource(func(context.Context) map[string]string {
 		return map[string]string{"database": "ok", "storage": "unavailable"}
 	})

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -67,6 +68,9 @@ type Deps struct {
 	// Readings, if set, records the GPU readings a generator running
 	// elsewhere brought back (RunPod's worker), under that machine's name.
 	Readings func(ctx context.Context, worker string, samples []gpu.Sample) error
+	// Deferred, if set, is told each time a job's run is put off because
+	// a dependency is down (avatar_jobs_deferred_total).
+	Deferred func()
 }
 
 // VideoChecker checks a made video (media.Prober).
@@ -83,7 +87,8 @@ type Meter interface {
 // generateWorker makes the video of one job.
 type generateWorker struct {
 	river.WorkerDefaults[queue.GenerateArgs]
-	deps Deps
+	deps   Deps
+	outage outage
 }
 
 // Timeout bounds one attempt.
@@ -102,6 +107,12 @@ func (w *generateWorker) Work(ctx context.Context, rj *river.Job[queue.GenerateA
 		defer d.Meter.RunEnded()
 	}
 	log := d.Log.With("job_id", rj.Args.JobID, "attempt", rj.Attempt)
+	if wait, down := w.waiting(ctx); down {
+		// A dependency this process found down is down still: the job
+		// waits in the queue, its row untouched.
+		w.deferred()
+		return river.JobSnooze(wait)
+	}
 	j, err := d.Jobs.Start(ctx, rj.Args.JobID, rj.Attempt, d.Name)
 	switch {
 	case errors.Is(err, job.ErrNotFound):
@@ -113,7 +124,8 @@ func (w *generateWorker) Work(ctx context.Context, rj *river.Job[queue.GenerateA
 		// The database is unavailable: not started, so nothing to settle,
 		// and not the job's fault, so no attempt is used up.
 		log.WarnContext(ctx, "starting the job failed; will try again", "error", err)
-		return river.JobSnooze(outageRetry)
+		w.deferred()
+		return river.JobSnooze(w.outage.hit())
 	case err != nil:
 		return err // not started: nothing to settle
 	}
@@ -124,6 +136,7 @@ func (w *generateWorker) Work(ctx context.Context, rj *river.Job[queue.GenerateA
 	start := time.Now()
 	res, err := w.generate(ctx, j, log)
 	if err == nil {
+		w.outage.clear()
 		log.InfoContext(ctx, "job completed", "seconds", time.Since(start).Seconds(), "bytes", res.Bytes)
 		return nil
 	}
@@ -152,15 +165,19 @@ func (w *generateWorker) settle(ctx context.Context, rj *river.Job[queue.Generat
 		// back without being counted, and the job waits for the
 		// dependency to return (River's snooze uses up no attempt) —
 		// until waitUntil, after which its failures count as any other.
-		var billed *time.Duration
-		if gf != nil {
+		// Nor is the run billed to the customer, unless a backend
+		// elsewhere billed it.
+		billed := new(time.Duration)
+		if gf != nil && gf.Billed != nil {
 			billed = gf.Billed
 		}
 		if next, gone := w.requeue(bg, j, rj.Attempt, billed, log); gone {
 			return next
 		}
-		log.WarnContext(ctx, "generation waits for a dependency; job re-queued without using an attempt", "error", err)
-		return river.JobSnooze(outageRetry)
+		wait := w.outage.hit()
+		log.WarnContext(ctx, "generation waits for a dependency; job re-queued without using an attempt", "error", err, "retry_in", wait)
+		w.deferred()
+		return river.JobSnooze(wait)
 	case gf != nil && (!gf.Retryable || rj.Attempt >= rj.MaxAttempts):
 		return w.fail(bg, j, gf.Code, gf.Message, gf.Billed, log, err)
 	case gf == nil && errors.As(err, &ie): // a Failure may wrap a refusal (a video refused), and says itself whether it is final
@@ -233,9 +250,69 @@ var (
 	errSuperseded = fmt.Errorf("attempt superseded: %w", generator.ErrSuperseded)
 )
 
-// outageRetry is how soon an attempt stopped by an unavailable dependency
-// is tried again.
-const outageRetry = 5 * time.Second
+// outageRetry is how soon a job put off by an unavailable dependency is
+// tried again, at first; each further outage doubles it, up to
+// outageRetryMax, until a job completes.
+const (
+	outageRetry    = 5 * time.Second
+	outageRetryMax = 2 * time.Minute
+)
+
+// outage is what this process knows of a dependency being down: how
+// many times in a row a job was put off for it. While it lasts, a job due to start first checks the
+// dependencies (storage's Ping) and, if they still fail, goes back to the
+// queue without its row being touched.
+type outage struct {
+	mu sync.Mutex
+	n  int // outages in a row; 0: none known
+}
+
+// hit records one more outage and returns how long the job that met it
+// should wait.
+func (o *outage) hit() time.Duration {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	wait := outageRetry << min(o.n, 5)
+	wait = min(wait, outageRetryMax)
+	o.n++
+	return wait
+}
+
+// down reports whether an outage is known.
+func (o *outage) down() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.n > 0
+}
+
+func (o *outage) clear() {
+	o.mu.Lock()
+	o.n = 0
+	o.mu.Unlock()
+}
+
+// waiting reports whether a job due to start must wait still, and how
+// long: a dependency was found down and storage still fails its check.
+// A check that passes ends the outage as far as starting goes (an
+// outage storage's check cannot see — ffmpeg missing — is met again by
+// the job itself).
+func (w *generateWorker) waiting(ctx context.Context) (time.Duration, bool) {
+	if !w.outage.down() {
+		return 0, false
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := w.deps.Storage.Ping(pctx); err != nil && ctx.Err() == nil {
+		return w.outage.hit(), true
+	}
+	return 0, false
+}
+
+func (w *generateWorker) deferred() {
+	if w.deps.Deferred != nil {
+		w.deps.Deferred()
+	}
+}
 
 // outageWait bounds how long a job may wait for a dependency without using
 // up attempts, from its creation, when it has no queue deadline.
