@@ -55,7 +55,11 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer st.Close()
 	now := time.Now()
-	r, err := stats.ReportOf(ctx, st, store.Window{From: now.Add(-span), To: now.Add(time.Second)}, *top)
+	// From a whole minute: jobs pruned past JOB_RETENTION are counted by
+	// the minute (job_rollups), so a window starting mid-minute would
+	// count them differently from the rows they were.
+	from := now.Add(-span).Truncate(time.Minute)
+	r, err := stats.ReportOf(ctx, st, store.Window{From: from, To: now.Add(time.Second)}, *top)
 	if err != nil {
 		return err
 	}

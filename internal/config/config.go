@@ -512,7 +512,7 @@ var vars = []Var{
 	{
 		Name:    "S3_PREFIX",
 		Default: "",
-		Doc:     "Key prefix inside the bucket, e.g. `avatar/`.",
+		Doc:     "Key prefix inside the bucket, e.g. `avatar/`. A bucket and prefix belong to one deployment (one database): its garbage collection deletes the objects of jobs its database does not know.",
 		set:     strVar(func(c *Config) *string { return &c.S3Prefix }),
 	},
 	{

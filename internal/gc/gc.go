@@ -120,11 +120,15 @@ func (c *Collector) Sweep(ctx context.Context) (Swept, error) {
 		}
 		return s.flush(ctx)
 	})
-	if err == nil {
-		err = s.flush(ctx)
-	}
-	if errors.Is(err, errLimit) {
+	// A listing that failed part-way (a directory it could not read)
+	// still has its objects so far looked up and deleted.
+	switch {
+	case errors.Is(err, errLimit):
 		err = nil
+	case ctx.Err() == nil:
+		if ferr := s.flush(ctx); !errors.Is(ferr, errLimit) {
+			err = errors.Join(err, ferr)
+		}
 	}
 	if s.done.Objects > 0 {
 		c.Log.InfoContext(ctx, "gc: deleted orphaned objects", "count", s.done.Objects, "bytes", s.done.Bytes,

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/avatar-api/avatar-api/internal/gc"
+	"github.com/avatar-api/avatar-api/internal/storage"
 	"github.com/avatar-api/avatar-api/internal/store"
 )
 
@@ -153,4 +154,41 @@ type counted struct{ runs, jobs, objects, bytes int64 }
 func (c *counted) Collected(jobs, objects, bytes int64) {
 	c.runs++
 	c.jobs, c.objects, c.bytes = c.jobs+jobs, c.objects+objects, c.bytes+bytes
+}
+
+// TestSweepListFailsPartway: a listing that fails part-way (a directory
+// it could not read) still has the orphans it reported deleted, and the
+// sweep says what failed.
+func TestSweepListFailsPartway(t *testing.T) {
+	t.Parallel()
+	each(t, func(t *testing.T, b *testBundle) {
+		ctx := context.Background()
+		never := uuid.Must(uuid.NewV7()).String()
+		b.put(t, "inputs/"+never+"/image.png")
+		b.now = b.now.Add(time.Hour + time.Minute)
+		unreadable := errors.New("a directory could not be read")
+		b.c.Storage = failingList{Storage: b.files, err: unreadable}
+		swept, err := b.c.Sweep(ctx)
+		if !errors.Is(err, unreadable) {
+			t.Errorf("the sweep's error is %v, want the listing's", err)
+		}
+		if swept.Objects != 1 {
+			t.Errorf("swept %+v, want the orphan listed before the failure", swept)
+		}
+		wantKeys(t, b.keys(t))
+	})
+}
+
+// failingList is a real storage whose listing fails once it has listed
+// every object.
+type failingList struct {
+	storage.Storage
+	err error
+}
+
+func (f failingList) List(ctx context.Context, prefix string, fn func(storage.Object) error) error {
+	if err := f.Storage.List(ctx, prefix, fn); err != nil {
+		return err
+	}
+	return f.err
 }

@@ -14,7 +14,10 @@ import (
 // List walks the files below the deepest directory prefix names, calling
 // fn for those whose key begins with prefix. A temporary file of a Put
 // (tempPrefix) is reported Partial: once its writer is gone nothing will
-// rename it into place. Directories are not objects and are not reported.
+// rename it into place. Directories are not objects and are not reported;
+// one that cannot be read (a root-owned lost+found where the objects are a
+// file system of their own) is skipped, the walk goes on, and its error is
+// returned at the end.
 func (s *Disk) List(ctx context.Context, prefix string, fn func(storage.Object) error) error {
 	dir := "."
 	if i := strings.LastIndex(prefix, "/"); i > 0 {
@@ -24,10 +27,14 @@ func (s *Disk) List(ctx context.Context, prefix string, fn func(storage.Object) 
 		}
 	}
 	var fnErr error
+	var skipped []error
 	err := fs.WalkDir(s.root.FS(), dir, func(key string, d fs.DirEntry, err error) error {
 		switch {
 		case errors.Is(err, fs.ErrNotExist) || isNotDir(err):
 			return nil // gone while walking, or never there: nothing to list
+		case err != nil && d != nil && d.IsDir() && key != dir:
+			skipped = append(skipped, err)
+			return fs.SkipDir
 		case err != nil:
 			return err
 		case ctx.Err() != nil:
@@ -53,7 +60,7 @@ func (s *Disk) List(ctx context.Context, prefix string, fn func(storage.Object) 
 	if fnErr != nil {
 		return fnErr
 	}
-	if err != nil {
+	if err = errors.Join(err, errors.Join(skipped...)); err != nil {
 		return fmt.Errorf("list %q: %w", prefix, err)
 	}
 	return nil
