@@ -59,7 +59,6 @@ func TestFaultWebhookReceiverHangs(t *testing.T) {
 	}
 	tb.waitFor(t, keyA, a.ID, "completed") // not held by its webhook
 	testkit.WaitFor(t, 10*time.Second, "A's receiver to get the webhook", func() bool { return hanging.requests.Load() == 1 })
-	hanging.hang.Store(false) // the attempt under way still hangs; the next is answered
 
 	b, resp := tb.submit(t, keyB, hooked(prompt, "job.completed")...)
 	if resp.StatusCode != http.StatusAccepted {
@@ -70,28 +69,31 @@ func TestFaultWebhookReceiverHangs(t *testing.T) {
 	if ds[0].State != "delivered" {
 		t.Fatalf("B's webhook: %+v", ds[0])
 	}
-	if hanging.requests.Load() != 1 {
-		t.Fatal("A's first attempt ended before B's webhook was delivered: isolation not shown")
-	}
-	if got := tb.deliveries(t, keyA, a.ID); len(got) != 1 || got[0].State != "pending" {
+	// B's was delivered while every attempt at A's hung (on a loaded
+	// machine A's first may have ended, and its retry hangs too).
+	if got := tb.deliveries(t, keyA, a.ID); hanging.answered.Load() != 0 || len(got) != 1 || got[0].State != "pending" {
 		t.Fatalf("A's delivery while its receiver hangs: %+v", got)
 	}
+	hanging.hang.Store(false) // an attempt under way still hangs; the next is answered
 
 	ds = tb.waitDeliveries(t, keyA, a.ID, 1)
-	if ds[0].State != "delivered" || len(ds[0].Attempts) != 2 || hanging.answered.Load() != 1 {
+	attempts := ds[0].Attempts
+	if ds[0].State != "delivered" || len(attempts) < 2 || !attempts[len(attempts)-1].Delivered || hanging.answered.Load() != 1 {
 		t.Fatalf("A's delivery, its receiver answering again: %+v", ds[0])
 	}
-	first := ds[0].Attempts[0]
-	if first.Delivered || first.Status != 0 || first.Error == "" ||
-		time.Duration(first.LatencyMS)*time.Millisecond < webhook.Timeout-time.Second {
-		t.Errorf("the hung attempt: %+v; want no status and an error after %s", first, webhook.Timeout)
+	hung := attempts[:len(attempts)-1]
+	for _, a := range hung {
+		if a.Delivered || a.Status != 0 || a.Error == "" ||
+			time.Duration(a.LatencyMS)*time.Millisecond < webhook.Timeout-time.Second {
+			t.Errorf("a hung attempt: %+v; want no status and an error after %s", a, webhook.Timeout)
+		}
 	}
 	t.Run("metric", func(t *testing.T) {
 		// (app.New built the webhook service before the metrics once, and
 		// no attempt was counted.)
 		m := scrape(t, tb.url+"/metrics", metricsToken)
-		if v := value(m, `avatar_webhook_attempts_total{event="job.completed",outcome="retrying"}`); v != 1 {
-			t.Errorf("attempts retrying: %g, want 1", v)
+		if v := value(m, `avatar_webhook_attempts_total{event="job.completed",outcome="retrying"}`); v != float64(len(hung)) {
+			t.Errorf("attempts retrying: %g, want %d (A's that hung)", v, len(hung))
 		}
 		if v := value(m, `avatar_webhook_attempts_total{event="job.completed",outcome="delivered"}`); v != 2 {
 			t.Errorf("attempts delivered: %g, want 2 (B's, and A's retry)", v)

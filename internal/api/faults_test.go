@@ -170,9 +170,12 @@ func TestFaultFFmpegCrashesMidEncode(t *testing.T) {
 case "$*" in
   *.mp4*) if [ ! -e '` + crashed + `' ]; then
       touch '` + crashed + `'
+      out="${@: -1}"; out="${out#file:}"
       '` + cfg.FFmpeg + `' "$@" <&0 &
       pid=$!
-      sleep 0.3
+      # Mid-encode: once ffmpeg has written the output's first bytes,
+      # whatever the machine's speed.
+      while [ ! -s "$out" ] && kill -0 $pid 2>/dev/null; do sleep 0.01; done
       kill -SEGV $pid
       wait $pid
       exit $?
