@@ -152,6 +152,22 @@ func alertChannels(r *receiver, secret string, smtp *testkit.SMTP) func(*config.
 	}
 }
 
+// firstNotification waits for the periodic evaluation to notify a
+// crossing, and returns the first notification's id.
+func (tb *testBundle) firstNotification(t *testing.T) string {
+	t.Helper()
+	var notes []store.Notification
+	testkit.WaitFor(t, 20*time.Second, "the periodic evaluation to notify the crossing", func() bool {
+		var err error
+		notes, err = tb.store.Notifications(context.Background(), 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(notes) > 0
+	})
+	return notes[0].ID
+}
+
 // evaluate runs one evaluation of the bundle's rules now.
 func (tb *testBundle) evaluate(t *testing.T) []store.Notification {
 	t.Helper()
@@ -418,16 +434,7 @@ func TestAlertReceiverDownThenBack(t *testing.T) {
 		c.CostDailyThreshold = 1000
 	}})
 	tb.runJob(t)
-	var notes []store.Notification
-	testkit.WaitFor(t, 20*time.Second, "the periodic evaluation to notify the crossing", func() bool {
-		var err error
-		notes, err = tb.store.Notifications(context.Background(), 10)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return len(notes) > 0
-	})
-	id := notes[0].ID
+	id := tb.firstNotification(t)
 	var attempts []store.DeliveryAttempt
 	testkit.WaitFor(t, 30*time.Second, "three failed attempts", func() bool {
 		var err error

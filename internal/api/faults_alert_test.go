@@ -50,16 +50,7 @@ func TestFaultAlertReceiverHangs(t *testing.T) {
 		c.CostDailyThreshold = 1000
 	}})
 	tb.runJob(t) // crosses the threshold: the periodic evaluation notifies
-	var notes []store.Notification
-	testkit.WaitFor(t, 20*time.Second, "the crossing notified", func() bool {
-		var err error
-		notes, err = tb.store.Notifications(context.Background(), 10)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return len(notes) > 0
-	})
-	id := notes[0].ID
+	id := tb.firstNotification(t)
 
 	// While the first attempt hangs, customers are served.
 	started := time.Now()
