@@ -13,6 +13,7 @@ import (
 	"github.com/riverqueue/river/riverdriver"
 
 	"github.com/avatar-api/avatar-api/internal/queue"
+	"github.com/avatar-api/avatar-api/internal/store/sqlstore"
 )
 
 // Options shape the River client that runs the jobs.
@@ -109,6 +110,7 @@ func Start(ctx context.Context, driver riverdriver.Driver[*sql.Tx], deps Deps, o
 		JobTimeout:           deps.Backend.Timeout,
 		RescueStuckJobsAfter: opts.RescueAfter,
 		FetchPollInterval:    opts.PollInterval,
+		FetchCooldown:        min(sqlstore.FetchCooldown, opts.PollInterval),
 		Queues:               queues,
 		PeriodicJobs:         periodic,
 	})
@@ -122,6 +124,10 @@ func Start(ctx context.Context, driver riverdriver.Driver[*sql.Tx], deps Deps, o
 	}
 	return &Runner{client: client, log: deps.Log}, nil
 }
+
+// Client is the workers' queue client: the store enqueues through it
+// (sqlstore.Store.InsertThrough), so that an insert wakes them at once.
+func (r *Runner) Client() *river.Client[*sql.Tx] { return r.client }
 
 // Stop stops taking jobs and lets running ones finish for up to grace; then
 // it cancels them, and their jobs go back to the queue.

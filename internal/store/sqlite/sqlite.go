@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -76,8 +77,28 @@ func Open(ctx context.Context, path string, maxAttempts int) (*sqlstore.Store, e
 		db.Close()
 		return nil, err
 	}
+	// The reads outside transactions (a job's status, a key, a list) get
+	// read-only connections of their own: WAL lets them read beside the
+	// writer, instead of waiting for the one connection behind River's
+	// polling and every write.
+	r := url.Values{}
+	r.Add("_pragma", "busy_timeout(10000)")
+	r.Add("_pragma", "query_only(1)")
+	rdb, err := sql.Open("sqlite", "file:"+path+"?"+r.Encode())
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("opening %s to read: %w", path, err)
+	}
+	rdb.SetMaxOpenConns(readConns)
+	rdb.SetMaxIdleConns(readConns)
+	rdb.SetConnMaxIdleTime(0)
+	rdb.SetConnMaxLifetime(0)
+	s.ReadFrom(rdb, true)
 	return s, nil
 }
+
+// readConns is the size of the read pool: reads run on every core.
+var readConns = max(2, min(runtime.NumCPU(), 8))
 
 func isUniqueViolation(err error) bool {
 	var se *sqlite.Error

@@ -73,13 +73,13 @@ func (s *Store) CreateJob(ctx context.Context, j *store.Job) (*store.Job, error)
 
 // JobByIdempotencyKey implements store.Store.
 func (s *Store) JobByIdempotencyKey(ctx context.Context, owner, key string) (*store.Job, error) {
-	return s.one(ctx, s.db, "owner = ? AND idempotency_key = ? AND created_at >= ?", owner, key,
+	return s.one(ctx, s.reads, "owner = ? AND idempotency_key = ? AND created_at >= ?", owner, key,
 		s.t(s.now().Add(-store.IdempotencyWindow)))
 }
 
 // GetJob implements store.Store.
 func (s *Store) GetJob(ctx context.Context, id string) (*store.Job, error) {
-	return s.one(ctx, s.db, "id = ?", id)
+	return s.one(ctx, s.reads, "id = ?", id)
 }
 
 // ListJobs implements store.Store.
@@ -98,7 +98,7 @@ func (s *Store) ListJobs(ctx context.Context, p store.ListParams) ([]*store.Job,
 // no worker's time), read through the index of finished jobs.
 func (s *Store) FinishedSince(ctx context.Context, q string, t time.Time) (int, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT count(*) FROM jobs
+	err := s.reads.QueryRowContext(ctx, s.q(`SELECT count(*) FROM jobs
 		WHERE finished_at >= ? AND queue = ? AND started_at IS NOT NULL`), s.t(t), q).Scan(&n)
 	return n, s.interpret(err, "counting finished jobs")
 }
@@ -106,7 +106,7 @@ func (s *Store) FinishedSince(ctx context.Context, q string, t time.Time) (int, 
 // QueuePosition implements store.Store.
 func (s *Store) QueuePosition(ctx context.Context, id string) (int, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT count(*) FROM jobs
+	err := s.reads.QueryRowContext(ctx, s.q(`SELECT count(*) FROM jobs
 		WHERE state = ? AND queue = (SELECT queue FROM jobs WHERE id = ?) AND id < ?`),
 		store.StateQueued, id, id).Scan(&n)
 	return n, s.interpret(err, "counting queue")

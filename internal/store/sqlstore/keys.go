@@ -69,12 +69,12 @@ func (s *Store) BootstrapKey(ctx context.Context, k *store.APIKey, a store.Audit
 
 // KeyByHash implements store.KeyStore.
 func (s *Store) KeyByHash(ctx context.Context, hash string) (*store.APIKey, error) {
-	return s.oneKey(ctx, s.db, "hash = ?", hash)
+	return s.oneKey(ctx, s.reads, "hash = ?", hash)
 }
 
 // GetKey implements store.KeyStore.
 func (s *Store) GetKey(ctx context.Context, id string) (*store.APIKey, error) {
-	return s.oneKey(ctx, s.db, "id = ?", id)
+	return s.oneKey(ctx, s.reads, "id = ?", id)
 }
 
 // ListKeys implements store.KeyStore.

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -54,18 +55,55 @@ type Store struct {
 	dialect Dialect
 	driver  riverdriver.Driver[*sql.Tx]
 	river   *river.Client[*sql.Tx] // insert-only client: enqueues in our transactions
-	now     func() time.Time
-	closers []func()
+	// workers, once set (InsertThrough), is this process's client with
+	// workers, which enqueues instead: an insert wakes its idle workers
+	// at once where the database sends no notifications (SQLite).
+	workers atomic.Pointer[river.Client[*sql.Tx]]
+	reads   *reader // the hot reads outside transactions
+	// maxAttempts is each generation job's River attempt budget, given
+	// with each insert (the client that inserts may be the workers').
+	maxAttempts int
+	now         func() time.Time
+	closers     []func()
 }
 
 // New returns a store over db, enqueuing jobs through driver. maxAttempts
 // is the River attempt budget given to each generation job.
 func New(db *sql.DB, d Dialect, driver riverdriver.Driver[*sql.Tx], maxAttempts int) (*Store, error) {
-	rc, err := river.NewClient(driver, &river.Config{MaxAttempts: maxAttempts})
+	rc, err := river.NewClient(driver, &river.Config{MaxAttempts: maxAttempts, FetchCooldown: FetchCooldown})
 	if err != nil {
 		return nil, fmt.Errorf("creating queue client: %w", err)
 	}
-	return &Store{db: db, dialect: d, driver: driver, river: rc, now: time.Now}, nil
+	return &Store{db: db, dialect: d, driver: driver, river: rc, maxAttempts: maxAttempts, reads: &reader{db: db}, now: time.Now}, nil
+}
+
+// FetchCooldown is the least time between two fetches of one queue by one
+// process, and between two insert notifications of a queue (PostgreSQL):
+// River's default is 100 ms, most of a job's wait for an idle worker.
+const FetchCooldown = 5 * time.Millisecond
+
+// InsertThrough makes the store enqueue through c, this process's client
+// with workers: on SQLite, which sends no notifications, that wakes the
+// idle workers as a job is enqueued, instead of at their next poll.
+func (s *Store) InsertThrough(c *river.Client[*sql.Tx]) { s.workers.Store(c) }
+
+// inserter is the client that enqueues.
+func (s *Store) inserter() *river.Client[*sql.Tx] {
+	if c := s.workers.Load(); c != nil {
+		return c
+	}
+	return s.river
+}
+
+// ReadFrom makes the store's reads outside transactions use pool, whose
+// connections must see what db commits (SQLite: read-only connections to
+// the same file in WAL mode), each query prepared once when prepare is
+// set. The store closes pool with its own.
+func (s *Store) ReadFrom(pool *sql.DB, prepare bool) {
+	s.reads = &reader{db: pool, prepare: prepare}
+	if pool != s.db {
+		s.AlsoClose(func() { pool.Close() })
+	}
 }
 
 // Driver returns the River driver over the same database, for the workers.
@@ -116,6 +154,7 @@ func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
 // Close implements store.Store.
 func (s *Store) Close() error {
+	s.reads.close()
 	err := s.db.Close()
 	for _, f := range s.closers {
 		f()
@@ -150,7 +189,7 @@ func (s *Store) one(ctx context.Context, db querier, where string, args ...any) 
 }
 
 func (s *Store) many(ctx context.Context, where string, args ...any) ([]*store.Job, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+jobColumns+` FROM jobs WHERE `+where), args...)
+	rows, err := s.reads.QueryContext(ctx, s.q(`SELECT `+jobColumns+` FROM jobs WHERE `+where), args...)
 	if err != nil {
 		return nil, s.interpret(err, "listing jobs")
 	}
