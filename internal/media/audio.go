@@ -80,6 +80,14 @@ func (p Prober) canonicalAudio(ctx context.Context, src, dst string, lim Limits)
 	if err != nil {
 		return Audio{}, err
 	}
+	if format == "wav" {
+		if err := ctx.Err(); err != nil {
+			return Audio{}, err
+		}
+		if a, handled, err := canonicalPlainWAV(src, dst, lim); handled {
+			return a, err
+		}
+	}
 	af := audioFormats[format]
 	probe, err := p.probe(ctx, src, af.demuxer)
 	if err != nil {

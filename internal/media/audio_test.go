@@ -129,7 +129,7 @@ func TestCanonicalAudio(t *testing.T) {
 
 func TestCanonicalAudioFailuresAreNotCustomerErrors(t *testing.T) {
 	t.Parallel()
-	speech := filepath.Join(fixtures, "speech_en_4s.wav")
+	speech := viaFFmpeg(t, "speech_en_4s.wav")
 	cancelled, cancel := context.WithCancel(context.Background())
 	cancel()
 	tests := []struct {
@@ -141,6 +141,7 @@ func TestCanonicalAudioFailuresAreNotCustomerErrors(t *testing.T) {
 		{"ffprobe missing", context.Background(), Prober{FFprobe: "/nonexistent/ffprobe"}, speech},
 		{"ffmpeg missing", context.Background(), Prober{FFmpeg: "/nonexistent/ffmpeg"}, speech},
 		{"context cancelled", cancelled, Prober{}, speech},
+		{"context cancelled, plain WAV", cancelled, Prober{}, filepath.Join(fixtures, "speech_en_4s.wav")},
 		{"file missing", context.Background(), Prober{}, filepath.Join(t.TempDir(), "gone.wav")},
 	}
 	for _, tt := range tests {
@@ -165,7 +166,7 @@ func TestCanonicalAudioPastItsDeadline(t *testing.T) {
 	if err := os.Chmod(hang, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Prober{FFmpeg: hang}.CanonicalAudio(context.Background(), filepath.Join(fixtures, "silence_3s.wav"),
+	_, err := Prober{FFmpeg: hang}.CanonicalAudio(context.Background(), viaFFmpeg(t, "silence_3s.wav"),
 		filepath.Join(t.TempDir(), "a.wav"), Limits{MaxAudioDuration: 4 * time.Second})
 	if codeOf(err) != refusal.CodeInvalidAudio {
 		t.Fatalf("err = %v, want %s", err, refusal.CodeInvalidAudio)
@@ -186,7 +187,7 @@ func TestCanonicalAudioKilled(t *testing.T) {
 			if err := os.Chmod(die, 0o700); err != nil {
 				t.Fatal(err)
 			}
-			_, err := Prober{FFmpeg: die}.CanonicalAudio(context.Background(), filepath.Join(fixtures, "speech_en_4s.wav"),
+			_, err := Prober{FFmpeg: die}.CanonicalAudio(context.Background(), viaFFmpeg(t, "speech_en_4s.wav"),
 				filepath.Join(t.TempDir(), "a.wav"), Limits{})
 			if refused {
 				if codeOf(err) != refusal.CodeInvalidAudio {

@@ -46,6 +46,14 @@ func prefixOf(t *testing.T, fixture string, n int) string {
 	return writeFile(t, "cut-"+fixture, b[:n])
 }
 
+// viaFFmpeg is the WAV fixture in 24-bit samples: a WAV that is not plain
+// (wav.go), so that ffprobe and ffmpeg make it canonical; the tests of
+// their failures use it.
+func viaFFmpeg(t *testing.T, fixture string) string {
+	t.Helper()
+	return ffmpegMake(t, "-i", filepath.Join(fixtures, fixture), "-c:a", "pcm_s24le", "-f", "wav")
+}
+
 // ffmpegMake runs ffmpeg to build a test input from fixtures and returns the
 // output path. The output name deliberately has no extension, so nothing can
 // rely on it.
