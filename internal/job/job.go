@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
 	"log/slog"
 	"path/filepath"
 	"time"
@@ -186,19 +187,20 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (_ *Job, replayed 
 		return nil, false, errors.New("submission without a scratch directory")
 	}
 	imagePath, audioPath := filepath.Join(sub.Dir, "image.png"), filepath.Join(sub.Dir, "audio.wav")
-	img, err := s.Images.CanonicalImage(ctx, sub.ImagePath, imagePath, s.settings.Limits)
+	req := generator.Request{
+		ImagePath: imagePath, AudioPath: audioPath, AudioFormat: "wav",
+		Prompt: prompt, Width: w, Height: h, FPS: fps, FaceFallback: sub.FaceFallback,
+	}
+	img, checked, err := s.canonicalImage(ctx, sub.ImagePath, req)
 	if err != nil {
-		return nil, false, s.refused(ctx, "image", err)
+		return nil, false, err
 	}
 	aud, err := s.Audio.CanonicalAudio(ctx, sub.AudioPath, audioPath, s.settings.Limits)
 	if err != nil {
 		return nil, false, s.refused(ctx, "audio", err)
 	}
-	if s.Checker != nil {
-		req := generator.Request{
-			ImagePath: imagePath, AudioPath: audioPath, AudioFormat: "wav", AudioDuration: aud.Duration,
-			Prompt: prompt, Width: w, Height: h, FPS: fps, FaceFallback: sub.FaceFallback,
-		}
+	if s.Checker != nil && !checked {
+		req.AudioDuration = aud.Duration
 		if err := s.check(ctx, req, img); err != nil {
 			return nil, false, err
 		}
@@ -276,6 +278,40 @@ func (s *Service) refused(ctx context.Context, part string, err error) error {
 		return ctx.Err()
 	}
 	return fmt.Errorf("checking the %s: %w", part, err)
+}
+
+// pixelChecker is implemented by checkers that can check the portrait
+// already decoded (face.Checker): the upload's image check hands them its
+// canonical pixels instead of their decoding the PNG it wrote again.
+type pixelChecker interface {
+	memoryBound
+	CheckPixels(ctx context.Context, img image.Image, req generator.Request) error
+}
+
+// canonicalImage makes the upload at src canonical at req.ImagePath and,
+// when the checker can take the pixels so decoded, checks them there and
+// then (checked). A refusal is explained (refused).
+func (s *Service) canonicalImage(ctx context.Context, src string, req generator.Request) (media.Image, bool, error) {
+	pc, ok := s.Checker.(pixelChecker)
+	if !ok {
+		img, err := s.Images.CanonicalImage(ctx, src, req.ImagePath, s.settings.Limits)
+		if err != nil {
+			return media.Image{}, false, s.refused(ctx, "image", err)
+		}
+		return img, false, nil
+	}
+	// The check's memory besides the decoded portrait, which the image
+	// check has reserved already.
+	extra := func(w, h int) int64 { return pc.CheckMemory(w, h) - media.RGBABytes(w, h) }
+	img, checked, err := s.Images.CanonicalImageThen(ctx, src, req.ImagePath, s.settings.Limits, extra,
+		func(pix image.Image) error { return pc.CheckPixels(ctx, pix, req) })
+	if err != nil {
+		if checked {
+			return media.Image{}, true, err // the checker's own answer, as check returns it
+		}
+		return media.Image{}, false, s.refused(ctx, "image", err)
+	}
+	return img, checked, nil
 }
 
 // memoryBound is implemented by checkers that know what their check of a

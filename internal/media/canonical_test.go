@@ -7,6 +7,7 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
+	"image/png"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -318,4 +319,85 @@ func TestLosslessWebPWithinTheBudget(t *testing.T) {
 			t.Errorf("%s lossless WebP: %v, want %q", size, err, want)
 		}
 	}
+}
+
+// TestCanonicalImageThenHandsTheSamePixels: the pixels a check is handed
+// read, pixel for pixel, as the canonical PNG decodes (a photo's YCbCr
+// included: its canonical pixels are RGBA already). A refusal by the
+// check leaves no file.
+func TestCanonicalImageThenHandsTheSamePixels(t *testing.T) {
+	t.Parallel()
+	var photo bytes.Buffer
+	if err := jpeg.Encode(&photo, mediatest.Portrait(300), nil); err != nil {
+		t.Fatal(err)
+	}
+	gray := image.NewGray(image.Rect(0, 0, 96, 80))
+	translucent := image.NewNRGBA(image.Rect(0, 0, 90, 70))
+	for i := range gray.Pix {
+		gray.Pix[i] = uint8(i * 7)
+	}
+	for i := range translucent.Pix {
+		translucent.Pix[i] = uint8(i * 13)
+	}
+	for name, tt := range map[string]struct {
+		data    []byte
+		checked bool
+	}{
+		"astronaut":         {mustRead(t, filepath.Join(fixtures, "astronaut.png")), true},
+		"portrait png":      {mediatest.PNG(mediatest.Portrait(300)), true},
+		"gray png":          {mediatest.PNG(gray), true},
+		"translucent nrgba": {mediatest.PNG(translucent), true},
+		"jpeg":              {photo.Bytes(), true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			src := writeFile(t, "upload", tt.data)
+			dst := filepath.Join(t.TempDir(), "image.png")
+			var seen image.Image
+			_, checked, err := NewImageDecoder(1<<30, 1<<30).CanonicalImageThen(context.Background(), src, dst, Limits{},
+				func(w, h int) int64 { return int64(w * h) }, func(img image.Image) error { seen = img; return nil })
+			if err != nil || checked != tt.checked {
+				t.Fatalf("checked %v, err %v; want checked %v", checked, err, tt.checked)
+			}
+			if !checked {
+				return
+			}
+			f, err := os.Open(dst)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			back, err := png.Decode(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if seen.Bounds() != back.Bounds() {
+				t.Fatalf("bounds %v, the file's %v", seen.Bounds(), back.Bounds())
+			}
+			b := back.Bounds()
+			for y := b.Min.Y; y < b.Max.Y; y++ {
+				for x := b.Min.X; x < b.Max.X; x++ {
+					r1, g1, b1, a1 := seen.At(x, y).RGBA()
+					r2, g2, b2, a2 := back.At(x, y).RGBA()
+					if r1 != r2 || g1 != g2 || b1 != b2 || a1 != a2 {
+						t.Fatalf("pixel (%d, %d): handed %v, the file decodes as %v", x, y, seen.At(x, y), back.At(x, y))
+					}
+				}
+			}
+		})
+	}
+	t.Run("refused by the check", func(t *testing.T) {
+		t.Parallel()
+		dst := filepath.Join(t.TempDir(), "image.png")
+		no := errors.New("no face")
+		_, checked, err := NewImageDecoder(1<<30, 1<<30).CanonicalImageThen(context.Background(),
+			writeFile(t, "upload", mediatest.PNG(mediatest.Portrait(100))), dst, Limits{},
+			func(w, h int) int64 { return 0 }, func(image.Image) error { return no })
+		if !checked || !errors.Is(err, no) {
+			t.Fatalf("checked %v, err %v", checked, err)
+		}
+		if _, err := os.Stat(dst); err == nil {
+			t.Error("the refused image's canonical file is left")
+		}
+	})
 }

@@ -127,22 +127,35 @@ func RGBABytes(w, h int) int64 { return 4 * int64(w) * int64(h) }
 // input yields a *refusal.Error; a busy budget ErrBusy; I/O failures ordinary
 // errors. On any error dst does not exist.
 func (d *ImageDecoder) CanonicalImage(ctx context.Context, src, dst string, lim Limits) (Image, error) {
+	img, _, err := d.CanonicalImageThen(ctx, src, dst, lim, nil, nil)
+	return img, err
+}
+
+// CanonicalImageThen is CanonicalImage, then check on the canonical pixels
+// while they are still in memory, so that a check of the portrait (the
+// face check) need not decode dst again: its reservation is grown by
+// extra(w, h), what check allocates besides the pixels. checked is false
+// when check did not run: the pixels are not exactly what decoding dst
+// would give (see decodesAsIs), or the two reservations together would
+// pass the budget; the caller then checks dst itself, as before.
+func (d *ImageDecoder) CanonicalImageThen(ctx context.Context, src, dst string, lim Limits,
+	extra func(w, h int) int64, check func(image.Image) error) (_ Image, checked bool, _ error) {
 	lim = lim.withDefaults()
 	f, head, err := openHead(src)
 	if err != nil {
-		return Image{}, err
+		return Image{}, false, err
 	}
 	defer f.Close()
 	codec, err := sniffImage(head)
 	if err != nil {
-		return Image{}, err
+		return Image{}, false, err
 	}
 	cfg, err := codec.decodeConfig(fromStart(f))
 	if err != nil {
-		return Image{}, refusal.New(refusal.CodeInvalidImage, "the image header could not be read").WithDetail(decodeReason(err))
+		return Image{}, false, refusal.New(refusal.CodeInvalidImage, "the image header could not be read").WithDetail(decodeReason(err))
 	}
 	if err := checkDimensions(cfg.Width, cfg.Height, lim); err != nil {
-		return Image{}, err
+		return Image{}, false, err
 	}
 	orientation := 1
 	if codec.format == "jpeg" {
@@ -150,38 +163,75 @@ func (d *ImageDecoder) CanonicalImage(ctx context.Context, src, dst string, lim 
 	}
 	pixels, tables := imageCost(codec.format, cfg, f, head, orientation)
 	if pixels > d.perImage {
-		return Image{}, refusal.New(CodeImageTooLarge, "the image is %dx%d pixels%s: decoding it would take %s of memory, and at most %s is allowed; send it smaller or at 8 bits per channel",
+		return Image{}, false, refusal.New(CodeImageTooLarge, "the image is %dx%d pixels%s: decoding it would take %s of memory, and at most %s is allowed; send it smaller or at 8 bits per channel",
 			cfg.Width, cfg.Height, depthNote(cfg), mib(pixels), mib(d.perImage))
 	}
 	need := pixels + tables + encoderBytes
 	if need > d.budget {
-		return Image{}, refusal.New(CodeImageTooLarge, "the image is %dx%d pixels: its decoder may need %s of memory, more than this service allows; send it smaller, or as PNG",
+		return Image{}, false, refusal.New(CodeImageTooLarge, "the image is %dx%d pixels: its decoder may need %s of memory, more than this service allows; send it smaller, or as PNG",
 			cfg.Width, cfg.Height, mib(need))
 	}
-	release, err := d.Reserve(ctx, need)
+	more := int64(0)
+	if check != nil {
+		w, h := cfg.Width, cfg.Height
+		if orientation >= 5 && orientation <= 8 {
+			w, h = h, w
+		}
+		more = max(0, extra(w, h))
+		if need+more > d.budget {
+			check, more = nil, 0
+		}
+	}
+	release, err := d.Reserve(ctx, need+more)
 	if err != nil {
-		return Image{}, err
+		return Image{}, false, err
 	}
 	defer release()
-	b, err := decodeToPNG(f, codec, orientation, dst)
+	canon, err := decodeToPNG(f, codec, orientation, dst)
 	if err != nil {
-		return Image{}, err
+		return Image{}, false, err
 	}
-	return Image{Format: codec.format, ContentType: "image/png", Ext: ".png", Width: b.Dx(), Height: b.Dy()}, nil
+	b := canon.Bounds()
+	img := Image{Format: codec.format, ContentType: "image/png", Ext: ".png", Width: b.Dx(), Height: b.Dy()}
+	if check == nil || !decodesAsIs(canon) {
+		return img, false, nil
+	}
+	if err := check(canon); err != nil {
+		os.Remove(dst)
+		return Image{}, true, err
+	}
+	return img, true, nil
 }
 
-// decodeToPNG decodes f and writes its canonical pixels to dst. The pixels
-// are unreachable once it returns.
-func decodeToPNG(f io.ReaderAt, codec imageCodec, orientation int, dst string) (image.Rectangle, error) {
+// decodesAsIs reports whether decoding the PNG that img was written as
+// gives back the same pixel values in a type the checks read alike: grey
+// stays grey, non-premultiplied stays so, and opaque premultiplied pixels
+// equal their non-premultiplied values. (YCbCr pixels, a photo turned
+// upright, are converted to RGB by the encoder with its own rounding, and
+// a translucent premultiplied image is un-premultiplied: those are checked
+// from the file.)
+func decodesAsIs(img image.Image) bool {
+	switch m := img.(type) {
+	case *image.Gray, *image.NRGBA:
+		return true
+	case *image.RGBA:
+		return m.Opaque()
+	}
+	return false
+}
+
+// decodeToPNG decodes f, writes its canonical pixels to dst and returns
+// them.
+func decodeToPNG(f io.ReaderAt, codec imageCodec, orientation int, dst string) (image.Image, error) {
 	img, err := codec.decode(fromStart(f))
 	if err != nil {
-		return image.Rectangle{}, refusal.New(refusal.CodeInvalidImage, "the image is truncated or corrupt").WithDetail(decodeReason(err))
+		return nil, refusal.New(refusal.CodeInvalidImage, "the image is truncated or corrupt").WithDetail(decodeReason(err))
 	}
 	canon := canonicalPixels(img, orientation)
 	if err := writePNG(dst, canon); err != nil {
-		return image.Rectangle{}, err
+		return nil, err
 	}
-	return canon.Bounds(), nil
+	return canon, nil
 }
 
 // writePNG encodes img to path through a temporary file, so that path

@@ -41,6 +41,14 @@ func (*Checker) Check(_ context.Context, req generator.Request) error {
 	return err
 }
 
+// CheckPixels is Check on the portrait already decoded: the canonical
+// pixels the upload's own check holds (media.CanonicalImageThen), the
+// same values Load would read back from req.ImagePath.
+func (*Checker) CheckPixels(_ context.Context, src image.Image, req generator.Request) error {
+	_, err := Find(src, req)
+	return err
+}
+
 // CheckMemory is an upper bound of what Check allocates for a w×h
 // portrait: the decoded portrait, Detect's grey copy, and for a small
 // portrait the working copy scaled up to at most 2048² with its own grey
