@@ -4,7 +4,7 @@ GO ?= go
 # come first, so that the pinned versions run.
 export PATH := $(or $(shell $(GO) env GOBIN),$(firstword $(subst :, ,$(shell $(GO) env GOPATH)))/bin):$(PATH)
 
-.PHONY: serve test load image-smoke fuzz build deps test-deps vet fmt bench-generator lint-workflows
+.PHONY: serve test load bench image-smoke fuzz build deps test-deps bench-deps vet fmt bench-generator lint-workflows
 
 ## serve: install what is missing (ffmpeg) and start the API with embedded defaults
 serve: deps
@@ -18,6 +18,10 @@ test: test-deps vet
 ## load: the load test (scripts/load-test): 1 000 jobs from 20 clients on SQLite and on PostgreSQL, processes killed with SIGKILL and restarted; every job completed once, nothing left; prints the figures (docs/RESILIENCE.md)
 load: test-deps
 	scripts/load-test
+
+## bench: every performance figure against a baseline measured in the same run (scripts/bench): the gateway against a bare net/http server, submissions, dispatch, the generator against the encoder alone; writes docs/PERFORMANCE.md. Run it on a quiet machine
+bench: test-deps bench-deps
+	scripts/bench
 
 ## build: the avatar-api binary in bin/, static, with its version (VERSION, default git describe) and commit (GIT_SHA, default HEAD) linked in
 build:
@@ -36,6 +40,9 @@ deps:
 
 test-deps:
 	@scripts/install-deps.sh --test
+
+bench-deps:
+	@scripts/install-deps.sh --bench
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }

@@ -36,6 +36,11 @@ if [ "${1:-}" = "--test" ]; then
   fi
 fi
 
+if [ "${1:-}" = "--bench" ]; then
+  # make bench: wrk (Debian) loads the gateway as fast as it answers.
+  command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
+fi
+
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "==> installing ${need_apt[*]} from Debian packages (ffmpeg reads audio and encodes video; the tests check metrics with promtool, the dashboard in chromium, and run the docs' commands with curl, jq, uuidgen and python3)"
   sudo=""
@@ -94,5 +99,16 @@ if [ "${1:-}" = "--test" ]; then
   if [ ! -x "$gobin/staticcheck" ]; then
     echo "==> installing staticcheck $STATICCHECK into $gobin"
     GOBIN=$gobin go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK"
+  fi
+fi
+
+if [ "${1:-}" = "--bench" ]; then
+  # vegeta: make bench's requests at a constant rate (the gateway's p99 at
+  # half its maximum rate).
+  VEGETA=v12.13.0
+  gobin=${GOBIN:-$(go env GOPATH | cut -d: -f1)/bin}
+  if [ ! -x "$gobin/vegeta" ]; then
+    echo "==> installing vegeta $VEGETA into $gobin"
+    GOBIN=$gobin go install "github.com/tsenart/vegeta/v12@$VEGETA"
   fi
 fi

@@ -26,6 +26,9 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	if os.Getenv("AVATAR_BENCH_BARE") != "" {
+		serveBare() // this process is the gateway benchmark's baseline
+	}
 	dir, err := os.MkdirTemp("", "avatar-api-bin-")
 	if err != nil {
 		panic(err)
