@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -277,5 +278,46 @@ func TestLoweredLimit(t *testing.T) {
 				t.Fatalf("refused at the reset: %+v", d)
 			}
 		})
+	}
+}
+
+// TestRedisBatchedExact: decisions sent to Redis together are as exact as
+// one at a time: of 200 requests at once on one key with a limit of 37,
+// exactly 37 pass; and once Redis has forgotten the script (SCRIPT FLUSH,
+// as after a restart), the next decisions load it again.
+func TestRedisBatchedExact(t *testing.T) {
+	t.Parallel()
+	l := newRedis(t)
+	p := Policy{Name: "polling", Limit: 37, Window: time.Hour}
+	ctx := context.Background()
+	var allowed atomic.Int64
+	var wg sync.WaitGroup
+	for range 200 {
+		wg.Go(func() {
+			d, err := l.Allow(ctx, "one", p, time.Time{})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if d.Allowed {
+				allowed.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := allowed.Load(); n != 37 {
+		t.Fatalf("%d of 200 allowed at once, want exactly 37", n)
+	}
+	if err := l.client.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	d, err := l.Allow(ctx, "other", p, time.Time{})
+	if err != nil || !d.Allowed || d.Remaining != 36 {
+		t.Fatalf("after SCRIPT FLUSH: %+v, %v", d, err)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := l.Allow(cancelled, "third", p, time.Time{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("a cancelled request's decision: %v, want context.Canceled", err)
 	}
 }

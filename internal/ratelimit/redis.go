@@ -44,11 +44,15 @@ return {allowed, remaining, reset, now}
 type Redis struct {
 	client *redis.Client
 	prefix string
+	batch  *batcher // nil: a round trip a decision
 }
 
-// NewRedis returns a limiter on client, its keys under prefix.
+// NewRedis returns a limiter on client, its keys under prefix; the
+// decisions of concurrent requests go to Redis together (batcher).
 func NewRedis(client *redis.Client, prefix string) *Redis {
-	return &Redis{client: client, prefix: prefix}
+	r := &Redis{client: client, prefix: prefix}
+	r.batch = &batcher{r: r}
+	return r
 }
 
 // Allow implements Limiter.
@@ -61,8 +65,14 @@ func (r *Redis) Allow(ctx context.Context, key string, p Policy, now time.Time) 
 	if !now.IsZero() {
 		us = now.UnixMicro()
 	}
-	res, err := script.Run(ctx, r.client, []string{r.prefix + p.Name + ":" + key},
-		us, p.Window.Microseconds(), p.Limit, member).Int64Slice()
+	keys, args := []string{r.prefix + p.Name + ":" + key}, []any{us, p.Window.Microseconds(), p.Limit, member}
+	var res []int64
+	var err error
+	if r.batch != nil {
+		res, err = r.batch.eval(ctx, keys, args...)
+	} else {
+		res, err = script.Run(ctx, r.client, keys, args...).Int64Slice()
+	}
 	if err != nil {
 		return Decision{}, fmt.Errorf("rate limit in redis: %w", err)
 	}
