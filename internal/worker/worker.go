@@ -111,8 +111,12 @@ func Start(ctx context.Context, driver riverdriver.Driver[*sql.Tx], deps Deps, o
 		RescueStuckJobsAfter: opts.RescueAfter,
 		FetchPollInterval:    opts.PollInterval,
 		FetchCooldown:        min(sqlstore.FetchCooldown, opts.PollInterval),
-		Queues:               queues,
-		PeriodicJobs:         periodic,
+		// The store enqueues through this client (InsertThrough): a kind
+		// this process does not work is still enqueued, for another, as
+		// the store's insert-only client does.
+		SkipUnknownJobCheck: true,
+		Queues:              queues,
+		PeriodicJobs:        periodic,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating workers: %w", err)
