@@ -195,6 +195,17 @@ func newCmd(ctx context.Context, program string, timeout time.Duration, args []s
 // passes: a request answers 503, a generation is tried again.
 var ErrNotStarted = errors.New("could not be started")
 
+// Installed reports, as a run that could not start would (ErrNotStarted),
+// a program that is not there to run: not on PATH, or not executable. It
+// starts nothing. Work that needs no run of ffmpeg itself, but whose
+// result ffmpeg must later read, asks it first.
+func Installed(program string) error {
+	if _, err := exec.LookPath(program); err != nil {
+		return fmt.Errorf("run %s: %w: %w", program, ErrNotStarted, err)
+	}
+	return nil
+}
+
 // Start starts the run; the caller must then Wait.
 func (c *Cmd) Start() error {
 	if err := c.Cmd.Start(); err != nil {

@@ -84,7 +84,7 @@ func (p Prober) canonicalAudio(ctx context.Context, src, dst string, lim Limits)
 		if err := ctx.Err(); err != nil {
 			return Audio{}, err
 		}
-		if a, handled, err := canonicalPlainWAV(src, dst, lim); handled {
+		if a, handled, err := canonicalPlainWAV(src, dst, p.ffmpeg(), lim); handled {
 			return a, err
 		}
 	}

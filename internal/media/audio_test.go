@@ -140,6 +140,7 @@ func TestCanonicalAudioFailuresAreNotCustomerErrors(t *testing.T) {
 	}{
 		{"ffprobe missing", context.Background(), Prober{FFprobe: "/nonexistent/ffprobe"}, speech},
 		{"ffmpeg missing", context.Background(), Prober{FFmpeg: "/nonexistent/ffmpeg"}, speech},
+		{"ffmpeg missing, plain WAV", context.Background(), Prober{FFmpeg: "/nonexistent/ffmpeg"}, filepath.Join(fixtures, "speech_en_4s.wav")},
 		{"context cancelled", cancelled, Prober{}, speech},
 		{"context cancelled, plain WAV", cancelled, Prober{}, filepath.Join(fixtures, "speech_en_4s.wav")},
 		{"file missing", context.Background(), Prober{}, filepath.Join(t.TempDir(), "gone.wav")},

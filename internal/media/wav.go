@@ -7,6 +7,8 @@ import (
 	"math"
 	"os"
 	"time"
+
+	"github.com/avatar-api/avatar-api/internal/ffmpeg"
 )
 
 // A plain WAV upload — 16-bit PCM, mono or stereo, 8–48 kHz, its samples
@@ -89,7 +91,7 @@ func (w plainWAV) duration() time.Duration {
 // canonical 44-byte header, once its length passes the rules every
 // upload's does. handled is false when src is not a plain WAV: the
 // caller runs ffmpeg.
-func canonicalPlainWAV(src, dst string, lim Limits) (a Audio, handled bool, err error) {
+func canonicalPlainWAV(src, dst, ffmpegProgram string, lim Limits) (a Audio, handled bool, err error) {
 	f, err := os.Open(src)
 	if err != nil {
 		return Audio{}, false, nil // the ordinary path reports it
@@ -102,6 +104,11 @@ func canonicalPlainWAV(src, dst string, lim Limits) (a Audio, handled bool, err 
 	w, ok := readPlainWAV(f, info.Size())
 	if !ok {
 		return Audio{}, false, nil
+	}
+	// The workers read the canonical WAV with ffmpeg: without it here the
+	// upload is the service's trouble (503), as on ffmpeg's path.
+	if err := ffmpeg.Installed(ffmpegProgram); err != nil {
+		return Audio{}, true, err
 	}
 	d := w.duration()
 	if d > lim.MaxAudioDuration {

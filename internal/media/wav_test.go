@@ -30,7 +30,7 @@ func TestPlainWAVAsFFmpeg(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
 			native, ffm := filepath.Join(dir, "native.wav"), filepath.Join(dir, "ffmpeg.wav")
-			got, handled, err := canonicalPlainWAV(src, native, Limits{}.withDefaults())
+			got, handled, err := canonicalPlainWAV(src, native, "ffmpeg", Limits{}.withDefaults())
 			if !handled || err != nil {
 				t.Fatalf("handled %v, err %v: a plain WAV went to ffmpeg", handled, err)
 			}
@@ -105,7 +105,7 @@ func TestPlainWAVLength(t *testing.T) {
 		"too short": {Limits{MinAudioDuration: 5 * time.Second}, CodeAudioTooShort},
 	} {
 		dst := filepath.Join(t.TempDir(), "a.wav")
-		_, handled, err := canonicalPlainWAV(src, dst, tt.lim.withDefaults())
+		_, handled, err := canonicalPlainWAV(src, dst, "ffmpeg", tt.lim.withDefaults())
 		if !handled || codeOf(err) != tt.code {
 			t.Errorf("%s: handled %v, err %v; want %s", name, handled, err, tt.code)
 		}
