@@ -306,9 +306,6 @@ func (a *App) startWorkers(ctx context.Context, o Overrides) error {
 		Alerts: a.Alerts(), AlertEvery: cmp.Or(o.AlertEvery, cfg.AlertEvalInterval), AlertBackoff: o.AlertBackoff,
 		Webhooks: hooks, WebhookBackoff: o.WebhookBackoff,
 	})
-	if err == nil {
-		a.Store.InsertThrough(a.workers.Client()) // jobs enqueued here wake these workers at once
-	}
 	return err
 }
 
@@ -341,7 +338,6 @@ func (a *App) StopWorkers(grace time.Duration) error {
 	if a.workers == nil {
 		return nil
 	}
-	a.Store.InsertThrough(nil)
 	return a.workers.Stop(context.Background(), grace)
 }
 

@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"time"
 
-	"github.com/avatar-api/avatar-api/internal/generator"
 	"github.com/avatar-api/avatar-api/internal/media"
 	"github.com/avatar-api/avatar-api/internal/store"
 )
@@ -105,27 +103,12 @@ func (s *Service) Estimate(ctx context.Context, sub Submission) (*Estimate, erro
 	return e, nil
 }
 
-// inspect runs Submit's checks of the files: the image's and the audio's
-// canonicalisation and the generator's check, into dir. It answers the
-// audio's length as a job would store it.
+// inspect runs Submit's checks of the files (checkFiles) into dir. It
+// answers the audio's length as a job would store it.
 func (s *Service) inspect(ctx context.Context, sub Submission, dir string, w, h, fps int) (time.Duration, error) {
-	imagePath, audioPath := filepath.Join(dir, "image.png"), filepath.Join(dir, "audio.wav")
-	img, err := s.Images.CanonicalImage(ctx, sub.ImagePath, imagePath, s.settings.Limits)
+	_, aud, err := s.checkFiles(ctx, sub, dir, sub.Prompt, w, h, fps)
 	if err != nil {
-		return 0, s.refused(ctx, "image", err)
-	}
-	aud, err := s.Audio.CanonicalAudio(ctx, sub.AudioPath, audioPath, s.settings.Limits)
-	if err != nil {
-		return 0, s.refused(ctx, "audio", err)
-	}
-	if s.Checker != nil {
-		req := generator.Request{
-			ImagePath: imagePath, AudioPath: audioPath, AudioFormat: "wav", AudioDuration: aud.Duration,
-			Prompt: sub.Prompt, Width: w, Height: h, FPS: fps, FaceFallback: sub.FaceFallback,
-		}
-		if err := s.check(ctx, req, img); err != nil {
-			return 0, err
-		}
+		return 0, err
 	}
 	return aud.Duration.Round(time.Millisecond), nil
 }

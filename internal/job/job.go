@@ -187,23 +187,9 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (_ *Job, replayed 
 		return nil, false, errors.New("submission without a scratch directory")
 	}
 	imagePath, audioPath := filepath.Join(sub.Dir, "image.png"), filepath.Join(sub.Dir, "audio.wav")
-	req := generator.Request{
-		ImagePath: imagePath, AudioPath: audioPath, AudioFormat: "wav",
-		Prompt: prompt, Width: w, Height: h, FPS: fps, FaceFallback: sub.FaceFallback,
-	}
-	img, checked, err := s.canonicalImage(ctx, sub.ImagePath, req)
+	img, aud, err := s.checkFiles(ctx, sub, sub.Dir, prompt, w, h, fps)
 	if err != nil {
 		return nil, false, err
-	}
-	aud, err := s.Audio.CanonicalAudio(ctx, sub.AudioPath, audioPath, s.settings.Limits)
-	if err != nil {
-		return nil, false, s.refused(ctx, "audio", err)
-	}
-	if s.Checker != nil && !checked {
-		req.AudioDuration = aud.Duration
-		if err := s.check(ctx, req, img); err != nil {
-			return nil, false, err
-		}
 	}
 	id := uuid.Must(uuid.NewV7())
 	seed := sub.Seed
@@ -278,6 +264,32 @@ func (s *Service) refused(ctx context.Context, part string, err error) error {
 		return ctx.Err()
 	}
 	return fmt.Errorf("checking the %s: %w", part, err)
+}
+
+// checkFiles runs a submission's checks of its files, into dir (as
+// image.png and audio.wav), in one order whichever way they run: the image
+// made canonical, the generator's check of it (on the pixels still in
+// memory when it can), then the audio made canonical. POST /generate and
+// its estimate both run it, so that both refuse a file alike.
+func (s *Service) checkFiles(ctx context.Context, sub Submission, dir, prompt string, w, h, fps int) (media.Image, media.Audio, error) {
+	req := generator.Request{
+		ImagePath: filepath.Join(dir, "image.png"), AudioPath: filepath.Join(dir, "audio.wav"), AudioFormat: "wav",
+		Prompt: prompt, Width: w, Height: h, FPS: fps, FaceFallback: sub.FaceFallback,
+	}
+	img, checked, err := s.canonicalImage(ctx, sub.ImagePath, req)
+	if err != nil {
+		return media.Image{}, media.Audio{}, err
+	}
+	if s.Checker != nil && !checked {
+		if err := s.check(ctx, req, img); err != nil {
+			return media.Image{}, media.Audio{}, err
+		}
+	}
+	aud, err := s.Audio.CanonicalAudio(ctx, sub.AudioPath, req.AudioPath, s.settings.Limits)
+	if err != nil {
+		return media.Image{}, media.Audio{}, s.refused(ctx, "audio", err)
+	}
+	return img, aud, nil
 }
 
 // pixelChecker is implemented by checkers that can check the portrait

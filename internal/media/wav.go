@@ -74,11 +74,36 @@ func readPlainWAV(f io.ReaderAt, size int64) (w plainWAV, ok bool) {
 				return plainWAV{}, false
 			}
 			w.offset, w.size = body, length
+			// ffmpeg reads on into any later data chunk: a file with
+			// another, or whose tail is not whole chunks, is its to read.
+			if !wholeChunksAfter(f, body+length+length%2, size, wavChunks-n) {
+				return plainWAV{}, false
+			}
 			return w, true
 		}
 		off = body + length + length%2 // chunks are padded to an even length
 	}
 	return plainWAV{}, false
+}
+
+// wholeChunksAfter reports whether the bytes of f from off to size are at
+// most left chunks, none of them a data chunk, each wholly in the file.
+func wholeChunksAfter(f io.ReaderAt, off, size int64, left int) bool {
+	for ; off < size; left-- {
+		var ch [8]byte
+		if left <= 0 || size-off < 8 {
+			return false
+		}
+		if _, err := f.ReadAt(ch[:], off); err != nil {
+			return false
+		}
+		length := int64(binary.LittleEndian.Uint32(ch[4:8]))
+		if string(ch[0:4]) == "data" || off+8+length > size {
+			return false
+		}
+		off += 8 + length + length%2
+	}
+	return true
 }
 
 // duration is how long the samples last.

@@ -85,6 +85,9 @@ func TestNotPlainWAVGoesToFFmpeg(t *testing.T) {
 		"data before fmt":        append(append([]byte("RIFF\x00\x00\x00\x00WAVE"), "data\x02\x00\x00\x00\x00\x00"...), speech[12:]...),
 		"two fmt chunks":         append(bytes.Clone(speech[:36]), speech[12:]...),
 		"chunk past end of file": append(bytes.Clone(speech[:12]), "LIST\xff\xff\x00\x00"...),
+		"a second data chunk":    append(bytes.Clone(speech), "data\x04\x00\x00\x00abcd"...),
+		"junk after the data":    append(bytes.Clone(speech), "xyz"...),
+		"chunk after, cut short": append(bytes.Clone(speech), "LIST\x10\x00\x00\x00ab"...),
 	}
 	for name, b := range cases {
 		if _, ok := readPlainWAV(bytes.NewReader(b), int64(len(b))); ok {

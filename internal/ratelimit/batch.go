@@ -24,6 +24,7 @@ type batcher struct {
 }
 
 type evalCall struct {
+	ctx  context.Context
 	keys []string
 	args []any
 	res  []int64
@@ -36,7 +37,7 @@ func (b *batcher) eval(ctx context.Context, keys []string, args ...any) ([]int64
 	if err := ctx.Err(); err != nil {
 		return nil, err // gone already: nothing is recorded for it
 	}
-	c := &evalCall{keys: keys, args: args, done: make(chan struct{})}
+	c := &evalCall{ctx: ctx, keys: keys, args: args, done: make(chan struct{})}
 	b.mu.Lock()
 	b.pending = append(b.pending, c)
 	if !b.sending {
@@ -64,8 +65,21 @@ func (b *batcher) send() {
 			return
 		}
 		b.mu.Unlock()
-		b.run(calls)
+		// A caller gone while its decision waited is not sent: its
+		// request is not served, so it must not be counted.
+		live := calls[:0:0]
 		for _, c := range calls {
+			if err := c.ctx.Err(); err != nil {
+				c.err = err
+				close(c.done)
+				continue
+			}
+			live = append(live, c)
+		}
+		if len(live) > 0 {
+			b.run(live)
+		}
+		for _, c := range live {
 			close(c.done)
 		}
 	}

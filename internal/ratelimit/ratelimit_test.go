@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os/exec"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -319,5 +320,42 @@ func TestRedisBatchedExact(t *testing.T) {
 	cancel()
 	if _, err := l.Allow(cancelled, "third", p, time.Time{}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("a cancelled request's decision: %v, want context.Canceled", err)
+	}
+}
+
+// TestRedisBatchedGoneWhileWaiting: a request whose caller gave up while
+// its decision waited behind a batch on its way is not sent: Redis does
+// not count it.
+func TestRedisBatchedGoneWhileWaiting(t *testing.T) {
+	t.Parallel()
+	l := newRedis(t)
+	p := Policy{Name: "polling", Limit: 10, Window: time.Hour}
+	b := l.batch
+	b.mu.Lock()
+	b.sending = true // a batch is on its way
+	b.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	gone := make(chan error, 1)
+	go func() {
+		_, err := l.Allow(ctx, "gone", p, time.Time{})
+		gone <- err
+	}()
+	for waiting := 0; waiting == 0; { // until the decision waits in the batcher
+		b.mu.Lock()
+		waiting = len(b.pending)
+		b.mu.Unlock()
+		runtime.Gosched()
+	}
+	cancel()
+	if err := <-gone; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the gone caller got %v", err)
+	}
+	b.send() // the batch on its way is done: the next is sent
+	n, err := l.client.ZCard(context.Background(), l.prefix+p.Name+":gone").Result()
+	if err != nil || n != 0 {
+		t.Fatalf("Redis counts %d (%v) for a request gone before it was sent", n, err)
+	}
+	if d, err := l.Allow(context.Background(), "gone", p, time.Time{}); err != nil || d.Remaining != 9 {
+		t.Fatalf("the next decision: %+v, %v", d, err)
 	}
 }

@@ -111,12 +111,8 @@ func Start(ctx context.Context, driver riverdriver.Driver[*sql.Tx], deps Deps, o
 		RescueStuckJobsAfter: opts.RescueAfter,
 		FetchPollInterval:    opts.PollInterval,
 		FetchCooldown:        min(sqlstore.FetchCooldown, opts.PollInterval),
-		// The store enqueues through this client (InsertThrough): a kind
-		// this process does not work is still enqueued, for another, as
-		// the store's insert-only client does.
-		SkipUnknownJobCheck: true,
-		Queues:              queues,
-		PeriodicJobs:        periodic,
+		Queues:               queues,
+		PeriodicJobs:         periodic,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating workers: %w", err)
@@ -128,10 +124,6 @@ func Start(ctx context.Context, driver riverdriver.Driver[*sql.Tx], deps Deps, o
 	}
 	return &Runner{client: client, log: deps.Log}, nil
 }
-
-// Client is the workers' queue client: the store enqueues through it
-// (sqlstore.Store.InsertThrough), so that an insert wakes them at once.
-func (r *Runner) Client() *river.Client[*sql.Tx] { return r.client }
 
 // Stop stops taking jobs and lets running ones finish for up to grace; then
 // it cancels them, and their jobs go back to the queue.

@@ -165,7 +165,7 @@ func (s *Store) notify(ctx context.Context, tx *sql.Tx, n store.Notification, ch
 	if err != nil {
 		return n, s.interpret(err, "writing notification")
 	}
-	if _, err := s.inserter().InsertTx(ctx, tx, queue.DeliverAlertArgs{NotificationID: n.ID}, nil); err != nil {
+	if _, err := s.river.InsertTx(ctx, tx, queue.DeliverAlertArgs{NotificationID: n.ID}, nil); err != nil {
 		return n, fmt.Errorf("enqueuing notification: %w", err)
 	}
 	return n, nil
@@ -185,7 +185,7 @@ func (s *Store) RequeuePending(ctx context.Context, t time.Time, limit int) (int
 		return 0, err
 	}
 	for _, id := range ids {
-		if _, err := s.inserter().Insert(ctx, queue.DeliverAlertArgs{NotificationID: id}, nil); err != nil {
+		if _, err := s.river.Insert(ctx, queue.DeliverAlertArgs{NotificationID: id}, nil); err != nil {
 			return 0, fmt.Errorf("enqueuing notification: %w", err)
 		}
 	}

@@ -22,7 +22,7 @@ import (
 // enqueue inserts a job's queue entry on the River queue q (its backend's)
 // in tx and links it to the job row.
 func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, id, q string) error {
-	res, err := s.inserter().InsertTx(ctx, tx, queue.GenerateArgs{JobID: id}, &river.InsertOpts{Queue: q, MaxAttempts: s.maxAttempts})
+	res, err := s.river.InsertTx(ctx, tx, queue.GenerateArgs{JobID: id}, &river.InsertOpts{Queue: q})
 	if err != nil {
 		return fmt.Errorf("enqueuing job: %w", err)
 	}

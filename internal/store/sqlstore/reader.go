@@ -23,25 +23,34 @@ type reader struct {
 	db      *sql.DB
 	prepare bool
 
-	mu    sync.Mutex
-	stmts map[string]*sql.Stmt
+	mu     sync.Mutex
+	stmts  map[string]*sql.Stmt
+	closed bool
 }
 
+// stmt is query prepared, or nil to run it unprepared. The lock is not
+// held while preparing, which waits for a connection: two callers may
+// prepare the same query at once, and the second's is closed.
 func (r *reader) stmt(ctx context.Context, query string) *sql.Stmt {
 	if !r.prepare {
 		return nil
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if st, ok := r.stmts[query]; ok {
+	st, ok := r.stmts[query]
+	full := r.closed || len(r.stmts) >= maxPrepared
+	r.mu.Unlock()
+	if ok || full {
 		return st
-	}
-	if len(r.stmts) >= maxPrepared {
-		return nil
 	}
 	st, err := r.db.PrepareContext(ctx, query)
 	if err != nil {
 		return nil // run unprepared: the query's own error, if any, is the caller's
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if had, ok := r.stmts[query]; ok || r.closed {
+		st.Close()
+		return had // nil once closed: the pool is closing too
 	}
 	if r.stmts == nil {
 		r.stmts = map[string]*sql.Stmt{}
@@ -75,5 +84,5 @@ func (r *reader) close() {
 	for _, st := range r.stmts {
 		st.Close()
 	}
-	r.stmts = nil
+	r.stmts, r.closed = nil, true
 }

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -55,16 +54,9 @@ type Store struct {
 	dialect Dialect
 	driver  riverdriver.Driver[*sql.Tx]
 	river   *river.Client[*sql.Tx] // insert-only client: enqueues in our transactions
-	// workers, once set (InsertThrough), is this process's client with
-	// workers, which enqueues instead: an insert wakes its idle workers
-	// at once where the database sends no notifications (SQLite).
-	workers atomic.Pointer[river.Client[*sql.Tx]]
-	reads   *reader // the hot reads outside transactions
-	// maxAttempts is each generation job's River attempt budget, given
-	// with each insert (the client that inserts may be the workers').
-	maxAttempts int
-	now         func() time.Time
-	closers     []func()
+	reads   *reader                // the hot reads outside transactions
+	now     func() time.Time
+	closers []func()
 }
 
 // New returns a store over db, enqueuing jobs through driver. maxAttempts
@@ -74,26 +66,16 @@ func New(db *sql.DB, d Dialect, driver riverdriver.Driver[*sql.Tx], maxAttempts 
 	if err != nil {
 		return nil, fmt.Errorf("creating queue client: %w", err)
 	}
-	return &Store{db: db, dialect: d, driver: driver, river: rc, maxAttempts: maxAttempts, reads: &reader{db: db}, now: time.Now}, nil
+	return &Store{db: db, dialect: d, driver: driver, river: rc, reads: &reader{db: db}, now: time.Now}, nil
 }
 
 // FetchCooldown is the least time between two fetches of one queue by one
-// process, and between two insert notifications of a queue (PostgreSQL):
-// River's default is 100 ms, most of a job's wait for an idle worker.
-const FetchCooldown = 5 * time.Millisecond
-
-// InsertThrough makes the store enqueue through c, this process's client
-// with workers: on SQLite, which sends no notifications, that wakes the
-// idle workers as a job is enqueued, instead of at their next poll.
-func (s *Store) InsertThrough(c *river.Client[*sql.Tx]) { s.workers.Store(c) }
-
-// inserter is the client that enqueues.
-func (s *Store) inserter() *river.Client[*sql.Tx] {
-	if c := s.workers.Load(); c != nil {
-		return c
-	}
-	return s.river
-}
+// process, and between two insert notifications of a queue by one client:
+// River's default, 100 ms, was most of a job's wait for an idle worker.
+// At most a hundred fetches a second per queue and process, and only
+// while jobs keep arriving. (On SQLite, River's listener reads its
+// notifications table every 50 ms: that is the rest of the wait there.)
+const FetchCooldown = 10 * time.Millisecond
 
 // ReadFrom makes the store's reads outside transactions use pool, whose
 // connections must see what db commits (SQLite: read-only connections to
@@ -150,7 +132,12 @@ type querier interface {
 }
 
 // Ping implements store.Store.
-func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return err
+	}
+	return s.reads.db.PingContext(ctx) // the status reads' own pool (SQLite)
+}
 
 // Close implements store.Store.
 func (s *Store) Close() error {

@@ -30,7 +30,7 @@ func (s *Store) webhook(ctx context.Context, tx *sql.Tx, j *store.Job, e store.E
 	if err != nil {
 		return s.interpret(err, "writing webhook delivery")
 	}
-	if _, err := s.inserter().InsertTx(ctx, tx, queue.DeliverWebhookArgs{DeliveryID: id}, nil); err != nil {
+	if _, err := s.river.InsertTx(ctx, tx, queue.DeliverWebhookArgs{DeliveryID: id}, nil); err != nil {
 		return fmt.Errorf("enqueuing webhook delivery: %w", err)
 	}
 	return nil
@@ -200,7 +200,7 @@ func (s *Store) RedeliverWebhook(ctx context.Context, jobID string) (*store.Webh
 		}
 		d.State, d.DeliveredAt, d.Redeliveries = store.DeliveryPending, nil, d.Redeliveries+1
 		out = &d
-		if _, err := s.inserter().InsertTx(ctx, tx, queue.DeliverWebhookArgs{DeliveryID: d.ID, Redelivery: d.Redeliveries}, nil); err != nil {
+		if _, err := s.river.InsertTx(ctx, tx, queue.DeliverWebhookArgs{DeliveryID: d.ID, Redelivery: d.Redeliveries}, nil); err != nil {
 			return fmt.Errorf("enqueuing webhook delivery: %w", err)
 		}
 		return nil
