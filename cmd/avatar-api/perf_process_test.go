@@ -85,7 +85,8 @@ func TestPerformance(t *testing.T) {
 		t.Run(s.name, func(t *testing.T) {
 			start := time.Now()
 			s.run(t, r)
-			r.printf(t, s.name, "\n_Measured in %.0f s, at %s._", time.Since(start).Seconds(), machineLoad())
+			r.printf(t, s.name, "\n_Measured %s at commit `%s`%s in %.0f s, at %s._", time.Now().UTC().Format("2006-01-02 15:04 UTC"),
+				commit(), dirty(), time.Since(start).Seconds(), machineLoad())
 		})
 	}
 	if t.Failed() {
@@ -159,13 +160,24 @@ func machineLine(at time.Time) string {
 			}
 		}
 	}
-	commit, _ := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
-	dirty := ""
-	if out, _ := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); len(out) > 0 {
-		dirty = " with uncommitted changes"
+	return fmt.Sprintf("Last run of `make bench` on %s: commit `%s`%s, %s, %d cores (%s), %s. Each section says when and at which commit it was measured.\n",
+		at.UTC().Format("2006-01-02 15:04 UTC"), commit(), dirty(), runtime.Version(), runtime.NumCPU(), cpu, machineLoad())
+}
+
+// commit is the checkout's commit, short.
+func commit() string {
+	out, _ := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	return strings.TrimSpace(string(out))
+}
+
+// dirty says whether the checkout has changes not committed.
+func dirty() string {
+	// docs/PERFORMANCE.md itself, rewritten by the runs, does not count.
+	out, _ := exec.Command("git", "status", "--porcelain", "--untracked-files=no", "--", ":(top)", ":(top,exclude)docs/PERFORMANCE.md").Output()
+	if len(out) > 0 {
+		return " with uncommitted changes"
 	}
-	return fmt.Sprintf("Measured by `make bench` on %s: commit `%s`%s, %s, %d cores (%s), %s.\n",
-		at.UTC().Format("2006-01-02 15:04 UTC"), strings.TrimSpace(string(commit)), dirty, runtime.Version(), runtime.NumCPU(), cpu, machineLoad())
+	return ""
 }
 
 // machineLoad is the load average over the last minute: how much else ran.
