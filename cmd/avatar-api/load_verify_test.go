@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"math"
 	"net/http"
 	"path/filepath"
@@ -15,6 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/avatar-api/avatar-api/internal/gc"
+	"github.com/avatar-api/avatar-api/internal/storage/local"
+	"github.com/avatar-api/avatar-api/internal/store/postgres"
+	"github.com/avatar-api/avatar-api/internal/store/sqlite"
+	"github.com/avatar-api/avatar-api/internal/store/sqlstore"
 	"github.com/avatar-api/avatar-api/internal/testkit"
 )
 
@@ -104,6 +110,7 @@ func verify(t *testing.T, top *topology, sub *submitter) checked {
 	}
 
 	checkStatuses(t, top.apis[0].url(), sub.key, ids)
+	collectOrphans(t, top)
 	c.results, c.probed = checkStorage(t, top.dataDir, byID)
 	checkScratch(t, top.dataDir)
 	return c
@@ -223,6 +230,49 @@ func statusOf(req *http.Request) string {
 		return resp.Status
 	}
 	return j.State
+}
+
+// collectOrphans runs the service's garbage collection (gc.Collector's
+// sweep, as its periodic job does) over the topology's storage, with no
+// minimum age: the inputs a submission cut short by a kill had stored
+// before its job existed are the orphans it is there for, and they are
+// collected here instead of STORAGE_ORPHAN_AGE (1 h) later. Whatever a
+// job needs is kept, as checkStorage then checks.
+func collectOrphans(t *testing.T, top *topology) {
+	t.Helper()
+	ctx := context.Background()
+	var st *sqlstore.Store
+	var err error
+	if url := envOf(top.cliEnv, "DATABASE_URL"); url != "" {
+		st, err = postgres.Open(ctx, url, 3)
+	} else {
+		st, err = sqlite.Open(ctx, filepath.Join(top.dataDir, "avatar.db"), 3)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	disk, err := local.New(filepath.Join(top.dataDir, "objects"), "http://127.0.0.1", []byte("load-test-signing-secret-0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer disk.Close()
+	c := &gc.Collector{Store: st, Storage: disk, Log: slog.New(slog.DiscardHandler)}
+	swept, err := c.Sweep(ctx)
+	if err != nil {
+		t.Fatalf("garbage collection: %v", err)
+	}
+	t.Logf("the garbage collection deleted %d orphaned objects (%d of them partial writes)", swept.Objects, swept.Partial)
+}
+
+// envOf is the value of name in env (NAME=value entries), or "".
+func envOf(env []string, name string) string {
+	for _, e := range env {
+		if v, ok := strings.CutPrefix(e, name+"="); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // checkStorage compares the files under DATA_DIR/objects with the jobs'
