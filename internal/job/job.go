@@ -186,7 +186,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (_ *Job, replayed 
 	if sub.Dir == "" {
 		return nil, false, errors.New("submission without a scratch directory")
 	}
-	imagePath, audioPath := filepath.Join(sub.Dir, "image.png"), filepath.Join(sub.Dir, "audio.wav")
+	imagePath, audioPath := canonicalPaths(sub.Dir)
 	img, aud, err := s.checkFiles(ctx, sub, sub.Dir, prompt, w, h, fps)
 	if err != nil {
 		return nil, false, err
@@ -272,8 +272,9 @@ func (s *Service) refused(ctx context.Context, part string, err error) error {
 // memory when it can), then the audio made canonical. POST /generate and
 // its estimate both run it, so that both refuse a file alike.
 func (s *Service) checkFiles(ctx context.Context, sub Submission, dir, prompt string, w, h, fps int) (media.Image, media.Audio, error) {
+	imagePath, audioPath := canonicalPaths(dir)
 	req := generator.Request{
-		ImagePath: filepath.Join(dir, "image.png"), AudioPath: filepath.Join(dir, "audio.wav"), AudioFormat: "wav",
+		ImagePath: imagePath, AudioPath: audioPath, AudioFormat: "wav",
 		Prompt: prompt, Width: w, Height: h, FPS: fps, FaceFallback: sub.FaceFallback,
 	}
 	img, checked, err := s.canonicalImage(ctx, sub.ImagePath, req)
@@ -290,6 +291,12 @@ func (s *Service) checkFiles(ctx context.Context, sub Submission, dir, prompt st
 		return media.Image{}, media.Audio{}, s.refused(ctx, "audio", err)
 	}
 	return img, aud, nil
+}
+
+// canonicalPaths are where checkFiles writes a submission's canonical
+// image and audio in dir.
+func canonicalPaths(dir string) (img, aud string) {
+	return filepath.Join(dir, "image.png"), filepath.Join(dir, "audio.wav")
 }
 
 // pixelChecker is implemented by checkers that can check the portrait
