@@ -1,6 +1,7 @@
 package animate
 
 import (
+	"fmt"
 	"image"
 	_ "image/png"
 	"math"
@@ -9,9 +10,14 @@ import (
 	"testing"
 
 	"github.com/avatar-api/avatar-api/internal/generator/face"
+	xdraw "golang.org/x/image/draw"
 )
 
-func testScene(tb testing.TB) *Scene {
+func testScene(tb testing.TB) *Scene { return testSceneAt(tb, 0, 0) }
+
+// testSceneAt is the astronaut scaled to cover w×h and cropped to it (0, 0:
+// as it is, 512×512), with its face found in the result.
+func testSceneAt(tb testing.TB, w, h int) *Scene {
 	tb.Helper()
 	f, err := os.Open(filepath.Join("..", "..", "..", "testdata", "astronaut.png"))
 	if err != nil {
@@ -22,6 +28,14 @@ func testScene(tb testing.TB) *Scene {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	if w > 0 {
+		b := img.Bounds()
+		scale := max(float64(w)/float64(b.Dx()), float64(h)/float64(b.Dy()))
+		dst := image.NewRGBA(image.Rect(0, 0, w, h))
+		sw, sh := int(float64(w)/scale), int(float64(h)/scale)
+		xdraw.CatmullRom.Scale(dst, dst.Bounds(), img, image.Rect(0, 0, sw, sh).Add(b.Min), xdraw.Src, nil)
+		img = dst
+	}
 	fc, err := face.Detect(img)
 	if err != nil {
 		tb.Fatal(err)
@@ -29,14 +43,30 @@ func testScene(tb testing.TB) *Scene {
 	return NewScene(img, fc)
 }
 
-// BenchmarkRender is one 512x512 frame with the head moving, the mouth
-// half open and the eyes half closed: the animator's cost per frame.
+// BenchmarkRender is one frame at a time on one core, at the generator's
+// two sizes, cycling through the poses of 20 s of lively speech (the head
+// swaying, the jaw opening and closing, the lids blinking): the animator's
+// cost per frame, for the fixed-point renderer and for the float one it
+// replaced (reference_test.go), measured in the same run.
 func BenchmarkRender(b *testing.B) {
-	s := testScene(b)
-	buf := make([]byte, s.FrameSize())
-	p := Pose{Angle: 0.01, ShiftX: 1.5, NodY: 2, Open: 0.5, Blink: 0.5}
-	for b.Loop() {
-		s.Render(buf, p)
+	for _, size := range []struct{ w, h int }{{0, 0}, {1280, 720}} {
+		s := testSceneAt(b, size.w, size.h)
+		open := make([]float64, 25*20)
+		for i := range open {
+			open[i] = 0.5 + 0.5*math.Sin(float64(i)/3)
+		}
+		poses := s.Plan(25, open, nil, StyleFor("A woman singing"), 1)
+		buf := make([]byte, s.FrameSize())
+		for _, r := range []struct {
+			name   string
+			render func([]byte, Pose)
+		}{{"fixed", s.Render}, {"float", s.renderFloat}} {
+			b.Run(fmt.Sprintf("%dx%d/%s", s.W, s.H, r.name), func(b *testing.B) {
+				for i := 0; b.Loop(); i++ {
+					r.render(buf, poses[i%len(poses)])
+				}
+			})
+		}
 	}
 }
 

@@ -22,7 +22,7 @@ type Scene struct {
 	face   face.Face
 	g      geometry
 	head   image.Rectangle // where the head's motion reaches
-	weight []float32       // head.Dx()×head.Dy(): how much each pixel moves with the head
+	weight []int32         // head.Dx()×head.Dy(): how much each pixel moves with the head, 0…fixOne
 }
 
 // geometry is the face's layout in pixels, derived once.
@@ -58,13 +58,13 @@ func NewScene(img image.Image, f face.Face) *Scene {
 // and hair (an ellipse around the face, reaching up for the hair), fading
 // to 0 around it and below the chin, where the neck and shoulders stay put,
 // and 0 within 8 pixels of the frame, whose edges therefore never move.
-func headWeights(f face.Face, w, h int) (image.Rectangle, []float32) {
+func headWeights(f face.Face, w, h int) (image.Rectangle, []int32) {
 	cx, cy := f.Center.X, f.Center.Y-0.12*f.Size
 	rx, ry := 0.78*f.Size, 0.88*f.Size
 	const fade = 1.45 // weight reaches 0 at this many radii
 	box := image.Rect(int(cx-fade*rx)-1, int(cy-fade*ry)-1, int(cx+fade*rx)+2, int(cy+fade*ry)+2).
 		Intersect(image.Rect(0, 0, w, h))
-	weights := make([]float32, box.Dx()*box.Dy())
+	weights := make([]int32, box.Dx()*box.Dy())
 	chin := f.Center.Y + 0.55*f.Size
 	for j := box.Min.Y; j < box.Max.Y; j++ {
 		for i := box.Min.X; i < box.Max.X; i++ {
@@ -74,7 +74,7 @@ func headWeights(f face.Face, w, h int) (image.Rectangle, []float32) {
 			om *= 1 - smoothstep(chin, chin+0.3*f.Size, y)
 			edge := math.Min(math.Min(x, float64(w-1)-x), math.Min(y, float64(h-1)-y))
 			om *= smoothstep(0, 8, edge)
-			weights[(j-box.Min.Y)*box.Dx()+(i-box.Min.X)] = float32(om)
+			weights[(j-box.Min.Y)*box.Dx()+(i-box.Min.X)] = int32(fix(om))
 		}
 	}
 	return box, weights
@@ -97,9 +97,11 @@ func layout(f face.Face, w, h int) geometry {
 	g.neckX = f.Center.X
 	g.neckY = math.Min(f.Center.Y+0.85*f.Size, float64(h-1))
 	frame := image.Rect(0, 0, w, h)
+	// The mouth's warp moves points within jawHalfW of the mouth, from
+	// upperFade above it to jawFade below the chin (warp.at).
 	g.jawBox = image.Rect(
-		int(g.mouthX-g.jawHalfW)-2, int(g.mouthY-g.upperFade-g.maxOpen)-2,
-		int(g.mouthX+g.jawHalfW)+2, int(g.chinY+g.jawFade+g.maxOpen)+2,
+		int(g.mouthX-g.jawHalfW)-1, int(g.mouthY-g.upperFade)-1,
+		int(g.mouthX+g.jawHalfW)+2, int(g.chinY+g.jawFade)+2,
 	).Intersect(frame)
 	g.eyeBox = image.Rect(
 		int(math.Min(f.LeftEye.X, f.RightEye.X)-g.eyeHalfW)-2, int(math.Min(f.LeftEye.Y, f.RightEye.Y)-g.eyeTop)-2,

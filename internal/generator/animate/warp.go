@@ -25,23 +25,23 @@ type warp struct {
 // table samples a function of one variable at 8 points a unit, for the
 // per-pixel loop: sqrt, cos and pow would cost more than the pixel itself.
 type table struct {
-	lo, step float64
-	v        []float64
+	lo, perUnit float64 // the first point, and the points per unit (a power of 2: x·perUnit is exact)
+	v           []float64
 }
 
 func tabulate(lo, hi float64, f func(float64) float64) table {
-	t := table{lo: lo, step: 0.125}
-	n := int((hi-lo)/t.step) + 2
+	t := table{lo: lo, perUnit: 8}
+	n := int((hi-lo)*t.perUnit) + 2
 	t.v = make([]float64, n)
 	for i := range t.v {
-		t.v[i] = f(lo + float64(i)*t.step)
+		t.v[i] = f(lo + float64(i)/t.perUnit)
 	}
 	return t
 }
 
 // at interpolates linearly; outside the sampled range it holds the ends.
 func (t table) at(x float64) float64 {
-	u := (x - t.lo) / t.step
+	u := (x - t.lo) * t.perUnit
 	if u <= 0 {
 		return t.v[0]
 	}
@@ -75,7 +75,7 @@ func newWarp(s *Scene, p Pose) *warp {
 	w.jaw = tabulate(-g.jawHalfW-1, g.jawHalfW+1, func(dx float64) float64 { return bell(dx / g.jawHalfW) })
 	w.eyeBell = tabulate(-g.eyeHalfW-1, g.eyeHalfW+1, func(dx float64) float64 { return bell(dx / g.eyeHalfW) })
 	if w.lids {
-		w.lid = table{step: 1.0 / 1024, v: make([]float64, 1025)}
+		w.lid = table{perUnit: 1024, v: make([]float64, 1025)}
 		for i := range w.lid.v {
 			w.lid.v[i] = math.Pow(float64(i)/1024, 1+3*w.blink)
 		}
@@ -92,6 +92,13 @@ func (w *warp) covers(x, y int) bool {
 	g := w.g
 	return (w.mouth && x >= g.jawBox.Min.X && x < g.jawBox.Max.X && y >= g.jawBox.Min.Y && y < g.jawBox.Max.Y) ||
 		(w.lids && x >= g.eyeBox.Min.X && x < g.eyeBox.Max.X && y >= g.eyeBox.Min.Y && y < g.eyeBox.Max.Y)
+}
+
+// coversRows reports whether the warp may move a point of a row y0…y1.
+func (w *warp) coversRows(y0, y1 int) bool {
+	g := w.g
+	return (w.mouth && y1 >= g.jawBox.Min.Y && y0 < g.jawBox.Max.Y) ||
+		(w.lids && y1 >= g.eyeBox.Min.Y && y0 < g.eyeBox.Max.Y)
 }
 
 // at returns where the portrait point (x, y) of the output takes its colour
@@ -167,16 +174,34 @@ func (w *warp) eyelids(x, y float64) float64 {
 
 func (w *warp) luma(s *Scene, x, y float64) uint8 {
 	sx, sy, in := w.at(x, y)
-	v := float64(bilinear(s.y, s.W, s.H, sx, sy))
-	return clamp8(v + (in.y-v)*in.alpha)
+	v := sample(s.y, s.W, s.H, sx, sy)
+	if in.alpha == 0 {
+		return v
+	}
+	return clamp8(float64(v) + (in.y-float64(v))*in.alpha)
 }
 
 func (w *warp) chroma(s *Scene, x, y float64) (uint8, uint8) {
 	sx, sy, in := w.at(x, y)
 	cw, ch := s.W/2, s.H/2
-	cb := float64(bilinear(s.cb, cw, ch, (sx-0.5)/2, (sy-0.5)/2))
-	cr := float64(bilinear(s.cr, cw, ch, (sx-0.5)/2, (sy-0.5)/2))
-	return clamp8(cb + (in.cb-cb)*in.alpha), clamp8(cr + (in.cr-cr)*in.alpha)
+	cb := sample(s.cb, cw, ch, (sx-0.5)/2, (sy-0.5)/2)
+	cr := sample(s.cr, cw, ch, (sx-0.5)/2, (sy-0.5)/2)
+	if in.alpha == 0 {
+		return cb, cr
+	}
+	return clamp8(float64(cb) + (in.cb-float64(cb))*in.alpha), clamp8(float64(cr) + (in.cr-float64(cr))*in.alpha)
+}
+
+// sample is bilinear without its clamps where the point's 2×2 pixels are
+// all inside the plane, as they are but at the frame's edge.
+func sample(p []uint8, w, h int, x, y float64) uint8 {
+	if x >= 0 && y >= 0 {
+		xf, yf := int(x*256), int(y*256)
+		if xi, yi := xf>>8, yf>>8; xi < w-1 && yi < h-1 {
+			return interp(p, yi*w+xi, w, xf&255, yf&255)
+		}
+	}
+	return bilinear(p, w, h, x, y)
 }
 
 // ellipse is √(1−u²) inside |u| < 1, else 0: the opening's outline.
@@ -201,4 +226,14 @@ func smoothstep(e0, e1, x float64) float64 {
 	return t * t * (3 - 2*t)
 }
 
-func clamp01(v float64) float64 { return math.Max(0, math.Min(1, v)) }
+// clamp01 limits v to [0, 1] (NaN stays NaN). Comparisons, not math.Max
+// and math.Min, which are calls: this runs several times a warped pixel.
+func clamp01(v float64) float64 {
+	if v < 0 {
+		return 0
+	}
+	if v > 1 {
+		return 1
+	}
+	return v
+}

@@ -20,10 +20,13 @@ import (
 //	a: the whole generator on the 13.7 s recording;
 //	b: the floor — the same encoder, same settings, fed the unanimated
 //	   portrait frame the same number of times (no analysis, no rendering);
+//	c: the same encoder fed the generator's own frames, rendered before
+//	   the clock starts: what encoding a moving picture costs;
 //
-// and reports their medians, a/b, and a's real-time factor. Targets at
-// 512x512: a under 2 s, a/b under 1.5. Run: make bench-generator (or make
-// bench, which reports it in docs/PERFORMANCE.md).
+// and reports their medians, a/b, c/b, and a's real-time factor. a−c is
+// what planning and rendering add to the wall time, c−b what x264 spends
+// on the motion. Targets at 512x512: a under 2 s, a/b under 1.5. Run: make
+// bench-generator (or make bench, which reports it in docs/PERFORMANCE.md).
 func BenchmarkGenerator(b *testing.B) {
 	for _, size := range []struct{ w, h, fps int }{{512, 512, 25}, {1280, 720, 30}} {
 		b.Run(fmt.Sprintf("%dx%d@%d", size.w, size.h, size.fps), func(b *testing.B) {
@@ -39,7 +42,8 @@ func benchGenerator(b *testing.B, w, h, fps int) {
 	}
 	g := New("")
 	dir := b.TempDir()
-	var full, floor []time.Duration
+	frames := renderAll(b, g, req)
+	var full, floor, encoded []time.Duration
 	var video time.Duration
 	for i := 0; b.Loop(); i++ {
 		req.OutputPath = filepath.Join(dir, "floor.mp4")
@@ -49,6 +53,13 @@ func benchGenerator(b *testing.B, w, h, fps int) {
 			b.Fatal(err)
 		}
 		floor = append(floor, time.Since(start))
+
+		req.OutputPath = filepath.Join(dir, "encoded.mp4")
+		start = time.Now()
+		if err := encodeFrames(context.Background(), req, frames); err != nil {
+			b.Fatal(err)
+		}
+		encoded = append(encoded, time.Since(start))
 
 		req.OutputPath = filepath.Join(dir, "full.mp4")
 		start = time.Now()
@@ -62,10 +73,12 @@ func benchGenerator(b *testing.B, w, h, fps int) {
 		}
 		video = res.Duration
 	}
-	a, f := median(full), median(floor)
+	a, f, c := median(full), median(floor), median(encoded)
 	b.ReportMetric(a.Seconds(), "a_s")
 	b.ReportMetric(f.Seconds(), "b_floor_s")
+	b.ReportMetric(c.Seconds(), "c_encode_s")
 	b.ReportMetric(a.Seconds()/f.Seconds(), "a/b")
+	b.ReportMetric(c.Seconds()/f.Seconds(), "c/b")
 	b.ReportMetric(video.Seconds()/a.Seconds(), "x_realtime")
 }
 
@@ -94,6 +107,36 @@ func encodeStill(ctx context.Context, req generator.Request) (int, error) {
 		}
 	}
 	return n, enc.Finish()
+}
+
+// renderAll renders every frame the generator would, into memory.
+func renderAll(b *testing.B, g *Generator, req generator.Request) [][]byte {
+	scene, poses, err := g.plan(context.Background(), req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	frames := make([][]byte, len(poses))
+	for i, p := range poses {
+		frames[i] = make([]byte, scene.FrameSize())
+		scene.Render(frames[i], p)
+	}
+	return frames
+}
+
+// encodeFrames encodes frames rendered beforehand, with the generator's
+// encoder settings.
+func encodeFrames(ctx context.Context, req generator.Request, frames [][]byte) error {
+	enc, err := encode.Start(ctx, encode.Options{Width: req.Width, Height: req.Height, FPS: req.FPS, AudioPath: req.AudioPath, Output: req.OutputPath, Timeout: time.Minute})
+	if err != nil {
+		return err
+	}
+	for _, f := range frames {
+		if err := enc.WriteFrame(f); err != nil {
+			enc.Abort()
+			return err
+		}
+	}
+	return enc.Finish()
 }
 
 func median(d []time.Duration) time.Duration {

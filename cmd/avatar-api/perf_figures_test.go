@@ -1,0 +1,93 @@
+package main_test
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"testing"
+)
+
+// Figures of docs/PERFORMANCE.md that other documents quote. make bench
+// writes each inside a marker, <!-- figure:NAME -->value<!-- /figure -->,
+// and after a run rewrites the same markers in the files that quote it;
+// TestQuotedFiguresAgree holds them equal in the ordinary test suite.
+
+// quotingDocs are the documents, besides PERFORMANCE.md, that quote its
+// figures (paths from this package).
+var quotingDocs = []string{"../../README.md", "../../docs/generator.md"}
+
+var figureMark = regexp.MustCompile(`<!-- figure:([\w.-]+) -->(.*?)<!-- /figure -->`)
+
+// figure is value, marked as the figure name for the documents that quote it.
+func figure(name, value string) string {
+	return "<!-- figure:" + name + " -->" + value + "<!-- /figure -->"
+}
+
+// markedFigures are the marked figures of a document.
+func markedFigures(doc []byte) map[string]string {
+	m := map[string]string{}
+	for _, f := range figureMark.FindAllSubmatch(doc, -1) {
+		m[string(f[1])] = string(f[2])
+	}
+	return m
+}
+
+// quoteFigures rewrites the figures each quoting document marks with the
+// values of report; a figure the report lacks is an error.
+func quoteFigures(report []byte) error {
+	want := markedFigures(report)
+	for _, path := range quotingDocs {
+		doc, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		var missing error
+		doc = figureMark.ReplaceAllFunc(doc, func(m []byte) []byte {
+			name := string(figureMark.FindSubmatch(m)[1])
+			v, ok := want[name]
+			if !ok {
+				missing = fmt.Errorf("%s quotes the figure %s, which the report does not have", path, name)
+				return m
+			}
+			return []byte(figure(name, v))
+		})
+		if missing != nil {
+			return missing
+		}
+		if err := os.WriteFile(path, doc, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestQuotedFiguresAgree: every figure README.md and docs/generator.md
+// quote from docs/PERFORMANCE.md is the one there.
+func TestQuotedFiguresAgree(t *testing.T) {
+	t.Parallel()
+	report, err := os.ReadFile("../../docs/PERFORMANCE.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := markedFigures(report)
+	if len(want) == 0 {
+		t.Fatal("docs/PERFORMANCE.md marks no figures")
+	}
+	for _, path := range quotingDocs {
+		doc, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := markedFigures(doc)
+		if len(got) == 0 {
+			t.Errorf("%s quotes no figure of docs/PERFORMANCE.md", path)
+		}
+		for name, v := range got {
+			if w, ok := want[name]; !ok {
+				t.Errorf("%s quotes %s, which docs/PERFORMANCE.md does not have", path, name)
+			} else if v != w {
+				t.Errorf("%s quotes %s as %q; docs/PERFORMANCE.md has %q (make bench rewrites the quotes)", path, name, v, w)
+			}
+		}
+	}
+}
