@@ -246,7 +246,15 @@ func (s *Service) webhook(ctx context.Context, sub Submission) (webhook.Target, 
 		}
 		return webhook.Target{}, nil
 	}
-	return s.Webhooks.Target(ctx, store.OwnerCustomer(sub.Owner), sub.KeyID, sub.WebhookURL, sub.WebhookEvents)
+	t, err := s.Webhooks.Target(ctx, store.OwnerCustomer(sub.Owner), sub.KeyID, sub.WebhookURL, sub.WebhookEvents)
+	// A refusal is the request's; anything else is reading the key's
+	// default webhook or the customer's secret while the database is
+	// down: the service's trouble, and it passes (503, not 500).
+	var re *refusal.Error
+	if err != nil && !errors.As(err, &re) && ctx.Err() == nil {
+		return t, fmt.Errorf("%w: checking the webhook: %w", ErrUnavailable, err)
+	}
+	return t, err
 }
 
 // refused explains a failed input check: a refusal of the customer's file
