@@ -9,8 +9,9 @@ import (
 
 // Figures of docs/PERFORMANCE.md that other documents quote. make bench
 // writes each inside a marker, <!-- figure:NAME -->value<!-- /figure -->,
-// and after a run rewrites the same markers in the files that quote it;
-// TestQuotedFiguresAgree holds them equal in the ordinary test suite.
+// and with the report rewrites the same markers in the files that quote
+// it (all checked before any is written); TestQuotedFiguresAgree holds them
+// equal in the ordinary test suite.
 
 // quotingDocs are the documents, besides PERFORMANCE.md, that quote its
 // figures (paths from this package).
@@ -23,26 +24,36 @@ func figure(name, value string) string {
 	return "<!-- figure:" + name + " -->" + value + "<!-- /figure -->"
 }
 
-// markedFigures are the marked figures of a document.
-func markedFigures(doc []byte) map[string]string {
+// markedFigures are the marked figures of a document; a name marked twice
+// with two values is an error (a stale copy would win or lose by its place).
+func markedFigures(doc []byte) (map[string]string, error) {
 	m := map[string]string{}
 	for _, f := range figureMark.FindAllSubmatch(doc, -1) {
-		m[string(f[1])] = string(f[2])
+		name, v := string(f[1]), string(f[2])
+		if old, ok := m[name]; ok && old != v {
+			return nil, fmt.Errorf("the figure %s is marked twice, as %q and %q", name, old, v)
+		}
+		m[name] = v
 	}
-	return m
+	return m, nil
 }
 
-// quoteFigures rewrites the figures each quoting document marks with the
-// values of report; a figure the report lacks is an error.
-func quoteFigures(report []byte) error {
-	want := markedFigures(report)
+// quotedDocs returns each quoting document with its marked figures set to
+// report's, without writing anything: a figure the report lacks, or marks
+// twice, is an error before any file changes.
+func quotedDocs(report []byte) (map[string][]byte, error) {
+	want, err := markedFigures(report)
+	if err != nil {
+		return nil, err
+	}
+	docs := map[string][]byte{}
 	for _, path := range quotingDocs {
 		doc, err := os.ReadFile(path)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		var missing error
-		doc = figureMark.ReplaceAllFunc(doc, func(m []byte) []byte {
+		docs[path] = figureMark.ReplaceAllFunc(doc, func(m []byte) []byte {
 			name := string(figureMark.FindSubmatch(m)[1])
 			v, ok := want[name]
 			if !ok {
@@ -52,13 +63,10 @@ func quoteFigures(report []byte) error {
 			return []byte(figure(name, v))
 		})
 		if missing != nil {
-			return missing
-		}
-		if err := os.WriteFile(path, doc, 0o644); err != nil {
-			return err
+			return nil, missing
 		}
 	}
-	return nil
+	return docs, nil
 }
 
 // TestQuotedFiguresAgree: every figure README.md and docs/generator.md
@@ -69,7 +77,10 @@ func TestQuotedFiguresAgree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := markedFigures(report)
+	want, err := markedFigures(report)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(want) == 0 {
 		t.Fatal("docs/PERFORMANCE.md marks no figures")
 	}
@@ -78,7 +89,10 @@ func TestQuotedFiguresAgree(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := markedFigures(doc)
+		got, err := markedFigures(doc)
+		if err != nil {
+			t.Errorf("%s: %v", path, err)
+		}
 		if len(got) == 0 {
 			t.Errorf("%s quotes no figure of docs/PERFORMANCE.md", path)
 		}

@@ -31,9 +31,8 @@ func benchGenerator(t *testing.T, r *perfReport) {
 		if size == "512x512@25" {
 			target = "a under 2 s, a ÷ b under 1.5"
 		}
-		// The medians, marked for README.md and docs/generator.md.
 		q := func(name string, s samples, f func(float64) string) string {
-			return fmt.Sprintf("%s (%s–%s)", figure("generator."+strings.Split(size, "@")[0]+"."+name, f(s.median())), f(slices.Min(s)), f(slices.Max(s)))
+			return s.formatFigure("generator."+strings.Split(size, "@")[0]+"."+name, f)
 		}
 		r.printf(t, sec, "| %s | %s | %s | %s | **%s** | %s | %s× | %s |", strings.Replace(size, "@", ", ", 1)+" fps", q("a", m["a_s"], fmtSec), q("b", m["b_floor_s"], fmtSec),
 			q("c", m["c_encode_s"], fmtSec), q("a-b", m["a/b"], fmtRatio), q("c-b", m["c/b"], fmtRatio), q("realtime", m["x_realtime"], fmtX), target)
@@ -47,10 +46,18 @@ func benchGenerator(t *testing.T, r *perfReport) {
 	r.printf(t, sec, "| --- | --- | --- | --- |")
 	for _, size := range []string{"512x512", "1280x720"} {
 		fixed, float := render["BenchmarkRender/"+size+"/fixed"]["ns/op"], render["BenchmarkRender/"+size+"/float"]["ns/op"]
-		ratio := ratios(fixed, float)
-		r.printf(t, sec, "| %s | %s (%s–%s) | %s | **%s (%s–%s)** |", size, figure("render."+size+".fixed", ms(fixed.median())), ms(slices.Min(fixed)), ms(slices.Max(fixed)),
-			float.format(ms), figure("render."+size+".ratio", fmtRatio(ratio.median())), fmtRatio(slices.Min(ratio)), fmtRatio(slices.Max(ratio)))
+		r.printf(t, sec, "| %s | %s | %s | **%s** |", size, fixed.formatFigure("render."+size+".fixed", ms),
+			float.format(ms), ratios(fixed, float).formatFigure("render."+size+".ratio", fmtRatio))
 	}
+}
+
+// formatFigure is format with the median marked as the figure name, which
+// README.md and docs/generator.md quote.
+func (s samples) formatFigure(name string, f func(float64) string) string {
+	if len(s) == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%s (%s–%s)", figure(name, f(s.median())), f(slices.Min(s)), f(slices.Max(s)))
 }
 
 // ratios is a[i] ÷ b[i] for each pair of runs.

@@ -2,8 +2,12 @@ package animate
 
 import (
 	"fmt"
+	"image"
 	"math"
+	"math/rand/v2"
 	"testing"
+
+	"github.com/avatar-api/avatar-api/internal/generator/face"
 )
 
 // The float inner loops the fixed-point ones replaced, kept as the oracle
@@ -131,7 +135,110 @@ func fixedMatchesFloat(t *testing.T, s *Scene) {
 	pct := func(n int) float64 { return 100 * float64(n) / float64(total) }
 	t.Logf("%d frames: of the bytes, %.4f%% differ by one level, %.5f%% by two, %.6f%% by more (worst %d)",
 		len(poses), pct(off1), pct(off2), pct(more), worst)
-	if pct(off1) > 1 || pct(off2) > 0.01 || pct(more) > 0.0001 {
+	// Measured: 0.05 % (512×512) and 0.09 % (1280×720) by one, none by
+	// two, two bytes of 84 million by three. The bounds leave a little room.
+	if pct(off1) > 0.2 || pct(off2) > 0.001 || pct(more) > 0.00001 || worst > 8 {
 		t.Error("the fixed-point renderer draws another picture")
+	}
+}
+
+// TestSourceRowsHoldEveryPixel: a row skips the test for the jaw's and
+// lids' warp when sourceRows says no pixel of it can sample a row they
+// reach; so every pixel's source row must lie within sourceRows, for any
+// turn and shift, at both planes, or a warped point would be drawn
+// unwarped.
+func TestSourceRowsHoldEveryPixel(t *testing.T) {
+	t.Parallel()
+	s := testScene(t)
+	rng := rand.New(rand.NewPCG(1, 2))
+	hb := s.head
+	for range 300 {
+		p := Pose{Angle: (rng.Float64() - 0.5), ShiftX: (rng.Float64() - 0.5) * 0.6 * float64(s.W), NodY: (rng.Float64() - 0.5) * 0.6 * float64(s.H)}
+		m := s.inverse(p)
+		// Luma: as renderLuma walks a row.
+		a, d := fix(m.a), fix(m.d)
+		for j := hb.Min.Y; j < hb.Max.Y; j++ {
+			hx, hy := m.apply(float64(hb.Min.X), float64(j))
+			hxq, hyq := fix(hx), fix(hy)
+			lo, hi := sourceRows(j<<fixShift, hyq, hyq+d*(hb.Dx()-1))
+			for i := range hb.Dx() {
+				om := int(s.weight[(j-hb.Min.Y)*hb.Dx()+i])
+				if y := moved(j<<fixShift, hyq, om) >> fixShift; y < lo || y > hi {
+					t.Fatalf("pose %+v: luma (%d, %d) samples row %d, outside %d…%d", p, hb.Min.X+i, j, y, lo, hi)
+				}
+				hxq += a
+				hyq += d
+			}
+		}
+		// Chroma: as renderChroma walks a row.
+		cw, ch := s.W/2, s.H/2
+		i0, i1 := hb.Min.X/2, min((hb.Max.X+1)/2, cw)
+		d = fix(2 * m.d)
+		for j := hb.Min.Y / 2; j < (hb.Max.Y+1)/2 && j < ch; j++ {
+			ly := 2*float64(j) + 0.5
+			_, hy := m.apply(2*float64(i0)+0.5, ly)
+			hyq, lyq := fix(hy), fix(ly)
+			lo, hi := sourceRows(lyq, hyq, hyq+d*(i1-i0-1))
+			wrow := s.weight[(max(min(2*j, hb.Max.Y-1), hb.Min.Y)-hb.Min.Y)*hb.Dx():]
+			for i := i0; i < i1; i++ {
+				om := int(wrow[max(min(2*i, hb.Max.X-1), hb.Min.X)-hb.Min.X])
+				if y := moved(lyq, hyq, om) >> fixShift; y < lo || y > hi {
+					t.Fatalf("pose %+v: chroma (%d, %d) samples luma row %d, outside %d…%d", p, i, j, y, lo, hi)
+				}
+				hyq += d
+			}
+		}
+	}
+}
+
+// TestWarpIsIdentityOutsideItsBoxes: wherever covers says the warp does not
+// reach (outside the jaw box, or the eye box, as tight as they are), the
+// warp moves nothing and paints nothing, for any opening, rounding and
+// blink: the renderers draw those points without it.
+func TestWarpIsIdentityOutsideItsBoxes(t *testing.T) {
+	t.Parallel()
+	for _, size := range []struct{ w, h int }{{0, 0}, {1280, 720}} {
+		s := testSceneAt(t, size.w, size.h)
+		for _, p := range []Pose{{Open: 1}, {Open: 1, Round: 1}, {Open: 0.4, Blink: 1}, {Blink: 0.5}, {Open: 1, Blink: 1}} {
+			w := newWarp(s, p)
+			for y := -4.0; y < float64(s.H)+4; y += 0.25 {
+				for x := -4.0; x < float64(s.W)+4; x += 0.25 {
+					if w.covers(int(math.Floor(x)), int(math.Floor(y))) {
+						continue
+					}
+					if sx, sy, in := w.at(x, y); sx != x || sy != y || in.alpha != 0 {
+						t.Fatalf("%dx%d, pose %+v: the warp takes (%g, %g) from (%g, %g), alpha %g, outside its boxes", s.W, s.H, p, x, y, sx, sy, in.alpha)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestHostilePoses: poses no plan makes (huge or non-finite motion,
+// amounts out of range) on scenes of any size, down to a few pixels and
+// odd ones, draw a frame without panicking.
+func TestHostilePoses(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(3, 4))
+	nan, inf := math.NaN(), math.Inf(1)
+	odd := []float64{nan, inf, -inf, 1e12, -1e12, 3e9}
+	pick := func(scale float64) float64 {
+		if rng.IntN(8) == 0 {
+			return odd[rng.IntN(len(odd))]
+		}
+		return (rng.Float64()*1.6 - 0.3) * scale
+	}
+	for _, size := range [][2]int{{2, 2}, {4, 4}, {6, 2}, {16, 16}, {64, 64}, {130, 98}, {131, 97}, {257, 191}} {
+		img := image.NewRGBA(image.Rect(0, 0, size[0], size[1]))
+		for i := range img.Pix {
+			img.Pix[i] = uint8(rng.IntN(256))
+		}
+		s := NewScene(img, face.Fallback(size[0], size[1]))
+		buf := make([]byte, s.FrameSize())
+		for range 100 {
+			p := Pose{Angle: pick(1), ShiftX: pick(float64(size[0])), NodY: pick(float64(size[1])), Open: pick(1), Round: pick(1), Blink: pick(1)}
+			s.Render(buf, p)
+		}
 	}
 }

@@ -12,6 +12,28 @@ type Pose struct {
 	Blink  float64 // eyelids, 0 open … 1 closed
 }
 
+// bounded is p with what no plan produces made harmless: a motion that is
+// not a finite number is none, a shift or nod is at most the frame's size
+// (the fixed-point loops' coordinates then stay far from overflowing) and
+// the turn at most a quarter turn; the warps clamp their own amounts.
+func (p Pose) bounded(s *Scene) Pose {
+	limit := func(v, m float64) float64 {
+		if math.IsNaN(v) {
+			return 0
+		}
+		return math.Max(-m, math.Min(m, v))
+	}
+	p.Angle = limit(p.Angle, math.Pi/2)
+	p.ShiftX = limit(p.ShiftX, float64(s.W))
+	p.NodY = limit(p.NodY, float64(s.H))
+	for _, v := range []*float64{&p.Open, &p.Round, &p.Blink} {
+		if math.IsNaN(*v) {
+			*v = 0
+		}
+	}
+	return p
+}
+
 // Colours of the mouth's inside (limited-range YCbCr).
 const (
 	cavityY, cavityCb, cavityCr = 30.0, 121.0, 150.0
@@ -22,6 +44,7 @@ const (
 // the head region is resampled; the rest of the portrait is copied, so the
 // shoulders and background stand still and the frame's edges never move.
 func (s *Scene) Render(dst []byte, p Pose) {
+	p = p.bounded(s)
 	dy, dcb, dcr := s.still(dst)
 	m, w := s.inverse(p), newWarp(s, p)
 	s.renderLuma(dy, m, w)
@@ -89,8 +112,7 @@ func (s *Scene) renderLuma(dst []byte, m affine, w *warp) {
 		warped := w.coversRows(sourceRows(jq, hyq, hyq+d*(bw-1)))
 		for k, om := range wrow {
 			if om != 0 {
-				sx := iq + (hxq-iq)*int(om)>>fixShift
-				sy := jq + (hyq-jq)*int(om)>>fixShift
+				sx, sy := moved(iq, hxq, int(om)), moved(jq, hyq, int(om))
 				xi, yi := sx>>fixShift, sy>>fixShift
 				switch {
 				case warped && w.covers(xi, yi):
@@ -107,6 +129,10 @@ func (s *Scene) renderLuma(dst []byte, m affine, w *warp) {
 		}
 	}
 }
+
+// moved is where a pixel at p (16.16) samples when the head's motion takes
+// it to h and its weight is om (0…fixOne): between the two.
+func moved(p, h, om int) int { return p + (h-p)*om>>fixShift }
 
 // sourceRows is the range of portrait rows a row of output at y samples,
 // given where the head's motion takes its first and last pixel (hy0, hy1;
@@ -134,8 +160,7 @@ func (s *Scene) renderChroma(dcb, dcr []byte, m affine, w *warp) {
 		for i := i0; i < i1; i++ {
 			om := int(wrow[max(min(2*i, hb.Max.X-1), hb.Min.X)-hb.Min.X])
 			if om != 0 {
-				sx := lxq + (hxq-lxq)*om>>fixShift
-				sy := lyq + (hyq-lyq)*om>>fixShift
+				sx, sy := moved(lxq, hxq, om), moved(lyq, hyq, om)
 				k := j*cw + i
 				// The chroma plane's own coordinates of the point.
 				cx, cy := (sx-fixOne/2)>>1, (sy-fixOne/2)>>1

@@ -3,6 +3,8 @@ package builtin
 import (
 	"context"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -42,7 +44,7 @@ func benchGenerator(b *testing.B, w, h, fps int) {
 	}
 	g := New("")
 	dir := b.TempDir()
-	frames := renderAll(b, g, req)
+	frames, frameSize := renderAll(b, g, req)
 	var full, floor, encoded []time.Duration
 	var video time.Duration
 	for i := 0; b.Loop(); i++ {
@@ -56,7 +58,7 @@ func benchGenerator(b *testing.B, w, h, fps int) {
 
 		req.OutputPath = filepath.Join(dir, "encoded.mp4")
 		start = time.Now()
-		if err := encodeFrames(context.Background(), req, frames); err != nil {
+		if err := encodeFrames(context.Background(), req, frames, frameSize); err != nil {
 			b.Fatal(err)
 		}
 		encoded = append(encoded, time.Since(start))
@@ -109,29 +111,53 @@ func encodeStill(ctx context.Context, req generator.Request) (int, error) {
 	return n, enc.Finish()
 }
 
-// renderAll renders every frame the generator would, into memory.
-func renderAll(b *testing.B, g *Generator, req generator.Request) [][]byte {
+// renderAll renders every frame the generator would into one raw file,
+// so that the frames are not held in memory while the generator is timed.
+func renderAll(b *testing.B, g *Generator, req generator.Request) (path string, frameSize int) {
 	scene, poses, err := g.plan(context.Background(), req)
 	if err != nil {
 		b.Fatal(err)
 	}
-	frames := make([][]byte, len(poses))
-	for i, p := range poses {
-		frames[i] = make([]byte, scene.FrameSize())
-		scene.Render(frames[i], p)
+	path = filepath.Join(b.TempDir(), "frames.yuv")
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
 	}
-	return frames
+	defer f.Close()
+	frame := make([]byte, scene.FrameSize())
+	for _, p := range poses {
+		scene.Render(frame, p)
+		if _, err := f.Write(frame); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return path, len(frame)
 }
 
-// encodeFrames encodes frames rendered beforehand, with the generator's
-// encoder settings.
-func encodeFrames(ctx context.Context, req generator.Request, frames [][]byte) error {
+// encodeFrames encodes the frames of a raw file, one at a time, with the
+// generator's encoder settings.
+func encodeFrames(ctx context.Context, req generator.Request, path string, frameSize int) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
 	enc, err := encode.Start(ctx, encode.Options{Width: req.Width, Height: req.Height, FPS: req.FPS, AudioPath: req.AudioPath, Output: req.OutputPath, Timeout: time.Minute})
 	if err != nil {
 		return err
 	}
-	for _, f := range frames {
-		if err := enc.WriteFrame(f); err != nil {
+	frame := make([]byte, frameSize)
+	for {
+		if _, err := io.ReadFull(f, frame); err == io.EOF {
+			break
+		} else if err != nil {
+			enc.Abort()
+			return err
+		}
+		if err := enc.WriteFrame(frame); err != nil {
 			enc.Abort()
 			return err
 		}
