@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -100,6 +101,33 @@ var sentinelProblems = []struct {
 	{syscall.EROFS, http.StatusServiceUnavailable, CodeUnavailable, noDisk},
 	{ffmpeg.ErrNotStarted, http.StatusServiceUnavailable, CodeUnavailable,
 		"the service cannot check media right now; retry shortly with the same Idempotency-Key"},
+	{errRecords, http.StatusServiceUnavailable, CodeUnavailable,
+		"the service cannot read or write its records right now; retry shortly"},
+}
+
+// errRecords marks a failure to read or write the service's records (the
+// database down) where a handler reaches the store itself: 503 with
+// Retry-After, like an outage anywhere else.
+var errRecords = errors.New("the service's records are unavailable")
+
+// recordsDown passes err on when it is an answer of its own (a problem, a
+// refusal, a parameter's error, a known sentinel, the client gone) and
+// marks anything else, a store's failure, as errRecords.
+func recordsDown(err error) error {
+	if err == nil || answered(err) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", errRecords, err)
+}
+
+// answered reports whether err already says what the client is told:
+// fromErrors makes something of it besides the bare status it is given.
+func answered(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	p := fromErrors(0, "", []error{err})
+	return p.Status != 0 || p.Detail != "" || len(p.Errors) > 0
 }
 
 // noDisk is the detail of a request refused for want of a writable disk.

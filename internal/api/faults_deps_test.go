@@ -42,6 +42,13 @@ func TestFaultPostgresRestart(t *testing.T) {
 	pb = problemBody{}
 	resp = tb.call(t, http.MethodGet, "/status/"+ids[1], keyA, nil, "", &pb)
 	wantUnavailable(t, "polling while the database is down", resp, pb)
+	// Handlers that read the store themselves answer the same (or the
+	// key's check does, once it has left the authentication cache).
+	for _, path := range []string{"/webhooks/secret", "/jobs/" + ids[1] + "/webhooks"} {
+		pb = problemBody{}
+		resp = tb.call(t, http.MethodGet, path, keyA, nil, "", &pb)
+		wantUnavailable(t, "GET "+path+" while the database is down", resp, pb)
+	}
 	tb.waitReady(t, "database", false)
 
 	pg.Start()

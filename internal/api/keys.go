@@ -46,12 +46,12 @@ func opCreateKey() huma.Operation {
 func (a *api) createKey(ctx context.Context, in *createKeyInput) (*createdKeyOutput, error) {
 	exp, err := parseLifetime(in.Body.ExpiresIn)
 	if err != nil {
-		return nil, err
+		return nil, recordsDown(err)
 	}
 	c, err := a.Keys.Create(ctx, apikey.CreateParams{Customer: in.Body.Customer, Scopes: in.Body.Scopes,
 		RateLimit: in.Body.RateLimit, ExpiresIn: exp, Notes: in.Body.Notes, WebhookURL: in.Body.Webhook}, actor(ctx))
 	if err != nil {
-		return nil, err
+		return nil, recordsDown(err)
 	}
 	out := &createdKeyOutput{}
 	out.Body.Key, out.Body.Record = c.Key, *c.Record
@@ -89,7 +89,7 @@ func opListKeys() huma.Operation {
 func (a *api) listKeys(ctx context.Context, _ *struct{}) (*keysOutput, error) {
 	keys, err := a.Keys.List(ctx)
 	if err != nil {
-		return nil, err
+		return nil, recordsDown(err)
 	}
 	out := &keysOutput{}
 	out.Body.Keys = make([]apikey.Key, 0, len(keys))
@@ -121,11 +121,11 @@ func opShowKey() huma.Operation {
 func (a *api) showKey(ctx context.Context, in *keyIDInput) (*keyOutput, error) {
 	k, err := a.Keys.Get(ctx, in.ID)
 	if err != nil {
-		return nil, err
+		return nil, recordsDown(err)
 	}
 	events, err := a.Keys.Events(ctx, k.ID, 1000)
 	if err != nil {
-		return nil, err
+		return nil, recordsDown(err)
 	}
 	out := &keyOutput{}
 	out.Body.Key = *k
@@ -161,7 +161,7 @@ func (a *api) updateKey(ctx context.Context, in *updateKeyInput) (*keyOutput, er
 	}
 	k, err := a.Keys.Update(ctx, in.ID, p, actor(ctx))
 	if err != nil {
-		return nil, err
+		return nil, recordsDown(err)
 	}
 	out := &keyOutput{}
 	out.Body.Key = *k
@@ -182,7 +182,7 @@ func opRevokeKey() huma.Operation {
 func (a *api) revokeKey(ctx context.Context, in *keyIDInput) (*keyOutput, error) {
 	k, err := a.Keys.Revoke(ctx, in.ID, actor(ctx))
 	if err != nil {
-		return nil, err
+		return nil, recordsDown(err)
 	}
 	out := &keyOutput{}
 	out.Body.Key = *k
@@ -215,7 +215,7 @@ func (a *api) rotateKey(ctx context.Context, in *rotateKeyInput) (*createdKeyOut
 	}
 	c, err := a.Keys.Rotate(ctx, in.ID, grace, actor(ctx))
 	if err != nil {
-		return nil, err
+		return nil, recordsDown(err)
 	}
 	out := &createdKeyOutput{}
 	out.Body.Key, out.Body.Record = c.Key, *c.Record

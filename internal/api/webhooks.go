@@ -70,7 +70,7 @@ func (a *api) rotateSecret(ctx context.Context, in *secretInput) (*secretOutput,
 	}
 	s, err := a.hooks().Rotate(ctx, identity(ctx).Customer, grace)
 	if err != nil {
-		return nil, err
+		return nil, recordsDown(err)
 	}
 	return &secretOutput{Body: s}, nil
 }
@@ -92,7 +92,7 @@ func (a *api) secretInfo(ctx context.Context, _ *struct{}) (*secretInfoOutput, e
 		if errors.Is(err, webhook.ErrNoSecret) {
 			return nil, problem.New(http.StatusNotFound, webhook.CodeSecretMissing, "you have no webhook signing secret yet; POST /webhooks/secret makes one")
 		}
-		return nil, err
+		return nil, recordsDown(err)
 	}
 	return &secretInfoOutput{Body: info}, nil
 }
@@ -114,11 +114,11 @@ func opJobWebhooks() huma.Operation {
 
 func (a *api) jobWebhooks(ctx context.Context, in *jobIDInput) (*deliveriesOutput, error) {
 	if _, err := a.Jobs.Get(ctx, owner(ctx), in.JobID); err != nil {
-		return nil, err
+		return nil, recordsDown(err)
 	}
 	ds, err := a.hooks().Deliveries(ctx, in.JobID)
 	if err != nil {
-		return nil, err
+		return nil, recordsDown(err)
 	}
 	out := &deliveriesOutput{}
 	out.Body.Webhooks = ds
@@ -138,14 +138,14 @@ func opRedeliver() huma.Operation {
 
 func (a *api) redeliver(ctx context.Context, in *jobIDInput) (*deliveryOutput, error) {
 	if _, err := a.Jobs.Get(ctx, owner(ctx), in.JobID); err != nil {
-		return nil, err
+		return nil, recordsDown(err)
 	}
 	d, err := a.hooks().Redeliver(ctx, in.JobID)
 	if errors.Is(err, webhook.ErrNoDelivery) {
 		return nil, problem.New(http.StatusConflict, CodeNoWebhook, "this job has sent no webhook: it had no webhook_url, or no event it asked for has happened yet")
 	}
 	if err != nil {
-		return nil, err
+		return nil, recordsDown(err)
 	}
 	return &deliveryOutput{Body: d}, nil
 }
