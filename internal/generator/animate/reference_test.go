@@ -91,12 +91,15 @@ func TestFixedPointMatchesFloat(t *testing.T) {
 	for _, size := range []struct{ w, h int }{{0, 0}, {1280, 720}} {
 		t.Run(fmt.Sprint(size.w, "x", size.h), func(t *testing.T) {
 			t.Parallel()
-			fixedMatchesFloat(t, testSceneAt(t, size.w, size.h))
+			// Every 10th pose at 512×512, every 50th at 1280×720, and the
+			// extremes: the race detector's suite renders 200 times slower.
+			fixedMatchesFloat(t, testSceneAt(t, size.w, size.h), 10+size.w/32)
 		})
 	}
 }
 
-func fixedMatchesFloat(t *testing.T, s *Scene) {
+// fixedMatchesFloat compares every every-th of the poses.
+func fixedMatchesFloat(t *testing.T, s *Scene, every int) {
 	open := make([]float64, 25*12)
 	for i := range open {
 		open[i] = 0.5 + 0.5*math.Sin(float64(i)/3)
@@ -106,8 +109,12 @@ func fixedMatchesFloat(t *testing.T, s *Scene) {
 		Pose{}, Pose{Open: 1, Blink: 1}, Pose{Angle: 0.05, ShiftX: 20, NodY: -15, Open: 1, Round: 1, Blink: 0.5},
 		Pose{Angle: -0.05, ShiftX: -30, NodY: 25, Open: 0.3})
 	fixed, float := make([]byte, s.FrameSize()), make([]byte, s.FrameSize())
-	var off1, off2, more, worst, total int
-	for _, p := range poses {
+	var off1, off2, more, worst, total, frames int
+	for i, p := range poses {
+		if i%every != 0 && i < len(poses)-4 { // the extremes always
+			continue
+		}
+		frames++
 		s.Render(fixed, p)
 		s.renderFloat(float, p)
 		for k := range fixed {
@@ -134,7 +141,7 @@ func fixedMatchesFloat(t *testing.T, s *Scene) {
 	// a coordinate a few 1/65536 of a pixel apart lands on the other side.
 	pct := func(n int) float64 { return 100 * float64(n) / float64(total) }
 	t.Logf("%d frames: of the bytes, %.4f%% differ by one level, %.5f%% by two, %.6f%% by more (worst %d)",
-		len(poses), pct(off1), pct(off2), pct(more), worst)
+		frames, pct(off1), pct(off2), pct(more), worst)
 	// Measured: 0.05 % (512×512) and 0.09 % (1280×720) by one, none by
 	// two, two bytes of 84 million by three. The bounds leave a little room.
 	if pct(off1) > 0.2 || pct(off2) > 0.001 || pct(more) > 0.00001 || worst > 8 {
@@ -152,7 +159,7 @@ func TestSourceRowsHoldEveryPixel(t *testing.T) {
 	s := testScene(t)
 	rng := rand.New(rand.NewPCG(1, 2))
 	hb := s.head
-	for range 300 {
+	for range 100 {
 		p := Pose{Angle: (rng.Float64() - 0.5), ShiftX: (rng.Float64() - 0.5) * 0.6 * float64(s.W), NodY: (rng.Float64() - 0.5) * 0.6 * float64(s.H)}
 		m := s.inverse(p)
 		// Luma: as renderLuma walks a row.
@@ -201,13 +208,18 @@ func TestWarpIsIdentityOutsideItsBoxes(t *testing.T) {
 		s := testSceneAt(t, size.w, size.h)
 		for _, p := range []Pose{{Open: 1}, {Open: 1, Round: 1}, {Open: 0.4, Blink: 1}, {Blink: 0.5}, {Open: 1, Blink: 1}} {
 			w := newWarp(s, p)
-			for y := -4.0; y < float64(s.H)+4; y += 0.25 {
-				for x := -4.0; x < float64(s.W)+4; x += 0.25 {
-					if w.covers(int(math.Floor(x)), int(math.Floor(y))) {
-						continue
-					}
-					if sx, sy, in := w.at(x, y); sx != x || sy != y || in.alpha != 0 {
-						t.Fatalf("%dx%d, pose %+v: the warp takes (%g, %g) from (%g, %g), alpha %g, outside its boxes", s.W, s.H, p, x, y, sx, sy, in.alpha)
+			// A box too tight shows just outside it: a band of 8 pixels
+			// around each, every half pixel.
+			for _, box := range []image.Rectangle{s.g.jawBox, s.g.eyeBox} {
+				band := box.Inset(-8)
+				for y := float64(band.Min.Y); y < float64(band.Max.Y); y += 0.5 {
+					for x := float64(band.Min.X); x < float64(band.Max.X); x += 0.5 {
+						if w.covers(int(math.Floor(x)), int(math.Floor(y))) {
+							continue
+						}
+						if sx, sy, in := w.at(x, y); sx != x || sy != y || in.alpha != 0 {
+							t.Fatalf("%dx%d, pose %+v: the warp takes (%g, %g) from (%g, %g), alpha %g, outside its boxes", s.W, s.H, p, x, y, sx, sy, in.alpha)
+						}
 					}
 				}
 			}
@@ -236,7 +248,7 @@ func TestHostilePoses(t *testing.T) {
 		}
 		s := NewScene(img, face.Fallback(size[0], size[1]))
 		buf := make([]byte, s.FrameSize())
-		for range 100 {
+		for range 40 {
 			p := Pose{Angle: pick(1), ShiftX: pick(float64(size[0])), NodY: pick(float64(size[1])), Open: pick(1), Round: pick(1), Blink: pick(1)}
 			s.Render(buf, p)
 		}
