@@ -46,7 +46,7 @@ func opCreateKey() huma.Operation {
 func (a *api) createKey(ctx context.Context, in *createKeyInput) (*createdKeyOutput, error) {
 	exp, err := parseLifetime(in.Body.ExpiresIn)
 	if err != nil {
-		return nil, recordsDown(err)
+		return nil, err
 	}
 	c, err := a.Keys.Create(ctx, apikey.CreateParams{Customer: in.Body.Customer, Scopes: in.Body.Scopes,
 		RateLimit: in.Body.RateLimit, ExpiresIn: exp, Notes: in.Body.Notes, WebhookURL: in.Body.Webhook}, actor(ctx))
